@@ -19,7 +19,9 @@ ifeq ($(origin KDIR),undefined)
   endif
 endif
 
-.PHONY: all module build-lib-so build-kvctl artifacts unload load deps kernel \
+
+CC ?= cc
+.PHONY: all module build-lib-so build-kvctl artifacts guest-tests unload load deps kernel \
 	test test-host test-vm vm demo install uninstall clean help
 
 all: module
@@ -49,6 +51,15 @@ build-kvctl:
 
 # Everything the guest needs.
 artifacts: module build-lib-so build-kvctl
+
+# Test programs that run in the guest; build/guest/ is copied to /extra/.
+guest-tests: build-lib-so
+	mkdir -p build/guest
+	$(CARGO) build --release -p kv-guest-tests
+	$(CARGO) build --release -p kvlib --example kv_example
+	cp target/release/kv-guest-tests target/release/examples/kv_example build/guest/
+	$(CC) -Wall -Wextra -Werror -O2 -Iinclude tests/c/libkv_test.c -L. -lkv -o build/guest/libkv_test
+	$(CC) -Wall -Wextra -Werror -O2 -m32 -static -Iinclude tests/c/compat32_test.c -o build/guest/compat32_test
 
 load: module
 	$(SUDO) insmod kv.ko $(PARAMS)

@@ -22,6 +22,7 @@
 use core::mem::{offset_of, size_of};
 
 use kernel::{
+    alloc::flags::__GFP_NOWARN,
     fs::File,
     global_lock,
     miscdevice::{MiscDevice, MiscDeviceOptions, MiscDeviceRegistration},
@@ -108,12 +109,15 @@ fn checked_params() -> Result<(u32, u32, bool)> {
 /// Allocates the whole table up front (like a preallocated BPF hash map), so
 /// no operation ever allocates and none can fail for lack of memory.
 fn new_table(buckets: u32, max_items: u32, use_lru: bool) -> Result<Table> {
+    // The sizes come from the loader: a failure is reported by our own
+    // pr_err, not by the allocator's warning and stack dump.
+    let flags = GFP_KERNEL | __GFP_NOWARN;
     // u32 -> usize never truncates on the 64-bit targets Rust-for-Linux supports.
-    let heads = KVVec::from_elem(store::NIL, buckets as usize, GFP_KERNEL).map_err(|_| {
+    let heads = KVVec::from_elem(store::NIL, buckets as usize, flags).map_err(|_| {
         pr_err!("buckets={buckets}: cannot allocate the bucket array\n");
         EINVAL
     })?;
-    let slots = KVVec::from_elem(store::Slot::EMPTY, max_items as usize, GFP_KERNEL).map_err(|_| {
+    let slots = KVVec::from_elem(store::Slot::EMPTY, max_items as usize, flags).map_err(|_| {
         pr_err!("max_items={max_items}: cannot allocate that many items\n");
         EINVAL
     })?;
