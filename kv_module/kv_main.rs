@@ -23,6 +23,7 @@ use core::mem::{offset_of, size_of};
 
 use kernel::{
     alloc::flags::__GFP_NOWARN,
+    bindings,
     fs::File,
     global_lock,
     miscdevice::{MiscDevice, MiscDeviceOptions, MiscDeviceRegistration},
@@ -31,7 +32,11 @@ use kernel::{
     uaccess::{UserPtr, UserSlice},
 };
 
+// Shared with the host crate `kv_core`, where these items are its public API;
+// inside the module some are unused and none is reachable from outside.
+#[allow(unreachable_pub, dead_code)]
 mod abi;
+#[allow(unreachable_pub, dead_code)]
 mod store;
 
 use abi::{KvKey, KvPair, KvUsageStat, KvValue};
