@@ -85,6 +85,9 @@ test-vm: artifacts
 vm: artifacts
 	$(VM)/run --interactive
 
+demo:
+	$(VM)/demo
+
 clean:
 	rm -f kv.ko kv.o kv.mod kv.mod.c kv.mod.o .kv*.cmd Module.symvers modules.order \
 		kv_module/*.o kv_module/.*.cmd kv_module/*.d
