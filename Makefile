@@ -22,7 +22,7 @@ endif
 
 CC ?= cc
 .PHONY: all module build-lib-so build-kvctl artifacts guest-tests unload load deps kernel \
-	test test-host test-vm vm demo install uninstall clean help
+	test test-host test-vm vm demo docs install uninstall install-dkms clean help
 
 all: module
 
@@ -87,6 +87,57 @@ vm: artifacts
 
 demo:
 	$(VM)/demo
+
+# --- installation ------------------------------------------------------------
+VERSION := 0.1.0
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+DATADIR ?= $(PREFIX)/share
+UDEVRULESDIR ?= /etc/udev/rules.d
+DKMSSRCDIR ?= /usr/src/kvstore-$(VERSION)
+SONAME := libkv.so.0
+
+# Man page and shell completions, generated from kvctl's clap definition.
+docs:
+	$(CARGO) run --release --quiet -p kvctl --bin kvctl-gen-docs -- build/docs
+
+install: build-lib-so build-kvctl docs
+	install -D -m 0755 kvctl/kvctl $(DESTDIR)$(BINDIR)/kvctl
+	install -D -m 0755 libkv.so $(DESTDIR)$(LIBDIR)/libkv.so.$(VERSION)
+	ln -sf libkv.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libkv.so
+	install -D -m 0644 include/kv.h $(DESTDIR)$(INCLUDEDIR)/kv.h
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+		-e 's|@VERSION@|$(VERSION)|' packaging/kv.pc.in >$(DESTDIR)$(LIBDIR)/pkgconfig/kv.pc
+	install -D -m 0644 packaging/99-kvstore.rules $(DESTDIR)$(UDEVRULESDIR)/99-kvstore.rules
+	install -D -m 0644 build/docs/kvctl.1 $(DESTDIR)$(MANDIR)/man1/kvctl.1
+	install -D -m 0644 build/docs/kvctl.bash $(DESTDIR)$(DATADIR)/bash-completion/completions/kvctl
+	install -D -m 0644 build/docs/_kvctl $(DESTDIR)$(DATADIR)/zsh/site-functions/_kvctl
+	install -D -m 0644 build/docs/kvctl.fish $(DESTDIR)$(DATADIR)/fish/vendor_completions.d/kvctl.fish
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
+		getent group kvstore >/dev/null || groupadd --system kvstore; \
+		ldconfig; \
+		udevadm control --reload 2>/dev/null || true; \
+		echo "installed; add users to the kvstore group to use /dev/kvstore without root"; \
+	fi
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/kvctl $(DESTDIR)$(LIBDIR)/libkv.so.$(VERSION) \
+		$(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libkv.so $(DESTDIR)$(INCLUDEDIR)/kv.h \
+		$(DESTDIR)$(LIBDIR)/pkgconfig/kv.pc $(DESTDIR)$(UDEVRULESDIR)/99-kvstore.rules \
+		$(DESTDIR)$(MANDIR)/man1/kvctl.1 $(DESTDIR)$(DATADIR)/bash-completion/completions/kvctl \
+		$(DESTDIR)$(DATADIR)/zsh/site-functions/_kvctl \
+		$(DESTDIR)$(DATADIR)/fish/vendor_completions.d/kvctl.fish
+
+# The module's sources for DKMS; then `dkms install kvstore/$(VERSION)`.
+install-dkms:
+	install -D -m 0644 dkms.conf $(DESTDIR)$(DKMSSRCDIR)/dkms.conf
+	install -D -m 0644 Kbuild $(DESTDIR)$(DKMSSRCDIR)/Kbuild
+	install -D -m 0644 -t $(DESTDIR)$(DKMSSRCDIR)/kv_module kv_module/kv_main.rs kv_module/abi.rs kv_module/store.rs
 
 clean:
 	rm -f kv.ko kv.o kv.mod kv.mod.c kv.mod.o .kv*.cmd Module.symvers modules.order \
