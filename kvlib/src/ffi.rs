@@ -1,0 +1,124 @@
+//! The C ABI of libkv.so, declared in `include/kv.h`: 0 on success, -1 with
+//! `errno` set on failure. Nothing here can panic (and the release profile
+//! aborts rather than unwinding), so no panic crosses the FFI boundary.
+//! Pointers are only checked for NULL and handed to the kernel, which
+//! answers EFAULT for any other bad pointer.
+
+use std::ffi::c_int;
+
+use kv_core::abi::{KvKey, KvPair, KvUsageStat};
+use nix::errno::Errno;
+
+use crate::sys;
+
+/// 0 for success; -1 with errno set for failure.
+fn status(result: Result<(), Errno>) -> c_int {
+    match result {
+        Ok(()) => 0,
+        Err(errno) => {
+            Errno::set_raw(errno as i32);
+            -1
+        }
+    }
+}
+
+/// Opens /dev/kvstore read-write and close-on-exec; returns the fd.
+#[unsafe(no_mangle)]
+pub extern "C" fn kv_open() -> c_int {
+    // SAFETY: The path is a NUL-terminated literal; open has no other
+    // preconditions and sets errno on failure.
+    unsafe { libc::open(c"/dev/kvstore".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) }
+}
+
+/// Closes an fd from `kv_open`.
+#[unsafe(no_mangle)]
+pub extern "C" fn kv_close(fd: c_int) -> c_int {
+    // SAFETY: Closing a caller-owned fd; a bad one fails with EBADF.
+    unsafe { libc::close(fd) }
+}
+
+/// Inserts or replaces `pair->key`.
+///
+/// # Safety
+/// `pair` is NULL or points to a `struct kv_pair` (the kernel checks it).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kv_put(fd: c_int, pair: *const KvPair) -> c_int {
+    if pair.is_null() {
+        return status(Err(Errno::EINVAL));
+    }
+    // SAFETY: Non-NULL, and the caller's contract covers the rest.
+    status(unsafe { sys::put(fd, pair) })
+}
+
+/// Looks up `pair->key` and fills `pair->value`.
+///
+/// # Safety
+/// `pair` is NULL or points to a writable `struct kv_pair`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kv_get(fd: c_int, pair: *mut KvPair) -> c_int {
+    if pair.is_null() {
+        return status(Err(Errno::EINVAL));
+    }
+    // SAFETY: As in `kv_put`.
+    status(unsafe { sys::get(fd, pair) })
+}
+
+/// Removes `key`.
+///
+/// # Safety
+/// `key` is NULL or points to a `struct kv_key`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kv_del(fd: c_int, key: *const KvKey) -> c_int {
+    if key.is_null() {
+        return status(Err(Errno::EINVAL));
+    }
+    // SAFETY: As in `kv_put`.
+    status(unsafe { sys::del(fd, key) })
+}
+
+/// Fills `stat_out` with sizes and counters.
+///
+/// # Safety
+/// `stat_out` is NULL or points to a writable `struct kv_usage_stat`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kv_stat(fd: c_int, stat_out: *mut KvUsageStat) -> c_int {
+    if stat_out.is_null() {
+        return status(Err(Errno::EINVAL));
+    }
+    // SAFETY: As in `kv_put`.
+    status(unsafe { sys::stat(fd, stat_out) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errno() -> Errno {
+        Errno::last()
+    }
+
+    #[test]
+    fn null_pointers_are_einval() {
+        // SAFETY: NULL is allowed and must be rejected before any ioctl.
+        unsafe {
+            assert_eq!(kv_put(0, std::ptr::null()), -1);
+            assert_eq!(errno(), Errno::EINVAL);
+            assert_eq!(kv_get(0, std::ptr::null_mut()), -1);
+            assert_eq!(errno(), Errno::EINVAL);
+            assert_eq!(kv_del(0, std::ptr::null()), -1);
+            assert_eq!(errno(), Errno::EINVAL);
+            assert_eq!(kv_stat(0, std::ptr::null_mut()), -1);
+            assert_eq!(errno(), Errno::EINVAL);
+        }
+    }
+
+    #[test]
+    fn bad_fd_is_ebadf() {
+        let mut s = KvUsageStat::ZERO;
+        // SAFETY: A live struct; the fd is invalid on purpose.
+        assert_eq!(unsafe { kv_stat(-1, &mut s) }, -1);
+        assert_eq!(errno(), Errno::EBADF);
+        assert_eq!(kv_close(-1), -1);
+        assert_eq!(errno(), Errno::EBADF);
+    }
+}

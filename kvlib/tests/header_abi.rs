@@ -1,0 +1,99 @@
+//! include/kv.h against kv_core::abi, the ABI's source of truth: compiles a C
+//! program with the header and compares every size, offset, limit and ioctl
+//! number, for 64-bit and for 32-bit (-m32) callers.
+
+use std::mem::{offset_of, size_of};
+use std::path::Path;
+use std::process::Command;
+
+use kv_core::abi::*;
+
+const PROBE: &str = r#"
+#include <stddef.h>
+#include <stdio.h>
+#include "kv.h"
+#define P(name, value) printf("%s %llu\n", name, (unsigned long long)(value))
+#define O(type, field) P(#type "." #field, offsetof(struct type, field))
+int main(void) {
+    P("KV_MAX_KEY", KV_MAX_KEY); P("KV_MAX_VAL", KV_MAX_VAL); P("KV_IOC_MAGIC", KV_IOC_MAGIC);
+    P("KV_IOC_PUT", KV_IOC_PUT); P("KV_IOC_GET", KV_IOC_GET);
+    P("KV_IOC_DEL", KV_IOC_DEL); P("KV_IOC_STAT", KV_IOC_STAT);
+    P("sizeof kv_key", sizeof(struct kv_key)); P("sizeof kv_value", sizeof(struct kv_value));
+    P("sizeof kv_pair", sizeof(struct kv_pair)); P("sizeof kv_usage_stat", sizeof(struct kv_usage_stat));
+    O(kv_key, len); O(kv_key, data); O(kv_value, len); O(kv_value, data);
+    O(kv_pair, key); O(kv_pair, value);
+    O(kv_usage_stat, bucket_count); O(kv_usage_stat, max_items); O(kv_usage_stat, curr_items);
+    O(kv_usage_stat, use_lru); O(kv_usage_stat, hits); O(kv_usage_stat, misses);
+    O(kv_usage_stat, evictions); O(kv_usage_stat, bytes_used); O(kv_usage_stat, reserved);
+    P("sizeof reserved", sizeof(((struct kv_usage_stat *)0)->reserved));
+    return 0;
+}
+"#;
+
+fn expected() -> String {
+    let rows: Vec<(&str, usize)> = vec![
+        ("KV_MAX_KEY", KV_MAX_KEY),
+        ("KV_MAX_VAL", KV_MAX_VAL),
+        ("KV_IOC_MAGIC", KV_IOC_MAGIC as usize),
+        ("KV_IOC_PUT", KV_IOC_PUT as usize),
+        ("KV_IOC_GET", KV_IOC_GET as usize),
+        ("KV_IOC_DEL", KV_IOC_DEL as usize),
+        ("KV_IOC_STAT", KV_IOC_STAT as usize),
+        ("sizeof kv_key", size_of::<KvKey>()),
+        ("sizeof kv_value", size_of::<KvValue>()),
+        ("sizeof kv_pair", size_of::<KvPair>()),
+        ("sizeof kv_usage_stat", size_of::<KvUsageStat>()),
+        ("kv_key.len", offset_of!(KvKey, len)),
+        ("kv_key.data", offset_of!(KvKey, data)),
+        ("kv_value.len", offset_of!(KvValue, len)),
+        ("kv_value.data", offset_of!(KvValue, data)),
+        ("kv_pair.key", offset_of!(KvPair, key)),
+        ("kv_pair.value", offset_of!(KvPair, value)),
+        ("kv_usage_stat.bucket_count", offset_of!(KvUsageStat, bucket_count)),
+        ("kv_usage_stat.max_items", offset_of!(KvUsageStat, max_items)),
+        ("kv_usage_stat.curr_items", offset_of!(KvUsageStat, curr_items)),
+        ("kv_usage_stat.use_lru", offset_of!(KvUsageStat, use_lru)),
+        ("kv_usage_stat.hits", offset_of!(KvUsageStat, hits)),
+        ("kv_usage_stat.misses", offset_of!(KvUsageStat, misses)),
+        ("kv_usage_stat.evictions", offset_of!(KvUsageStat, evictions)),
+        ("kv_usage_stat.bytes_used", offset_of!(KvUsageStat, bytes_used)),
+        ("kv_usage_stat.reserved", offset_of!(KvUsageStat, reserved)),
+        ("sizeof reserved", size_of::<[u64; KV_STAT_RESERVED]>()),
+    ];
+    rows.iter().map(|(k, v)| format!("{k} {v}\n")).collect()
+}
+
+/// Compiles and runs the probe with `flags`; its output.
+fn probe(flags: &[&str]) -> String {
+    let dir = std::env::temp_dir().join(format!("kv-header-abi-{}-{}", std::process::id(), flags.len()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = dir.join("probe.c");
+    let exe = dir.join("probe");
+    std::fs::write(&src, PROBE).unwrap();
+    let include = Path::new(env!("CARGO_MANIFEST_DIR")).join("../include");
+    let status = Command::new("cc")
+        .args(flags)
+        .args(["-Wall", "-Werror", "-I"])
+        .arg(&include)
+        .arg(&src)
+        .arg("-o")
+        .arg(&exe)
+        .status()
+        .expect("cc must be installed (make deps)");
+    assert!(status.success(), "compiling the header probe with {flags:?} failed");
+    let out = Command::new(&exe).output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn header_matches_rust_abi_64bit() {
+    assert_eq!(probe(&[]), expected());
+}
+
+/// Needs gcc-multilib (installed by `make deps`); fails rather than skips
+/// without it, so a missing 32-bit check cannot pass unnoticed.
+#[test]
+fn header_matches_rust_abi_32bit() {
+    assert_eq!(probe(&["-m32"]), expected());
+}
