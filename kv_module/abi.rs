@@ -69,15 +69,24 @@ pub struct KvUsageStat {
 }
 
 impl KvKey {
-    pub const ZERO: Self = Self { len: 0, data: [0; KV_MAX_KEY] };
+    pub const ZERO: Self = Self {
+        len: 0,
+        data: [0; KV_MAX_KEY],
+    };
 }
 
 impl KvValue {
-    pub const ZERO: Self = Self { len: 0, data: [0; KV_MAX_VAL] };
+    pub const ZERO: Self = Self {
+        len: 0,
+        data: [0; KV_MAX_VAL],
+    };
 }
 
 impl KvPair {
-    pub const ZERO: Self = Self { key: KvKey::ZERO, value: KvValue::ZERO };
+    pub const ZERO: Self = Self {
+        key: KvKey::ZERO,
+        value: KvValue::ZERO,
+    };
 }
 
 impl KvUsageStat {
@@ -110,7 +119,10 @@ const IOC_READ: u32 = 2;
 const fn ioc(dir: u32, nr: u32, size: usize) -> u32 {
     // Every size here is a compile-time constant far below the 14-bit limit.
     assert!(size < (1 << 14));
-    (dir << IOC_DIRSHIFT) | ((size as u32) << IOC_SIZESHIFT) | (KV_IOC_MAGIC << IOC_TYPESHIFT) | (nr << IOC_NRSHIFT)
+    (dir << IOC_DIRSHIFT)
+        | ((size as u32) << IOC_SIZESHIFT)
+        | (KV_IOC_MAGIC << IOC_TYPESHIFT)
+        | (nr << IOC_NRSHIFT)
 }
 
 /// Insert or replace: `_IOW(0xB9, 1, struct kv_pair)`.

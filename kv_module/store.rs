@@ -142,7 +142,12 @@ where
 {
     /// A table over the given storage: `buckets.len()` buckets and capacity
     /// `slots.len()`. Both are overwritten. `hash_key` keys the hash.
-    pub fn new(mut buckets: B, mut slots: S, use_lru: bool, hash_key: [u64; 2]) -> Result<Self, ConfigError> {
+    pub fn new(
+        mut buckets: B,
+        mut slots: S,
+        use_lru: bool,
+        hash_key: [u64; 2],
+    ) -> Result<Self, ConfigError> {
         if buckets.is_empty() || buckets.len() > MAX_BUCKETS as usize {
             return Err(ConfigError::Buckets);
         }
@@ -445,7 +450,8 @@ mod tests {
 
     #[test]
     fn storage_limits() {
-        let new = |b: usize, s: usize| Store::new(vec![0; b], vec![Slot::EMPTY; s], false, [0, 0]).err();
+        let new =
+            |b: usize, s: usize| Store::new(vec![0; b], vec![Slot::EMPTY; s], false, [0, 0]).err();
         assert_eq!(new(0, 1), Some(ConfigError::Buckets));
         assert_eq!(new(1, 0), Some(ConfigError::MaxItems));
         assert_eq!(new(MAX_BUCKETS as usize + 1, 1), Some(ConfigError::Buckets));
@@ -460,12 +466,18 @@ mod tests {
         let before = s.usage();
         assert_eq!(s.put(b"", b"v"), Err(Error::BadKeyLen));
         assert_eq!(s.put(&[1; KV_MAX_KEY + 1], b"v"), Err(Error::BadKeyLen));
-        assert_eq!(s.put(&[1; KV_MAX_KEY + 1], &[0; KV_MAX_VAL + 1]), Err(Error::BadKeyLen));
+        assert_eq!(
+            s.put(&[1; KV_MAX_KEY + 1], &[0; KV_MAX_VAL + 1]),
+            Err(Error::BadKeyLen)
+        );
         assert_eq!(s.put(b"k", &[0; KV_MAX_VAL + 1]), Err(Error::BadValueLen));
         assert_eq!(s.get(b"").err(), Some(Error::BadKeyLen));
         assert_eq!(s.del(&[1; KV_MAX_KEY + 1]), Err(Error::BadKeyLen));
         assert_eq!(s.usage(), before);
-        assert_eq!(s.put(&[0xff; KV_MAX_KEY], &[0; KV_MAX_VAL]), Ok(Put::Inserted));
+        assert_eq!(
+            s.put(&[0xff; KV_MAX_KEY], &[0; KV_MAX_VAL]),
+            Ok(Put::Inserted)
+        );
         assert_eq!(s.get(&[0xff; KV_MAX_KEY]), Ok(&[0u8; KV_MAX_VAL][..]));
     }
 
@@ -506,7 +518,10 @@ mod tests {
         assert_eq!(s.put(b"e", b"e"), Ok(Put::Evicted)); // d c e
         assert_eq!(s.get(b"a"), Err(Error::NotFound));
         let u = s.usage();
-        assert_eq!((u.curr_items, u.evictions, u.hits, u.misses, u.bytes_used), (3, 2, 1, 2, 6));
+        assert_eq!(
+            (u.curr_items, u.evictions, u.hits, u.misses, u.bytes_used),
+            (3, 2, 1, 2, 6)
+        );
     }
 
     #[derive(Clone, Debug)]

@@ -117,7 +117,10 @@ impl Store {
         let path = path.as_ref();
         match OpenOptions::new().read(true).write(true).open(path) {
             Ok(file) => Ok(Store { fd: file.into() }),
-            Err(e) => Err(open_error(path, Errno::from_raw(e.raw_os_error().unwrap_or(0)))),
+            Err(e) => Err(open_error(
+                path,
+                Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+            )),
         }
     }
 
@@ -141,10 +144,14 @@ impl Store {
         let mut pair = pair(key, b"")?;
         // SAFETY: `pair` is a live KvPair the kernel may write.
         unsafe { sys::get(self.fd.as_raw_fd(), &mut pair) }.map_err(|e| op_error("get", e))?;
-        let value = pair.value.data.get(..pair.value.len as usize).ok_or(Error::Os {
-            op: "get",
-            errno: Errno::EIO, // the kernel never returns a length above KV_MAX_VAL
-        })?;
+        let value = pair
+            .value
+            .data
+            .get(..pair.value.len as usize)
+            .ok_or(Error::Os {
+                op: "get",
+                errno: Errno::EIO, // the kernel never returns a length above KV_MAX_VAL
+            })?;
         let capacity = buf.len();
         let dest = buf.get_mut(..value.len()).ok_or(Error::BufferTooSmall {
             needed: value.len(),
@@ -191,7 +198,8 @@ fn op_error(op: &'static str, errno: Errno) -> Error {
 fn key_struct(key: &[u8]) -> Result<KvKey> {
     let mut k = KvKey::ZERO;
     let dest = k.data.get_mut(..key.len()).filter(|_| !key.is_empty());
-    dest.ok_or(Error::KeyLength { len: key.len() })?.copy_from_slice(key);
+    dest.ok_or(Error::KeyLength { len: key.len() })?
+        .copy_from_slice(key);
     k.len = key.len() as u32; // at most KV_MAX_KEY
     Ok(k)
 }
@@ -200,7 +208,8 @@ fn pair(key: &[u8], value: &[u8]) -> Result<KvPair> {
     let mut p = KvPair::ZERO;
     p.key = key_struct(key)?;
     let dest = p.value.data.get_mut(..value.len());
-    dest.ok_or(Error::ValueLength { len: value.len() })?.copy_from_slice(value);
+    dest.ok_or(Error::ValueLength { len: value.len() })?
+        .copy_from_slice(value);
     p.value.len = value.len() as u32; // at most KV_MAX_VAL
     Ok(p)
 }
@@ -212,8 +221,14 @@ mod tests {
     #[test]
     fn lengths_are_checked_before_the_kernel() {
         assert_eq!(pair(b"", b"v").err(), Some(Error::KeyLength { len: 0 }));
-        assert_eq!(pair(&[0; 65], b"v").err(), Some(Error::KeyLength { len: 65 }));
-        assert_eq!(pair(b"k", &[0; 257]).err(), Some(Error::ValueLength { len: 257 }));
+        assert_eq!(
+            pair(&[0; 65], b"v").err(),
+            Some(Error::KeyLength { len: 65 })
+        );
+        assert_eq!(
+            pair(b"k", &[0; 257]).err(),
+            Some(Error::ValueLength { len: 257 })
+        );
         let p = pair(&[0xff; 64], &[0; 256]).unwrap();
         assert_eq!((p.key.len, p.value.len), (64, 256));
         assert_eq!(key_struct(b"a\0b").unwrap().data[..3], *b"a\0b");
@@ -223,25 +238,51 @@ mod tests {
     fn errnos_map_to_typed_errors() {
         assert_eq!(op_error("get", Errno::ENOENT), Error::NotFound);
         assert_eq!(op_error("put", Errno::ENOSPC), Error::StoreFull);
-        assert_eq!(op_error("put", Errno::EFAULT), Error::Os { op: "put", errno: Errno::EFAULT });
+        assert_eq!(
+            op_error("put", Errno::EFAULT),
+            Error::Os {
+                op: "put",
+                errno: Errno::EFAULT
+            }
+        );
         let p = Path::new("/dev/kvstore");
-        assert!(matches!(open_error(p, Errno::ENOENT), Error::DeviceMissing { .. }));
-        assert!(matches!(open_error(p, Errno::EACCES), Error::PermissionDenied { .. }));
-        assert!(matches!(open_error(p, Errno::EIO), Error::Os { op: "open", .. }));
+        assert!(matches!(
+            open_error(p, Errno::ENOENT),
+            Error::DeviceMissing { .. }
+        ));
+        assert!(matches!(
+            open_error(p, Errno::EACCES),
+            Error::PermissionDenied { .. }
+        ));
+        assert!(matches!(
+            open_error(p, Errno::EIO),
+            Error::Os { op: "open", .. }
+        ));
     }
 
     #[test]
     fn messages_say_what_to_do() {
         assert_eq!(Error::NotFound.to_string(), "Key not found");
-        let missing = Error::DeviceMissing { path: "/dev/kvstore".into() }.to_string();
+        let missing = Error::DeviceMissing {
+            path: "/dev/kvstore".into(),
+        }
+        .to_string();
         assert!(missing.contains("is the kv module loaded?"), "{missing}");
-        let denied = Error::PermissionDenied { path: "/dev/kvstore".into() }.to_string();
+        let denied = Error::PermissionDenied {
+            path: "/dev/kvstore".into(),
+        }
+        .to_string();
         assert!(denied.contains("kvstore"), "{denied}");
     }
 
     #[test]
     fn missing_device_is_reported_as_such() {
         let err = Store::open_path("/nonexistent/kvstore").unwrap_err();
-        assert_eq!(err, Error::DeviceMissing { path: "/nonexistent/kvstore".into() });
+        assert_eq!(
+            err,
+            Error::DeviceMissing {
+                path: "/nonexistent/kvstore".into()
+            }
+        );
     }
 }

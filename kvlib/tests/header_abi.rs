@@ -49,14 +49,29 @@ fn expected() -> String {
         ("kv_value.data", offset_of!(KvValue, data)),
         ("kv_pair.key", offset_of!(KvPair, key)),
         ("kv_pair.value", offset_of!(KvPair, value)),
-        ("kv_usage_stat.bucket_count", offset_of!(KvUsageStat, bucket_count)),
-        ("kv_usage_stat.max_items", offset_of!(KvUsageStat, max_items)),
-        ("kv_usage_stat.curr_items", offset_of!(KvUsageStat, curr_items)),
+        (
+            "kv_usage_stat.bucket_count",
+            offset_of!(KvUsageStat, bucket_count),
+        ),
+        (
+            "kv_usage_stat.max_items",
+            offset_of!(KvUsageStat, max_items),
+        ),
+        (
+            "kv_usage_stat.curr_items",
+            offset_of!(KvUsageStat, curr_items),
+        ),
         ("kv_usage_stat.use_lru", offset_of!(KvUsageStat, use_lru)),
         ("kv_usage_stat.hits", offset_of!(KvUsageStat, hits)),
         ("kv_usage_stat.misses", offset_of!(KvUsageStat, misses)),
-        ("kv_usage_stat.evictions", offset_of!(KvUsageStat, evictions)),
-        ("kv_usage_stat.bytes_used", offset_of!(KvUsageStat, bytes_used)),
+        (
+            "kv_usage_stat.evictions",
+            offset_of!(KvUsageStat, evictions),
+        ),
+        (
+            "kv_usage_stat.bytes_used",
+            offset_of!(KvUsageStat, bytes_used),
+        ),
         ("kv_usage_stat.reserved", offset_of!(KvUsageStat, reserved)),
         ("sizeof reserved", size_of::<[u64; KV_STAT_RESERVED]>()),
     ];
@@ -65,7 +80,11 @@ fn expected() -> String {
 
 /// Compiles and runs the probe with `flags`; its output.
 fn probe(flags: &[&str]) -> String {
-    let dir = std::env::temp_dir().join(format!("kv-header-abi-{}-{}", std::process::id(), flags.len()));
+    let dir = std::env::temp_dir().join(format!(
+        "kv-header-abi-{}-{}",
+        std::process::id(),
+        flags.len()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let src = dir.join("probe.c");
     let exe = dir.join("probe");
@@ -80,7 +99,10 @@ fn probe(flags: &[&str]) -> String {
         .arg(&exe)
         .status()
         .expect("cc must be installed (make deps)");
-    assert!(status.success(), "compiling the header probe with {flags:?} failed");
+    assert!(
+        status.success(),
+        "compiling the header probe with {flags:?} failed"
+    );
     let out = Command::new(&exe).output().unwrap();
     assert!(out.status.success());
     String::from_utf8(out.stdout).unwrap()

@@ -19,6 +19,8 @@ use kv_core::abi::{
 const DEVICE: &str = "/dev/kvstore";
 type Errno = i32;
 type Outcome = Result<(), String>;
+/// A named test of one group.
+type Test = (&'static str, fn(&Dev) -> Outcome);
 
 macro_rules! ensure {
     ($cond:expr, $($msg:tt)+) => {
@@ -30,7 +32,10 @@ macro_rules! ensure {
 
 /// Asserts `actual == expected` with both in the message.
 fn same<T: PartialEq + std::fmt::Debug>(what: &str, actual: T, expected: T) -> Outcome {
-    ensure!(actual == expected, "{what}: got {actual:?}, expected {expected:?}");
+    ensure!(
+        actual == expected,
+        "{what}: got {actual:?}, expected {expected:?}"
+    );
     Ok(())
 }
 
@@ -89,7 +94,9 @@ impl Dev {
     }
 
     fn items(&self) -> Result<u32, String> {
-        self.stat().map(|s| s.curr_items).map_err(|e| format!("stat: errno {e}"))
+        self.stat()
+            .map(|s| s.curr_items)
+            .map_err(|e| format!("stat: errno {e}"))
     }
 }
 
@@ -121,13 +128,18 @@ fn expect_errno(what: &str, r: Result<impl std::fmt::Debug, Errno>, errno: Errno
 fn expect_value(dev: &Dev, key: &[u8], value: &[u8]) -> Outcome {
     match dev.get(key) {
         Ok(v) if v == value => Ok(()),
-        other => Err(format!("get {key:?}: got {other:?}, expected {} bytes", value.len())),
+        other => Err(format!(
+            "get {key:?}: got {other:?}, expected {} bytes",
+            value.len()
+        )),
     }
 }
 
 /// Bytes 0..=255 repeated: NUL, 0xFF and everything between.
 fn binary(len: usize, salt: u8) -> Vec<u8> {
-    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(salt)).collect()
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(salt))
+        .collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -139,15 +151,21 @@ fn stat_defaults(dev: &Dev) -> Outcome {
     same("max_items", s.max_items, 256)?;
     same("curr_items", s.curr_items, 0)?;
     same("use_lru", s.use_lru, 0)?;
-    same("reserved words zeroed", s.reserved, [0; kv_core::abi::KV_STAT_RESERVED])
+    same(
+        "reserved words zeroed",
+        s.reserved,
+        [0; kv_core::abi::KV_STAT_RESERVED],
+    )
 }
 
 /// Counters after a known sequence on a fresh store.
 fn stat_counters(dev: &Dev) -> Outcome {
-    dev.put(b"k1", b"value-1").map_err(|e| format!("put: {e}"))?;
+    dev.put(b"k1", b"value-1")
+        .map_err(|e| format!("put: {e}"))?;
     dev.put(b"k2", b"v2").map_err(|e| format!("put: {e}"))?;
     dev.put(b"key3", b"").map_err(|e| format!("put: {e}"))?;
-    dev.put(b"k1", b"one").map_err(|e| format!("replace: {e}"))?;
+    dev.put(b"k1", b"one")
+        .map_err(|e| format!("replace: {e}"))?;
     expect_value(dev, b"k1", b"one")?;
     expect_value(dev, b"k2", b"v2")?;
     expect_errno("get missing", dev.get(b"nope"), libc::ENOENT)?;
@@ -162,19 +180,24 @@ fn stat_counters(dev: &Dev) -> Outcome {
     for k in [&b"k1"[..], b"key3"] {
         dev.del(k).map_err(|e| format!("del: {e}"))?;
     }
-    same("bytes_used after emptying", dev.stat().map(|s| s.bytes_used), Ok(0))
+    same(
+        "bytes_used after emptying",
+        dev.stat().map(|s| s.bytes_used),
+        Ok(0),
+    )
 }
 
 fn roundtrip_limits(dev: &Dev) -> Outcome {
     let cases: [(Vec<u8>, Vec<u8>); 5] = [
-        (vec![0], vec![]),                                      // 1-byte NUL key, empty value
-        (vec![0xff], vec![0]),                                  // 0xFF key, NUL value
-        (binary(KV_MAX_KEY, 1), binary(KV_MAX_VAL, 2)),         // both at their limits
-        (b"a\0b".to_vec(), b"x\0\xffy".to_vec()),               // embedded NUL and 0xFF
+        (vec![0], vec![]),                              // 1-byte NUL key, empty value
+        (vec![0xff], vec![0]),                          // 0xFF key, NUL value
+        (binary(KV_MAX_KEY, 1), binary(KV_MAX_VAL, 2)), // both at their limits
+        (b"a\0b".to_vec(), b"x\0\xffy".to_vec()),       // embedded NUL and 0xFF
         (binary(KV_MAX_KEY - 1, 9), binary(KV_MAX_VAL - 1, 7)), // one below each limit
     ];
     for (k, v) in &cases {
-        dev.put(k, v).map_err(|e| format!("put key len {} value len {}: errno {e}", k.len(), v.len()))?;
+        dev.put(k, v)
+            .map_err(|e| format!("put key len {} value len {}: errno {e}", k.len(), v.len()))?;
     }
     for (k, v) in &cases {
         expect_value(dev, k, v)?;
@@ -183,7 +206,11 @@ fn roundtrip_limits(dev: &Dev) -> Outcome {
     let mut k2 = binary(KV_MAX_KEY, 1);
     k2[KV_MAX_KEY - 1] ^= 1;
     expect_errno("get key differing in last byte", dev.get(&k2), libc::ENOENT)?;
-    expect_errno("get prefix of a key", dev.get(&binary(KV_MAX_KEY, 1)[..10]), libc::ENOENT)?;
+    expect_errno(
+        "get prefix of a key",
+        dev.get(&binary(KV_MAX_KEY, 1)[..10]),
+        libc::ENOENT,
+    )?;
     for (k, _) in &cases {
         dev.del(k).map_err(|e| format!("del: errno {e}"))?;
     }
@@ -196,7 +223,11 @@ fn bad_lengths(dev: &Dev) -> Outcome {
     let long_key = binary(KV_MAX_KEY + 1, 3);
     expect_errno("put key len 65", dev.put(&long_key, b"v"), libc::EINVAL)?;
     expect_errno("put key len 0", dev.put(b"", b"v"), libc::EINVAL)?;
-    expect_errno("put value len 257", dev.put(b"k", &binary(KV_MAX_VAL + 1, 0)), libc::EINVAL)?;
+    expect_errno(
+        "put value len 257",
+        dev.put(b"k", &binary(KV_MAX_VAL + 1, 0)),
+        libc::EINVAL,
+    )?;
     let mut huge = pair(b"k", b"v");
     huge.key.len = u32::MAX;
     expect_errno("put key len u32::MAX", dev.put_pair(&huge), libc::EINVAL)?;
@@ -209,26 +240,41 @@ fn bad_lengths(dev: &Dev) -> Outcome {
     expect_errno("del key len 0", dev.del(b""), libc::EINVAL)?;
     let mut k = key_of(b"keep");
     k.len = 0x8000_0000;
-    expect_errno("del key len 2^31", dev.ioctl(KV_IOC_DEL, &k as *const KvKey as usize), libc::EINVAL)?;
+    expect_errno(
+        "del key len 2^31",
+        dev.ioctl(KV_IOC_DEL, &k as *const KvKey as usize),
+        libc::EINVAL,
+    )?;
     // Rejected requests change nothing, counters included.
     same("stat after rejected requests", dev.stat(), Ok(before))?;
     expect_value(dev, b"keep", b"me")?;
-    expect_errno("get 64-byte prefix of the long key", dev.get(&long_key[..KV_MAX_KEY]), libc::ENOENT)?;
+    expect_errno(
+        "get 64-byte prefix of the long key",
+        dev.get(&long_key[..KV_MAX_KEY]),
+        libc::ENOENT,
+    )?;
     dev.del(b"keep").map_err(|e| format!("del: {e}"))
 }
 
 fn replace_and_delete(dev: &Dev) -> Outcome {
-    dev.put(b"r", &binary(KV_MAX_VAL, 5)).map_err(|e| format!("put: {e}"))?;
-    dev.put(b"r", b"short").map_err(|e| format!("replace: {e}"))?;
+    dev.put(b"r", &binary(KV_MAX_VAL, 5))
+        .map_err(|e| format!("put: {e}"))?;
+    dev.put(b"r", b"short")
+        .map_err(|e| format!("replace: {e}"))?;
     // The stale tail of the longer value must not come back.
     let mut p = pair(b"r", b"");
     p.value.data = [0xAA; KV_MAX_VAL];
-    dev.ioctl(KV_IOC_GET, &mut p as *mut KvPair as usize).map_err(|e| format!("get: {e}"))?;
+    dev.ioctl(KV_IOC_GET, &mut p as *mut KvPair as usize)
+        .map_err(|e| format!("get: {e}"))?;
     same("value len", p.value.len, 5)?;
     same("value", &p.value.data[..5], &b"short"[..])?;
-    ensure!(p.value.data[5..].iter().all(|&b| b == 0), "bytes after the value are not zeroed");
+    ensure!(
+        p.value.data[5..].iter().all(|&b| b == 0),
+        "bytes after the value are not zeroed"
+    );
     same("curr_items after replace", dev.items()?, 1)?;
-    dev.put(b"r", b"").map_err(|e| format!("replace with empty: {e}"))?;
+    dev.put(b"r", b"")
+        .map_err(|e| format!("replace with empty: {e}"))?;
     expect_value(dev, b"r", b"")?;
     dev.del(b"r").map_err(|e| format!("del: {e}"))?;
     expect_errno("get after del", dev.get(b"r"), libc::ENOENT)?;
@@ -244,9 +290,18 @@ fn unknown_ioctls(dev: &Dev) -> Outcome {
         ("unused nr", (KV_IOC_MAGIC << 8) | 0x7f),
         ("nr 0", KV_IOC_MAGIC << 8),
         ("other magic", (KV_IOC_PUT & !0xff00) | (0x42 << 8)),
-        ("put with wrong size", (KV_IOC_PUT & !size_mask) | (100 << 16)),
-        ("get with wrong direction", (KV_IOC_GET & !(3 << 30)) | (1 << 30)),
-        ("stat with smaller size", (KV_IOC_STAT & !size_mask) | (64 << 16)),
+        (
+            "put with wrong size",
+            (KV_IOC_PUT & !size_mask) | (100 << 16),
+        ),
+        (
+            "get with wrong direction",
+            (KV_IOC_GET & !(3 << 30)) | (1 << 30),
+        ),
+        (
+            "stat with smaller size",
+            (KV_IOC_STAT & !size_mask) | (64 << 16),
+        ),
         ("TCGETS", 0x5401),
     ];
     for (what, cmd) in cases {
@@ -281,13 +336,27 @@ fn mapping(pages: usize, unmap: &[usize]) -> Result<usize, String> {
 }
 
 fn bad_pointers(dev: &Dev) -> Outcome {
-    dev.put(b"there", b"before").map_err(|e| format!("put: {e}"))?;
+    dev.put(b"there", b"before")
+        .map_err(|e| format!("put: {e}"))?;
     let before = dev.stat().map_err(|e| format!("stat: {e}"))?;
     let hole = mapping(1, &[0])?;
-    for (what, cmd) in [("put", KV_IOC_PUT), ("get", KV_IOC_GET), ("del", KV_IOC_DEL), ("stat", KV_IOC_STAT)] {
+    for (what, cmd) in [
+        ("put", KV_IOC_PUT),
+        ("get", KV_IOC_GET),
+        ("del", KV_IOC_DEL),
+        ("stat", KV_IOC_STAT),
+    ] {
         expect_errno(&format!("{what} NULL"), dev.ioctl(cmd, 0), libc::EFAULT)?;
-        expect_errno(&format!("{what} unmapped"), dev.ioctl(cmd, hole), libc::EFAULT)?;
-        expect_errno(&format!("{what} kernel address"), dev.ioctl(cmd, 0xffff_ffff_8100_0000), libc::EFAULT)?;
+        expect_errno(
+            &format!("{what} unmapped"),
+            dev.ioctl(cmd, hole),
+            libc::EFAULT,
+        )?;
+        expect_errno(
+            &format!("{what} kernel address"),
+            dev.ioctl(cmd, 0xffff_ffff_8100_0000),
+            libc::EFAULT,
+        )?;
     }
     same("stat after faulting requests", dev.stat(), Ok(before))?;
 
@@ -299,11 +368,23 @@ fn bad_pointers(dev: &Dev) -> Outcome {
     // SAFETY: `at .. at + size_of::<KvKey>()` is the end of the first,
     // mapped and writable page.
     unsafe { std::ptr::write_unaligned(at as *mut KvKey, key) };
-    expect_errno("put with value in a hole", dev.ioctl(KV_IOC_PUT, at), libc::EFAULT)?;
-    expect_errno("get with value in a hole", dev.ioctl(KV_IOC_GET, at), libc::EFAULT)?;
+    expect_errno(
+        "put with value in a hole",
+        dev.ioctl(KV_IOC_PUT, at),
+        libc::EFAULT,
+    )?;
+    expect_errno(
+        "get with value in a hole",
+        dev.ioctl(KV_IOC_GET, at),
+        libc::EFAULT,
+    )?;
     // SAFETY: As above.
     unsafe { std::ptr::write_unaligned(at as *mut KvKey, key_of(b"new")) };
-    expect_errno("put new key with value in a hole", dev.ioctl(KV_IOC_PUT, at), libc::EFAULT)?;
+    expect_errno(
+        "put new key with value in a hole",
+        dev.ioctl(KV_IOC_PUT, at),
+        libc::EFAULT,
+    )?;
     expect_errno("the new key was not stored", dev.get(b"new"), libc::ENOENT)?;
     expect_value(dev, b"there", b"before")?;
     same("curr_items", dev.items()?, 1)?;
@@ -359,7 +440,8 @@ fn worker(id: usize) -> Outcome {
                     }
                     for i in 0..SHARED_KEYS {
                         let k = format!("shared-{i}").into_bytes();
-                        dev.put(&k, &tagged_value(&k, writer, round)).map_err(|e| format!("put shared: errno {e}"))?;
+                        dev.put(&k, &tagged_value(&k, writer, round))
+                            .map_err(|e| format!("put shared: errno {e}"))?;
                         let v = dev.get(&k).map_err(|e| format!("get shared: errno {e}"))?;
                         ensure!(well_formed(&k, &v), "shared key {i}: torn or foreign value");
                     }
@@ -398,18 +480,29 @@ fn concurrent_processes(dev: &Dev) -> Outcome {
         let k = format!("shared-{i}").into_bytes();
         let v = dev.get(&k).map_err(|e| format!("get shared: {e}"))?;
         ensure!(well_formed(&k, &v), "shared key {i} ends torn");
-        ensure!(v.starts_with(&k) && v.split(|&b| b == b'|').nth(2) == Some(format!("{}", ROUNDS - 1).as_bytes()),
-            "shared key {i} does not hold a last-round value");
+        ensure!(
+            v.starts_with(&k)
+                && v.split(|&b| b == b'|').nth(2) == Some(format!("{}", ROUNDS - 1).as_bytes()),
+            "shared key {i} does not hold a last-round value"
+        );
         dev.del(&k).map_err(|e| format!("del: {e}"))?;
     }
-    same("curr_items after the workers' keys are deleted", dev.items()?, 0)
+    same(
+        "curr_items after the workers' keys are deleted",
+        dev.items()?,
+        0,
+    )
 }
 
 // ---------------------------------------------------------------------------
 // group "full": max_items=3 use_lru=0
 
 fn full_without_lru(dev: &Dev) -> Outcome {
-    same("use_lru", dev.stat().map(|s| (s.max_items, s.use_lru)), Ok((3, 0)))?;
+    same(
+        "use_lru",
+        dev.stat().map(|s| (s.max_items, s.use_lru)),
+        Ok((3, 0)),
+    )?;
     for k in [b"a", b"b", b"c"] {
         dev.put(k, k).map_err(|e| format!("put: {e}"))?;
     }
@@ -418,21 +511,31 @@ fn full_without_lru(dev: &Dev) -> Outcome {
     same("stat after ENOSPC", dev.stat(), Ok(before))?;
     expect_errno("the rejected key", dev.get(b"d"), libc::ENOENT)?;
     // Replacing never needs room.
-    dev.put(b"b", &binary(KV_MAX_VAL, 1)).map_err(|e| format!("replace in a full store: {e}"))?;
+    dev.put(b"b", &binary(KV_MAX_VAL, 1))
+        .map_err(|e| format!("replace in a full store: {e}"))?;
     for k in [b"a", b"c"] {
         expect_value(dev, k, k)?;
     }
     expect_value(dev, b"b", &binary(KV_MAX_VAL, 1))?;
     dev.del(b"a").map_err(|e| format!("del: {e}"))?;
-    dev.put(b"d", b"d").map_err(|e| format!("put after del: {e}"))?;
-    same("evictions", dev.stat().map(|s| (s.curr_items, s.evictions)), Ok((3, 0)))
+    dev.put(b"d", b"d")
+        .map_err(|e| format!("put after del: {e}"))?;
+    same(
+        "evictions",
+        dev.stat().map(|s| (s.curr_items, s.evictions)),
+        Ok((3, 0)),
+    )
 }
 
 // ---------------------------------------------------------------------------
 // group "lru": max_items=3 use_lru=1
 
 fn lru_order(dev: &Dev) -> Outcome {
-    same("use_lru", dev.stat().map(|s| (s.max_items, s.use_lru)), Ok((3, 1)))?;
+    same(
+        "use_lru",
+        dev.stat().map(|s| (s.max_items, s.use_lru)),
+        Ok((3, 1)),
+    )?;
     let put = |k: &[u8]| dev.put(k, k).map_err(|e| format!("put {k:?}: {e}"));
     put(b"a")?;
     put(b"b")?;
@@ -441,7 +544,11 @@ fn lru_order(dev: &Dev) -> Outcome {
     put(b"d")?; // evicts b: c a d
     expect_errno("b was least recently used", dev.get(b"b"), libc::ENOENT)?;
     dev.put(b"c", b"C").map_err(|e| format!("replace c: {e}"))?; // a d c
-    same("after one eviction", dev.stat().map(|s| (s.curr_items, s.evictions)), Ok((3, 1)))?;
+    same(
+        "after one eviction",
+        dev.stat().map(|s| (s.curr_items, s.evictions)),
+        Ok((3, 1)),
+    )?;
     put(b"e")?; // evicts a: d c e
     expect_errno("a was least recently used", dev.get(b"a"), libc::ENOENT)?;
     put(b"f")?; // evicts d: c e f
@@ -465,7 +572,8 @@ fn lru_order(dev: &Dev) -> Outcome {
 fn long_chains(dev: &Dev) -> Outcome {
     for i in 0..1000 {
         let k = format!("key-{i}").into_bytes();
-        dev.put(&k, &tagged_value(&k, i, 0)).map_err(|e| format!("put {i}: {e}"))?;
+        dev.put(&k, &tagged_value(&k, i, 0))
+            .map_err(|e| format!("put {i}: {e}"))?;
     }
     expect_errno("item 1001", dev.put(b"one-too-many", b"x"), libc::ENOSPC)?;
     for i in (0..1000).rev() {
@@ -473,7 +581,8 @@ fn long_chains(dev: &Dev) -> Outcome {
         expect_value(dev, &k, &tagged_value(&k, i, 0))?;
     }
     for i in (0..1000).step_by(2) {
-        dev.del(format!("key-{i}").as_bytes()).map_err(|e| format!("del {i}: {e}"))?;
+        dev.del(format!("key-{i}").as_bytes())
+            .map_err(|e| format!("del {i}: {e}"))?;
     }
     for i in 0..1000 {
         let k = format!("key-{i}").into_bytes();
@@ -497,7 +606,7 @@ fn main() {
         }
         return;
     }
-    let tests: &[(&str, fn(&Dev) -> Outcome)] = match group {
+    let tests: &[Test] = match group {
         "basic" => &[
             ("stat_defaults", stat_defaults),
             ("stat_counters", stat_counters),

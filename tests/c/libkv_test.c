@@ -1,0 +1,132 @@
+/* libkv.so from C, exactly as a user links it: compiled on the host with
+ *   cc -Iinclude tests/c/libkv_test.c -L. -lkv
+ * and run in the guest against a freshly loaded store with the defaults
+ * (buckets=128 max_items=256 use_lru=0). Prints PASS/FAIL lines. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "kv.h"
+
+static int failed;
+
+#define CHECK(name, cond)                                                            \
+	do {                                                                         \
+		if (cond) {                                                          \
+			printf("PASS: libkv/%s\n", name);                            \
+		} else {                                                             \
+			printf("FAIL: libkv/%s: %s (errno %d: %s)\n", name, #cond, errno, \
+			       strerror(errno));                                     \
+			failed = 1;                                                  \
+		}                                                                    \
+	} while (0)
+
+static struct kv_pair make_pair(const void *key, uint32_t klen, const void *val, uint32_t vlen)
+{
+	struct kv_pair p;
+	memset(&p, 0, sizeof(p));
+	p.key.len = klen;
+	memcpy(p.key.data, key, klen <= KV_MAX_KEY ? klen : KV_MAX_KEY);
+	p.value.len = vlen;
+	memcpy(p.value.data, val, vlen <= KV_MAX_VAL ? vlen : KV_MAX_VAL);
+	return p;
+}
+
+/* -1 with errno == want. */
+static int fails_with(int rc, int want)
+{
+	return rc == -1 && errno == want;
+}
+
+int main(void)
+{
+	unsigned char key[KV_MAX_KEY + 1], val[KV_MAX_VAL + 1];
+	struct kv_pair p, out;
+	struct kv_key k;
+	struct kv_usage_stat st;
+	int fd;
+
+	for (int i = 0; i < (int)sizeof(key); i++)
+		key[i] = (unsigned char)(i * 37 + 1);
+	for (int i = 0; i < (int)sizeof(val); i++)
+		val[i] = (unsigned char)(255 - i);
+	key[0] = 0x00;
+	key[1] = 0xff;
+	val[0] = 0x00;
+	val[1] = 0xff;
+
+	fd = kv_open();
+	CHECK("open", fd >= 0);
+	if (fd < 0)
+		return 1;
+
+	CHECK("stat_fresh", kv_stat(fd, &st) == 0 && st.bucket_count == 128 && st.max_items == 256 &&
+				    st.curr_items == 0 && st.use_lru == 0);
+
+	/* Both limits, binary bytes with NUL and 0xFF. */
+	p = make_pair(key, KV_MAX_KEY, val, KV_MAX_VAL);
+	CHECK("put_max_lengths", kv_put(fd, &p) == 0);
+	out = make_pair(key, KV_MAX_KEY, "", 0);
+	memset(out.value.data, 0xAA, KV_MAX_VAL);
+	CHECK("get_max_lengths", kv_get(fd, &out) == 0 && out.value.len == KV_MAX_VAL &&
+					 memcmp(out.value.data, val, KV_MAX_VAL) == 0);
+
+	p = make_pair(key, 1, "", 0);
+	CHECK("put_min_lengths", kv_put(fd, &p) == 0);
+	out = make_pair(key, 1, "", 0);
+	out.value.len = 99;
+	CHECK("get_empty_value", kv_get(fd, &out) == 0 && out.value.len == 0);
+
+	p = make_pair("a\0b", 3, "x\0\xffy", 4);
+	CHECK("put_embedded_nul", kv_put(fd, &p) == 0);
+	out = make_pair("a\0b", 3, "", 0);
+	CHECK("get_embedded_nul", kv_get(fd, &out) == 0 && out.value.len == 4 &&
+					  memcmp(out.value.data, "x\0\xffy", 4) == 0);
+	out = make_pair("a", 1, "", 0);
+	CHECK("nul_is_not_a_terminator", fails_with(kv_get(fd, &out), ENOENT));
+
+	/* One past each limit, and zero-length keys. */
+	p = make_pair(key, KV_MAX_KEY + 1, "v", 1);
+	CHECK("put_key_too_long", fails_with(kv_put(fd, &p), EINVAL));
+	p = make_pair(key, 0, "v", 1);
+	CHECK("put_key_empty", fails_with(kv_put(fd, &p), EINVAL));
+	p = make_pair("k", 1, val, KV_MAX_VAL + 1);
+	CHECK("put_value_too_long", fails_with(kv_put(fd, &p), EINVAL));
+	out = make_pair(key, KV_MAX_KEY + 1, "", 0);
+	CHECK("get_key_too_long", fails_with(kv_get(fd, &out), EINVAL));
+	memset(&k, 0, sizeof(k));
+	CHECK("del_key_empty", fails_with(kv_del(fd, &k), EINVAL));
+
+	/* Replace, delete, missing keys. */
+	p = make_pair("k", 1, "first", 5);
+	CHECK("put_new", kv_put(fd, &p) == 0);
+	p = make_pair("k", 1, "2nd", 3);
+	CHECK("put_replace", kv_put(fd, &p) == 0);
+	out = make_pair("k", 1, "", 0);
+	CHECK("get_replaced", kv_get(fd, &out) == 0 && out.value.len == 3 && memcmp(out.value.data, "2nd", 3) == 0 &&
+				      out.value.data[3] == 0 && out.value.data[4] == 0);
+	k.len = 1;
+	k.data[0] = 'k';
+	CHECK("del", kv_del(fd, &k) == 0);
+	CHECK("del_missing", fails_with(kv_del(fd, &k), ENOENT));
+	out = make_pair("k", 1, "", 0);
+	CHECK("get_missing", fails_with(kv_get(fd, &out), ENOENT));
+
+	/* NULL pointers are errors, not crashes. */
+	CHECK("put_null", fails_with(kv_put(fd, NULL), EINVAL));
+	CHECK("get_null", fails_with(kv_get(fd, NULL), EINVAL));
+	CHECK("del_null", fails_with(kv_del(fd, NULL), EINVAL));
+	CHECK("stat_null", fails_with(kv_stat(fd, NULL), EINVAL));
+
+	/* Counters: 3 items (max, min, embedded NUL); gets so far: 4 hits
+	 * (max, min, embedded, replaced) and 2 misses ("a", "k" after del). */
+	memset(&st, 0xFF, sizeof(st));
+	CHECK("stat_counts", kv_stat(fd, &st) == 0 && st.curr_items == 3 && st.hits == 4 && st.misses == 2 &&
+				     st.evictions == 0 && st.bytes_used == (KV_MAX_KEY + KV_MAX_VAL) + 1 + (3 + 4) &&
+				     st.reserved[0] == 0);
+
+	CHECK("close", kv_close(fd) == 0);
+	CHECK("close_twice", fails_with(kv_close(fd), EBADF));
+	CHECK("stat_closed_fd", fails_with(kv_stat(fd, &st), EBADF));
+	return failed;
+}
