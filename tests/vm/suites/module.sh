@@ -36,24 +36,6 @@ for bad in buckets=0 buckets=1048577 max_items=0 max_items=1048577 use_lru=2 use
 		pass "$name"
 	fi
 done
-# A size within the limits that the guest cannot allocate now: fill memory
-# through tmpfs first. insmod must fail cleanly (EINVAL, one pr_err line).
-mount -o remount,size=95% /tmp
-if head -c 650M /dev/zero >/tmp/fill; then
-	out=$(insmod /lib/kv.ko max_items=1048576 2>&1)
-	if grep -q '^kv ' /proc/modules; then
-		fail module/params/unallocatable_max_items "insmod max_items=1048576 loaded with $(free -m | awk '/Mem/{print $4}') MiB free"
-		rmmod kv
-	elif echo "$out" | grep -q 'Invalid argument\|Invalid parameters' && last_kv_log | grep -q 'max_items=1048576'; then
-		pass module/params/unallocatable_max_items
-	else
-		fail module/params/unallocatable_max_items "$out / $(last_kv_log)"
-	fi
-else
-	fail module/params/unallocatable_max_items "could not fill /tmp"
-fi
-rm -f /tmp/fill
-
 # Defaults: no parameters at all.
 insmod /lib/kv.ko
 if kvctl stat | tr '\n' ' ' | grep -q 'buckets: 128 max_items: 256 curr_items: 0 lru: no'; then
