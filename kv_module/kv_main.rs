@@ -102,8 +102,8 @@ fn checked_params() -> Result<(u32, u32, bool)> {
         pr_err!("use_lru={use_lru} must be 0 or 1\n");
         return Err(EINVAL);
     }
-    // Both are at least 1 here, so neither the division nor the product overflows.
-    if max_items / buckets > 2 {
+    // In u64 the product cannot overflow.
+    if u64::from(max_items) > 2 * u64::from(buckets) {
         pr_warn!(
             "load factor max_items/buckets = {max_items}/{buckets} is above 2: expect long hash chains\n"
         );

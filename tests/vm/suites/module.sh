@@ -18,6 +18,13 @@ if dmesg | grep -q 'kv: load factor max_items/buckets = 1000/10 is above 2'; the
 else
 	fail module/params/load_factor_warning "no pr_warn for max_items/buckets > 2"
 fi
+reload buckets=2 max_items=5
+reload buckets=2 max_items=4
+if dmesg | grep -q 'load factor max_items/buckets = 5/2' && ! dmesg | grep -q 'load factor max_items/buckets = 4/2'; then
+	pass module/params/load_factor_boundary
+else
+	fail module/params/load_factor_boundary "expected a warning for 5/2 (2.5) and none for 4/2 (2)"
+fi
 
 # Each bad value is refused with EINVAL and one pr_err naming the parameter.
 rmmod kv
