@@ -15,9 +15,11 @@ ifeq ($(origin KDIR),undefined)
     KDIR := $(HOST_KDIR)
   else
     KDIR = $(shell $(VM)/build-kernel)
-    KMAKE_TOOLCHAIN := $(shell bash -c '. $(VM)/lib.sh && echo LLVM=$$KERNEL_LLVM RUSTC=$$KERNEL_RUSTC BINDGEN=$$BINDGEN')
   endif
 endif
+# The rig's kernel (build-kernel marks it .complete) wants the rig's toolchain;
+# another tree gets what the caller passes (e.g. LLVM=1).
+KMAKE_TOOLCHAIN = $(if $(wildcard $(KDIR)/.complete),$(shell bash -c '. $(VM)/lib.sh && echo LLVM=$$KERNEL_LLVM RUSTC=$$KERNEL_RUSTC BINDGEN=$$BINDGEN'))
 
 
 CC ?= cc
