@@ -37,17 +37,24 @@ pub extern "C" fn kv_close(fd: c_int) -> c_int {
     unsafe { libc::close(fd) }
 }
 
+/// One ioctl under the C convention: a NULL argument is EINVAL; anything
+/// else goes to the kernel, which answers EFAULT for a bad pointer.
+fn call<T>(arg: *const T, ioctl: impl FnOnce() -> Result<(), Errno>) -> c_int {
+    if arg.is_null() {
+        return status(Err(Errno::EINVAL));
+    }
+    status(ioctl())
+}
+
 /// Inserts or replaces `pair->key`.
 ///
 /// # Safety
 /// `pair` is NULL or points to a `struct kv_pair` (the kernel checks it).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn kv_put(fd: c_int, pair: *const KvPair) -> c_int {
-    if pair.is_null() {
-        return status(Err(Errno::EINVAL));
-    }
-    // SAFETY: Non-NULL, and the caller's contract covers the rest.
-    status(unsafe { sys::put(fd, pair) })
+    // SAFETY: `call` passes on only a non-NULL `pair`; the caller's contract
+    // covers the rest.
+    call(pair, || unsafe { sys::put(fd, pair) })
 }
 
 /// Looks up `pair->key` and fills `pair->value`.
@@ -56,11 +63,8 @@ pub unsafe extern "C" fn kv_put(fd: c_int, pair: *const KvPair) -> c_int {
 /// `pair` is NULL or points to a writable `struct kv_pair`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn kv_get(fd: c_int, pair: *mut KvPair) -> c_int {
-    if pair.is_null() {
-        return status(Err(Errno::EINVAL));
-    }
     // SAFETY: As in `kv_put`.
-    status(unsafe { sys::get(fd, pair) })
+    call(pair, || unsafe { sys::get(fd, pair) })
 }
 
 /// Removes `key`.
@@ -69,11 +73,8 @@ pub unsafe extern "C" fn kv_get(fd: c_int, pair: *mut KvPair) -> c_int {
 /// `key` is NULL or points to a `struct kv_key`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn kv_del(fd: c_int, key: *const KvKey) -> c_int {
-    if key.is_null() {
-        return status(Err(Errno::EINVAL));
-    }
     // SAFETY: As in `kv_put`.
-    status(unsafe { sys::del(fd, key) })
+    call(key, || unsafe { sys::del(fd, key) })
 }
 
 /// Fills `stat_out` with sizes and counters.
@@ -82,11 +83,8 @@ pub unsafe extern "C" fn kv_del(fd: c_int, key: *const KvKey) -> c_int {
 /// `stat_out` is NULL or points to a writable `struct kv_usage_stat`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn kv_stat(fd: c_int, stat_out: *mut KvUsageStat) -> c_int {
-    if stat_out.is_null() {
-        return status(Err(Errno::EINVAL));
-    }
     // SAFETY: As in `kv_put`.
-    status(unsafe { sys::stat(fd, stat_out) })
+    call(stat_out, || unsafe { sys::stat(fd, stat_out) })
 }
 
 #[cfg(test)]
