@@ -32,9 +32,21 @@ as_root() {
 	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-# The kernel build directory for the pinned version and the current fragment.
+# The rig's kernel variants: "debug" (the test kernel, with the kernel's bug
+# detectors) and "perf" (the same fragment without them, for benchmarks).
+kernel_fragments() {
+	case "$1" in
+	debug) echo "$KV_VM_DIR/kernel.config $KV_VM_DIR/kernel-debug.config" ;;
+	perf) echo "$KV_VM_DIR/kernel.config" ;;
+	*) die "unknown kernel variant '$1' (debug or perf)" ;;
+	esac
+}
+
+# The build directory of a variant, keyed by the pinned version and the hash
+# of its fragments and the build script.
 kernel_build_dir() {
-	local hash
-	hash=$(cat "$KV_VM_DIR/kernel.config" "$KV_VM_DIR/build-kernel" | sha256sum | cut -c1-12)
-	echo "$KV_CACHE/kernel/linux-$KERNEL_VERSION-$hash"
+	local variant=${1:-debug} hash
+	# shellcheck disable=SC2046 # the fragment list is paths without spaces
+	hash=$(cat $(kernel_fragments "$variant") "$KV_VM_DIR/build-kernel" | sha256sum | cut -c1-12)
+	echo "$KV_CACHE/kernel/linux-$KERNEL_VERSION-$variant-$hash"
 }
