@@ -1,8 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The kernel-independent heart of kv.ko, built for the host: the ABI shared
-//! with userspace and the hash table with its LRU list. `kv_main.rs` compiles
-//! the same files into the module.
+//! with userspace, the hash table, the eviction policies and the store that
+//! composes them. `kv_main.rs` compiles the same files into the module.
 #![no_std]
 
+#[cfg(test)]
+extern crate std;
+
 pub mod abi;
+pub mod list;
+pub mod lru;
+pub mod sieve;
 pub mod store;
+pub mod table;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,588 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The hash table of kv.ko: buckets, chains and preallocated slots, with a
+//! lock-free reader. Eviction policies live elsewhere (`lru.rs`, `sieve.rs`);
+//! this file knows nothing about them beyond one per-slot bit they may use.
+//!
+//! Plain `no_std` Rust without the kernel crate: the module compiles it in,
+//! and the host crate `kv_core` tests it, threads included.
+//!
+//! # Layout
+//!
+//! Every slot is allocated at load and freed only at unload (as in a
+//! preallocated BPF hash map, `kernel/bpf/hashtab.c`). A bucket is a sequence
+//! counter and the head of a singly linked chain of slot indices (`NIL` ends
+//! it). Key and value live in the slot as arrays of `AtomicU64` words, so that
+//! a reader racing with a writer performs only atomic accesses: in Rust a
+//! plain-memory data race is undefined behaviour even if its result is
+//! thrown away. On x86 and arm64 a relaxed atomic load or store is an ordinary
+//! `mov`/`ldr`, so this costs nothing.
+//!
+//! # Why a lock-free reader never sees a torn or freed item
+//!
+//! Writers are serialized by the caller (one lock around the `Writer` in
+//! `store.rs`). Readers take no lock and write nothing shared.
+//!
+//! 1. *No freed memory.* Slots are never freed while the table exists, and
+//!    every index a reader follows is bounds-checked (`get`), so a reader can
+//!    at worst look at a slot that was removed or reused meanwhile.
+//! 2. *Every change is inside a write section.* Each store to a slot that is
+//!    in bucket B's chain, or that takes it out of B (unlinking it, reusing it,
+//!    linking it into the free list), and each store to B's head, happens
+//!    between `write_begin(B)` and `write_end(B)`: `seq` odd during it. A slot
+//!    that is being filled for bucket C is changed inside C's section, after
+//!    the section of the bucket it was last removed from has ended (the writer
+//!    lock orders the two).
+//! 3. *Readers validate.* A reader loads B's `seq` (Acquire; odd: a write is in
+//!    progress, retry), walks the chain and copies key words and value words
+//!    with Relaxed loads, then issues an Acquire fence and loads `seq` again.
+//!    If any relaxed load returned a value stored by a writer section that
+//!    began after the first `seq` load, that store is preceded in the writer by
+//!    `write_begin`'s `seq` increment and Release fence; the reader's Acquire
+//!    fence then synchronizes with that Release fence, so the second load sees
+//!    an odd or larger `seq` and the reader retries. A reader whose two loads
+//!    agree therefore saw no store of any section that overlapped it: a state
+//!    of the bucket between two sections, i.e. a real one. This is the
+//!    seqlock recipe of H. Boehm, "Can seqlocks get along with programming
+//!    language memory models?" (MSPC 2012), and the kernel's `seqcount_t`.
+//!    For the slot reused in bucket C (point 2): the store the reader saw is
+//!    after C's `write_begin`, which is after B's `write_begin` that unlinked
+//!    the slot, so B's counter has moved too.
+//! 4. *Walks terminate.* A chain seen mid-change can contain a cycle (a slot
+//!    moved to another chain, or into the free list); a walk stops after
+//!    `slots.len()` steps and then retries, because a consistent chain is
+//!    never longer than that.
+//! 5. *Bounded garbage.* A torn `lens` word is clamped to the arrays, so a
+//!    copy made from a torn state stays in bounds; it is discarded by step 3.
+//!
+//! `seq` is a u32: a reader is fooled only if exactly 2^32 sections of its
+//! bucket run during one of its reads, as with the kernel's `seqcount_t`.
+//! Write sections are short and the writer lock is a spinlock in the module
+//! (preemption off), so a reader that finds `seq` odd spins only briefly.
+//!
+//! # Hash
+//!
+//! A keyed multiply-fold hash over 8-byte words (the structure of wyhash,
+//! which Go's runtime uses for its maps with a per-process seed; the kernel's
+//! BPF hash maps likewise use jhash with a random `hashrnd`). Two 64-bit
+//! secrets drawn at load enter every step, so a caller who cannot read the
+//! secrets cannot compute which bucket a key lands in and cannot flood one.
+//! It costs about 10 instructions per 16 bytes; SipHash-1-3, used before,
+//! cost about 470 guest instructions per get (notes: "Where a get's
+//! instructions go").
+
+use core::hint::spin_loop;
+use core::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
+
+use crate::abi::{KV_MAX_KEY, KV_MAX_VAL};
+
+/// Largest bucket count the module accepts.
+pub const MAX_BUCKETS: u32 = 1 << 20;
+/// Largest capacity the module accepts.
+pub const MAX_ITEMS: u32 = 1 << 20;
+/// The "no slot" link.
+pub const NIL: u32 = u32::MAX;
+
+const WORD: usize = 8;
+/// Key and value sizes in 8-byte words.
+pub const KEY_WORDS: usize = KV_MAX_KEY / WORD;
+pub const VALUE_WORDS: usize = KV_MAX_VAL / WORD;
+
+/// Why an operation failed. A failed operation changes nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// The key is not in the store (get, del, put with `IfPresent`).
+    NotFound,
+    /// The key is in the store (put with `IfAbsent`).
+    Exists,
+    /// The store is full and its policy evicts nothing.
+    Full,
+    /// The key is empty or longer than `KV_MAX_KEY`.
+    BadKeyLen,
+    /// The value is longer than `KV_MAX_VAL`.
+    BadValueLen,
+    /// A bucket number at or above the bucket count.
+    BadBucket,
+}
+
+/// A key checked and packed into words, with its hash under one table's seed.
+/// Bytes past the key's length are zero, so words compare whole.
+#[derive(Clone, Copy)]
+pub struct Key {
+    words: [u64; KEY_WORDS],
+    len: u8,
+    hash: u64,
+}
+
+impl Key {
+    /// The key's length in bytes (1..=KV_MAX_KEY).
+    fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn hash_for_test(&self) -> u64 {
+        self.hash
+    }
+
+    fn used_words(&self) -> &[u64] {
+        let n = self.len().div_ceil(WORD);
+        self.words.get(..n).unwrap_or(&self.words)
+    }
+}
+
+/// Packs `bytes` little-endian into `words` (which must be zero), one word per
+/// 8 bytes; the caller guarantees `bytes` fits.
+fn pack(bytes: &[u8], words: &mut [u64]) {
+    for (word, chunk) in words.iter_mut().zip(bytes.chunks(WORD)) {
+        let mut buf = [0u8; WORD];
+        buf.iter_mut().zip(chunk).for_each(|(b, c)| *b = *c);
+        *word = u64::from_le_bytes(buf);
+    }
+}
+
+/// One item's storage. Everything is atomic because lock-free readers may
+/// load any field while the writer changes it (see the file header).
+pub struct Slot {
+    hash: AtomicU64,
+    /// Next slot in the bucket chain, or in the free list.
+    next: AtomicU32,
+    /// Key length in bits 0..8, value length in bits 8..24.
+    lens: AtomicU32,
+    key: [AtomicU64; KEY_WORDS],
+    value: [AtomicU64; VALUE_WORDS],
+    /// The policy's "referenced" bit (like `ref` in the kernel's
+    /// `bpf_lru_node`): set by lock-free hits, read and cleared by the policy
+    /// under the writer lock. A hint only: no data depends on it.
+    referenced: AtomicBool,
+}
+
+impl Slot {
+    /// An unused slot (all zero), to fill the storage with at load.
+    pub const fn new() -> Self {
+        Slot {
+            hash: AtomicU64::new(0),
+            next: AtomicU32::new(NIL),
+            lens: AtomicU32::new(0),
+            key: [const { AtomicU64::new(0) }; KEY_WORDS],
+            value: [const { AtomicU64::new(0) }; VALUE_WORDS],
+            referenced: AtomicBool::new(false),
+        }
+    }
+
+    fn lens(&self) -> (usize, usize) {
+        let lens = self.lens.load(Ordering::Relaxed);
+        // Clamped, so that lengths read in a torn state still index in bounds.
+        let key_len = ((lens & 0xff) as usize).min(KV_MAX_KEY);
+        let value_len = ((lens >> 8) as usize).min(KV_MAX_VAL);
+        (key_len, value_len)
+    }
+
+    fn key_is(&self, key: &Key) -> bool {
+        self.hash.load(Ordering::Relaxed) == key.hash
+            && self.lens().0 == key.len()
+            && self
+                .key
+                .iter()
+                .zip(key.used_words())
+                .all(|(a, b)| a.load(Ordering::Relaxed) == *b)
+    }
+
+    /// Copies the value into `out`; its length.
+    fn copy_value(&self, out: &mut [u8; KV_MAX_VAL]) -> usize {
+        let len = self.lens().1;
+        let words = len.div_ceil(WORD);
+        for (chunk, word) in out.chunks_exact_mut(WORD).zip(&self.value).take(words) {
+            chunk.copy_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
+        }
+        len
+    }
+
+    /// Calls `f` with the key and value (used under the writer lock only).
+    fn with_item<R>(&self, f: impl FnOnce(&[u8], &[u8]) -> R) -> R {
+        let (key_len, value_len) = self.lens();
+        let mut key = [0u8; KV_MAX_KEY];
+        for (chunk, word) in key.chunks_exact_mut(WORD).zip(&self.key) {
+            chunk.copy_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
+        }
+        let mut value = [0u8; KV_MAX_VAL];
+        self.copy_value(&mut value);
+        f(
+            key.get(..key_len).unwrap_or(&[]),
+            value.get(..value_len).unwrap_or(&[]),
+        )
+    }
+
+    /// Stores the value (writer only, inside a write section). Only the words
+    /// the value covers are written; the last one is zero-padded, so no byte
+    /// of an earlier value is ever copied out.
+    fn set_value(&self, value: &[u8]) {
+        for (word, chunk) in self.value.iter().zip(value.chunks(WORD)) {
+            let mut buf = [0u8; WORD];
+            buf.iter_mut().zip(chunk).for_each(|(b, c)| *b = *c);
+            word.store(u64::from_le_bytes(buf), Ordering::Relaxed);
+        }
+        let (key_len, _) = self.lens();
+        self.set_lens(key_len, value.len());
+    }
+
+    fn set_lens(&self, key_len: usize, value_len: usize) {
+        // key_len <= 64 and value_len <= 256, checked by the callers.
+        self.lens.store(
+            (key_len as u32) | ((value_len as u32) << 8),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Bytes the item accounts for in `bytes_used`.
+    fn size(&self) -> u64 {
+        let (k, v) = self.lens();
+        (k + v) as u64
+    }
+}
+
+impl Default for Slot {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// One hash bucket.
+pub struct Bucket {
+    /// Sequence counter: odd while a writer changes this bucket's chain.
+    seq: AtomicU32,
+    /// First slot of the chain, or `NIL`.
+    head: AtomicU32,
+}
+
+impl Bucket {
+    pub const fn new() -> Self {
+        Bucket {
+            seq: AtomicU32::new(0),
+            head: AtomicU32::new(NIL),
+        }
+    }
+}
+
+impl Default for Bucket {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Where a lookup found its key: the slot and the value's length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Found {
+    pub slot: u32,
+    pub len: usize,
+}
+
+/// The hash table over caller-provided storage (`KVVec` in the kernel, `Vec`
+/// on the host). Invariants, kept by the writer methods:
+/// - `buckets.len()` in 1..=MAX_BUCKETS, `slots.len()` in 1..=MAX_ITEMS, so
+///   every index fits below `NIL`;
+/// - every used slot is on exactly one chain, the one its hash selects;
+/// - a used slot has key length 1..=KV_MAX_KEY and value length <= KV_MAX_VAL.
+pub struct Table<B, S> {
+    buckets: B,
+    slots: S,
+    seed: [u64; 2],
+}
+
+/// The multiply-fold step: the 128-bit product's halves xored.
+fn mix(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+impl<B, S> Table<B, S>
+where
+    B: core::ops::Deref<Target = [Bucket]>,
+    S: core::ops::Deref<Target = [Slot]>,
+{
+    /// A table over fresh storage (every bucket and slot as `new()` made it).
+    /// `seed` keys the hash: draw it at random.
+    pub fn new(buckets: B, slots: S, seed: [u64; 2]) -> Self {
+        Table {
+            buckets,
+            slots,
+            seed,
+        }
+    }
+
+    pub fn bucket_count(&self) -> u32 {
+        // At most MAX_BUCKETS (checked by the store before building a table).
+        self.buckets.len() as u32
+    }
+
+    pub fn capacity(&self) -> u32 {
+        self.slots.len() as u32
+    }
+
+    /// Checks `bytes` as a key and hashes it.
+    pub fn key(&self, bytes: &[u8]) -> Result<Key, Error> {
+        if bytes.is_empty() || bytes.len() > KV_MAX_KEY {
+            return Err(Error::BadKeyLen);
+        }
+        let mut words = [0u64; KEY_WORDS];
+        pack(bytes, &mut words);
+        let mut key = Key {
+            words,
+            len: bytes.len() as u8, // 1..=64
+            hash: 0,
+        };
+        key.hash = self.hash(&key);
+        Ok(key)
+    }
+
+    fn hash(&self, key: &Key) -> u64 {
+        let [s0, s1] = self.seed;
+        let mut h = s0 ^ u64::from(key.len);
+        // Pairs of words; an odd last word pairs with the zero after it (the
+        // length, hashed above, tells "a" from "a\0").
+        let n = key.len().div_ceil(2 * WORD) * 2;
+        for pair in key.words.get(..n).unwrap_or(&key.words).chunks_exact(2) {
+            if let [a, b] = pair {
+                h = mix(a ^ s1, b ^ h);
+            }
+        }
+        mix(h ^ s1, s0 ^ 0x9e37_79b9_7f4a_7c15)
+    }
+
+    fn bucket_index(&self, hash: u64) -> usize {
+        // (high 32 bits of the hash) * len / 2^32: below len, no division.
+        (((hash >> 32) * self.buckets.len() as u64) >> 32) as usize
+    }
+
+    /// The hash's bucket; always `Some` (bucket_index is below the length).
+    fn bucket(&self, hash: u64) -> Option<&Bucket> {
+        self.buckets.get(self.bucket_index(hash))
+    }
+
+    pub(crate) fn slot(&self, i: u32) -> Option<&Slot> {
+        self.slots.get(i as usize)
+    }
+
+    /// Lock-free lookup: copies the value of `key` into `out`. See the file
+    /// header for why the copy is never torn.
+    pub fn read(&self, key: &Key, out: &mut [u8; KV_MAX_VAL]) -> Option<Found> {
+        let bucket = self.bucket(key.hash)?;
+        loop {
+            // Acquire: pairs with the Release store of `write_end`, so a
+            // reader that sees an even count sees that section's stores.
+            let seq = bucket.seq.load(Ordering::Acquire);
+            if seq & 1 == 1 {
+                spin_loop();
+                continue;
+            }
+            let found = self.walk(bucket, key, out);
+            // Acquire fence: pairs with `write_begin`'s Release fence (header,
+            // point 3), so the load below sees any section whose stores the
+            // walk saw.
+            fence(Ordering::Acquire);
+            if bucket.seq.load(Ordering::Relaxed) == seq {
+                // A walk that ran out of steps in a stable bucket would mean a
+                // cycle in a consistent chain, which the writer never makes.
+                return found.unwrap_or(None);
+            }
+        }
+    }
+
+    /// One walk of the chain: `Some(result)`, or `None` when it ran out of
+    /// steps (a cycle seen mid-change).
+    fn walk(
+        &self,
+        bucket: &Bucket,
+        key: &Key,
+        out: &mut [u8; KV_MAX_VAL],
+    ) -> Option<Option<Found>> {
+        let mut i = bucket.head.load(Ordering::Relaxed);
+        for _ in 0..=self.slots.len() {
+            let slot = self.slot(i)?; // NIL (or garbage): the end
+            if slot.key_is(key) {
+                let len = slot.copy_value(out);
+                return Some(Some(Found { slot: i, len }));
+            }
+            i = slot.next.load(Ordering::Relaxed);
+            if i == NIL {
+                return Some(None);
+            }
+        }
+        None
+    }
+
+    /// Marks a slot referenced after a hit, writing only if not yet set, so
+    /// a hot item's cache line is written once per pass of the policy.
+    pub fn mark_referenced(&self, i: u32) {
+        if let Some(slot) = self.slot(i) {
+            if !slot.referenced.load(Ordering::Relaxed) {
+                slot.referenced.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+
+    // --- writer side: called only by `store::Writer`, under its lock -------
+
+    fn write_begin(&self, bucket: &Bucket) {
+        let seq = bucket.seq.load(Ordering::Relaxed);
+        bucket.seq.store(seq.wrapping_add(1), Ordering::Relaxed);
+        // Release fence: the section's stores come after it; a reader whose
+        // Acquire fence follows a load of one of them sees the odd count.
+        fence(Ordering::Release);
+    }
+
+    fn write_end(&self, bucket: &Bucket) {
+        let seq = bucket.seq.load(Ordering::Relaxed);
+        // Release: the section's stores are visible to a reader that loads
+        // this even count with Acquire.
+        bucket.seq.store(seq.wrapping_add(1), Ordering::Release);
+    }
+
+    /// The slot holding `key` and its predecessor in the chain (`NIL` for
+    /// the head). Writer only: the chain cannot change under it.
+    pub(crate) fn find(&self, key: &Key) -> Option<(u32, u32)> {
+        let mut prev = NIL;
+        let mut i = self.bucket(key.hash)?.head.load(Ordering::Relaxed);
+        while let Some(slot) = self.slot(i) {
+            if slot.key_is(key) {
+                return Some((i, prev));
+            }
+            prev = i;
+            i = slot.next.load(Ordering::Relaxed);
+        }
+        None
+    }
+
+    /// The predecessor of used slot `i` in its chain (`NIL` for the head), or
+    /// `None` if `i` is on no chain. Writer only.
+    fn predecessor(&self, i: u32) -> Option<u32> {
+        let slot = self.slot(i)?;
+        let mut prev = NIL;
+        let mut j = self
+            .bucket(slot.hash.load(Ordering::Relaxed))?
+            .head
+            .load(Ordering::Relaxed);
+        while j != NIL {
+            if j == i {
+                return Some(prev);
+            }
+            prev = j;
+            j = self.slot(j)?.next.load(Ordering::Relaxed);
+        }
+        None
+    }
+
+    /// Replaces the value of used slot `i`; the change in bytes held.
+    pub(crate) fn replace(&self, i: u32, value: &[u8]) -> Option<(u64, u64)> {
+        let slot = self.slot(i)?;
+        let bucket = self.bucket(slot.hash.load(Ordering::Relaxed))?;
+        let old = slot.size();
+        self.write_begin(bucket);
+        slot.set_value(value);
+        self.write_end(bucket);
+        Some((old, slot.size()))
+    }
+
+    /// Fills unused slot `i` with the item and links it at the head of its
+    /// chain; `free_next` receives the slot's old `next` (its free-list
+    /// successor). The item's size.
+    pub(crate) fn insert(&self, i: u32, key: &Key, value: &[u8]) -> Option<(u64, u32)> {
+        let slot = self.slot(i)?;
+        let bucket = self.bucket(key.hash)?;
+        let free_next = slot.next.load(Ordering::Relaxed);
+        self.write_begin(bucket);
+        slot.hash.store(key.hash, Ordering::Relaxed);
+        for (word, k) in slot.key.iter().zip(key.used_words()) {
+            word.store(*k, Ordering::Relaxed);
+        }
+        slot.set_lens(key.len(), 0);
+        slot.set_value(value);
+        slot.referenced.store(false, Ordering::Relaxed);
+        slot.next
+            .store(bucket.head.load(Ordering::Relaxed), Ordering::Relaxed);
+        bucket.head.store(i, Ordering::Relaxed);
+        self.write_end(bucket);
+        Some((slot.size(), free_next))
+    }
+
+    /// Unlinks used slot `i` (whose predecessor is `prev`, `NIL` for the
+    /// head) and links it to `free` as the free list's new head. Its size.
+    pub(crate) fn remove(&self, i: u32, prev: u32, free: u32) -> Option<u64> {
+        let slot = self.slot(i)?;
+        let bucket = self.bucket(slot.hash.load(Ordering::Relaxed))?;
+        let next = slot.next.load(Ordering::Relaxed);
+        self.write_begin(bucket);
+        match self.slot(prev) {
+            None => bucket.head.store(next, Ordering::Relaxed),
+            Some(p) => p.next.store(next, Ordering::Relaxed),
+        }
+        // Inside the section: a reader still in this slot follows it into
+        // the free list and then fails validation.
+        slot.next.store(free, Ordering::Relaxed);
+        self.write_end(bucket);
+        Some(slot.size())
+    }
+
+    /// Removes used slot `i` wherever it is chained (eviction: the policy
+    /// names the slot, not the key). One walk of its chain.
+    pub(crate) fn remove_slot(&self, i: u32, free: u32) -> Option<u64> {
+        let prev = self.predecessor(i)?;
+        self.remove(i, prev, free)
+    }
+
+    /// Empties every chain; the slots' contents stay until reused.
+    pub(crate) fn clear(&self) {
+        for bucket in self.buckets.iter() {
+            if bucket.head.load(Ordering::Relaxed) != NIL {
+                self.write_begin(bucket);
+                bucket.head.store(NIL, Ordering::Relaxed);
+                self.write_end(bucket);
+            }
+        }
+    }
+
+    /// Calls `f` with every item of bucket `b`. Writer only, so consistent.
+    pub(crate) fn for_each_in_bucket(
+        &self,
+        b: u32,
+        mut f: impl FnMut(&[u8], &[u8]),
+    ) -> Result<u32, Error> {
+        let bucket = self.buckets.get(b as usize).ok_or(Error::BadBucket)?;
+        let mut count = 0u32;
+        let mut i = bucket.head.load(Ordering::Relaxed);
+        while let Some(slot) = self.slot(i) {
+            slot.with_item(&mut f);
+            count = count.saturating_add(1);
+            i = slot.next.load(Ordering::Relaxed);
+        }
+        Ok(count)
+    }
+
+    /// Reads and clears slot `i`'s referenced bit (policy, writer only).
+    pub(crate) fn take_referenced(&self, i: u32) -> bool {
+        self.slot(i)
+            .is_some_and(|s| s.referenced.swap(false, Ordering::Relaxed))
+    }
+
+    /// Sets slot `i`'s referenced bit (policy, writer only).
+    pub(crate) fn set_referenced(&self, i: u32) {
+        self.mark_referenced(i);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn bucket_index_for_test(&self, key: &Key) -> usize {
+        self.bucket_index(key.hash)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn referenced_for_test(&self, i: u32) -> bool {
+        self.slot(i)
+            .is_some_and(|s| s.referenced.load(Ordering::Relaxed))
+    }
+
+    #[cfg(test)]
+    pub(crate) fn slot_key(&self, i: u32) -> std::vec::Vec<u8> {
+        self.slot(i)
+            .map(|s| s.with_item(|k, _| k.to_vec()))
+            .unwrap_or_default()
+    }
+}
