@@ -19,7 +19,7 @@ ifeq ($(origin KDIR),undefined)
 endif
 # The rig's kernel (build-kernel marks it .complete) wants the rig's toolchain;
 # another tree gets what the caller passes (e.g. LLVM=1).
-KMAKE_TOOLCHAIN = $(if $(wildcard $(KDIR)/.complete),$(shell bash -c '. $(VM)/lib.sh && echo LLVM=$$KERNEL_LLVM RUSTC=$$KERNEL_RUSTC BINDGEN=$$BINDGEN'))
+KMAKE_TOOLCHAIN = $(if $(wildcard $(KDIR)/.complete),$(shell bash -c '. $(VM)/lib.sh && echo LLVM=$$KERNEL_LLVM RUSTC=$$KERNEL_RUSTC BINDGEN=$$BINDGEN CLIPPY_DRIVER=$$KERNEL_CLIPPY_DRIVER'))
 
 
 CC ?= cc
@@ -139,7 +139,8 @@ uninstall:
 install-dkms:
 	install -D -m 0644 dkms.conf $(DESTDIR)$(DKMSSRCDIR)/dkms.conf
 	install -D -m 0644 Kbuild $(DESTDIR)$(DKMSSRCDIR)/Kbuild
-	install -D -m 0644 -t $(DESTDIR)$(DKMSSRCDIR)/kv_module kv_module/kv_main.rs kv_module/abi.rs kv_module/store.rs
+	install -D -m 0644 -t $(DESTDIR)$(DKMSSRCDIR)/kv_module kv_module/kv_main.rs kv_module/abi.rs \
+		kv_module/table.rs kv_module/list.rs kv_module/lru.rs kv_module/sieve.rs kv_module/store.rs
 
 clean:
 	rm -f kv.ko kv.o kv.mod kv.mod.c kv.mod.o .kv*.cmd Module.symvers modules.order \

@@ -55,7 +55,7 @@ struct kv_usage_stat {
 	uint32_t bucket_count; /* hash buckets (module parameter buckets) */
 	uint32_t max_items;    /* capacity (module parameter max_items) */
 	uint32_t curr_items;   /* items stored now */
-	uint32_t use_lru;      /* 1: a put into a full store evicts the LRU item */
+	uint32_t use_lru;      /* eviction when full: 0 none (ENOSPC), 1 LRU, 2 SIEVE */
 	uint64_t hits;         /* gets that found their key */
 	uint64_t misses;       /* gets that did not */
 	uint64_t evictions;    /* items evicted to make room */

@@ -55,7 +55,8 @@ pub struct KvUsageStat {
     pub max_items: u32,
     /// Items stored now.
     pub curr_items: u32,
-    /// 1 when a put into a full store evicts the least recently used item.
+    /// The eviction policy (module parameter `use_lru`): 0 none (a put into
+    /// a full store fails with ENOSPC), 1 exact LRU, 2 SIEVE.
     pub use_lru: u32,
     /// Gets that found their key.
     pub hits: u64,

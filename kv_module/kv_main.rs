@@ -2,22 +2,25 @@
 //! kv.ko: an in-memory key-value store behind the misc device `/dev/kvstore`.
 //!
 //! This file is the thin kernel shell: module parameters, the misc device,
-//! user copies and locking. The table and its LRU list live in `store.rs` and
-//! the userspace ABI in `abi.rs`; both are plain `no_std` Rust that the host
-//! crate `kv_core` also compiles, so they are unit- and property-tested there.
+//! user copies and locking. The table (`table.rs`), the eviction policies
+//! (`list.rs`, `lru.rs`, `sieve.rs`), the store composing them (`store.rs`)
+//! and the userspace ABI (`abi.rs`) are plain `no_std` Rust that the host
+//! crate `kv_core` also compiles, so they are unit-, property- and
+//! thread-tested there.
 //!
 //! # Locking
 //!
-//! One mutex, [`STORE`], guards the whole table. Every operation touches
-//! global state besides its own bucket (the item count, the LRU list when
-//! eviction is on, the counters), so one lock makes each ioctl atomic with
-//! respect to every other without lock-ordering rules. User copies happen
-//! outside the lock: the request is copied in before locking and the answer
-//! copied out after unlocking, so a fault in user memory never runs under the
-//! lock. The critical sections are short and bounded (at most one key compare
-//! per chained item and a 256-byte copy). A faster design (per-bucket locks,
-//! an LRU that takes no write lock on every get) can replace this without
-//! changing the ABI.
+//! The store is split in two (see `store.rs`): the shared [`store::Store`],
+//! reached through [`STORE`] without a lock, and the one [`store::Writer`],
+//! behind the spinlock [`WRITER`]. Gets with `use_lru=0` and SIEVE take no
+//! lock and write only their CPU's counters (and, for SIEVE, a visited bit
+//! not yet set); `table.rs` says why they never see a torn item. Puts, dels,
+//! stat and exact-LRU gets (each of which relinks the item) take [`WRITER`].
+//! It is a spinlock because write sections of the bucket sequence counters
+//! must not be preempted (a reader would spin on the preempted writer), as
+//! with the kernel's `seqcount_t`; everything under it is bounded and never
+//! sleeps. User copies happen outside every lock: the request is copied in
+//! before and the answer copied out after.
 
 use core::mem::{offset_of, size_of};
 
@@ -37,15 +40,27 @@ use kernel::{
 #[allow(unreachable_pub, dead_code)]
 mod abi;
 #[allow(unreachable_pub, dead_code)]
+mod list;
+#[allow(unreachable_pub, dead_code)]
+mod lru;
+#[allow(unreachable_pub, dead_code)]
+mod sieve;
+#[allow(unreachable_pub, dead_code)]
 mod store;
+#[allow(unreachable_pub, dead_code)]
+mod table;
+
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, Ordering};
 
 use abi::{KvKey, KvPair, KvUsageStat, KvValue};
+use kernel::cpu::CpuId;
 
 module! {
     type: KvModule,
     name: "kv",
     authors: ["kvstore developers"],
-    description: "In-memory key-value store with optional LRU eviction (/dev/kvstore)",
+    description: "In-memory key-value store with optional LRU or SIEVE eviction (/dev/kvstore)",
     license: "GPL",
     params: {
         buckets: u32 {
@@ -58,19 +73,65 @@ module! {
         },
         use_lru: u32 {
             default: 0,
-            description: "1: a put into a full store evicts the least recently used item; 0: it fails with ENOSPC",
+            description: "Eviction when full: 0 none (ENOSPC), 1 exact LRU, 2 SIEVE",
         },
     },
 }
 
-/// The table as the module holds it: bucket heads and slots in `KVVec`s, so
-/// large sizes fall back to vmalloc.
-type Table = store::Store<KVVec<u32>, KVVec<store::Slot>>;
+/// The store's arrays in `KVVec`s, so large sizes fall back to vmalloc.
+struct KernelAlloc;
+
+impl store::Alloc for KernelAlloc {
+    type Vec<T> = KVVec<T>;
+
+    fn vec<T>(len: usize, mut f: impl FnMut() -> T) -> Option<KVVec<T>> {
+        // The sizes come from the loader: a failure is reported by our own
+        // pr_err, not by the allocator's warning and stack dump.
+        let mut v = KVVec::with_capacity(len, GFP_KERNEL | __GFP_NOWARN).ok()?;
+        for _ in 0..len {
+            // Within the capacity just allocated: never allocates, never fails.
+            v.push_within_capacity(f()).ok()?;
+        }
+        Some(v)
+    }
+}
+
+type Store = store::Store<KernelAlloc>;
+type Writer = store::Writer<KernelAlloc>;
+
+/// The shared part of the store, set in `init` before the device exists and
+/// freed in `drop` after it is gone. Null otherwise.
+static STORE: AtomicPtr<Store> = AtomicPtr::new(ptr::null_mut());
 
 global_lock! {
-    // SAFETY: `KvModule::init` calls `STORE.init()` once, before the device
+    // SAFETY: `KvModule::init` calls `WRITER.init()` once, before the device
     // exists and so before any other use.
-    unsafe(uninit) static STORE: Mutex<Option<Table>> = None;
+    unsafe(uninit) static WRITER: SpinLock<Option<Writer>> = None;
+}
+
+/// The shared store, for an ioctl.
+fn shared() -> Result<&'static Store> {
+    // Acquire: pairs with the Release store in `init`, so the store's
+    // contents are visible.
+    let store = STORE.load(Ordering::Acquire);
+    // SAFETY: `STORE` is null or points to the `KBox` leaked in `init`,
+    // which `drop` frees only after deregistering the device. Every ioctl
+    // runs on an open file, which holds a reference on this module (taken in
+    // `open`), so the module's `drop` cannot run while an ioctl does: the
+    // reference lives as long as any caller of this function.
+    unsafe { store.as_ref() }.ok_or(ENODEV)
+}
+
+/// Frees the store (module exit, or a failed init), once nothing can reach it.
+fn free_store() {
+    *WRITER.lock() = None;
+    let store = STORE.swap(ptr::null_mut(), Ordering::AcqRel);
+    if !store.is_null() {
+        // SAFETY: A non-null `STORE` came from `KBox::into_raw` in `init`,
+        // and the swap above makes this its only release. The device is gone
+        // and no file is open, so no reference from `shared` is live.
+        drop(unsafe { KBox::from_raw(store) });
+    }
 }
 
 // SAFETY: The ABI structs are `repr(C)` and consist only of integers and
@@ -86,7 +147,7 @@ unsafe impl AsBytes for KvValue {}
 unsafe impl AsBytes for KvUsageStat {}
 
 /// Checks the module parameters; on a bad one logs which and its range.
-fn checked_params() -> Result<(u32, u32, bool)> {
+fn checked_params() -> Result<(u32, u32, store::PolicyKind)> {
     let buckets = *module_parameters::buckets.value();
     let max_items = *module_parameters::max_items.value();
     let use_lru = *module_parameters::use_lru.value();
@@ -98,38 +159,39 @@ fn checked_params() -> Result<(u32, u32, bool)> {
         pr_err!("max_items={max_items} is out of range 1..={}\n", store::MAX_ITEMS);
         return Err(EINVAL);
     }
-    if use_lru > 1 {
-        pr_err!("use_lru={use_lru} must be 0 or 1\n");
+    let Some(policy) = store::PolicyKind::from_u32(use_lru) else {
+        pr_err!("use_lru={use_lru} must be 0 (none), 1 (LRU) or 2 (SIEVE)\n");
         return Err(EINVAL);
-    }
+    };
     // In u64 the product cannot overflow.
     if u64::from(max_items) > 2 * u64::from(buckets) {
         pr_warn!(
             "load factor max_items/buckets = {max_items}/{buckets} is above 2: expect long hash chains\n"
         );
     }
-    Ok((buckets, max_items, use_lru == 1))
+    Ok((buckets, max_items, policy))
 }
 
-/// Allocates the whole table up front (like a preallocated BPF hash map), so
+/// Allocates the whole store up front (like a preallocated BPF hash map), so
 /// no operation ever allocates and none can fail for lack of memory.
-fn new_table(buckets: u32, max_items: u32, use_lru: bool) -> Result<Table> {
-    // The sizes come from the loader: a failure is reported by our own
-    // pr_err, not by the allocator's warning and stack dump.
-    let flags = GFP_KERNEL | __GFP_NOWARN;
-    // u32 -> usize never truncates on the 64-bit targets Rust-for-Linux supports.
-    let heads = KVVec::from_elem(store::NIL, buckets as usize, flags).map_err(|_| {
-        pr_err!("buckets={buckets}: cannot allocate the bucket array\n");
-        EINVAL
-    })?;
-    let slots = KVVec::from_elem(store::Slot::EMPTY, max_items as usize, flags).map_err(|_| {
-        pr_err!("max_items={max_items}: cannot allocate that many items\n");
-        EINVAL
-    })?;
+fn new_store(buckets: u32, max_items: u32, policy: store::PolicyKind) -> Result<(Store, Writer)> {
     // SAFETY: `get_random_u64` has no preconditions; it may be called from
     // process context at any time.
-    let hash_key = unsafe { [bindings::get_random_u64(), bindings::get_random_u64()] };
-    store::Store::new(heads, slots, use_lru, hash_key).map_err(|_| EINVAL)
+    let seed = unsafe { [bindings::get_random_u64(), bindings::get_random_u64()] };
+    let cpus = kernel::cpu::nr_cpu_ids();
+    Store::new(buckets, max_items, policy, cpus, seed).map_err(|e| {
+        match e {
+            store::ConfigError::BucketsNoMemory => {
+                pr_err!("buckets={buckets}: cannot allocate the bucket array\n")
+            }
+            store::ConfigError::ItemsNoMemory => {
+                pr_err!("max_items={max_items}: cannot allocate that many items\n")
+            }
+            // checked_params has checked both ranges.
+            store::ConfigError::Buckets | store::ConfigError::MaxItems => {}
+        }
+        EINVAL
+    })
 }
 
 struct KvModule {
@@ -138,23 +200,26 @@ struct KvModule {
 
 impl kernel::Module for KvModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        let (buckets, max_items, use_lru) = checked_params()?;
-        let table = new_table(buckets, max_items, use_lru)?;
+        let (buckets, max_items, policy) = checked_params()?;
+        let (store, writer) = new_store(buckets, max_items, policy)?;
+        let store = KBox::new(store, GFP_KERNEL)?;
 
-        // SAFETY: Called once, here, before anything else touches `STORE`.
-        unsafe { STORE.init() };
-        *STORE.lock() = Some(table);
+        // SAFETY: Called once, here, before anything else touches `WRITER`.
+        unsafe { WRITER.init() };
+        *WRITER.lock() = Some(writer);
+        // Release: pairs with the Acquire load in `shared`.
+        STORE.store(KBox::into_raw(store), Ordering::Release);
 
         let options = MiscDeviceOptions { name: c"kvstore" };
         let miscdev = KBox::pin_init(MiscDeviceRegistration::register(options), GFP_KERNEL)
             .inspect_err(|_| {
-                // Free the table now: nothing can reach it without the device.
-                *STORE.lock() = None;
+                // Free the store now: nothing can reach it without the device.
+                free_store();
             })?;
 
         pr_info!(
             "loaded: buckets={buckets} max_items={max_items} use_lru={}\n",
-            u32::from(use_lru)
+            policy as u32
         );
         Ok(KvModule { miscdev: Some(miscdev) })
     }
@@ -162,15 +227,15 @@ impl kernel::Module for KvModule {
 
 impl Drop for KvModule {
     fn drop(&mut self) {
-        // Remove the device first so no new file can reach the table, then
-        // free the table. No file is open: each holds a module reference.
+        // Remove the device first so no new file can reach the store, then
+        // free the store. No file is open: each holds a module reference.
         drop(self.miscdev.take());
-        *STORE.lock() = None;
+        free_store();
         pr_info!("unloaded\n");
     }
 }
 
-/// The open-file side of `/dev/kvstore`. All files share [`STORE`], so a
+/// The open-file side of `/dev/kvstore`. All files share the store, so a
 /// file carries no state of its own.
 struct KvDevice;
 
@@ -224,18 +289,19 @@ impl MiscDevice for KvDevice {
 fn store_error(err: store::Error) -> Error {
     match err {
         store::Error::NotFound => ENOENT,
+        store::Error::Exists => EEXIST,
         store::Error::Full => ENOSPC,
-        store::Error::BadKeyLen | store::Error::BadValueLen => EINVAL,
+        store::Error::BadKeyLen | store::Error::BadValueLen | store::Error::BadBucket => EINVAL,
     }
 }
 
-/// Runs `op` on the table under the lock.
-fn with_table<T>(op: impl FnOnce(&mut Table) -> Result<T, store::Error>) -> Result<T> {
-    let mut guard = STORE.lock();
-    // The table exists from before the device is registered until after it
+/// Runs `op` on the writer under [`WRITER`].
+fn with_writer<T>(op: impl FnOnce(&mut Writer) -> Result<T, store::Error>) -> Result<T> {
+    let mut guard = WRITER.lock();
+    // The writer exists from before the device is registered until after it
     // is removed, so `None` is unreachable; answer ENODEV rather than panic.
-    let table = guard.as_mut().ok_or(ENODEV)?;
-    op(table).map_err(store_error)
+    let writer = guard.as_mut().ok_or(ENODEV)?;
+    op(writer).map_err(store_error)
 }
 
 /// The first `len` bytes of `data`, or EINVAL when `len` exceeds the array.
@@ -249,37 +315,51 @@ fn put(arg: UserPtr) -> Result {
     let pair: KvPair = UserSlice::new(arg, size_of::<KvPair>()).reader().read()?;
     let key = prefix(&pair.key.data, pair.key.len)?;
     let value = prefix(&pair.value.data, pair.value.len)?;
-    with_table(|table| table.put(key, value))?;
+    let store = shared()?;
+    // Checked and hashed before taking the lock.
+    let key = store.key(key).map_err(store_error)?;
+    with_writer(|writer| writer.put(store, &key, value))?;
     Ok(())
 }
 
 fn get(arg: UserPtr) -> Result {
     let key: KvKey = UserSlice::new(arg, size_of::<KvKey>()).reader().read()?;
     let key = prefix(&key.data, key.len)?;
+    let store = shared()?;
+    let key = store.key(key).map_err(store_error)?;
+    // A stale CPU number (after a migration) only picks another CPU's
+    // counters, which are atomic.
+    let cpu = CpuId::current().as_u32();
 
-    // Copy the value out of the table under the lock, then to userspace after
-    // unlocking. The unused tail stays zero: no stale bytes leave the kernel.
+    // The value is copied out of the table into `value`, then to userspace
+    // outside every lock. The unused tail stays zero: no stale bytes leave
+    // the kernel.
     let mut value = KvValue::ZERO;
-    with_table(|table| {
-        let found = table.get(key)?;
-        // The store holds at most KV_MAX_VAL bytes, so both always succeed.
-        let dest = value.data.get_mut(..found.len()).ok_or(store::Error::BadValueLen)?;
-        dest.copy_from_slice(found);
-        value.len = u32::try_from(found.len()).map_err(|_| store::Error::BadValueLen)?;
-        Ok(())
-    })?;
+    let found = if store.get_needs_writer() {
+        with_writer(|writer| writer.get(store, &key, cpu, &mut value.data))?
+    } else {
+        store.get(&key, cpu, &mut value.data).map_err(store_error)?
+    };
+    // At most KV_MAX_VAL.
+    value.len = u32::try_from(found.len).map_err(|_| EINVAL)?;
 
     let value_ptr = arg.wrapping_byte_add(offset_of!(KvPair, value));
-    UserSlice::new(value_ptr, size_of::<KvValue>()).writer().write(&value)
+    UserSlice::new(value_ptr, size_of::<KvValue>()).writer().write(&value)?;
+    // Only a delivered value counts as a hit (and, with SIEVE, a visit).
+    store.hit(cpu, &found);
+    Ok(())
 }
 
 fn del(arg: UserPtr) -> Result {
     let key: KvKey = UserSlice::new(arg, size_of::<KvKey>()).reader().read()?;
     let key = prefix(&key.data, key.len)?;
-    with_table(|table| table.del(key))
+    let store = shared()?;
+    let key = store.key(key).map_err(store_error)?;
+    with_writer(|writer| writer.del(store, &key))
 }
 
 fn stat(arg: UserPtr) -> Result {
-    let usage = with_table(|table| Ok(table.usage()))?;
+    let store = shared()?;
+    let usage = with_writer(|writer| Ok(store.usage(writer)))?;
     UserSlice::new(arg, size_of::<KvUsageStat>()).writer().write(&usage)
 }

@@ -130,13 +130,41 @@ impl Key {
     }
 }
 
-/// Packs `bytes` little-endian into `words` (which must be zero), one word per
-/// 8 bytes; the caller guarantees `bytes` fits.
+// The byte/word conversions index with `get` and fixed-size arrays rather
+// than `chunks`/`zip`: no panic path at all, and none of the iterator
+// adapters whose out-of-line copies objtool cannot follow in the module.
+
+/// Word `n` of `bytes`, little-endian, zero-padded past the end.
+fn word_of(bytes: &[u8], n: usize) -> u64 {
+    let start = n.saturating_mul(WORD);
+    let chunk = bytes.get(start..).unwrap_or(&[]);
+    let mut buf = [0u8; WORD];
+    match chunk.get(..WORD) {
+        Some(whole) => buf = <[u8; WORD]>::try_from(whole).unwrap_or(buf),
+        None => {
+            for (i, b) in buf.iter_mut().enumerate() {
+                *b = chunk.get(i).copied().unwrap_or(0);
+            }
+        }
+    }
+    u64::from_le_bytes(buf)
+}
+
+/// Stores `word` little-endian as bytes `8n..8n+8` of `out`, if they exist.
+fn put_word(out: &mut [u8], n: usize, word: u64) {
+    let start = n.saturating_mul(WORD);
+    if let Some(dest) = out
+        .get_mut(start..start.saturating_add(WORD))
+        .and_then(|d| <&mut [u8; WORD]>::try_from(d).ok())
+    {
+        *dest = word.to_le_bytes();
+    }
+}
+
+/// Packs `bytes` (which fit) little-endian into `words`, zero-padded.
 fn pack(bytes: &[u8], words: &mut [u64]) {
-    for (word, chunk) in words.iter_mut().zip(bytes.chunks(WORD)) {
-        let mut buf = [0u8; WORD];
-        buf.iter_mut().zip(chunk).for_each(|(b, c)| *b = *c);
-        *word = u64::from_le_bytes(buf);
+    for (n, word) in words.iter_mut().enumerate() {
+        *word = word_of(bytes, n);
     }
 }
 
@@ -191,8 +219,8 @@ impl Slot {
     fn copy_value(&self, out: &mut [u8; KV_MAX_VAL]) -> usize {
         let len = self.lens().1;
         let words = len.div_ceil(WORD);
-        for (chunk, word) in out.chunks_exact_mut(WORD).zip(&self.value).take(words) {
-            chunk.copy_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
+        for (n, word) in self.value.iter().enumerate().take(words) {
+            put_word(out, n, word.load(Ordering::Relaxed));
         }
         len
     }
@@ -201,8 +229,8 @@ impl Slot {
     fn with_item<R>(&self, f: impl FnOnce(&[u8], &[u8]) -> R) -> R {
         let (key_len, value_len) = self.lens();
         let mut key = [0u8; KV_MAX_KEY];
-        for (chunk, word) in key.chunks_exact_mut(WORD).zip(&self.key) {
-            chunk.copy_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
+        for (n, word) in self.key.iter().enumerate() {
+            put_word(&mut key, n, word.load(Ordering::Relaxed));
         }
         let mut value = [0u8; KV_MAX_VAL];
         self.copy_value(&mut value);
@@ -216,10 +244,13 @@ impl Slot {
     /// the value covers are written; the last one is zero-padded, so no byte
     /// of an earlier value is ever copied out.
     fn set_value(&self, value: &[u8]) {
-        for (word, chunk) in self.value.iter().zip(value.chunks(WORD)) {
-            let mut buf = [0u8; WORD];
-            buf.iter_mut().zip(chunk).for_each(|(b, c)| *b = *c);
-            word.store(u64::from_le_bytes(buf), Ordering::Relaxed);
+        for (n, word) in self
+            .value
+            .iter()
+            .enumerate()
+            .take(value.len().div_ceil(WORD))
+        {
+            word.store(word_of(value, n), Ordering::Relaxed);
         }
         let (key_len, _) = self.lens();
         self.set_lens(key_len, value.len());
@@ -339,11 +370,10 @@ where
         let mut h = s0 ^ u64::from(key.len);
         // Pairs of words; an odd last word pairs with the zero after it (the
         // length, hashed above, tells "a" from "a\0").
-        let n = key.len().div_ceil(2 * WORD) * 2;
-        for pair in key.words.get(..n).unwrap_or(&key.words).chunks_exact(2) {
-            if let [a, b] = pair {
-                h = mix(a ^ s1, b ^ h);
-            }
+        let pairs = key.len().div_ceil(2 * WORD);
+        for n in 0..pairs {
+            let word = |i: usize| key.words.get(i).copied().unwrap_or(0);
+            h = mix(word(2 * n) ^ s1, word(2 * n + 1) ^ h);
         }
         mix(h ^ s1, s0 ^ 0x9e37_79b9_7f4a_7c15)
     }
@@ -363,9 +393,14 @@ where
     }
 
     /// Lock-free lookup: copies the value of `key` into `out`. See the file
-    /// header for why the copy is never torn.
+    /// header for why the copy is never torn. Bytes of `out` past the value
+    /// are left as they were, except that bytes written by a discarded
+    /// attempt are zeroed again: the caller passes zeros and gets back the
+    /// value and zeros, never bytes of another item.
     pub fn read(&self, key: &Key, out: &mut [u8; KV_MAX_VAL]) -> Option<Found> {
         let bucket = self.bucket(key.hash)?;
+        // Bytes of `out` the discarded attempts wrote.
+        let mut dirty = 0;
         loop {
             // Acquire: pairs with the Release store of `write_end`, so a
             // reader that sees an even count sees that section's stores.
@@ -379,11 +414,19 @@ where
             // point 3), so the load below sees any section whose stores the
             // walk saw.
             fence(Ordering::Acquire);
+            let written = match found {
+                Some(Some(f)) => f.len.div_ceil(WORD) * WORD,
+                _ => 0,
+            };
             if bucket.seq.load(Ordering::Relaxed) == seq {
+                if let Some(stale) = out.get_mut(written..dirty) {
+                    stale.fill(0);
+                }
                 // A walk that ran out of steps in a stable bucket would mean a
                 // cycle in a consistent chain, which the writer never makes.
                 return found.unwrap_or(None);
             }
+            dirty = dirty.max(written);
         }
     }
 

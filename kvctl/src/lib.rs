@@ -6,7 +6,7 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser, Subcommand};
-use kvlib::{Error, Stat, Store};
+use kvlib::{Error, Policy, Stat, Store};
 
 /// Exit statuses, documented in `--help`.
 pub mod exit {
@@ -140,7 +140,11 @@ pub fn format_stat(s: &Stat) -> String {
         s.bucket_count,
         s.max_items,
         s.curr_items,
-        if s.use_lru { "yes" } else { "no" },
+        match s.policy {
+            Policy::None => "no".to_string(),
+            Policy::Lru => "yes".to_string(),
+            other => other.name(),
+        },
         s.hits,
         s.misses,
         s.evictions,
@@ -151,8 +155,9 @@ pub fn format_stat(s: &Stat) -> String {
 /// `kvctl stat --json`: the same fields as one JSON object.
 pub fn format_stat_json(s: &Stat) -> String {
     format!(
-        "{{\"buckets\":{},\"max_items\":{},\"curr_items\":{},\"lru\":{},\"hits\":{},\"misses\":{},\"evictions\":{},\"bytes_used\":{}}}\n",
-        s.bucket_count, s.max_items, s.curr_items, s.use_lru, s.hits, s.misses, s.evictions, s.bytes_used
+        "{{\"buckets\":{},\"max_items\":{},\"curr_items\":{},\"lru\":{},\"hits\":{},\"misses\":{},\"evictions\":{},\"bytes_used\":{},\"policy\":\"{}\"}}\n",
+        s.bucket_count, s.max_items, s.curr_items, s.use_lru, s.hits, s.misses, s.evictions, s.bytes_used,
+        s.policy.name()
     )
 }
 
@@ -297,6 +302,7 @@ mod tests {
             max_items: 100,
             curr_items: 1,
             use_lru: true,
+            policy: Policy::Lru,
             hits: 2,
             misses: 3,
             evictions: 4,
@@ -306,10 +312,28 @@ mod tests {
             format_stat(&s),
             "buckets: 128\nmax_items: 100\ncurr_items: 1\nlru: yes\nhits: 2\nmisses: 3\nevictions: 4\nbytes_used: 10\n"
         );
+        let none = Stat {
+            use_lru: false,
+            policy: Policy::None,
+            ..s
+        };
         assert_eq!(
-            format_stat_json(&Stat { use_lru: false, ..s }),
-            "{\"buckets\":128,\"max_items\":100,\"curr_items\":1,\"lru\":false,\"hits\":2,\"misses\":3,\"evictions\":4,\"bytes_used\":10}\n"
+            format_stat_json(&none),
+            "{\"buckets\":128,\"max_items\":100,\"curr_items\":1,\"lru\":false,\"hits\":2,\"misses\":3,\"evictions\":4,\"bytes_used\":10,\"policy\":\"none\"}\n"
         );
+        assert!(format_stat(&none).contains("\nlru: no\n"));
+        let sieve = Stat {
+            use_lru: false,
+            policy: Policy::Sieve,
+            ..s
+        };
+        assert!(format_stat(&sieve).contains("\nlru: sieve\n"));
+        assert!(format_stat_json(&sieve).ends_with(",\"lru\":false,\"hits\":2,\"misses\":3,\"evictions\":4,\"bytes_used\":10,\"policy\":\"sieve\"}\n"));
+        assert!(format_stat_json(&Stat {
+            policy: Policy::Other(7),
+            ..s
+        })
+        .contains("\"policy\":\"policy-7\""));
     }
 
     #[test]

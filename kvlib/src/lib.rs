@@ -63,6 +63,42 @@ pub enum Error {
 /// Shorthand for results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// What a put of a new key into a full store does (module parameter
+/// `use_lru`, reported in `kv_usage_stat.use_lru`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Policy {
+    /// 0: nothing is evicted; the put fails with [`Error::StoreFull`].
+    None,
+    /// 1: exact LRU: the least recently used item is evicted.
+    Lru,
+    /// 2: SIEVE: an item not read since the eviction hand last passed it.
+    Sieve,
+    /// A number this library does not know (a newer module).
+    Other(u32),
+}
+
+impl Policy {
+    /// The policy the stat ioctl's `use_lru` number stands for.
+    pub fn from_raw(n: u32) -> Self {
+        match n {
+            0 => Policy::None,
+            1 => Policy::Lru,
+            2 => Policy::Sieve,
+            n => Policy::Other(n),
+        }
+    }
+
+    /// A short name: `none`, `lru`, `sieve` (`policy-N` for an unknown one).
+    pub fn name(&self) -> String {
+        match self {
+            Policy::None => "none".into(),
+            Policy::Lru => "lru".into(),
+            Policy::Sieve => "sieve".into(),
+            Policy::Other(n) => format!("policy-{n}"),
+        }
+    }
+}
+
 /// Sizes and counters of the store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stat {
@@ -72,8 +108,11 @@ pub struct Stat {
     pub max_items: u32,
     /// Items stored now.
     pub curr_items: u32,
-    /// Whether a put into a full store evicts the least recently used item.
+    /// Whether a put into a full store evicts the least recently used item
+    /// (exact LRU, `policy == Policy::Lru`).
     pub use_lru: bool,
+    /// The eviction policy (module parameter `use_lru`).
+    pub policy: Policy,
     /// Gets that found their key.
     pub hits: u64,
     /// Gets that did not.
@@ -90,7 +129,8 @@ impl From<&KvUsageStat> for Stat {
             bucket_count: s.bucket_count,
             max_items: s.max_items,
             curr_items: s.curr_items,
-            use_lru: s.use_lru != 0,
+            use_lru: s.use_lru == 1,
+            policy: Policy::from_raw(s.use_lru),
             hits: s.hits,
             misses: s.misses,
             evictions: s.evictions,

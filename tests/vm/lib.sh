@@ -21,6 +21,8 @@ BINDGEN="$KV_TOOLS/bin/bindgen"
 # Toolchain for the kernel: Debian's rustc-web (its library source matches it)
 # and clang/LLVM 19. ~/.cargo/bin comes first on PATH, so RUSTC is explicit.
 KERNEL_RUSTC=/usr/bin/rustc
+# Debian's rust-web-clippy: the clippy of that rustc, for `make module CLIPPY=1`.
+KERNEL_CLIPPY_DRIVER=/usr/bin/clippy-driver
 KERNEL_LLVM=-19
 export LIBCLANG_PATH=/usr/lib/llvm-19/lib
 

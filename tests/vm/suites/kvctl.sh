@@ -53,7 +53,7 @@ check value_too_long 3 "" "kv_put error: value is 257 bytes; values are at most 
 check key_too_long 3 "" "kv_put error: key is 65 bytes; keys are 1 to 64 bytes" kvctl put "$(printf '%065d' 0)" v
 check empty_key 3 "" "kv_put error: key is 0 bytes; keys are 1 to 64 bytes" kvctl put "" v
 json=$(kvctl stat --json)
-if echo "$json" | grep -q '^{"buckets":128,"max_items":100,"curr_items":3,"lru":true,"hits":[0-9]*,"misses":[0-9]*,"evictions":0,"bytes_used":[0-9]*}$'; then
+if echo "$json" | grep -q '^{"buckets":128,"max_items":100,"curr_items":3,"lru":true,"hits":[0-9]*,"misses":[0-9]*,"evictions":0,"bytes_used":[0-9]*,"policy":"lru"}$'; then
 	pass stat_json
 else
 	fail stat_json "$json"
