@@ -124,7 +124,10 @@ fn shared() -> Result<&'static Store> {
 
 /// Frees the store (module exit, or a failed init), once nothing can reach it.
 fn free_store() {
-    *WRITER.lock() = None;
+    // Taken out under the lock, dropped after it: freeing a vmalloc'ed
+    // array may sleep.
+    let writer = WRITER.lock().take();
+    drop(writer);
     let store = STORE.swap(ptr::null_mut(), Ordering::AcqRel);
     if !store.is_null() {
         // SAFETY: A non-null `STORE` came from `KBox::into_raw` in `init`,

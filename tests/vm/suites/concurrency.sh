@@ -13,4 +13,12 @@ reload buckets=4 max_items=16 use_lru=1 && group torn lru
 reload buckets=4 max_items=16 use_lru=2 && group torn sieve
 reload buckets=16 max_items=64 use_lru=1 && group evict lru
 reload buckets=16 max_items=64 use_lru=2 && group evict sieve
+# Large arrays come from vmalloc: loading and unloading them is clean too
+# (the kernel log is checked after the run).
+if reload buckets=65536 max_items=100000 use_lru=2 && kvctl put big v >/dev/null && [ "$(kvctl get big)" = v ] && rmmod kv; then
+	echo "PASS: module/concurrency/large_store_load_unload"
+else
+	echo "FAIL: module/concurrency/large_store_load_unload"
+	failed=1
+fi
 exit $failed
