@@ -163,7 +163,11 @@ fn put_word(out: &mut [u8], n: usize, word: u64) {
 
 /// Packs `bytes` (which fit) little-endian into `words` (zero already).
 fn pack(bytes: &[u8], words: &mut [u64]) {
-    for (n, word) in words.iter_mut().enumerate().take(bytes.len().div_ceil(WORD)) {
+    for (n, word) in words
+        .iter_mut()
+        .enumerate()
+        .take(bytes.len().div_ceil(WORD))
+    {
         *word = word_of(bytes, n);
     }
 }
