@@ -49,7 +49,7 @@ pub fn ops_table(r: &OpsReport) -> String {
         .find(|f| f.target == "ioctl")
         .map(|f| f.value);
     let labels: Vec<String> = r.sizes.iter().map(size_label).collect();
-    let _ = write!(out, "\n{:<32}", "key/value bytes, items");
+    let _ = write!(out, "\n{:<40}", "key/value bytes, items");
     for l in &labels {
         let _ = write!(out, "{l:>15}");
     }
@@ -63,7 +63,7 @@ pub fn ops_table(r: &OpsReport) -> String {
         }
     }
     for (target, op) in &keys {
-        let _ = write!(out, "{:<32}", format!("{target} {op}"));
+        let _ = write!(out, "{:<40}", format!("{target} {op}"));
         for s in &r.sizes {
             match find(&s.rows, target, op) {
                 Some(c) => {
@@ -79,7 +79,7 @@ pub fn ops_table(r: &OpsReport) -> String {
 
     let _ = writeln!(out, "\nRatios (lower is better)");
     let mut ratio_row = |name: String, f: &dyn Fn(&SizeResult) -> Option<f64>| {
-        let _ = write!(out, "{name:<32}");
+        let _ = write!(out, "{name:<40}");
         for s in &r.sizes {
             match f(s) {
                 Some(v) => {

@@ -8,7 +8,7 @@
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use kv_core::abi::{KvKey, KvPair, KvUsageStat, KV_IOC_DEL, KV_IOC_GET, KV_IOC_MAGIC, KV_IOC_PUT};
 use kv_core::abi::{KV_IOC_STAT, KV_MAX_KEY, KV_MAX_VAL};
@@ -128,22 +128,31 @@ impl Target for Kv {
     }
 }
 
-/// Loads kv.ko with `params`, unloading a loaded one first.
+/// Loads kv.ko with `params`, unloading a loaded one first. insmod's own
+/// complaint goes into the error, not to the terminal.
 pub fn load_module(module: &str, params: &str) -> io::Result<()> {
-    let _ = Command::new("rmmod").arg("kv").status();
-    let status = Command::new("insmod")
+    unload_module();
+    let out = Command::new("insmod")
         .arg(module)
         .args(params.split_whitespace())
-        .status()?;
-    if status.success() {
+        .output()?;
+    if out.status.success() {
         Ok(())
     } else {
-        Err(io::Error::other(format!("insmod {module} {params} failed")))
+        let why = String::from_utf8_lossy(&out.stderr);
+        Err(io::Error::other(format!(
+            "insmod {module} {params}: {}",
+            why.trim()
+        )))
     }
 }
 
+/// Unloads kv.ko if it is loaded.
 pub fn unload_module() {
-    let _ = Command::new("rmmod").arg("kv").status();
+    let _ = Command::new("rmmod")
+        .arg("kv")
+        .stderr(Stdio::null())
+        .status();
 }
 
 // --- BPF maps through bpf(2) ---------------------------------------------------
