@@ -174,6 +174,9 @@ fn pack(bytes: &[u8], words: &mut [u64]) {
 
 /// One item's storage. Everything is atomic because lock-free readers may
 /// load any field while the writer changes it (see the file header).
+/// `repr(C)` keeps what a lookup reads first (hash, link, lengths, the
+/// start of the key) together at the front, in one cache line.
+#[repr(C)]
 pub struct Slot {
     hash: AtomicU64,
     /// Next slot in the bucket chain, or in the free list.
