@@ -33,12 +33,12 @@ CC ?= cc
 all: module
 
 help:
-	@echo 'make                build kv.ko (against KDIR, the host kernel if it has Rust, else the test kernel)'
+	@echo 'make                build kv.ko (against KDIR, KVER=<release> an installed kernel, the host kernel if it has Rust, else the test kernel)'
 	@echo 'make build-lib-so   build libkv.so (C library, header in include/kv.h)'
 	@echo 'make build-kvctl    build the kvctl CLI (kvctl/kvctl)'
 	@echo 'make load PARAMS="buckets=128 max_items=256 use_lru=1"   insmod kv.ko on this host'
 	@echo 'make unload         rmmod kv on this host'
-	@echo 'make deps           install the build and test-rig dependencies (Debian 12)'
+	@echo 'make deps           install the build and test-rig dependencies (Debian 12; on Debian 13 what kv.ko for its kernel needs)'
 	@echo 'make kernel         build (or reuse) the cached Rust-enabled test kernel'
 	@echo 'make test           host tests, then every VM suite; ends with "N passed, M failed"'
 	@echo 'make vm             boot the test guest with kv.ko loaded and a shell on this terminal'
