@@ -6,21 +6,25 @@ CARGO ?= cargo
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 VM := tests/vm
 
-# The kernel to build kv.ko against. KDIR=<tree> picks one; otherwise the
-# running kernel's tree when it has Rust support, else the rig's test kernel
-# (built once and cached: see tests/vm/build-kernel).
+# The kernel to build kv.ko against. KDIR=<tree> picks one; KVER=<release>
+# an installed kernel (as `dkms -k` does); otherwise the running kernel when
+# it has Rust support, else the rig's test kernel (built once and cached: see
+# tests/vm/build-kernel). For an installed kernel, packaging/rust-kernel-tree
+# gives its build tree, or for a Debian kernel (whose headers cannot build
+# Rust) prepares one once from linux-source, and says what to install.
 HOST_KDIR := /lib/modules/$(shell uname -r)/build
 ifeq ($(origin KDIR),undefined)
-  ifneq ($(shell grep -s '^CONFIG_RUST=y' $(HOST_KDIR)/.config),)
-    KDIR := $(HOST_KDIR)
+  ifneq ($(origin KVER)$(shell grep -s '^CONFIG_RUST=y' $(HOST_KDIR)/.config),undefined)
+    # Evaluated once, on first use (preparing a tree takes minutes).
+    KDIR = $(eval KDIR := $(shell packaging/rust-kernel-tree $(KVER)))$(KDIR)
   else
     KDIR = $(shell $(VM)/build-kernel)
   endif
 endif
-# The rig's kernel (build-kernel marks it .complete) wants the rig's toolchain;
-# another tree gets what the caller passes (e.g. LLVM=1).
-KMAKE_TOOLCHAIN = $(if $(wildcard $(KDIR)/.complete),$(shell bash -c '. $(VM)/lib.sh && echo LLVM=$$KERNEL_LLVM RUSTC=$$KERNEL_RUSTC BINDGEN=$$BINDGEN'))
-
+# The rig's kernel (build-kernel marks it .complete) wants the rig's toolchain,
+# a prepared Debian tree the one it records; another tree gets what the caller
+# passes (e.g. LLVM=1).
+KMAKE_TOOLCHAIN = $(if $(wildcard $(KDIR)/.complete),$(shell bash -c '. $(VM)/lib.sh && echo LLVM=$$KERNEL_LLVM RUSTC=$$KERNEL_RUSTC BINDGEN=$$BINDGEN'),$(if $(wildcard $(KDIR)/kv-make-flags),$(shell cat $(KDIR)/kv-make-flags)))
 
 CC ?= cc
 .PHONY: all module build-lib-so build-kvctl artifacts guest-tests unload load deps kernel \
@@ -29,19 +33,19 @@ CC ?= cc
 all: module
 
 help:
-	@echo 'make                build kv.ko (against KDIR, the host kernel if it has Rust, else the test kernel)'
+	@echo 'make                build kv.ko (against KDIR, KVER=<release> an installed kernel, the host kernel if it has Rust, else the test kernel)'
 	@echo 'make build-lib-so   build libkv.so (C library, header in include/kv.h)'
 	@echo 'make build-kvctl    build the kvctl CLI (kvctl/kvctl)'
 	@echo 'make load PARAMS="buckets=128 max_items=256 use_lru=1"   insmod kv.ko on this host'
 	@echo 'make unload         rmmod kv on this host'
-	@echo 'make deps           install the build and test-rig dependencies (Debian 12)'
+	@echo 'make deps           install the build and test-rig dependencies (Debian 12; on Debian 13 what kv.ko for its kernel needs)'
 	@echo 'make kernel         build (or reuse) the cached Rust-enabled test kernel'
 	@echo 'make test           host tests, then every VM suite; ends with "N passed, M failed"'
 	@echo 'make vm             boot the test guest with kv.ko loaded and a shell on this terminal'
 	@echo 'make bench          instructions per op beside the syscall floor and BPF maps, and 2-CPU scaling (perf kernel)'
 
 module:
-	$(MAKE) -C $(KDIR) M=$(CURDIR) $(KMAKE_TOOLCHAIN) modules
+	$(if $(KDIR),$(MAKE) -C $(KDIR) M=$(CURDIR) $(KMAKE_TOOLCHAIN) modules,@echo "make: no kernel tree to build kv.ko against (see the error above)" >&2; exit 1)
 
 build-lib-so:
 	$(CARGO) build --release -p kvlib
@@ -143,6 +147,7 @@ uninstall:
 install-dkms:
 	install -D -m 0644 dkms.conf $(DESTDIR)$(DKMSSRCDIR)/dkms.conf
 	install -D -m 0644 Kbuild $(DESTDIR)$(DKMSSRCDIR)/Kbuild
+	install -D -m 0755 -t $(DESTDIR)$(DKMSSRCDIR) packaging/dkms-make packaging/rust-kernel-tree
 	install -D -m 0644 -t $(DESTDIR)$(DKMSSRCDIR)/kv_module kv_module/kv_main.rs kv_module/abi.rs kv_module/store.rs
 
 clean:
