@@ -9,19 +9,22 @@ mode=${1:-short}
 T=/extra/kv-torture
 case "$mode" in
 long)
-	fuzz_ioctls=1000000 conc_ms=60000 procs=4 prob_attempts=100 nth_max=100
+	fuzz_ioctls=1000000 conc_ms=60000 procs=4 prob_attempts=100 nth_max=100 from_step=1
 	fault_params="buckets=262144 max_items=262144" cycles=100 big_items=1048576
 	;;
 short)
-	fuzz_ioctls=100000 conc_ms=1500 procs=4 prob_attempts=0 nth_max=0
-	fault_params="buckets=64 max_items=64" cycles=10 big_items=16384
+	fuzz_ioctls=100000 conc_ms=1000 procs=4 prob_attempts=0 nth_max=0 from_step=2
+	fault_params="buckets=64 max_items=64" cycles=5 big_items=16384
 	;;
 *) echo "usage: kv-torture.sh short|long" >&2; exit 2 ;;
 esac
 policies=${KV_TORTURE_POLICIES:-0 1}
 # KV_TORTURE_PARTS picks parts (default all): fuzz concurrency faults unload access big
 parts=" ${KV_TORTURE_PARTS:-fuzz concurrency faults unload access big} "
-want() { case "$parts" in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+want() { case "$parts" in *" $1 "*) t0=$(date +%s); return 0 ;; *) return 1 ;; esac; }
+# How long a part took: in the long run's output (not timed in make test
+# unless KV_TORTURE_TIMES=1 asks).
+took() { [ "$mode" = long ] || [ "${KV_TORTURE_TIMES:-0}" = 1 ] && echo "TIME: $1 $(($(date +%s) - t0)) s"; }
 failed=0
 pass() { echo "PASS: torture/$1"; }
 fail() { echo "FAIL: torture/$1: $2"; failed=1; }
@@ -66,6 +69,7 @@ if want fuzz; then
 		fi
 	done
 	summary "fuzz: $total ioctls (use_lru $(echo $policies | tr ' ' '/'), 4 threads, $(nproc) CPUs), $unexpected unexpected"
+	took fuzz
 fi
 
 # --- 2. concurrency checker --------------------------------------------------
@@ -76,6 +80,7 @@ if want concurrency; then
 		check "concurrency/use_lru=$lru" concurrency --procs "$procs" --threads 2 --keys 12 --millis "$conc_ms"
 		summary_of "concurrency: use_lru=$lru:"
 	done
+	took concurrency
 fi
 
 # --- 3. allocation failures --------------------------------------------------
@@ -156,13 +161,13 @@ if want faults; then
 			n=$((n + 1)) tried=$((tried + 1))
 		done
 		# From a point of the window on, every allocation fails (kvmalloc's
-		# fallback to vmalloc too, and cleanup's): every third point, then
+		# fallback to vmalloc too, and cleanup's): every from_step-th point, then
 		# random points at a high probability (100, 90, 75 or 50%).
 		arm 100
 		n=$first
 		while [ $n -le "$pre" ]; do
 			judge faults/insmod_from "$(/extra/fault_load /lib/kv.ko "$fault_params" from $n 2>&1)"
-			n=$((n + 3)) tried=$((tried + 1))
+			n=$((n + from_step)) tried=$((tried + 1))
 		done
 		arm 0
 		i=0
@@ -195,6 +200,7 @@ if want faults; then
 		arm 0
 		summary_of "faults-after-load:"
 	fi
+	took faults
 fi
 
 # --- 4. unload races ---------------------------------------------------------
@@ -250,6 +256,7 @@ if want unload; then
 		fi
 		wait
 	fi
+	took unload
 fi
 
 # --- 5. access modes ---------------------------------------------------------
@@ -271,6 +278,7 @@ if want access; then
 			fail access/kvctl_read_only_mode "get '$got', stat $st, put $put_status '$out'"
 		fi
 	fi
+	took access
 fi
 
 # --- 6. a big store ----------------------------------------------------------
@@ -280,6 +288,7 @@ if want big; then
 		summary_of "big:"
 		rmmod kv && [ ! -e /dev/kvstore ] && pass big/unload || fail big/unload "rmmod failed"
 	fi
+	took big
 fi
 
 rmmod kv 2>/dev/null
