@@ -9,8 +9,8 @@ mode=${1:-short}
 T=/extra/kv-torture
 case "$mode" in
 long)
-	fuzz_ioctls=1000000 conc_ms=60000 procs=4 prob_attempts=100 nth_max=100 from_step=1
-	fault_params="buckets=262144 max_items=262144" cycles=100 big_items=1048576
+	fuzz_ioctls=1000000 conc_ms=60000 procs=4 prob_attempts=100 nth_max=60 from_step=1
+	fault_params="buckets=65536 max_items=65536" cycles=100 big_items=1048576
 	;;
 short)
 	fuzz_ioctls=100000 conc_ms=1000 procs=4 prob_attempts=0 nth_max=0 from_step=2
