@@ -258,6 +258,7 @@ mod tests {
     fn errnos_map_to_typed_errors() {
         assert_eq!(op_error("get", Errno::ENOENT), Error::NotFound);
         assert_eq!(op_error("put", Errno::ENOSPC), Error::StoreFull);
+        assert_eq!(op_error("del", Errno::EBADF), Error::ReadOnly);
         assert_eq!(
             op_error("put", Errno::EFAULT),
             Error::Os {
@@ -293,6 +294,14 @@ mod tests {
         }
         .to_string();
         assert!(denied.contains("kvstore"), "{denied}");
+    }
+
+    #[test]
+    fn read_only_open_reports_a_missing_device_too() {
+        assert!(matches!(
+            Store::open_path_read_only("/nonexistent/kvstore"),
+            Err(Error::DeviceMissing { .. })
+        ));
     }
 
     #[test]

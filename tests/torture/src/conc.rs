@@ -31,7 +31,7 @@ const MAX_REPORTS: u64 = 10;
 fn key_name(k: u32) -> Vec<u8> {
     // Different lengths, so a value under the wrong key is also a wrong length.
     let mut name = format!("ck-{k}-").into_bytes();
-    name.resize(6 + (k as usize * 5) % 50, b'k');
+    name.resize(7 + (k as usize * 4) % 56, b'k');
     name
 }
 
@@ -421,4 +421,42 @@ pub fn run(args: &[String]) -> Result<Summary, String> {
         violations,
         use_lru: start.use_lru,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_check_themselves() {
+        for len in [MIN_LEN, 100, KV_MAX_VAL] {
+            let v = make_value(3, 77, 5, len);
+            assert_eq!(v.len(), len);
+            assert_eq!(parse_value(&v, 5), Ok((3, 77)));
+        }
+    }
+
+    #[test]
+    fn torn_and_misplaced_values_are_caught() {
+        let a = make_value(1, 10, 2, 120);
+        let b = make_value(2, 11, 2, 120);
+        // Half of one, half of another: same length, wrong bytes.
+        let mut torn = a[..60].to_vec();
+        torn.extend_from_slice(&b[60..]);
+        assert!(parse_value(&torn, 2).unwrap_err().starts_with("torn"));
+        // One flipped byte anywhere.
+        let mut flipped = a.clone();
+        flipped[90] ^= 1;
+        assert!(parse_value(&flipped, 2).is_err());
+        // Cut short.
+        assert!(parse_value(&a[..100], 2).is_err());
+        // Intact, but under another key.
+        assert!(parse_value(&a, 3).unwrap_err().contains("under key 3"));
+    }
+
+    #[test]
+    fn key_names_differ_in_length() {
+        let lens: std::collections::HashSet<usize> = (0..12).map(|k| key_name(k).len()).collect();
+        assert_eq!(lens.len(), 12);
+    }
 }

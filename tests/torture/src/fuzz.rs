@@ -44,7 +44,7 @@ fn known_key(i: usize) -> Vec<u8> {
 }
 
 /// The set of answers allowed for one call: bit 0 success, else 1 << errno.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Allowed(u64);
 
 impl Allowed {
@@ -652,5 +652,43 @@ pub fn check_store() -> Result<(), String> {
     match dev.get(k) {
         Err(libc::ENOENT) => Ok(()),
         other => Err(format!("get after del: {other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_keys_are_distinct_and_in_range() {
+        let keys: std::collections::HashSet<Vec<u8>> = (0..KEYS).map(known_key).collect();
+        assert_eq!(keys.len(), KEYS);
+        assert!(keys.iter().all(|k| (1..=KV_MAX_KEY).contains(&k.len())));
+        assert!(!keys.contains(FLAP_KEY.as_slice()));
+    }
+
+    #[test]
+    fn allowed_sets() {
+        let a = Allowed::OK.or(Allowed::errno(libc::ENOENT));
+        assert!(a.contains(Ok(())));
+        assert!(a.contains(Err(libc::ENOENT)));
+        assert!(!a.contains(Err(libc::EFAULT)));
+        assert!(!a.contains(Err(0)) && !a.contains(Err(200)));
+        assert_eq!(a.describe(), "ok|ENOENT");
+        assert_eq!(
+            Op::Put.by_content(true, false),
+            Allowed::errno(libc::EINVAL)
+        );
+        assert_eq!(
+            Op::Get.by_content(false, true),
+            Allowed::errno(libc::EINVAL)
+        );
+    }
+
+    #[test]
+    fn vfs_commands_are_never_sent_as_random() {
+        assert!(vfs_handles(0x5421)); // FIONBIO
+        assert!(vfs_handles(0xc0045877)); // FIFREEZE
+        assert!(!vfs_handles(KV_IOC_PUT));
     }
 }
