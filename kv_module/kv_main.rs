@@ -37,9 +37,9 @@ use kernel::{
 // inside the module some are unused and none is reachable from outside.
 #[allow(unreachable_pub, dead_code)]
 mod abi;
+mod owned_misc;
 #[allow(unreachable_pub, dead_code)]
 mod store;
-mod owned_misc;
 
 use abi::{KvKey, KvPair, KvUsageStat, KvValue};
 use owned_misc::OwnedMiscDevice;
@@ -163,9 +163,9 @@ impl kernel::Module for KvModule {
         // The device's file operations name this module as owner, so the VFS
         // pins kv.ko while any file is open (see owned_misc.rs).
         let miscdev = OwnedMiscDevice::register(c"kvstore", module).inspect_err(|_| {
-                // Free the table now: nothing can reach it without the device.
-                *STORE.lock() = None;
-            })?;
+            // Free the table now: nothing can reach it without the device.
+            *STORE.lock() = None;
+        })?;
 
         pr_info!(
             "loaded: buckets={buckets} max_items={max_items} use_lru={}\n",
