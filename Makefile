@@ -28,7 +28,7 @@ KMAKE_TOOLCHAIN = $(if $(wildcard $(KDIR)/.complete),$(shell bash -c '. $(VM)/li
 
 CC ?= cc
 .PHONY: all module build-lib-so build-kvctl artifacts guest-tests unload load deps kernel \
-	test test-host test-vm vm demo bench docs install uninstall install-dkms clean help
+	test test-host test-vm torture vm demo bench docs install uninstall install-dkms clean help
 
 all: module
 
@@ -41,6 +41,7 @@ help:
 	@echo 'make deps           install the build and test-rig dependencies (Debian 12; on Debian 13 what kv.ko for its kernel needs)'
 	@echo 'make kernel         build (or reuse) the cached Rust-enabled test kernel'
 	@echo 'make test           host tests, then every VM suite; ends with "N passed, M failed"'
+	@echo 'make torture        the long torture run in the debug guest (about 20 min); a table of results'
 	@echo 'make vm             boot the test guest with kv.ko loaded and a shell on this terminal'
 	@echo 'make bench          instructions per op beside the syscall floor and BPF maps, and 2-CPU scaling (perf kernel)'
 
@@ -67,6 +68,11 @@ guest-tests: build-lib-so
 	cp target/release/kv-guest-tests target/release/kv-bench target/release/examples/kv_example build/guest/
 	$(CC) -Wall -Wextra -Werror -O2 -Iinclude tests/c/libkv_test.c -L. -lkv -o build/guest/libkv_test
 	$(CC) -Wall -Wextra -Werror -O2 -m32 -static -Iinclude tests/c/compat32_test.c -o build/guest/compat32_test
+	$(CARGO) build --release -p kv-torture
+	cp target/release/kv-torture build/guest/
+	cp tests/torture/guest.sh build/guest/kv-torture.sh
+	$(CC) -Wall -Wextra -Werror -O2 -Iinclude tests/c/unload_race.c -o build/guest/unload_race
+	$(CC) -Wall -Wextra -Werror -O2 tests/c/fault_load.c -o build/guest/fault_load
 
 load: module
 	$(SUDO) insmod kv.ko $(PARAMS)
@@ -88,6 +94,11 @@ test-host:
 
 test-vm: artifacts
 	tests/run-all --vm-only
+
+# The long torture run (fuzzer, concurrency, fault injection, unload races,
+# big stores) in one multi-CPU debug guest; prints a table of what was tried.
+torture:
+	tests/torture/run
 
 vm: artifacts
 	$(VM)/run --interactive
@@ -144,11 +155,13 @@ uninstall:
 		$(DESTDIR)$(DATADIR)/fish/vendor_completions.d/kvctl.fish
 
 # The module's sources for DKMS; then `dkms install kvstore/$(VERSION)`.
+# kv_main.rs pulls in every other .rs beside it (lib.rs is the host crate's root).
+MODULE_SOURCES = $(filter-out kv_module/lib.rs,$(wildcard kv_module/*.rs))
 install-dkms:
 	install -D -m 0644 dkms.conf $(DESTDIR)$(DKMSSRCDIR)/dkms.conf
 	install -D -m 0644 Kbuild $(DESTDIR)$(DKMSSRCDIR)/Kbuild
 	install -D -m 0755 -t $(DESTDIR)$(DKMSSRCDIR) packaging/dkms-make packaging/rust-kernel-tree
-	install -D -m 0644 -t $(DESTDIR)$(DKMSSRCDIR)/kv_module kv_module/kv_main.rs kv_module/abi.rs kv_module/store.rs
+	install -D -m 0644 -t $(DESTDIR)$(DKMSSRCDIR)/kv_module $(MODULE_SOURCES)
 
 clean:
 	rm -f kv.ko kv.o kv.mod kv.mod.c kv.mod.o .kv*.cmd Module.symvers modules.order \
