@@ -6,42 +6,47 @@ CARGO ?= cargo
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 VM := tests/vm
 
-# The kernel to build kv.ko against. KDIR=<tree> picks one; otherwise the
-# running kernel's tree when it has Rust support, else the rig's test kernel
-# (built once and cached: see tests/vm/build-kernel).
+# The kernel to build kv.ko against. KDIR=<tree> picks one; KVER=<release>
+# an installed kernel (as `dkms -k` does); otherwise the running kernel when
+# it has Rust support, else the rig's test kernel (built once and cached: see
+# tests/vm/build-kernel). For an installed kernel, packaging/rust-kernel-tree
+# gives its build tree, or for a Debian kernel (whose headers cannot build
+# Rust) prepares one once from linux-source, and says what to install.
 HOST_KDIR := /lib/modules/$(shell uname -r)/build
 ifeq ($(origin KDIR),undefined)
-  ifneq ($(shell grep -s '^CONFIG_RUST=y' $(HOST_KDIR)/.config),)
-    KDIR := $(HOST_KDIR)
+  ifneq ($(origin KVER)$(shell grep -s '^CONFIG_RUST=y' $(HOST_KDIR)/.config),undefined)
+    # Evaluated once, on first use (preparing a tree takes minutes).
+    KDIR = $(eval KDIR := $(shell packaging/rust-kernel-tree $(KVER)))$(KDIR)
   else
     KDIR = $(shell $(VM)/build-kernel)
   endif
 endif
-# The rig's kernel (build-kernel marks it .complete) wants the rig's toolchain;
-# another tree gets what the caller passes (e.g. LLVM=1).
-KMAKE_TOOLCHAIN = $(if $(wildcard $(KDIR)/.complete),$(shell bash -c '. $(VM)/lib.sh && echo LLVM=$$KERNEL_LLVM RUSTC=$$KERNEL_RUSTC BINDGEN=$$BINDGEN CLIPPY_DRIVER=$$KERNEL_CLIPPY_DRIVER'))
-
+# The rig's kernel (build-kernel marks it .complete) wants the rig's toolchain,
+# a prepared Debian tree the one it records; another tree gets what the caller
+# passes (e.g. LLVM=1).
+KMAKE_TOOLCHAIN = $(if $(wildcard $(KDIR)/.complete),$(shell bash -c '. $(VM)/lib.sh && echo LLVM=$$KERNEL_LLVM RUSTC=$$KERNEL_RUSTC BINDGEN=$$BINDGEN CLIPPY_DRIVER=$$KERNEL_CLIPPY_DRIVER'),$(if $(wildcard $(KDIR)/kv-make-flags),$(shell cat $(KDIR)/kv-make-flags)))
 
 CC ?= cc
 .PHONY: all module build-lib-so build-kvctl artifacts guest-tests unload load deps kernel \
-	test test-host test-vm vm demo bench docs install uninstall install-dkms clean help
+	test test-host test-vm torture vm demo bench docs install uninstall install-dkms clean help
 
 all: module
 
 help:
-	@echo 'make                build kv.ko (against KDIR, the host kernel if it has Rust, else the test kernel)'
+	@echo 'make                build kv.ko (against KDIR, KVER=<release> an installed kernel, the host kernel if it has Rust, else the test kernel)'
 	@echo 'make build-lib-so   build libkv.so (C library, header in include/kv.h)'
 	@echo 'make build-kvctl    build the kvctl CLI (kvctl/kvctl)'
 	@echo 'make load PARAMS="buckets=128 max_items=256 use_lru=1"   insmod kv.ko on this host'
 	@echo 'make unload         rmmod kv on this host'
-	@echo 'make deps           install the build and test-rig dependencies (Debian 12)'
+	@echo 'make deps           install the build and test-rig dependencies (Debian 12; on Debian 13 what kv.ko for its kernel needs)'
 	@echo 'make kernel         build (or reuse) the cached Rust-enabled test kernel'
 	@echo 'make test           host tests, then every VM suite; ends with "N passed, M failed"'
+	@echo 'make torture        the long torture run in the debug guest (about 20 min); a table of results'
 	@echo 'make vm             boot the test guest with kv.ko loaded and a shell on this terminal'
 	@echo 'make bench          instructions per op beside the syscall floor and BPF maps, and 2-CPU scaling (perf kernel)'
 
 module:
-	$(MAKE) -C $(KDIR) M=$(CURDIR) $(KMAKE_TOOLCHAIN) modules
+	$(if $(KDIR),$(MAKE) -C $(KDIR) M=$(CURDIR) $(KMAKE_TOOLCHAIN) modules,@echo "make: no kernel tree to build kv.ko against (see the error above)" >&2; exit 1)
 
 build-lib-so:
 	$(CARGO) build --release -p kvlib
@@ -63,6 +68,11 @@ guest-tests: build-lib-so
 	cp target/release/kv-guest-tests target/release/kv-bench target/release/examples/kv_example build/guest/
 	$(CC) -Wall -Wextra -Werror -O2 -Iinclude tests/c/libkv_test.c -L. -lkv -o build/guest/libkv_test
 	$(CC) -Wall -Wextra -Werror -O2 -m32 -static -Iinclude tests/c/compat32_test.c -o build/guest/compat32_test
+	$(CARGO) build --release -p kv-torture
+	cp target/release/kv-torture build/guest/
+	cp tests/torture/guest.sh build/guest/kv-torture.sh
+	$(CC) -Wall -Wextra -Werror -O2 -Iinclude tests/c/unload_race.c -o build/guest/unload_race
+	$(CC) -Wall -Wextra -Werror -O2 tests/c/fault_load.c -o build/guest/fault_load
 
 load: module
 	$(SUDO) insmod kv.ko $(PARAMS)
@@ -84,6 +94,11 @@ test-host:
 
 test-vm: artifacts
 	tests/run-all --vm-only
+
+# The long torture run (fuzzer, concurrency, fault injection, unload races,
+# big stores) in one multi-CPU debug guest; prints a table of what was tried.
+torture:
+	tests/torture/run
 
 vm: artifacts
 	$(VM)/run --interactive
@@ -140,11 +155,13 @@ uninstall:
 		$(DESTDIR)$(DATADIR)/fish/vendor_completions.d/kvctl.fish
 
 # The module's sources for DKMS; then `dkms install kvstore/$(VERSION)`.
+# kv_main.rs pulls in every other .rs beside it (lib.rs is the host crate's root).
+MODULE_SOURCES = $(filter-out kv_module/lib.rs kv_module/tests.rs,$(wildcard kv_module/*.rs))
 install-dkms:
 	install -D -m 0644 dkms.conf $(DESTDIR)$(DKMSSRCDIR)/dkms.conf
 	install -D -m 0644 Kbuild $(DESTDIR)$(DKMSSRCDIR)/Kbuild
-	install -D -m 0644 -t $(DESTDIR)$(DKMSSRCDIR)/kv_module kv_module/kv_main.rs kv_module/abi.rs \
-		kv_module/table.rs kv_module/list.rs kv_module/lru.rs kv_module/sieve.rs kv_module/store.rs
+	install -D -m 0755 -t $(DESTDIR)$(DKMSSRCDIR) packaging/dkms-make packaging/rust-kernel-tree
+	install -D -m 0644 -t $(DESTDIR)$(DKMSSRCDIR)/kv_module $(MODULE_SOURCES)
 
 clean:
 	rm -f kv.ko kv.o kv.mod kv.mod.c kv.mod.o .kv*.cmd Module.symvers modules.order \

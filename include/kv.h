@@ -16,7 +16,8 @@
  *           above KV_MAX_VAL
  *   ENOSPC  kv_put: the store is full and LRU eviction is off
  *   EFAULT  a pointer the kernel cannot read or write
- *   EBADF   fd is not an open descriptor
+ *   EBADF   fd is not an open descriptor, or kv_put/kv_del on a descriptor
+ *           from kv_open_readonly
  * A failed call changes nothing in the store.
  */
 #ifndef KV_H
@@ -72,7 +73,10 @@ struct kv_usage_stat {
 
 /* Opens /dev/kvstore (read-write, close-on-exec); returns the descriptor. */
 int kv_open(void);
-/* Closes a descriptor from kv_open. */
+/* Opens /dev/kvstore read-only (needs only read permission): kv_get and
+ * kv_stat work, kv_put and kv_del fail with EBADF. */
+int kv_open_readonly(void);
+/* Closes a descriptor from kv_open or kv_open_readonly. */
 int kv_close(int fd);
 /* Inserts pair->key with pair->value, or replaces its value. */
 int kv_put(int fd, const struct kv_pair *pair);

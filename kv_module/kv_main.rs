@@ -27,10 +27,11 @@ use core::mem::{offset_of, size_of};
 use kernel::{
     alloc::flags::__GFP_NOWARN,
     bindings,
-    fs::File,
+    fs::{file, File},
     global_lock,
-    miscdevice::{MiscDevice, MiscDeviceOptions, MiscDeviceRegistration},
+    miscdevice::{MiscDevice, MiscDeviceRegistration},
     prelude::*,
+    time::{delay::fsleep, Delta},
     transmute::{AsBytes, FromBytes},
     uaccess::{UserPtr, UserSlice},
 };
@@ -39,6 +40,7 @@ use kernel::{
 // inside the module some are unused and none is reachable from outside.
 #[allow(unreachable_pub, dead_code)]
 mod abi;
+mod owned_misc;
 #[allow(unreachable_pub, dead_code)]
 mod list;
 #[allow(unreachable_pub, dead_code)]
@@ -55,6 +57,7 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 
 use abi::{KvKey, KvPair, KvUsageStat, KvValue};
 use kernel::cpu::CpuId;
+use owned_misc::OwnedMiscDevice;
 
 module! {
     type: KvModule,
@@ -74,6 +77,10 @@ module! {
         use_lru: u32 {
             default: 0,
             description: "Eviction when full: 0 none (ENOSPC), 1 exact LRU, 2 SIEVE",
+        },
+        test_release_delay_ms: u32 {
+            default: 0,
+            description: "Test only: sleep this long (0..=10000 ms) at the end of every close, to hold the close in flight",
         },
     },
 }
@@ -116,8 +123,9 @@ fn shared() -> Result<&'static Store> {
     let store = STORE.load(Ordering::Acquire);
     // SAFETY: `STORE` is null or points to the `KBox` leaked in `init`,
     // which `drop` frees only after deregistering the device. Every ioctl
-    // runs on an open file, which holds a reference on this module (taken in
-    // `open`), so the module's `drop` cannot run while an ioctl does: the
+    // runs on an open file, which holds a reference on this module (the VFS
+    // takes it through `fops->owner`), so the module's `drop` cannot run
+    // while an ioctl does: the
     // reference lives as long as any caller of this function.
     unsafe { store.as_ref() }.ok_or(ENODEV)
 }
@@ -166,6 +174,11 @@ fn checked_params() -> Result<(u32, u32, store::PolicyKind)> {
         pr_err!("use_lru={use_lru} must be 0 (none), 1 (LRU) or 2 (SIEVE)\n");
         return Err(EINVAL);
     };
+    let delay = *module_parameters::test_release_delay_ms.value();
+    if delay > MAX_RELEASE_DELAY_MS {
+        pr_err!("test_release_delay_ms={delay} is out of range 0..={MAX_RELEASE_DELAY_MS}\n");
+        return Err(EINVAL);
+    }
     // In u64 the product cannot overflow.
     if u64::from(max_items) > 2 * u64::from(buckets) {
         pr_warn!(
@@ -197,12 +210,15 @@ fn new_store(buckets: u32, max_items: u32, policy: store::PolicyKind) -> Result<
     })
 }
 
+/// Upper bound of the test-only parameter `test_release_delay_ms`.
+const MAX_RELEASE_DELAY_MS: u32 = 10_000;
+
 struct KvModule {
-    miscdev: Option<Pin<KBox<MiscDeviceRegistration<KvDevice>>>>,
+    miscdev: Option<OwnedMiscDevice<KvDevice>>,
 }
 
 impl kernel::Module for KvModule {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
+    fn init(module: &'static ThisModule) -> Result<Self> {
         let (buckets, max_items, policy) = checked_params()?;
         let (store, writer) = new_store(buckets, max_items, policy)?;
         let store = KBox::new(store, GFP_KERNEL)?;
@@ -213,12 +229,12 @@ impl kernel::Module for KvModule {
         // Release: pairs with the Acquire load in `shared`.
         STORE.store(KBox::into_raw(store), Ordering::Release);
 
-        let options = MiscDeviceOptions { name: c"kvstore" };
-        let miscdev = KBox::pin_init(MiscDeviceRegistration::register(options), GFP_KERNEL)
-            .inspect_err(|_| {
-                // Free the store now: nothing can reach it without the device.
-                free_store();
-            })?;
+        // The device's file operations name this module as owner, so the VFS
+        // pins kv.ko while any file is open (see owned_misc.rs).
+        let miscdev = OwnedMiscDevice::register(c"kvstore", module).inspect_err(|_| {
+            // Free the store now: nothing can reach it without the device.
+            free_store();
+        })?;
 
         pr_info!(
             "loaded: buckets={buckets} max_items={max_items} use_lru={}\n",
@@ -231,7 +247,8 @@ impl kernel::Module for KvModule {
 impl Drop for KvModule {
     fn drop(&mut self) {
         // Remove the device first so no new file can reach the store, then
-        // free the store. No file is open: each holds a module reference.
+        // free the store. No file is open: through `fops->owner` each one
+        // holds a module reference until the VFS is done with it.
         drop(self.miscdev.take());
         free_store();
         pr_info!("unloaded\n");
@@ -246,46 +263,52 @@ struct KvDevice;
 impl MiscDevice for KvDevice {
     type Ptr = ();
 
+    // Neither `open` nor `release` touches the module's reference count: the
+    // VFS takes it before `open` and drops it after `release` has returned,
+    // through `fops->owner` (owned_misc.rs).
     fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<()> {
-        // The Rust misc device leaves `fops->owner` unset, so the VFS does not
-        // pin the module for an open file. Take the reference here instead:
-        // `rmmod` then fails with EBUSY while a file is open.
-        // SAFETY: `THIS_MODULE` points to this module's `struct module`, which
-        // is valid while its code runs. `misc_open` calls us under `misc_mtx`,
-        // which `misc_deregister` in module exit also takes, so the module
-        // cannot finish unloading during this call; once it has started
-        // unloading, `try_module_get` fails.
-        if unsafe { bindings::try_module_get(THIS_MODULE.as_ptr()) } {
-            Ok(())
-        } else {
-            Err(ENODEV)
-        }
+        Ok(())
     }
 
     fn release(_device: (), _file: &File) {
-        // Dropping the last reference lets `rmmod` proceed while this call
-        // returns: only the few instructions of the return path run after
-        // it, the same window every driver that pins itself in `open` has.
-        // `fops->owner` would close it; the 7.2 misc device cannot set it.
-        // SAFETY: Every open file took one reference in `open`; this is its
-        // only release.
-        unsafe { bindings::module_put(THIS_MODULE.as_ptr()) };
+        let delay = *module_parameters::test_release_delay_ms.value();
+        if delay > 0 {
+            // Test only (tests/torture): keeps a close in flight so the suite
+            // can show `rmmod` refusing until it is done. Bounded at load.
+            fsleep(Delta::from_millis(i64::from(delay)));
+        }
     }
 
     // The ABI has no pointers and the same layout for 32- and 64-bit callers,
     // so 32-bit callers go through `compat_ptr_ioctl`, which the misc device
     // installs when only `ioctl` is given: it converts the pointer argument
     // with `compat_ptr` and calls this same function.
-    fn ioctl(_device: (), _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+    fn ioctl(_device: (), file: &File, cmd: u32, arg: usize) -> Result<isize> {
         let arg = UserPtr::from_addr(arg);
         match cmd {
-            abi::KV_IOC_PUT => put(arg)?,
+            abi::KV_IOC_PUT => {
+                require_write(file)?;
+                put(arg)?
+            }
             abi::KV_IOC_GET => get(arg)?,
-            abi::KV_IOC_DEL => del(arg)?,
+            abi::KV_IOC_DEL => {
+                require_write(file)?;
+                del(arg)?
+            }
             abi::KV_IOC_STAT => stat(arg)?,
             _ => return Err(ENOTTY),
         }
         Ok(0)
+    }
+}
+
+/// Every ioctl that changes the store calls this first: a file opened
+/// read-only (`O_RDONLY`) may only read, so device permissions can hand out
+/// read-only access. EBADF, as `write(2)` answers on such a file.
+fn require_write(file: &File) -> Result {
+    match file.flags() & file::flags::O_ACCMODE {
+        file::flags::O_WRONLY | file::flags::O_RDWR => Ok(()),
+        _ => Err(EBADF),
     }
 }
 

@@ -267,6 +267,9 @@ fn ops(module: &str, quick: bool) -> io::Result<OpsReport> {
         notes: Vec::new(),
     };
 
+    // First, while nothing else has been allocated and freed: a BPF map's
+    // memory is freed later by a worker, which would blur the difference.
+    report.memory = Some(memory_per_item(module, plan.memory_items)?);
     target::load_module(module, &kv_params(1000, 0))?;
     let kv = Kv::open().map_err(context(target::DEVICE))?;
     // SAFETY: getppid has no preconditions and cannot fail.
@@ -333,7 +336,6 @@ fn ops(module: &str, quick: bool) -> io::Result<OpsReport> {
         });
     }
 
-    report.memory = Some(memory_per_item(module, plan.memory_items)?);
     target::unload_module();
     Ok(report)
 }

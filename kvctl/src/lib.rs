@@ -189,7 +189,13 @@ pub fn run(cli: &Cli, stdin: &mut dyn Read) -> Result<Vec<u8>, Failure> {
         _ => Vec::new(),
     };
 
-    let store = Store::open_path(&cli.device).map_err(|e| Failure::from_error("kv_open", &e))?;
+    // Commands that only read open the device read-only, so they work with
+    // read permission alone.
+    let store = match &cli.command {
+        Cmd::Get { .. } | Cmd::Stat { .. } => Store::open_path_read_only(&cli.device),
+        Cmd::Put { .. } | Cmd::Del { .. } => Store::open_path(&cli.device),
+    }
+    .map_err(|e| Failure::from_error("kv_open", &e))?;
     let fail = |e: Error| Failure::from_error(op, &e);
     match &cli.command {
         Cmd::Put { .. } => store.put(&key, &value).map(|()| Vec::new()).map_err(fail),

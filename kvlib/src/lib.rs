@@ -52,6 +52,10 @@ pub enum Error {
     /// No permission to open the device.
     #[error("{}: permission denied; run as root or join the group that owns it (kvstore)", path.display())]
     PermissionDenied { path: PathBuf },
+    /// A put or del on a store opened with [`Store::open_read_only`] (the
+    /// kernel answers EBADF).
+    #[error("the store was opened read-only")]
+    ReadOnly,
     /// [`Store::get_into`]'s buffer cannot hold the value.
     #[error("the value is {needed} bytes but the buffer holds {capacity}")]
     BufferTooSmall { needed: usize, capacity: usize },
@@ -152,10 +156,25 @@ impl Store {
         Store::open_path(DEFAULT_DEVICE)
     }
 
-    /// Opens the device at `path`.
+    /// Opens the device at `path` for reading and writing.
     pub fn open_path(path: impl AsRef<Path>) -> Result<Store> {
-        let path = path.as_ref();
-        match OpenOptions::new().read(true).write(true).open(path) {
+        Store::open_with(path.as_ref(), true)
+    }
+
+    /// Opens [`DEFAULT_DEVICE`] read-only: get and stat work, put and del
+    /// fail with [`Error::ReadOnly`]. Needs only read permission on the
+    /// device, so a group can be given read-only access with its mode.
+    pub fn open_read_only() -> Result<Store> {
+        Store::open_path_read_only(DEFAULT_DEVICE)
+    }
+
+    /// Opens the device at `path` read-only (see [`Store::open_read_only`]).
+    pub fn open_path_read_only(path: impl AsRef<Path>) -> Result<Store> {
+        Store::open_with(path.as_ref(), false)
+    }
+
+    fn open_with(path: &Path, write: bool) -> Result<Store> {
+        match OpenOptions::new().read(true).write(write).open(path) {
             Ok(file) => Ok(Store { fd: file.into() }),
             Err(e) => Err(open_error(
                 path,
@@ -231,6 +250,7 @@ fn op_error(op: &'static str, errno: Errno) -> Error {
     match errno {
         Errno::ENOENT => Error::NotFound,
         Errno::ENOSPC => Error::StoreFull,
+        Errno::EBADF => Error::ReadOnly,
         errno => Error::Os { op, errno },
     }
 }
@@ -278,6 +298,7 @@ mod tests {
     fn errnos_map_to_typed_errors() {
         assert_eq!(op_error("get", Errno::ENOENT), Error::NotFound);
         assert_eq!(op_error("put", Errno::ENOSPC), Error::StoreFull);
+        assert_eq!(op_error("del", Errno::EBADF), Error::ReadOnly);
         assert_eq!(
             op_error("put", Errno::EFAULT),
             Error::Os {
@@ -313,6 +334,14 @@ mod tests {
         }
         .to_string();
         assert!(denied.contains("kvstore"), "{denied}");
+    }
+
+    #[test]
+    fn read_only_open_reports_a_missing_device_too() {
+        assert!(matches!(
+            Store::open_path_read_only("/nonexistent/kvstore"),
+            Err(Error::DeviceMissing { .. })
+        ));
     }
 
     #[test]

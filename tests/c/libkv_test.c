@@ -125,6 +125,18 @@ int main(void)
 				     st.evictions == 0 && st.bytes_used == (KV_MAX_KEY + KV_MAX_VAL) + 1 + (3 + 4) &&
 				     st.reserved[0] == 0);
 
+	/* A read-only descriptor reads but cannot write. */
+	int ro = kv_open_readonly();
+	CHECK("open_readonly", ro >= 0);
+	out = make_pair("\0", 1, "", 0);
+	CHECK("readonly_get", kv_get(ro, &out) == 0 && out.value.len == 0); /* the min-length key */
+	p = make_pair("ro", 2, "x", 1);
+	CHECK("readonly_put_refused", fails_with(kv_put(ro, &p), EBADF));
+	k = p.key;
+	CHECK("readonly_del_refused", fails_with(kv_del(ro, &k), EBADF));
+	CHECK("readonly_stat", kv_stat(ro, &st) == 0 && st.curr_items == 3);
+	CHECK("readonly_close", kv_close(ro) == 0);
+
 	CHECK("close", kv_close(fd) == 0);
 	CHECK("close_twice", fails_with(kv_close(fd), EBADF));
 	CHECK("stat_closed_fd", fails_with(kv_stat(fd, &st), EBADF));

@@ -96,4 +96,8 @@ if dmesg | grep -q 'secret-key-7f3a\|secret-value-91c2'; then
 else
 	pass module/no_user_data_logged
 fi
+
+# The short torture run (tests/torture/guest.sh; `make torture` runs the long
+# one), in this boot to spare make test another guest boot.
+sh /extra/kv-torture.sh short || failed=1
 exit $failed
