@@ -24,7 +24,7 @@
 
 use core::ops::DerefMut;
 
-use crate::abi::{KvUsageStat, KV_MAX_KEY, KV_MAX_VAL, KV_STAT_RESERVED};
+use crate::abi::{KvUsageStat, KV_MAX_KEY, KV_MAX_VAL};
 
 /// Largest bucket count the module accepts.
 pub const MAX_BUCKETS: u32 = 1 << 20;
@@ -87,6 +87,19 @@ pub enum Error {
     BadKeyLen,
     /// The value is longer than `KV_MAX_VAL`.
     BadValueLen,
+    /// A put with [`Condition::IfAbsent`] found the key.
+    Exists,
+}
+
+/// When a put may go ahead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Condition {
+    /// Insert or replace.
+    Always,
+    /// Insert only: a present key fails with [`Error::Exists`].
+    IfAbsent,
+    /// Replace only: an absent key fails with [`Error::NotFound`].
+    IfPresent,
 }
 
 /// Storage that does not fit the limits.
@@ -182,12 +195,23 @@ where
     /// the least recently used item with LRU on, and fails with `Full`
     /// otherwise. With LRU on, the item becomes the most recently used.
     pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<Put, Error> {
+        self.put_if(key, value, Condition::Always)
+    }
+
+    /// [`Store::put`] if `condition` holds; a refused put changes nothing.
+    pub fn put_if(&mut self, key: &[u8], value: &[u8], condition: Condition) -> Result<Put, Error> {
         check_key(key)?;
         if value.len() > KV_MAX_VAL {
             return Err(Error::BadValueLen);
         }
         let hash = siphash13(self.hash_key, key);
-        if let Some((i, _)) = self.find(hash, key) {
+        let found = self.find(hash, key);
+        match (condition, found) {
+            (Condition::IfAbsent, Some(_)) => return Err(Error::Exists),
+            (Condition::IfPresent, None) => return Err(Error::NotFound),
+            _ => {}
+        }
+        if let Some((i, _)) = found {
             let old = self.slot(i).size();
             self.slot_mut(i).set_value(value);
             let new = self.slot(i).size();
@@ -249,6 +273,45 @@ where
         Ok(())
     }
 
+    /// Number of buckets; [`Store::dump_bucket`] takes 0 to this, exclusive.
+    pub fn buckets(&self) -> u32 {
+        // At most MAX_BUCKETS (see the invariants).
+        self.buckets.len() as u32
+    }
+
+    /// Calls `f(key, value)` for every item in `bucket` (none when it is out
+    /// of range). Read-only: no hit is counted and the LRU order stays.
+    pub fn dump_bucket(&self, bucket: u32, mut f: impl FnMut(&[u8], &[u8])) {
+        let Some(&head) = self.buckets.get(bucket as usize) else {
+            return;
+        };
+        let mut i = head;
+        while i != NIL {
+            let slot = self.slot(i);
+            f(slot.key(), slot.value());
+            i = slot.next;
+        }
+    }
+
+    /// Removes every item. Evictions are not counted; hits, misses and
+    /// evictions keep their counts.
+    pub fn clear(&mut self) {
+        self.buckets.fill(NIL);
+        // As in `new`: all slots free, chained in index order.
+        let last = self.slots.len() - 1; // slots.len() >= 1
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            slot.key_len = 0;
+            slot.next = if i == last { NIL } else { (i + 1) as u32 };
+            slot.newer = NIL;
+            slot.older = NIL;
+        }
+        self.free = 0;
+        self.lru_newest = NIL;
+        self.lru_oldest = NIL;
+        self.len = 0;
+        self.bytes_used = 0;
+    }
+
     /// Sizes and counters, as the stat ioctl reports them.
     pub fn usage(&self) -> KvUsageStat {
         KvUsageStat {
@@ -261,7 +324,8 @@ where
             misses: self.misses,
             evictions: self.evictions,
             bytes_used: self.bytes_used,
-            reserved: [0; KV_STAT_RESERVED],
+            // `filled`, `puts` and `deletes` are the module's to fill.
+            ..KvUsageStat::ZERO
         }
     }
 
@@ -524,11 +588,61 @@ mod tests {
         );
     }
 
+    #[test]
+    fn clear_frees_every_slot_and_keeps_the_counters() {
+        let mut s = store(2, 3, true);
+        for k in [b"a", b"b", b"c", b"d"] {
+            s.put(k, k).unwrap(); // d evicts a
+        }
+        s.get(b"b").unwrap();
+        s.get(b"a").unwrap_err();
+        s.clear();
+        let u = s.usage();
+        assert_eq!(
+            (u.curr_items, u.bytes_used, u.hits, u.misses, u.evictions),
+            (0, 0, 1, 1, 1)
+        );
+        assert_eq!(s.get(b"b"), Err(Error::NotFound));
+        for k in [b"x", b"y", b"z"] {
+            assert_eq!(s.put(k, k), Ok(Put::Inserted));
+        }
+        assert_eq!(s.put(b"w", b"w"), Ok(Put::Evicted)); // evicts x, the oldest
+        assert_eq!(s.get(b"x"), Err(Error::NotFound));
+    }
+
+    #[test]
+    fn conditional_puts_refuse_without_changes() {
+        let mut s = store(2, 2, false);
+        assert_eq!(
+            s.put_if(b"k", b"1", Condition::IfPresent),
+            Err(Error::NotFound)
+        );
+        assert_eq!(s.usage().curr_items, 0);
+        assert_eq!(s.put_if(b"k", b"1", Condition::IfAbsent), Ok(Put::Inserted));
+        assert_eq!(
+            s.put_if(b"k", b"2", Condition::IfAbsent),
+            Err(Error::Exists)
+        );
+        assert_eq!(s.get(b"k"), Ok(&b"1"[..]));
+        assert_eq!(
+            s.put_if(b"k", b"3", Condition::IfPresent),
+            Ok(Put::Replaced)
+        );
+        assert_eq!(s.get(b"k"), Ok(&b"3"[..]));
+        assert_eq!(
+            s.put_if(b"", b"3", Condition::IfPresent),
+            Err(Error::BadKeyLen)
+        );
+    }
+
     #[derive(Clone, Debug)]
     enum Op {
         Put(Vec<u8>, Vec<u8>),
+        PutIf(Vec<u8>, Vec<u8>, Condition),
         Get(Vec<u8>),
         Del(Vec<u8>),
+        Dump,
+        Clear,
     }
 
     fn key() -> impl Strategy<Value = Vec<u8>> {
@@ -540,10 +654,18 @@ mod tests {
 
     fn op() -> impl Strategy<Value = Op> {
         let value = prop::collection::vec(any::<u8>(), 0..=KV_MAX_VAL + 1);
+        let condition = prop_oneof![
+            Just(Condition::Always),
+            Just(Condition::IfAbsent),
+            Just(Condition::IfPresent)
+        ];
         prop_oneof![
-            4 => (key(), value).prop_map(|(k, v)| Op::Put(k, v)),
+            4 => (key(), value.clone()).prop_map(|(k, v)| Op::Put(k, v)),
+            2 => (key(), value, condition).prop_map(|(k, v, c)| Op::PutIf(k, v, c)),
             3 => key().prop_map(Op::Get),
             2 => key().prop_map(Op::Del),
+            1 => Just(Op::Dump),
+            1 => Just(Op::Clear),
         ]
     }
 
@@ -570,9 +692,18 @@ mod tests {
         }
 
         fn put(&mut self, k: &[u8], v: &[u8]) -> Result<Put, Error> {
+            self.put_if(k, v, Condition::Always)
+        }
+
+        fn put_if(&mut self, k: &[u8], v: &[u8], c: Condition) -> Result<Put, Error> {
             check_key(k)?;
             if v.len() > KV_MAX_VAL {
                 return Err(Error::BadValueLen);
+            }
+            match (c, self.pos(k)) {
+                (Condition::IfAbsent, Some(_)) => return Err(Error::Exists),
+                (Condition::IfPresent, None) => return Err(Error::NotFound),
+                _ => {}
             }
             if let Some(p) = self.pos(k) {
                 self.items[p].1 = v.to_vec();
@@ -633,6 +764,29 @@ mod tests {
                     Op::Put(k, v) => prop_assert_eq!(s.put(k, v), m.put(k, v), "{:?}", op),
                     Op::Get(k) => prop_assert_eq!(s.get(k).map(<[u8]>::to_vec), m.get(k), "{:?}", op),
                     Op::Del(k) => prop_assert_eq!(s.del(k), m.del(k), "{:?}", op),
+                    Op::PutIf(k, v, c) => prop_assert_eq!(s.put_if(k, v, *c), m.put_if(k, v, *c), "{:?}", op),
+                    Op::Dump => {
+                        // Every item exactly once, each in the bucket its hash picks.
+                        let mut got = Vec::new();
+                        for b in 0..s.buckets() {
+                            s.dump_bucket(b, |k, v| got.push((b, k.to_vec(), v.to_vec())));
+                        }
+                        for (b, k, _) in &got {
+                            prop_assert_eq!(*b as usize, s.bucket(siphash13([7, 11], k)));
+                        }
+                        let mut got: Vec<_> = got.into_iter().map(|(_, k, v)| (k, v)).collect();
+                        let mut want: Vec<_> = m.items.iter().cloned().collect();
+                        got.sort();
+                        want.sort();
+                        prop_assert_eq!(got, want);
+                        let mut none = true;
+                        s.dump_bucket(s.buckets(), |_, _| none = false);
+                        prop_assert!(none, "a bucket out of range has items");
+                    }
+                    Op::Clear => {
+                        s.clear();
+                        m.items.clear();
+                    }
                 }
                 let u = s.usage();
                 let bytes: usize = m.items.iter().map(|(k, v)| k.len() + v.len()).sum();
