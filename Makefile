@@ -139,7 +139,8 @@ uninstall:
 install-dkms:
 	install -D -m 0644 dkms.conf $(DESTDIR)$(DKMSSRCDIR)/dkms.conf
 	install -D -m 0644 Kbuild $(DESTDIR)$(DKMSSRCDIR)/Kbuild
-	install -D -m 0644 -t $(DESTDIR)$(DKMSSRCDIR)/kv_module kv_module/kv_main.rs kv_module/abi.rs kv_module/store.rs
+	install -D -m 0644 -t $(DESTDIR)$(DKMSSRCDIR)/kv_module kv_module/kv_main.rs kv_module/abi.rs kv_module/store.rs \
+		kv_module/ops_ext.rs
 
 clean:
 	rm -f kv.ko kv.o kv.mod kv.mod.c kv.mod.o .kv*.cmd Module.symvers modules.order \

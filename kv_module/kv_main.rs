@@ -38,6 +38,8 @@ use kernel::{
 mod abi;
 #[allow(unreachable_pub, dead_code)]
 mod store;
+// Put with flags, batch, dump, clear and stat's added counters.
+mod ops_ext;
 
 use abi::{KvKey, KvPair, KvUsageStat, KvValue};
 
@@ -215,6 +217,10 @@ impl MiscDevice for KvDevice {
             abi::KV_IOC_GET => get(arg)?,
             abi::KV_IOC_DEL => del(arg)?,
             abi::KV_IOC_STAT => stat(arg)?,
+            abi::KV_IOC_PUT_FLAGS => ops_ext::put_flags(arg)?,
+            abi::KV_IOC_BATCH => return ops_ext::batch(arg),
+            abi::KV_IOC_DUMP => ops_ext::dump(arg)?,
+            abi::KV_IOC_CLEAR => ops_ext::clear()?,
             _ => return Err(ENOTTY),
         }
         Ok(0)
@@ -226,6 +232,7 @@ fn store_error(err: store::Error) -> Error {
         store::Error::NotFound => ENOENT,
         store::Error::Full => ENOSPC,
         store::Error::BadKeyLen | store::Error::BadValueLen => EINVAL,
+        store::Error::Exists => EEXIST,
     }
 }
 
@@ -250,6 +257,7 @@ fn put(arg: UserPtr) -> Result {
     let key = prefix(&pair.key.data, pair.key.len)?;
     let value = prefix(&pair.value.data, pair.value.len)?;
     with_table(|table| table.put(key, value))?;
+    ops_ext::count_put();
     Ok(())
 }
 
@@ -276,10 +284,12 @@ fn get(arg: UserPtr) -> Result {
 fn del(arg: UserPtr) -> Result {
     let key: KvKey = UserSlice::new(arg, size_of::<KvKey>()).reader().read()?;
     let key = prefix(&key.data, key.len)?;
-    with_table(|table| table.del(key))
+    with_table(|table| table.del(key))?;
+    ops_ext::count_delete();
+    Ok(())
 }
 
 fn stat(arg: UserPtr) -> Result {
-    let usage = with_table(|table| Ok(table.usage()))?;
+    let usage = ops_ext::complete_usage(with_table(|table| Ok(table.usage()))?);
     UserSlice::new(arg, size_of::<KvUsageStat>()).writer().write(&usage)
 }
