@@ -91,12 +91,7 @@ impl Cmd {
     /// The library call the command stands for, as errors name it.
     pub fn op(&self) -> &'static str {
         match self {
-            Cmd::Put {
-                nx: false,
-                xx: false,
-                ..
-            } => "kv_put",
-            Cmd::Put { .. } => "kv_put_flags",
+            Cmd::Put { .. } => "kv_put",
             Cmd::Get { .. } => "kv_get",
             Cmd::Del { .. } => "kv_del",
             Cmd::Stat { .. } => "kv_stat",
@@ -569,9 +564,9 @@ mod tests {
         );
         assert_eq!(missing.status, exit::FAILURE);
         assert!(missing.message.contains("is the kv module loaded?"));
-        let exists = Failure::from_error("kv_put_flags", &Error::Exists);
+        let exists = Failure::from_error("kv_put", &Error::Exists);
         assert_eq!(exists.status, exit::EXISTS);
-        assert_eq!(exists.message, "kv_put_flags error: Key exists");
+        assert_eq!(exists.message, "kv_put error: Key exists");
     }
 
     #[test]
@@ -617,6 +612,12 @@ mod tests {
     fn a_value_from_stdin_is_read_only_one_byte_past_the_limit() {
         let mut endless = std::io::repeat(0);
         assert_eq!(read_value(&mut endless).unwrap().len(), KV_MAX_VAL + 1);
+    }
+
+    #[test]
+    fn conditional_puts_report_as_kv_put() {
+        let cli = parse(&["put", "--nx", "k", "v"]).unwrap();
+        assert_eq!(cli.command.op(), "kv_put");
     }
 
     #[test]
