@@ -8,13 +8,14 @@
  * 64-bit programs.
  *
  * Return convention of every function: 0 on success (kv_open: a file
- * descriptor), -1 on failure with errno set:
+ * descriptor; kv_batch: the number of ops processed), -1 on failure with
+ * errno set:
  *   ENOENT  kv_get/kv_del: the key is not in the store; kv_put_flags with
  *           KV_PUT_EXIST: the key is not in the store;
  *           kv_open: /dev/kvstore does not exist (the kv module is not loaded)
  *   EACCES  kv_open: no permission on /dev/kvstore (root, or the kvstore group)
  *   EINVAL  a NULL pointer, key length not in 1..KV_MAX_KEY, or value length
- *           above KV_MAX_VAL
+ *           above KV_MAX_VAL; bad flags or counts (see each function)
  *   EEXIST  kv_put_flags with KV_PUT_NOEXIST: the key is in the store
  *   ENOSPC  kv_put: the store is full and LRU eviction is off; kv_dump: see there
  *   EFAULT  a pointer the kernel cannot read or write
