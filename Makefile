@@ -24,7 +24,7 @@ KMAKE_TOOLCHAIN = $(if $(wildcard $(KDIR)/.complete),$(shell bash -c '. $(VM)/li
 
 CC ?= cc
 .PHONY: all module build-lib-so build-kvctl artifacts guest-tests unload load deps kernel \
-	test test-host test-vm vm demo docs install uninstall install-dkms clean help
+	test test-host test-vm vm demo bench docs install uninstall install-dkms clean help
 
 all: module
 
@@ -38,6 +38,7 @@ help:
 	@echo 'make kernel         build (or reuse) the cached Rust-enabled test kernel'
 	@echo 'make test           host tests, then every VM suite; ends with "N passed, M failed"'
 	@echo 'make vm             boot the test guest with kv.ko loaded and a shell on this terminal'
+	@echo 'make bench          instructions per op beside the syscall floor and BPF maps, and 2-CPU scaling (perf kernel)'
 
 module:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) $(KMAKE_TOOLCHAIN) modules
@@ -57,10 +58,10 @@ artifacts: module build-lib-so build-kvctl
 # Test programs that run in the guest; build/guest/ is copied to /extra/.
 guest-tests: build-lib-so
 	mkdir -p build/guest
-	$(CARGO) build --release -p kv-guest-tests
+	$(CARGO) build --release -p kv-guest-tests -p kv-bench
 	$(CARGO) build --release -p kvlib --example kv_example --example kv_api
-	cp target/release/kv-guest-tests target/release/kv-api-tests target/release/examples/kv_example \
-		target/release/examples/kv_api build/guest/
+	cp target/release/kv-guest-tests target/release/kv-api-tests target/release/kv-bench \
+		target/release/examples/kv_example target/release/examples/kv_api build/guest/
 	$(CC) -Wall -Wextra -Werror -O2 -Iinclude tests/c/libkv_test.c -L. -lkv -o build/guest/libkv_test
 	$(CC) -Wall -Wextra -Werror -O2 -Iinclude tests/c/libkv_api_test.c -L. -lkv -o build/guest/libkv_api_test
 	$(CC) -Wall -Wextra -Werror -O2 -m32 -static -Iinclude tests/c/compat32_test.c -o build/guest/compat32_test
@@ -91,6 +92,9 @@ vm: artifacts
 
 demo:
 	$(VM)/demo
+
+bench:
+	bench/run
 
 # --- installation ------------------------------------------------------------
 VERSION := 0.1.0

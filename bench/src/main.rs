@@ -1,0 +1,560 @@
+//! `kv-bench`: kvstore's cost per operation beside the system-call floor and
+//! BPF hash maps, and its read scaling on several CPUs. `make bench` runs it
+//! in the rig's perf guest (tests/bench/run); `make test` runs it once on
+//! tiny sizes so it cannot rot. It prints numbers and asserts no speed.
+//!
+//!   kv-bench ops [--quick] [--module PATH]       instructions per op (run under -icount)
+//!   kv-bench parallel [--quick] [--module PATH]  ops/s with 1 and 2 threads (run on 2 CPUs)
+//!   kv-bench report [--json OUT] FILE...         the table from the JSON the others wrote
+//!
+//! `ops` and `parallel` load kv.ko themselves (one configuration after the
+//! other) and write their results as JSON to stdout.
+//!
+//! Under QEMU's `-icount shift=0,sleep=off` the guest clock advances one
+//! nanosecond per guest instruction, so a loop of N operations timed with
+//! the monotonic clock gives instructions per operation, the same on every
+//! run whatever the host is doing. They are instructions, not time: cache
+//! misses and lock contention do not show, which is what `parallel` is for.
+
+mod report;
+mod target;
+
+use std::hint::black_box;
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use target::{key_bytes, value_bytes, BpfMap, Kv, MapKind, Request, Target};
+
+/// kv.ko in the rig's guest.
+const DEFAULT_MODULE: &str = "/lib/kv.ko";
+/// The eviction policies `use_lru` selects; one kv.ko may not have them all.
+const POLICIES: [u32; 3] = [0, 1, 2];
+
+/// One measured row: `target` doing `op` costs `value` (instructions per
+/// op, or ops per second in `parallel`).
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct Cost {
+    pub target: String,
+    pub op: String,
+    pub value: f64,
+}
+
+/// The rows measured at one key size, value size and item count.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct SizeResult {
+    pub key_size: usize,
+    pub value_size: usize,
+    pub items: usize,
+    pub rows: Vec<Cost>,
+}
+
+/// Kernel memory per item, from the growth of used memory across insmod.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct Memory {
+    pub max_items: usize,
+    pub bytes_per_item: f64,
+    /// The most key and value bytes an item holds.
+    pub payload_bytes: usize,
+}
+
+/// What `ops` measured.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct OpsReport {
+    pub kernel: String,
+    /// getppid() and the ENOTTY ioctl, per op.
+    pub floors: Vec<Cost>,
+    pub sizes: Vec<SizeResult>,
+    pub memory: Option<Memory>,
+    /// What was left out and why (e.g. a policy this kv.ko lacks).
+    pub notes: Vec<String>,
+}
+
+/// Throughput of one target and mix with 1 and 2 threads, in ops/s (the
+/// median of the repetitions, which alternate 1 and 2 threads).
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct Scaling {
+    pub target: String,
+    pub mix: String,
+    pub one_thread: f64,
+    pub two_threads: f64,
+}
+
+/// What `parallel` measured.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct ParallelReport {
+    pub kernel: String,
+    pub cpus: usize,
+    pub seconds: f64,
+    pub rows: Vec<Scaling>,
+    pub notes: Vec<String>,
+}
+
+/// Sizes and loop lengths of one run.
+struct Plan {
+    /// (key size, value size, items)
+    sizes: Vec<(usize, usize, usize)>,
+    /// Operations per timed loop.
+    loop_ops: usize,
+    memory_items: usize,
+    parallel_items: usize,
+    parallel_seconds: f64,
+    repetitions: usize,
+}
+
+impl Plan {
+    fn new(quick: bool) -> Plan {
+        if quick {
+            Plan {
+                sizes: vec![(16, 64, 100), (64, 256, 200)],
+                loop_ops: 200,
+                memory_items: 1000,
+                parallel_items: 100,
+                parallel_seconds: 0.2,
+                repetitions: 1,
+            }
+        } else {
+            Plan {
+                sizes: vec![
+                    (16, 64, 1000),
+                    (16, 64, 100_000),
+                    (64, 256, 1000),
+                    (64, 256, 100_000),
+                ],
+                loop_ops: 20_000,
+                memory_items: 100_000,
+                parallel_items: 1000,
+                parallel_seconds: 2.0,
+                repetitions: 3,
+            }
+        }
+    }
+}
+
+/// Runs `op(i)` for i in 0..n and returns nanoseconds per call (guest
+/// instructions under -icount). A short untimed pass first faults in every
+/// page the loop touches.
+fn per_op(n: usize, mut op: impl FnMut(usize) -> io::Result<()>) -> io::Result<f64> {
+    for i in 0..n.min(1000) {
+        op(i)?;
+    }
+    let start = Instant::now();
+    for i in 0..n {
+        op(i)?;
+    }
+    Ok(start.elapsed().as_nanos() as f64 / n as f64)
+}
+
+fn context(what: &str) -> impl FnOnce(io::Error) -> io::Error + '_ {
+    move |e| io::Error::new(e.kind(), format!("{what}: {e}"))
+}
+
+fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Module parameters for `items` items: as many buckets as items, rounded
+/// up to a power of two (what a BPF hash map of that size has).
+fn kv_params(items: usize, policy: u32) -> String {
+    format!(
+        "buckets={} max_items={items} use_lru={policy}",
+        items.next_power_of_two()
+    )
+}
+
+/// A BPF map's capacity for `items` items: twice as many. An LRU hash map
+/// takes a free node for every update, also one that replaces, and evicts
+/// when its per-CPU free lists run dry, well before it is full; the headroom
+/// keeps it from evicting keys the loops still use. Capacity does not change
+/// what a lookup or an update costs.
+fn bpf_entries(items: usize) -> usize {
+    items * 2
+}
+
+/// Requests for `count` distinct stored keys, spread over all `items`.
+fn hit_requests(count: usize, items: usize, key_size: usize, value_size: usize) -> Vec<Request> {
+    (0..count)
+        .map(|i| {
+            let k = (i as u64 * 7919) % items as u64;
+            Request::new(key_bytes(k, key_size, false), value_bytes(k, value_size))
+        })
+        .collect()
+}
+
+/// Puts items 0..items.
+fn fill(t: &dyn Target, items: usize, key_size: usize, value_size: usize) -> io::Result<()> {
+    for k in 0..items as u64 {
+        t.put(&Request::new(
+            key_bytes(k, key_size, false),
+            value_bytes(k, value_size),
+        ))?;
+    }
+    Ok(())
+}
+
+/// The per-op rows of one store holding items 0..items.
+fn op_rows(
+    t: &dyn Target,
+    name: &str,
+    plan: &Plan,
+    (key_size, value_size, items): (usize, usize, usize),
+    rows: &mut Vec<Cost>,
+) -> io::Result<()> {
+    let n = plan.loop_ops;
+    let working = items.min(4096);
+    let mut row = |op: &str, value: f64| {
+        rows.push(Cost {
+            target: name.to_string(),
+            op: op.to_string(),
+            value,
+        })
+    };
+
+    let mut hits = hit_requests(working, items, key_size, value_size);
+    row(
+        "get hit",
+        per_op(n, |i| t.get(&mut hits[i % working])).map_err(context("get hit"))?,
+    );
+    let mut misses: Vec<Request> = (0..working as u64)
+        .map(|k| Request::new(key_bytes(k, key_size, true), vec![0; value_size]))
+        .collect();
+    let miss = |i: usize| match t.get(&mut misses[i % working]) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+        Err(e) => Err(e),
+        Ok(()) => Err(io::Error::other("a key never stored was found")),
+    };
+    row("get miss", per_op(n, miss).map_err(context("get miss"))?);
+    row(
+        "put replace",
+        per_op(n, |i| t.put(&hits[i % working])).map_err(context("put replace"))?,
+    );
+
+    // del, then put inserting the same keys back: the store stays between
+    // items - n_del and items, never full.
+    let n_del = (items / 2).min(n);
+    let del_keys = hit_requests(n_del, items, key_size, value_size);
+    let start = Instant::now();
+    for r in &del_keys {
+        t.del(r)
+            .map_err(|e| io::Error::new(e.kind(), format!("{name} del: {e}")))?;
+    }
+    let del = start.elapsed().as_nanos() as f64 / n_del as f64;
+    let start = Instant::now();
+    for r in &del_keys {
+        t.put(r)
+            .map_err(|e| io::Error::new(e.kind(), format!("{name} put insert: {e}")))?;
+    }
+    row(
+        "put insert",
+        start.elapsed().as_nanos() as f64 / n_del as f64,
+    );
+    row("del", del);
+    Ok(())
+}
+
+fn ops(module: &str, quick: bool) -> io::Result<OpsReport> {
+    let plan = Plan::new(quick);
+    let mut report = OpsReport {
+        kernel: kernel_release(),
+        floors: Vec::new(),
+        sizes: Vec::new(),
+        memory: None,
+        notes: Vec::new(),
+    };
+
+    target::load_module(module, &kv_params(1000, 0))?;
+    let kv = Kv::open().map_err(context(target::DEVICE))?;
+    // SAFETY: getppid has no preconditions and cannot fail.
+    let getppid = per_op(plan.loop_ops, |_| {
+        black_box(unsafe { libc::getppid() });
+        Ok(())
+    })?;
+    report.floors.push(Cost {
+        target: "syscall".into(),
+        op: "getppid()".into(),
+        value: getppid,
+    });
+    let floor = per_op(plan.loop_ops, |_| kv.unknown_ioctl())?;
+    report.floors.push(Cost {
+        target: "ioctl".into(),
+        op: "ENOTTY".into(),
+        value: floor,
+    });
+    drop(kv);
+
+    let mut supported = Vec::new();
+    for policy in POLICIES {
+        if target::load_module(module, &kv_params(100, policy)).is_ok() {
+            supported.push(policy);
+        } else {
+            report.notes.push(format!(
+                "use_lru={policy}: this kv.ko refuses it; not measured"
+            ));
+        }
+    }
+    report.notes.push(
+        "BPF maps get twice the items as capacity, so an LRU map never evicts a key in use".into(),
+    );
+
+    for &size @ (key_size, value_size, items) in &plan.sizes {
+        let mut rows = Vec::new();
+        for &policy in &supported {
+            target::load_module(module, &kv_params(items, policy))?;
+            let kv = Kv::open().map_err(context(target::DEVICE))?;
+            fill(&kv, items, key_size, value_size).map_err(context("filling kvstore"))?;
+            let name = format!("kvstore use_lru={policy}");
+            rows.push(Cost {
+                target: name.clone(),
+                op: "stat".into(),
+                value: per_op(plan.loop_ops, |_| kv.stat().map(drop))?,
+            });
+            op_rows(&kv, &name, &plan, size, &mut rows)?;
+        }
+        target::unload_module();
+        for (kind, name) in [
+            (MapKind::Hash, "BPF hash"),
+            (MapKind::LruHash, "BPF LRU hash"),
+        ] {
+            let map = BpfMap::create(kind, key_size, value_size, bpf_entries(items))
+                .map_err(context("bpf map create"))?;
+            fill(&map, items, key_size, value_size).map_err(context("filling the BPF map"))?;
+            op_rows(&map, name, &plan, size, &mut rows)?;
+        }
+        report.sizes.push(SizeResult {
+            key_size,
+            value_size,
+            items,
+            rows,
+        });
+    }
+
+    report.memory = Some(memory_per_item(module, plan.memory_items)?);
+    target::unload_module();
+    Ok(report)
+}
+
+/// Used memory (MemTotal - MemFree) in bytes.
+fn used_memory() -> io::Result<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo")?;
+    let field = |name: &str| -> io::Result<u64> {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+            .ok_or_else(|| io::Error::other(format!("/proc/meminfo has no {name}")))
+    };
+    Ok(field("MemTotal:")? - field("MemFree:")?)
+}
+
+fn memory_per_item(module: &str, items: usize) -> io::Result<Memory> {
+    target::unload_module();
+    let before = used_memory()?;
+    target::load_module(module, &kv_params(items, 0))?;
+    let after = used_memory()?;
+    Ok(Memory {
+        max_items: items,
+        bytes_per_item: after.saturating_sub(before) as f64 / items as f64,
+        payload_bytes: kv_core::abi::KV_MAX_KEY + kv_core::abi::KV_MAX_VAL,
+    })
+}
+
+/// Ops per second of `threads` threads, each with its own handle from
+/// `open` and its own requests, for `seconds`; one op in ten a put when
+/// `put_every_10th`.
+fn throughput<T: Target + Send>(
+    open: &(dyn Fn() -> io::Result<T> + Sync),
+    threads: usize,
+    seconds: f64,
+    items: usize,
+    put_every_10th: bool,
+) -> io::Result<f64> {
+    let stop = AtomicBool::new(false);
+    let total = AtomicU64::new(0);
+    let start_line = Barrier::new(threads + 1);
+    let elapsed = std::thread::scope(|s| -> io::Result<Duration> {
+        let mut workers = Vec::new();
+        for t in 0..threads {
+            let (stop, total, start_line) = (&stop, &total, &start_line);
+            workers.push(s.spawn(move || -> io::Result<()> {
+                let handle = open()?;
+                let mut reqs = hit_requests(items, items, 16, 64);
+                let mut rng = 0x9E37_79B9_7F4A_7C15u64 ^ (t as u64 + 1);
+                let mut done = 0u64;
+                start_line.wait();
+                while !stop.load(Ordering::Relaxed) {
+                    for _ in 0..64 {
+                        rng ^= rng << 13;
+                        rng ^= rng >> 7;
+                        rng ^= rng << 17;
+                        let r = &mut reqs[(rng % items as u64) as usize];
+                        if put_every_10th && rng.is_multiple_of(10) {
+                            handle.put(r)?;
+                        } else {
+                            handle.get(r)?;
+                        }
+                    }
+                    done += 64;
+                }
+                total.fetch_add(done, Ordering::Relaxed);
+                Ok(())
+            }));
+        }
+        start_line.wait();
+        let started = Instant::now();
+        std::thread::sleep(Duration::from_secs_f64(seconds));
+        stop.store(true, Ordering::Relaxed);
+        let elapsed = started.elapsed();
+        for w in workers {
+            w.join()
+                .map_err(|_| io::Error::other("a worker panicked"))??;
+        }
+        Ok(elapsed)
+    })?;
+    Ok(total.load(Ordering::Relaxed) as f64 / elapsed.as_secs_f64())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// 1 and 2 threads, alternating, `repetitions` times each.
+fn scaling<T: Target + Send>(
+    name: &str,
+    open: &(dyn Fn() -> io::Result<T> + Sync),
+    plan: &Plan,
+    rows: &mut Vec<Scaling>,
+) -> io::Result<()> {
+    for (mix, puts) in [("get", false), ("90% get, 10% put", true)] {
+        let (mut one, mut two) = (Vec::new(), Vec::new());
+        for _ in 0..plan.repetitions {
+            one.push(throughput(
+                open,
+                1,
+                plan.parallel_seconds,
+                plan.parallel_items,
+                puts,
+            )?);
+            two.push(throughput(
+                open,
+                2,
+                plan.parallel_seconds,
+                plan.parallel_items,
+                puts,
+            )?);
+        }
+        rows.push(Scaling {
+            target: name.to_string(),
+            mix: mix.to_string(),
+            one_thread: median(one),
+            two_threads: median(two),
+        });
+    }
+    Ok(())
+}
+
+fn parallel(module: &str, quick: bool) -> io::Result<ParallelReport> {
+    let plan = Plan::new(quick);
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    let mut report = ParallelReport {
+        kernel: kernel_release(),
+        cpus,
+        seconds: plan.parallel_seconds,
+        rows: Vec::new(),
+        notes: Vec::new(),
+    };
+    if cpus < 2 {
+        report
+            .notes
+            .push(format!("only {cpus} CPU online: 2 threads share it"));
+    }
+    let items = plan.parallel_items;
+    for policy in POLICIES {
+        if target::load_module(module, &kv_params(items, policy)).is_err() {
+            report.notes.push(format!(
+                "use_lru={policy}: this kv.ko refuses it; not measured"
+            ));
+            continue;
+        }
+        fill(&Kv::open()?, items, 16, 64)?;
+        scaling(
+            &format!("kvstore use_lru={policy}"),
+            &Kv::open,
+            &plan,
+            &mut report.rows,
+        )?;
+    }
+    target::unload_module();
+    let map = BpfMap::create(MapKind::Hash, 16, 64, bpf_entries(items))?;
+    fill(&map, items, 16, 64)?;
+    // The map is one object all threads use, as one fd: share it.
+    let shared = &map;
+    scaling("BPF hash", &|| Ok(Shared(shared)), &plan, &mut report.rows)?;
+    Ok(report)
+}
+
+/// A `Target` used by reference from several threads.
+struct Shared<'a, T>(&'a T);
+
+impl<T: Target> Target for Shared<'_, T> {
+    fn get(&self, req: &mut Request) -> io::Result<()> {
+        self.0.get(req)
+    }
+    fn put(&self, req: &Request) -> io::Result<()> {
+        self.0.put(req)
+    }
+    fn del(&self, req: &Request) -> io::Result<()> {
+        self.0.del(req)
+    }
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: kv-bench ops [--quick] [--module PATH]\n       kv-bench parallel [--quick] [--module PATH]\n       kv-bench report [--json OUT] FILE..."
+    );
+    std::process::exit(2);
+}
+
+fn run() -> io::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((command, rest)) = args.split_first() else {
+        usage()
+    };
+    let mut quick = false;
+    let mut module = DEFAULT_MODULE.to_string();
+    let mut json_out = None;
+    let mut files = Vec::new();
+    let mut it = rest.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--quick" => quick = true,
+            "--module" => module = it.next().cloned().unwrap_or_else(|| usage()),
+            "--json" => json_out = Some(it.next().cloned().unwrap_or_else(|| usage())),
+            s if s.starts_with('-') => usage(),
+            s => files.push(s.to_string()),
+        }
+    }
+    let print = |value: serde_json::Result<String>| -> io::Result<()> {
+        println!("{}", value.map_err(io::Error::other)?);
+        Ok(())
+    };
+    match command.as_str() {
+        "ops" => print(serde_json::to_string_pretty(&ops(&module, quick)?)),
+        "parallel" => print(serde_json::to_string_pretty(&parallel(&module, quick)?)),
+        "report" if !files.is_empty() => report::run(&files, json_out.as_deref()),
+        _ => usage(),
+    }
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("kv-bench: {e}");
+        std::process::exit(1);
+    }
+}

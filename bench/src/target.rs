@@ -1,0 +1,269 @@
+//! What the benchmark drives: kvstore through raw ioctls on `/dev/kvstore`,
+//! and BPF hash maps through `bpf(2)`, behind one small interface so every
+//! measurement loop runs the same code for both.
+//!
+//! Raw calls, not kvlib: the figures are the kernel's cost plus one ioctl,
+//! nothing of a library's own.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::process::{Command, Stdio};
+
+use kv_core::abi::{KvKey, KvPair, KvUsageStat, KV_IOC_DEL, KV_IOC_GET, KV_IOC_MAGIC, KV_IOC_PUT};
+use kv_core::abi::{KV_IOC_STAT, KV_MAX_KEY, KV_MAX_VAL};
+
+pub const DEVICE: &str = "/dev/kvstore";
+
+/// An ioctl number no driver answers but with ENOTTY: kvstore's magic, a
+/// command number it does not use, no size.
+pub const IOC_UNKNOWN: u32 = (KV_IOC_MAGIC << 8) | 0xEE;
+
+/// The key of item `i` in a store of `key_size`-byte keys: the index in the
+/// first 8 bytes (so every key differs), a fixed filler after it. `miss`
+/// keys use another range of indices and are never stored.
+pub fn key_bytes(i: u64, key_size: usize, miss: bool) -> Vec<u8> {
+    let tag = if miss { i | (1 << 62) } else { i };
+    let mut key = vec![0xA5u8; key_size];
+    let n = key_size.min(8);
+    key[..n].copy_from_slice(&tag.to_le_bytes()[..n]);
+    key
+}
+
+/// The value written for item `i`: `value_size` bytes derived from `i`.
+pub fn value_bytes(i: u64, value_size: usize) -> Vec<u8> {
+    (0..value_size)
+        .map(|j| (i as usize).wrapping_add(j) as u8)
+        .collect()
+}
+
+/// One operation's argument, built once before a timed loop.
+pub struct Request {
+    key: Vec<u8>,
+    value: Vec<u8>,
+    pair: KvPair,
+}
+
+impl Request {
+    pub fn new(key: Vec<u8>, value: Vec<u8>) -> Request {
+        let mut pair = KvPair {
+            key: KvKey {
+                len: key.len() as u32,
+                data: [0; KV_MAX_KEY],
+            },
+            value: kv_core::abi::KvValue {
+                len: value.len() as u32,
+                data: [0; KV_MAX_VAL],
+            },
+        };
+        pair.key.data[..key.len()].copy_from_slice(&key);
+        pair.value.data[..value.len()].copy_from_slice(&value);
+        Request { key, value, pair }
+    }
+}
+
+/// A key-value store under test.
+pub trait Target: Sync {
+    fn get(&self, req: &mut Request) -> io::Result<()>;
+    fn put(&self, req: &Request) -> io::Result<()>;
+    fn del(&self, req: &Request) -> io::Result<()>;
+}
+
+fn check(ret: libc::c_int) -> io::Result<()> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// `/dev/kvstore`, opened once per thread.
+pub struct Kv {
+    file: File,
+}
+
+impl Kv {
+    pub fn open() -> io::Result<Kv> {
+        let file = OpenOptions::new().read(true).write(true).open(DEVICE)?;
+        Ok(Kv { file })
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.file.as_raw_fd()
+    }
+
+    fn ioctl<T>(&self, cmd: u32, arg: *const T) -> io::Result<()> {
+        // SAFETY: An ioctl on our own open file; `arg` points to a live value
+        // of the type the command's encoded size names (or is unused).
+        check(unsafe { libc::ioctl(self.fd(), cmd as libc::c_ulong, arg) })
+    }
+
+    pub fn stat(&self) -> io::Result<KvUsageStat> {
+        let mut out = KvUsageStat::ZERO;
+        self.ioctl(KV_IOC_STAT, &mut out as *mut KvUsageStat)?;
+        Ok(out)
+    }
+
+    /// The ioctl floor: a command the module answers with ENOTTY.
+    pub fn unknown_ioctl(&self) -> io::Result<()> {
+        match self.ioctl(IOC_UNKNOWN, std::ptr::null::<u8>()) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOTTY) => Ok(()),
+            Err(e) => Err(e),
+            Ok(()) => Err(io::Error::other("the unknown ioctl succeeded")),
+        }
+    }
+}
+
+impl Target for Kv {
+    fn get(&self, req: &mut Request) -> io::Result<()> {
+        self.ioctl(KV_IOC_GET, &mut req.pair as *mut KvPair)
+    }
+
+    fn put(&self, req: &Request) -> io::Result<()> {
+        self.ioctl(KV_IOC_PUT, &req.pair as *const KvPair)
+    }
+
+    fn del(&self, req: &Request) -> io::Result<()> {
+        self.ioctl(KV_IOC_DEL, &req.pair.key as *const KvKey)
+    }
+}
+
+/// Loads kv.ko with `params`, unloading a loaded one first. insmod's own
+/// complaint goes into the error, not to the terminal.
+pub fn load_module(module: &str, params: &str) -> io::Result<()> {
+    unload_module();
+    let out = Command::new("insmod")
+        .arg(module)
+        .args(params.split_whitespace())
+        .output()?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        let why = String::from_utf8_lossy(&out.stderr);
+        Err(io::Error::other(format!(
+            "insmod {module} {params}: {}",
+            why.trim()
+        )))
+    }
+}
+
+/// Unloads kv.ko if it is loaded.
+pub fn unload_module() {
+    let _ = Command::new("rmmod")
+        .arg("kv")
+        .stderr(Stdio::null())
+        .status();
+}
+
+// --- BPF maps through bpf(2) ---------------------------------------------------
+
+const BPF_MAP_CREATE: libc::c_long = 0;
+const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
+const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
+const BPF_MAP_DELETE_ELEM: libc::c_long = 3;
+const BPF_ANY: u64 = 0;
+
+/// `BPF_MAP_TYPE_HASH` or `BPF_MAP_TYPE_LRU_HASH`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapKind {
+    Hash = 1,
+    LruHash = 9,
+}
+
+/// The head of `union bpf_attr` for BPF_MAP_CREATE (the kernel zero-fills
+/// the fields past the size passed).
+#[repr(C)]
+#[derive(Default)]
+struct MapCreateAttr {
+    map_type: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    map_flags: u32,
+}
+
+/// `union bpf_attr` for the element commands.
+#[repr(C)]
+struct ElemAttr {
+    map_fd: u32,
+    _pad: u32,
+    key: u64,
+    value: u64,
+    flags: u64,
+}
+
+fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<libc::c_long> {
+    // SAFETY: `attr` is a live, initialised `repr(C)` prefix of `union
+    // bpf_attr` for `cmd`, and its size is passed with it.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd,
+            attr as *mut T,
+            std::mem::size_of::<T>() as libc::c_uint,
+        )
+    };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// A BPF hash map in this process, the kernel's own key-value store for
+/// userspace.
+pub struct BpfMap {
+    fd: OwnedFd,
+}
+
+impl BpfMap {
+    pub fn create(
+        kind: MapKind,
+        key_size: usize,
+        value_size: usize,
+        entries: usize,
+    ) -> io::Result<BpfMap> {
+        let mut attr = MapCreateAttr {
+            map_type: kind as u32,
+            key_size: key_size as u32,
+            value_size: value_size as u32,
+            max_entries: entries as u32,
+            ..Default::default()
+        };
+        let fd = bpf(BPF_MAP_CREATE, &mut attr)?;
+        // SAFETY: BPF_MAP_CREATE returned a new file descriptor that nothing
+        // else owns.
+        Ok(BpfMap {
+            fd: unsafe { OwnedFd::from_raw_fd(fd as RawFd) },
+        })
+    }
+
+    fn elem(&self, cmd: libc::c_long, key: *const u8, value: *const u8) -> io::Result<()> {
+        let mut attr = ElemAttr {
+            map_fd: self.fd.as_raw_fd() as u32,
+            _pad: 0,
+            key: key as u64,
+            value: value as u64,
+            flags: BPF_ANY,
+        };
+        bpf(cmd, &mut attr).map(drop)
+    }
+}
+
+impl Target for BpfMap {
+    fn get(&self, req: &mut Request) -> io::Result<()> {
+        self.elem(
+            BPF_MAP_LOOKUP_ELEM,
+            req.key.as_ptr(),
+            req.value.as_mut_ptr(),
+        )
+    }
+
+    fn put(&self, req: &Request) -> io::Result<()> {
+        self.elem(BPF_MAP_UPDATE_ELEM, req.key.as_ptr(), req.value.as_ptr())
+    }
+
+    fn del(&self, req: &Request) -> io::Result<()> {
+        self.elem(BPF_MAP_DELETE_ELEM, req.key.as_ptr(), std::ptr::null())
+    }
+}

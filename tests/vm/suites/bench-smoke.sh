@@ -1,0 +1,17 @@
+# params: --no-load
+# The benchmark program on tiny sizes, so it cannot rot: it must load kv.ko,
+# measure every row and print the table. No speed is asserted (the debug
+# kernel's detectors dominate its figures anyway); `make bench` measures.
+B=/extra/kv-bench
+failed=0
+check() { if "$@"; then echo "PASS: $name"; else echo "FAIL: $name"; failed=1; fi; }
+name=bench/ops-quick check sh -c "$B ops --quick >/tmp/ops.json"
+name=bench/parallel-quick check sh -c "$B parallel --quick >/tmp/parallel.json"
+name=bench/report check sh -c "$B report --json /tmp/bench.json /tmp/ops.json /tmp/parallel.json >/tmp/table.txt"
+cat /tmp/table.txt
+for row in 'floor  syscall getppid()' 'floor  ioctl ENOTTY' 'kvstore use_lru=0 get hit' 'kvstore use_lru=1 put insert' \
+	'kvstore use_lru=0 stat' 'BPF hash get hit' 'BPF LRU hash put replace' 'use_lru=0 get hit / ioctl floor' \
+	'Kernel memory per item' 'kvstore use_lru=0     get ' 'BPF hash              90% get, 10% put'; do
+	name="bench/table has '$row'" check grep -qF "$row" /tmp/table.txt
+done
+exit $failed
