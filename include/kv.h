@@ -21,6 +21,8 @@
  *   EFAULT  a pointer the kernel cannot read or write
  *   EBADF   fd is not an open descriptor
  * A failed call changes nothing in the store.
+ * kv_put_flags copies *pair, and kv_dump reads *cursor and *count, in the
+ * library: there a bad non-NULL pointer faults in the caller, as with memcpy.
  */
 #ifndef KV_H
 #define KV_H
