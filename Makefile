@@ -64,9 +64,11 @@ artifacts: module build-lib-so build-kvctl
 guest-tests: build-lib-so
 	mkdir -p build/guest
 	$(CARGO) build --release -p kv-guest-tests -p kv-bench
-	$(CARGO) build --release -p kvlib --example kv_example
-	cp target/release/kv-guest-tests target/release/kv-bench target/release/examples/kv_example build/guest/
+	$(CARGO) build --release -p kvlib --example kv_example --example kv_api
+	cp target/release/kv-guest-tests target/release/kv-api-tests target/release/kv-bench \
+		target/release/examples/kv_example target/release/examples/kv_api build/guest/
 	$(CC) -Wall -Wextra -Werror -O2 -Iinclude tests/c/libkv_test.c -L. -lkv -o build/guest/libkv_test
+	$(CC) -Wall -Wextra -Werror -O2 -Iinclude tests/c/libkv_api_test.c -L. -lkv -o build/guest/libkv_api_test
 	$(CC) -Wall -Wextra -Werror -O2 -m32 -static -Iinclude tests/c/compat32_test.c -o build/guest/compat32_test
 	$(CARGO) build --release -p kv-torture
 	cp target/release/kv-torture build/guest/

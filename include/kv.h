@@ -8,17 +8,22 @@
  * 64-bit programs.
  *
  * Return convention of every function: 0 on success (kv_open: a file
- * descriptor), -1 on failure with errno set:
- *   ENOENT  kv_get/kv_del: the key is not in the store;
+ * descriptor; kv_batch: the number of ops processed), -1 on failure with
+ * errno set:
+ *   ENOENT  kv_get/kv_del: the key is not in the store; kv_put_flags with
+ *           KV_PUT_EXIST: the key is not in the store;
  *           kv_open: /dev/kvstore does not exist (the kv module is not loaded)
  *   EACCES  kv_open: no permission on /dev/kvstore (root, or the kvstore group)
  *   EINVAL  a NULL pointer, key length not in 1..KV_MAX_KEY, or value length
- *           above KV_MAX_VAL
- *   ENOSPC  kv_put: the store is full and LRU eviction is off
+ *           above KV_MAX_VAL; bad flags or counts (see each function)
+ *   EEXIST  kv_put_flags with KV_PUT_NOEXIST: the key is in the store
+ *   ENOSPC  kv_put: the store is full and LRU eviction is off; kv_dump: see there
  *   EFAULT  a pointer the kernel cannot read or write
  *   EBADF   fd is not an open descriptor, or kv_put/kv_del on a descriptor
  *           from kv_open_readonly
  * A failed call changes nothing in the store.
+ * kv_put_flags copies *pair, and kv_dump reads *cursor and *count, in the
+ * library: there a bad non-NULL pointer faults in the caller, as with memcpy.
  */
 #ifndef KV_H
 #define KV_H
@@ -51,6 +56,19 @@ struct kv_pair {
 	struct kv_value value;
 };
 
+/* Bits of kv_usage_stat.filled: the fields the module fills. A module older
+ * than the field leaves filled 0, and then only the first eight are valid. */
+#define KV_STAT_HAS_BUCKET_COUNT (1ULL << 0)
+#define KV_STAT_HAS_MAX_ITEMS (1ULL << 1)
+#define KV_STAT_HAS_CURR_ITEMS (1ULL << 2)
+#define KV_STAT_HAS_USE_LRU (1ULL << 3)
+#define KV_STAT_HAS_HITS (1ULL << 4)
+#define KV_STAT_HAS_MISSES (1ULL << 5)
+#define KV_STAT_HAS_EVICTIONS (1ULL << 6)
+#define KV_STAT_HAS_BYTES_USED (1ULL << 7)
+#define KV_STAT_HAS_PUTS (1ULL << 8)
+#define KV_STAT_HAS_DELETES (1ULL << 9)
+
 /* kv_stat. New counters take reserved words, which are zero today. */
 struct kv_usage_stat {
 	uint32_t bucket_count; /* hash buckets (module parameter buckets) */
@@ -61,7 +79,42 @@ struct kv_usage_stat {
 	uint64_t misses;       /* gets that did not */
 	uint64_t evictions;    /* items evicted to make room */
 	uint64_t bytes_used;   /* key and value bytes held now */
-	uint64_t reserved[10];
+	uint64_t filled;       /* KV_STAT_HAS_* bits of the fields filled */
+	uint64_t puts;         /* successful puts (inserts and replaces) */
+	uint64_t deletes;      /* successful deletes (not clears, not evictions) */
+	uint64_t reserved[7];
+};
+
+#define KV_PUT_NOEXIST 1 /* kv_put_flags: insert only if absent, else EEXIST */
+#define KV_PUT_EXIST 2   /* kv_put_flags: replace only if present, else ENOENT */
+
+#define KV_OP_GET 1 /* kv_op.op: look up pair.key, the value into pair.value */
+#define KV_OP_PUT 2 /* put pair, with flags as for kv_put_flags */
+#define KV_OP_DEL 3 /* delete pair.key */
+#define KV_BATCH_MAX 256 /* most ops in one kv_batch */
+
+/* One op of kv_batch. */
+struct kv_op {
+	uint32_t op;       /* KV_OP_GET, KV_OP_PUT or KV_OP_DEL */
+	uint32_t flags;    /* a put's KV_PUT_NOEXIST or KV_PUT_EXIST; else 0 */
+	int32_t result;    /* out: 0 or a negative errno */
+	uint32_t reserved; /* 0 */
+	struct kv_pair pair;
+};
+
+/* The arguments of the batch and dump ioctls (the functions build them).
+ * Pointers travel as 64-bit integers, so 32-bit callers share the layout. */
+struct kv_batch_args {
+	uint64_t ops;      /* address of count struct kv_op */
+	uint32_t count;    /* at most KV_BATCH_MAX */
+	uint32_t reserved; /* 0 */
+};
+
+struct kv_dump_args {
+	uint64_t cursor;   /* in: 0 to start or the last value out; out: where to go on */
+	uint64_t pairs;    /* address of room for count struct kv_pair */
+	uint32_t count;    /* in: room; out: pairs written (0: the end), or needed (ENOSPC) */
+	uint32_t reserved; /* 0 */
 };
 
 /* The ioctls behind the functions, for callers that use them directly. */
@@ -70,6 +123,10 @@ struct kv_usage_stat {
 #define KV_IOC_GET _IOWR(KV_IOC_MAGIC, 2, struct kv_pair)
 #define KV_IOC_DEL _IOW(KV_IOC_MAGIC, 3, struct kv_key)
 #define KV_IOC_STAT _IOR(KV_IOC_MAGIC, 4, struct kv_usage_stat)
+#define KV_IOC_PUT_FLAGS _IOW(KV_IOC_MAGIC, 5, struct kv_op) /* op must be KV_OP_PUT */
+#define KV_IOC_BATCH _IOWR(KV_IOC_MAGIC, 6, struct kv_batch_args) /* returns ops processed */
+#define KV_IOC_DUMP _IOWR(KV_IOC_MAGIC, 7, struct kv_dump_args)
+#define KV_IOC_CLEAR _IO(KV_IOC_MAGIC, 8)
 
 /* Opens /dev/kvstore (read-write, close-on-exec); returns the descriptor. */
 int kv_open(void);
@@ -86,6 +143,27 @@ int kv_get(int fd, struct kv_pair *pair);
 int kv_del(int fd, const struct kv_key *key);
 /* Fills stat_out with sizes and counters. */
 int kv_stat(int fd, struct kv_usage_stat *stat_out);
+/* kv_put with flags: 0 is kv_put; KV_PUT_NOEXIST inserts only an absent key
+ * (else EEXIST), KV_PUT_EXIST replaces only a present one (else ENOENT).
+ * Both flags, or an unknown bit: EINVAL. A refused put changes nothing. */
+int kv_put_flags(int fd, const struct kv_pair *pair, uint32_t flags);
+/* Runs count ops in order, each atomic on its own (not a transaction): sets
+ * each op's result to 0 or a negative errno (EINVAL, ENOENT, EEXIST, ENOSPC
+ * as for the single calls) and a successful get's pair.value. Returns the
+ * number of ops processed (count), 0 for count 0; -1 with EINVAL for count
+ * above KV_BATCH_MAX or a NULL ops with count > 0, EFAULT when an op cannot be
+ * read or its result written (the ops before it were done, with results). */
+int kv_batch(int fd, struct kv_op *ops, uint32_t count);
+/* Copies items out, bucket by bucket: set *cursor = 0 to start and *count
+ * to the room in pairs; on return *count pairs were written and *cursor is
+ * where to go on; *count == 0 is the end. A key present for the whole
+ * iteration is returned exactly once, whatever puts and dels run meanwhile
+ * (keys added or removed during it may or may not appear). When *count
+ * cannot hold the next bucket: -1, ENOSPC, *count set to the room it needs
+ * and *cursor unchanged. A dump is not a use: no LRU change, no hit. */
+int kv_dump(int fd, uint64_t *cursor, struct kv_pair *pairs, uint32_t *count);
+/* Removes every item (evictions not counted; the counters keep counting). */
+int kv_clear(int fd);
 
 #ifdef __cplusplus
 }

@@ -42,7 +42,21 @@ pub struct KvPair {
 
 /// Number of reserved 64-bit words at the end of [`KvUsageStat`]: room for
 /// new counters without changing the struct's size (and so the ioctl number).
-pub const KV_STAT_RESERVED: usize = 10;
+/// The first three of the original ten became `filled`, `puts`, `deletes`.
+pub const KV_STAT_RESERVED: usize = 7;
+
+// Bits of `KvUsageStat::filled`, one per field, set when the module fills
+// that field: a 0 counter is then told apart from one an older module lacks.
+pub const KV_STAT_HAS_BUCKET_COUNT: u64 = 1 << 0;
+pub const KV_STAT_HAS_MAX_ITEMS: u64 = 1 << 1;
+pub const KV_STAT_HAS_CURR_ITEMS: u64 = 1 << 2;
+pub const KV_STAT_HAS_USE_LRU: u64 = 1 << 3;
+pub const KV_STAT_HAS_HITS: u64 = 1 << 4;
+pub const KV_STAT_HAS_MISSES: u64 = 1 << 5;
+pub const KV_STAT_HAS_EVICTIONS: u64 = 1 << 6;
+pub const KV_STAT_HAS_BYTES_USED: u64 = 1 << 7;
+pub const KV_STAT_HAS_PUTS: u64 = 1 << 8;
+pub const KV_STAT_HAS_DELETES: u64 = 1 << 9;
 
 /// The argument of stat. The kernel zeroes `reserved`; new counters take
 /// reserved words, so binaries built against an older header keep working.
@@ -66,7 +80,72 @@ pub struct KvUsageStat {
     pub evictions: u64,
     /// Key and value bytes held now.
     pub bytes_used: u64,
+    /// The `KV_STAT_HAS_*` bits of the fields the module filled (0 from a
+    /// module older than this field: then only the fields above are valid).
+    pub filled: u64,
+    /// Successful puts (inserts and replaces, single or in a batch).
+    pub puts: u64,
+    /// Successful deletes (single or in a batch; not clears or evictions).
+    pub deletes: u64,
     pub reserved: [u64; KV_STAT_RESERVED],
+}
+
+/// `kv_put_flags` / [`KvOp::flags`]: insert only if the key is absent, else EEXIST.
+pub const KV_PUT_NOEXIST: u32 = 1;
+/// `kv_put_flags` / [`KvOp::flags`]: replace only if the key is present, else ENOENT.
+pub const KV_PUT_EXIST: u32 = 2;
+
+/// [`KvOp::op`]: look up `pair.key`, the value into `pair.value`.
+pub const KV_OP_GET: u32 = 1;
+/// [`KvOp::op`]: put `pair` (with `flags` as for `kv_put_flags`).
+pub const KV_OP_PUT: u32 = 2;
+/// [`KvOp::op`]: delete `pair.key`.
+pub const KV_OP_DEL: u32 = 3;
+/// Most ops in one batch.
+pub const KV_BATCH_MAX: u32 = 256;
+
+/// One operation of a batch, and the argument of put-with-flags.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KvOp {
+    /// `KV_OP_GET`, `KV_OP_PUT` or `KV_OP_DEL`.
+    pub op: u32,
+    /// `KV_PUT_NOEXIST` or `KV_PUT_EXIST` for a put; 0 otherwise.
+    pub flags: u32,
+    /// Out: 0 or a negative errno.
+    pub result: i32,
+    /// Must be 0.
+    pub reserved: u32,
+    pub pair: KvPair,
+}
+
+/// The argument of batch. Pointers travel as 64-bit integers, so 32- and
+/// 64-bit callers share the layout (as `bpf(2)` does).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KvBatchArgs {
+    /// Address of `count` [`KvOp`]s.
+    pub ops: u64,
+    /// Number of ops, at most `KV_BATCH_MAX`.
+    pub count: u32,
+    /// Must be 0.
+    pub reserved: u32,
+}
+
+/// The argument of dump.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KvDumpArgs {
+    /// In: 0 to start, else the value the previous dump returned. Out: where
+    /// the next dump continues.
+    pub cursor: u64,
+    /// Address of room for `count` [`KvPair`]s.
+    pub pairs: u64,
+    /// In: room in `pairs`. Out: pairs written (0: the end), or with
+    /// ENOSPC the room the next bucket needs.
+    pub count: u32,
+    /// Must be 0.
+    pub reserved: u32,
 }
 
 impl KvKey {
@@ -100,7 +179,20 @@ impl KvUsageStat {
         misses: 0,
         evictions: 0,
         bytes_used: 0,
+        filled: 0,
+        puts: 0,
+        deletes: 0,
         reserved: [0; KV_STAT_RESERVED],
+    };
+}
+
+impl KvOp {
+    pub const ZERO: Self = Self {
+        op: 0,
+        flags: 0,
+        result: 0,
+        reserved: 0,
+        pair: KvPair::ZERO,
     };
 }
 
@@ -135,8 +227,20 @@ pub const KV_IOC_DEL: u32 = ioc(IOC_WRITE, 3, core::mem::size_of::<KvKey>());
 /// Usage and counters: `_IOR(0xB9, 4, struct kv_usage_stat)`.
 pub const KV_IOC_STAT: u32 = ioc(IOC_READ, 4, core::mem::size_of::<KvUsageStat>());
 
+/// Put with flags: `_IOW(0xB9, 5, struct kv_op)`; `op` must be `KV_OP_PUT`.
+pub const KV_IOC_PUT_FLAGS: u32 = ioc(IOC_WRITE, 5, core::mem::size_of::<KvOp>());
+/// Batch: `_IOWR(0xB9, 6, struct kv_batch_args)`; returns the ops processed.
+pub const KV_IOC_BATCH: u32 = ioc(IOC_READ | IOC_WRITE, 6, core::mem::size_of::<KvBatchArgs>());
+/// Dump a page of items: `_IOWR(0xB9, 7, struct kv_dump_args)`.
+pub const KV_IOC_DUMP: u32 = ioc(IOC_READ | IOC_WRITE, 7, core::mem::size_of::<KvDumpArgs>());
+/// Remove every item: `_IO(0xB9, 8)`.
+pub const KV_IOC_CLEAR: u32 = ioc(0, 8, 0);
+
 // The layout is part of the ABI: these fail the build if it ever changes.
 const _: () = assert!(core::mem::size_of::<KvKey>() == 68);
 const _: () = assert!(core::mem::size_of::<KvValue>() == 260);
 const _: () = assert!(core::mem::size_of::<KvPair>() == 328);
 const _: () = assert!(core::mem::size_of::<KvUsageStat>() == 128);
+const _: () = assert!(core::mem::size_of::<KvOp>() == 344);
+const _: () = assert!(core::mem::size_of::<KvBatchArgs>() == 16);
+const _: () = assert!(core::mem::size_of::<KvDumpArgs>() == 24);

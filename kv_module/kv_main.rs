@@ -52,6 +52,9 @@ mod store;
 #[allow(unreachable_pub, dead_code)]
 mod table;
 
+// Put with flags, batch, dump and clear.
+mod ops_ext;
+
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, Ordering};
 
@@ -296,6 +299,18 @@ impl MiscDevice for KvDevice {
                 del(arg)?
             }
             abi::KV_IOC_STAT => stat(arg)?,
+            abi::KV_IOC_PUT_FLAGS => {
+                require_write(file)?;
+                ops_ext::put_flags(arg)?
+            }
+            // A batch's puts and dels answer EBADF one by one on a
+            // read-only file; its gets still run.
+            abi::KV_IOC_BATCH => return ops_ext::batch(arg, require_write(file).is_ok()),
+            abi::KV_IOC_DUMP => ops_ext::dump(arg)?,
+            abi::KV_IOC_CLEAR => {
+                require_write(file)?;
+                ops_ext::clear()?
+            }
             _ => return Err(ENOTTY),
         }
         Ok(0)
@@ -341,26 +356,52 @@ fn put(arg: UserPtr) -> Result {
     let pair: KvPair = UserSlice::new(arg, size_of::<KvPair>()).reader().read()?;
     let key = prefix(&pair.key.data, pair.key.len)?;
     let value = prefix(&pair.value.data, pair.value.len)?;
+    put_if(key, value, store::Condition::Always)
+}
+
+/// A put under `cond` (the key checked and hashed before taking the lock).
+fn put_if(key: &[u8], value: &[u8], cond: store::Condition) -> Result {
     let store = shared()?;
-    // Checked and hashed before taking the lock.
     let key = store.key(key).map_err(store_error)?;
-    with_writer(|writer| writer.put(store, &key, value))?;
-    Ok(())
+    with_writer(|writer| writer.put_if(store, &key, value, cond)).map(drop)
 }
 
 fn get(arg: UserPtr) -> Result {
     let key: KvKey = UserSlice::new(arg, size_of::<KvKey>()).reader().read()?;
     let key = prefix(&key.data, key.len)?;
+    let mut value = KvValue::ZERO;
+    let delivered = lookup(key, &mut value)?;
+    let value_ptr = arg.wrapping_byte_add(offset_of!(KvPair, value));
+    UserSlice::new(value_ptr, size_of::<KvValue>()).writer().write(&value)?;
+    delivered.record();
+    Ok(())
+}
+
+/// A value found by [`lookup`], not yet counted as a hit.
+#[must_use = "call record() once the value has reached userspace"]
+struct Lookup {
+    store: &'static Store,
+    cpu: u32,
+    found: table::Found,
+}
+
+impl Lookup {
+    /// Only a delivered value counts as a hit (and, with SIEVE, a visit).
+    fn record(self) {
+        self.store.hit(self.cpu, &self.found);
+    }
+}
+
+/// Looks `key` up into `value`: without a lock, but under [`WRITER`] for
+/// exact LRU (whose get relinks the item). The unused tail of `value` stays
+/// zero: no stale bytes leave the kernel. The caller copies `value` out
+/// outside every lock and then calls [`Lookup::record`].
+fn lookup(key: &[u8], value: &mut KvValue) -> Result<Lookup> {
     let store = shared()?;
     let key = store.key(key).map_err(store_error)?;
     // A stale CPU number (after a migration) only picks another CPU's
     // counters, which are atomic.
     let cpu = CpuId::current().as_u32();
-
-    // The value is copied out of the table into `value`, then to userspace
-    // outside every lock. The unused tail stays zero: no stale bytes leave
-    // the kernel.
-    let mut value = KvValue::ZERO;
     let found = if store.get_needs_writer() {
         with_writer(|writer| writer.get(store, &key, cpu, &mut value.data))?
     } else {
@@ -368,17 +409,15 @@ fn get(arg: UserPtr) -> Result {
     };
     // At most KV_MAX_VAL.
     value.len = u32::try_from(found.len).map_err(|_| EINVAL)?;
-
-    let value_ptr = arg.wrapping_byte_add(offset_of!(KvPair, value));
-    UserSlice::new(value_ptr, size_of::<KvValue>()).writer().write(&value)?;
-    // Only a delivered value counts as a hit (and, with SIEVE, a visit).
-    store.hit(cpu, &found);
-    Ok(())
+    Ok(Lookup { store, cpu, found })
 }
 
 fn del(arg: UserPtr) -> Result {
     let key: KvKey = UserSlice::new(arg, size_of::<KvKey>()).reader().read()?;
-    let key = prefix(&key.data, key.len)?;
+    del_key(prefix(&key.data, key.len)?)
+}
+
+fn del_key(key: &[u8]) -> Result {
     let store = shared()?;
     let key = store.key(key).map_err(store_error)?;
     with_writer(|writer| writer.del(store, &key))

@@ -17,7 +17,7 @@
 use core::ops::DerefMut;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use crate::abi::{KvUsageStat, KV_MAX_VAL, KV_STAT_RESERVED};
+use crate::abi::{self, KvUsageStat, KV_MAX_VAL, KV_STAT_RESERVED};
 use crate::list::Links;
 use crate::lru::Lru;
 use crate::sieve::{Sieve, Visited};
@@ -201,9 +201,24 @@ pub struct Writer<A: Alloc> {
     fresh: u32,
     len: u32,
     bytes_used: u64,
-    /// Evictions happen under the writer lock, so their counter lives here.
+    /// Evictions, successful puts and deletes happen under the writer lock,
+    /// so their counters live here.
     evictions: u64,
+    puts: u64,
+    deletes: u64,
 }
+
+/// The `KV_STAT_HAS_*` bits of every field [`Store::usage`] fills.
+const STAT_FILLED: u64 = abi::KV_STAT_HAS_BUCKET_COUNT
+    | abi::KV_STAT_HAS_MAX_ITEMS
+    | abi::KV_STAT_HAS_CURR_ITEMS
+    | abi::KV_STAT_HAS_USE_LRU
+    | abi::KV_STAT_HAS_HITS
+    | abi::KV_STAT_HAS_MISSES
+    | abi::KV_STAT_HAS_EVICTIONS
+    | abi::KV_STAT_HAS_BYTES_USED
+    | abi::KV_STAT_HAS_PUTS
+    | abi::KV_STAT_HAS_DELETES;
 
 impl<A: Alloc> Store<A> {
     /// A store of `buckets` buckets and capacity `max_items` with `policy`,
@@ -244,6 +259,8 @@ impl<A: Alloc> Store<A> {
             len: 0,
             bytes_used: 0,
             evictions: 0,
+            puts: 0,
+            deletes: 0,
         };
         Ok((store, writer))
     }
@@ -321,6 +338,9 @@ impl<A: Alloc> Store<A> {
             misses,
             evictions: writer.evictions,
             bytes_used: writer.bytes_used,
+            filled: STAT_FILLED,
+            puts: writer.puts,
+            deletes: writer.deletes,
             reserved: [0; KV_STAT_RESERVED],
         }
     }
@@ -353,6 +373,7 @@ impl<A: Alloc> Writer<A> {
             let (old, new) = table.replace(i, value).ok_or(Error::NotFound)?;
             self.bytes_used = self.bytes_used.saturating_sub(old).saturating_add(new);
             self.policy.used(table, i);
+            self.puts = self.puts.wrapping_add(1);
             return Ok(Put::Replaced);
         }
         if cond == Condition::IfPresent {
@@ -381,6 +402,7 @@ impl<A: Alloc> Writer<A> {
         self.policy.inserted(i);
         self.len = self.len.saturating_add(1);
         self.bytes_used = self.bytes_used.saturating_add(size);
+        self.puts = self.puts.wrapping_add(1);
         Ok(outcome)
     }
 
@@ -388,7 +410,9 @@ impl<A: Alloc> Writer<A> {
     pub fn del(&mut self, store: &Store<A>, key: &Key) -> Result<(), Error> {
         let (i, prev) = store.table.find(key).ok_or(Error::NotFound)?;
         self.remove(&store.table, i, Some(prev))
-            .ok_or(Error::NotFound)
+            .ok_or(Error::NotFound)?;
+        self.deletes = self.deletes.wrapping_add(1);
+        Ok(())
     }
 
     /// Unlinks used slot `i` (its chain predecessor when known) and frees it.

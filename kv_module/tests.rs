@@ -297,6 +297,25 @@ fn clear_empties_the_store_and_keeps_the_counters() {
 }
 
 #[test]
+fn stat_counts_successful_puts_and_deletes_only() {
+    let (s, mut w) = store(4, 2, PolicyKind::None);
+    put(&s, &mut w, b"a", b"1").unwrap(); // insert
+    put(&s, &mut w, b"a", b"2").unwrap(); // replace
+    put(&s, &mut w, b"b", b"1").unwrap();
+    assert_eq!(put(&s, &mut w, b"c", b"1"), Err(Error::Full));
+    assert_eq!(
+        put_if(&s, &mut w, b"a", b"3", Condition::IfAbsent),
+        Err(Error::Exists)
+    );
+    del(&s, &mut w, b"a").unwrap();
+    assert_eq!(del(&s, &mut w, b"a"), Err(Error::NotFound));
+    w.clear(&s); // not counted as deletes
+    let u = s.usage(&w);
+    assert_eq!((u.puts, u.deletes), (3, 1));
+    assert_eq!(u.filled, 0x3ff, "every field this store fills is marked");
+}
+
+#[test]
 fn dump_bucket_lists_each_item_once_without_counting() {
     let (s, mut w) = store(5, 64, PolicyKind::Sieve);
     let mut want: Vec<(Vec<u8>, Vec<u8>)> = (0..40u8)

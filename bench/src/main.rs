@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use kv_core::abi::KvOp;
 use target::{key_bytes, value_bytes, BpfMap, Kv, MapKind, Request, Target};
 
 /// kv.ko in the rig's guest.
@@ -257,6 +258,51 @@ fn op_rows(
     Ok(())
 }
 
+/// Gets per group in the batch rows.
+const BATCH_GETS: usize = 32;
+
+/// The cost of 32 gets: as 32 ioctls, and as one `kv_batch` of 32 ops.
+fn batch_rows(
+    kv: &Kv,
+    name: &str,
+    plan: &Plan,
+    (key_size, value_size, items): (usize, usize, usize),
+    rows: &mut Vec<Cost>,
+) -> io::Result<()> {
+    let working = items.min(4096);
+    let groups = (plan.loop_ops / BATCH_GETS).max(1);
+    let mut hits = hit_requests(working, items, key_size, value_size);
+    let single = per_op(groups, |g| {
+        for j in 0..BATCH_GETS {
+            kv.get(&mut hits[(g * BATCH_GETS + j) % working])?;
+        }
+        Ok(())
+    })
+    .map_err(context("32 single gets"))?;
+    // The same keys, grouped into batches up front.
+    let mut batches: Vec<Vec<KvOp>> = (0..working.div_ceil(BATCH_GETS))
+        .map(|b| {
+            (0..BATCH_GETS)
+                .map(|j| target::get_op(&hits[(b * BATCH_GETS + j) % working]))
+                .collect()
+        })
+        .collect();
+    let count = batches.len();
+    let batch = per_op(groups, |g| kv.batch(&mut batches[g % count]))
+        .map_err(context("kv_batch of 32 gets"))?;
+    for (op, value) in [
+        ("32 gets, 32 ioctls", single),
+        ("32 gets, one kv_batch", batch),
+    ] {
+        rows.push(Cost {
+            target: name.to_string(),
+            op: op.to_string(),
+            value,
+        });
+    }
+    Ok(())
+}
+
 fn ops(module: &str, quick: bool) -> io::Result<OpsReport> {
     let plan = Plan::new(quick);
     let mut report = OpsReport {
@@ -317,6 +363,7 @@ fn ops(module: &str, quick: bool) -> io::Result<OpsReport> {
                 value: per_op(plan.loop_ops, |_| kv.stat().map(drop))?,
             });
             op_rows(&kv, &name, &plan, size, &mut rows)?;
+            batch_rows(&kv, &name, &plan, size, &mut rows)?;
         }
         target::unload_module();
         for (kind, name) in [

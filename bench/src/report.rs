@@ -108,6 +108,12 @@ pub fn ops_table(r: &OpsReport) -> String {
                 Some(find(&s.rows, t, op)?.value / floor?)
             });
         }
+        ratio_row(format!("{policy} 32 gets: batch / 32 ioctls"), &|s| {
+            Some(
+                find(&s.rows, t, "32 gets, one kv_batch")?.value
+                    / find(&s.rows, t, "32 gets, 32 ioctls")?.value,
+            )
+        });
         for (op, bpf, label) in [
             ("get hit", "get hit", "get / BPF hash lookup"),
             ("put replace", "put replace", "put / BPF hash update"),

@@ -10,7 +10,8 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::process::{Command, Stdio};
 
-use kv_core::abi::{KvKey, KvPair, KvUsageStat, KV_IOC_DEL, KV_IOC_GET, KV_IOC_MAGIC, KV_IOC_PUT};
+use kv_core::abi::{KvBatchArgs, KvKey, KvOp, KvPair, KvUsageStat, KV_IOC_BATCH, KV_OP_GET};
+use kv_core::abi::{KV_IOC_DEL, KV_IOC_GET, KV_IOC_MAGIC, KV_IOC_PUT};
 use kv_core::abi::{KV_IOC_STAT, KV_MAX_KEY, KV_MAX_VAL};
 
 pub const DEVICE: &str = "/dev/kvstore";
@@ -104,6 +105,23 @@ impl Kv {
         Ok(out)
     }
 
+    /// Runs `ops` in one `KV_IOC_BATCH`; an error if any op failed.
+    pub fn batch(&self, ops: &mut [KvOp]) -> io::Result<()> {
+        let args = KvBatchArgs {
+            ops: ops.as_mut_ptr() as u64,
+            count: u32::try_from(ops.len()).map_err(io::Error::other)?,
+            reserved: 0,
+        };
+        // SAFETY: An ioctl on our own open file; `args.ops` points to
+        // `args.count` live KvOps the kernel may read and write.
+        let n = unsafe { libc::ioctl(self.fd(), KV_IOC_BATCH as libc::c_ulong, &args) };
+        check(n)?;
+        if n as usize != ops.len() || ops.iter().any(|op| op.result != 0) {
+            return Err(io::Error::other("a batched op failed"));
+        }
+        Ok(())
+    }
+
     /// The ioctl floor: a command the module answers with ENOTTY.
     pub fn unknown_ioctl(&self) -> io::Result<()> {
         match self.ioctl(IOC_UNKNOWN, std::ptr::null::<u8>()) {
@@ -111,6 +129,17 @@ impl Kv {
             Err(e) => Err(e),
             Ok(()) => Err(io::Error::other("the unknown ioctl succeeded")),
         }
+    }
+}
+
+/// A batch op that gets `req`'s key.
+pub fn get_op(req: &Request) -> KvOp {
+    KvOp {
+        op: KV_OP_GET,
+        flags: 0,
+        result: 0,
+        reserved: 0,
+        pair: req.pair,
     }
 }
 

@@ -1,6 +1,7 @@
-//! kvctl: `kvctl put <key> <value>`, `get`, `del`, `stat`. See `kvctl --help`.
+//! kvctl: `kvctl put <key> <value>`, `get`, `del`, `stat`, `list`, `dump`,
+//! `load`, `clear`. See `kvctl --help`.
 
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -8,8 +9,10 @@ use kvctl::{exit, Cli};
 
 fn main() -> ExitCode {
     let cli = Cli::parse(); // usage errors: message on stderr, status 2
-    match kvctl::run(&cli, &mut std::io::stdin().lock()) {
-        Ok(out) => match std::io::stdout().write_all(&out) {
+    let stdout = std::io::stdout().lock();
+    let mut out = BufWriter::new(stdout);
+    match kvctl::run(&cli, &mut std::io::stdin().lock(), &mut out) {
+        Ok(()) => match out.flush() {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("kvctl: writing standard output: {e}");
@@ -17,6 +20,8 @@ fn main() -> ExitCode {
             }
         },
         Err(failure) => {
+            // What was printed before the failure still goes out.
+            drop(out.into_inner());
             eprintln!("{}", failure.message);
             ExitCode::from(failure.status)
         }

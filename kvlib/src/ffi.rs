@@ -6,7 +6,7 @@
 
 use std::ffi::c_int;
 
-use kv_core::abi::{KvKey, KvPair, KvUsageStat};
+use kv_core::abi::{KvBatchArgs, KvDumpArgs, KvKey, KvOp, KvPair, KvUsageStat, KV_OP_PUT};
 use nix::errno::Errno;
 
 use crate::sys;
@@ -95,6 +95,95 @@ pub unsafe extern "C" fn kv_stat(fd: c_int, stat_out: *mut KvUsageStat) -> c_int
     call(stat_out, || unsafe { sys::stat(fd, stat_out) })
 }
 
+/// Puts `pair` if `flags` (0, `KV_PUT_NOEXIST` or `KV_PUT_EXIST`) allows;
+/// the kernel checks the flags.
+///
+/// # Safety
+/// `pair` is NULL or points to a readable `struct kv_pair` (it is copied
+/// here into the request, so a bad pointer faults in the caller).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kv_put_flags(fd: c_int, pair: *const KvPair, flags: u32) -> c_int {
+    call(pair, || {
+        // SAFETY: `call` passes on only a non-NULL `pair`; the caller's
+        // contract makes it readable. Unaligned reads are fine for C callers.
+        let pair = unsafe { pair.read_unaligned() };
+        let op = KvOp {
+            op: KV_OP_PUT,
+            flags,
+            result: 0,
+            reserved: 0,
+            pair,
+        };
+        sys::put_flags(fd, &op)
+    })
+}
+
+/// Runs `count` ops; returns how many ran, or -1 with errno.
+///
+/// # Safety
+/// `ops` is NULL (allowed only with `count` 0) or points to `count`
+/// `struct kv_op`s (the kernel checks it).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kv_batch(fd: c_int, ops: *mut KvOp, count: u32) -> c_int {
+    if ops.is_null() && count > 0 {
+        return status(Err(Errno::EINVAL));
+    }
+    let mut args = KvBatchArgs {
+        ops: ops as u64,
+        count,
+        reserved: 0,
+    };
+    // SAFETY: The caller's contract covers `ops`; the kernel checks it.
+    match unsafe { sys::batch(fd, &mut args) } {
+        // At most KV_BATCH_MAX, far below c_int::MAX.
+        Ok(n) => c_int::try_from(n).unwrap_or(c_int::MAX),
+        Err(e) => status(Err(e)),
+    }
+}
+
+/// One page of the dump; see kv.h.
+///
+/// # Safety
+/// `cursor` and `count` are NULL or point to readable and writable
+/// integers (read here); `pairs` is NULL or points to room for `*count`
+/// `struct kv_pair`s (the kernel checks it).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kv_dump(
+    fd: c_int,
+    cursor: *mut u64,
+    pairs: *mut KvPair,
+    count: *mut u32,
+) -> c_int {
+    if cursor.is_null() || count.is_null() {
+        return status(Err(Errno::EINVAL));
+    }
+    // SAFETY: Both are non-NULL; the caller's contract makes them valid.
+    let mut args = unsafe {
+        KvDumpArgs {
+            cursor: cursor.read_unaligned(),
+            pairs: pairs as u64,
+            count: count.read_unaligned(),
+            reserved: 0,
+        }
+    };
+    // SAFETY: The caller's contract covers `pairs`; the kernel checks it.
+    let result = unsafe { sys::dump(fd, &mut args) };
+    if matches!(result, Ok(()) | Err(Errno::ENOSPC)) {
+        // SAFETY: As above.
+        unsafe {
+            cursor.write_unaligned(args.cursor);
+            count.write_unaligned(args.count);
+        }
+    }
+    status(result)
+}
+
+/// Removes every item.
+#[unsafe(no_mangle)]
+pub extern "C" fn kv_clear(fd: c_int) -> c_int {
+    status(sys::clear(fd))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,6 +203,22 @@ mod tests {
             assert_eq!(kv_del(0, std::ptr::null()), -1);
             assert_eq!(errno(), Errno::EINVAL);
             assert_eq!(kv_stat(0, std::ptr::null_mut()), -1);
+            assert_eq!(errno(), Errno::EINVAL);
+            assert_eq!(kv_put_flags(0, std::ptr::null(), 0), -1);
+            assert_eq!(errno(), Errno::EINVAL);
+            assert_eq!(kv_batch(0, std::ptr::null_mut(), 1), -1);
+            assert_eq!(errno(), Errno::EINVAL);
+            let mut n = 0u32;
+            assert_eq!(
+                kv_dump(0, std::ptr::null_mut(), std::ptr::null_mut(), &mut n),
+                -1
+            );
+            assert_eq!(errno(), Errno::EINVAL);
+            let mut c = 0u64;
+            assert_eq!(
+                kv_dump(0, &mut c, std::ptr::null_mut(), std::ptr::null_mut()),
+                -1
+            );
             assert_eq!(errno(), Errno::EINVAL);
         }
     }

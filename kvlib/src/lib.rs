@@ -11,6 +11,19 @@
 //! store.del(b"hello")?;
 //! assert!(matches!(store.get(b"hello"), Err(Error::NotFound)));
 //! println!("{} items", store.stat()?.curr_items);
+//!
+//! use kvlib::{Op, Put};
+//! assert_eq!(store.put_with(b"lock", b"me", Put::IfAbsent), Ok(()));
+//! assert_eq!(store.put_with(b"lock", b"you", Put::IfAbsent), Err(Error::Exists));
+//! let mut ops = [Op::get(b"lock")?, Op::del(b"lock")?, Op::get(b"lock")?];
+//! store.batch(&mut ops)?;
+//! assert_eq!(ops[0].value(), Some(&b"me"[..]));
+//! assert_eq!(ops[2].result(), Err(Error::NotFound));
+//! for item in store.iter() {
+//!     let (key, value) = item?;
+//!     println!("{key:?} = {value:?}");
+//! }
+//! store.clear()?;
 //! # Ok::<(), kvlib::Error>(())
 //! ```
 //!
@@ -21,8 +34,11 @@ use std::fs::OpenOptions;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use kv_core::abi::{KvKey, KvPair, KvUsageStat};
-pub use kv_core::abi::{KV_MAX_KEY, KV_MAX_VAL};
+use kv_core::abi::{
+    KvBatchArgs, KvDumpArgs, KvKey, KvOp, KvPair, KvUsageStat, KV_OP_DEL, KV_OP_GET, KV_OP_PUT,
+    KV_PUT_EXIST, KV_PUT_NOEXIST, KV_STAT_HAS_DELETES, KV_STAT_HAS_PUTS,
+};
+pub use kv_core::abi::{KV_BATCH_MAX, KV_MAX_KEY, KV_MAX_VAL};
 use nix::errno::Errno;
 
 mod ffi;
@@ -37,6 +53,12 @@ pub enum Error {
     /// The key is not in the store.
     #[error("Key not found")]
     NotFound,
+    /// A put with [`Put::IfAbsent`] found the key in the store.
+    #[error("Key exists")]
+    Exists,
+    /// [`Op::result`] of an op that has not run in a batch.
+    #[error("the op has not run")]
+    NotRun,
     /// The key is empty or longer than [`KV_MAX_KEY`].
     #[error("key is {len} bytes; keys are 1 to {KV_MAX_KEY} bytes")]
     KeyLength { len: usize },
@@ -125,6 +147,10 @@ pub struct Stat {
     pub evictions: u64,
     /// Key and value bytes held now.
     pub bytes_used: u64,
+    /// Successful puts; `None` from a module that does not count them.
+    pub puts: Option<u64>,
+    /// Successful deletes; `None` from a module that does not count them.
+    pub deletes: Option<u64>,
 }
 
 impl From<&KvUsageStat> for Stat {
@@ -139,7 +165,84 @@ impl From<&KvUsageStat> for Stat {
             misses: s.misses,
             evictions: s.evictions,
             bytes_used: s.bytes_used,
+            puts: (s.filled & KV_STAT_HAS_PUTS != 0).then_some(s.puts),
+            deletes: (s.filled & KV_STAT_HAS_DELETES != 0).then_some(s.deletes),
         }
+    }
+}
+
+/// When [`Store::put_with`] (or a put [`Op`]) may go ahead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Put {
+    /// Insert or replace, as [`Store::put`].
+    Always,
+    /// Insert only; [`Error::Exists`] when the key is there.
+    IfAbsent,
+    /// Replace only; [`Error::NotFound`] when the key is not there.
+    IfPresent,
+}
+
+impl Put {
+    fn flags(self) -> u32 {
+        match self {
+            Put::Always => 0,
+            Put::IfAbsent => KV_PUT_NOEXIST,
+            Put::IfPresent => KV_PUT_EXIST,
+        }
+    }
+}
+
+/// `result` of an op that has not run (the kernel writes 0 or a negative errno).
+const NOT_RUN: i32 = 1;
+
+/// One operation of [`Store::batch`]: build it with [`Op::get`], [`Op::put`]
+/// or [`Op::del`], run it, then read [`Op::result`] and [`Op::value`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[repr(transparent)]
+pub struct Op(KvOp);
+
+impl Op {
+    fn new(op: u32, flags: u32, pair: KvPair) -> Op {
+        Op(KvOp {
+            op,
+            flags,
+            result: NOT_RUN,
+            reserved: 0,
+            pair,
+        })
+    }
+
+    /// Looks up `key`.
+    pub fn get(key: &[u8]) -> Result<Op> {
+        Ok(Op::new(KV_OP_GET, 0, pair(key, b"")?))
+    }
+
+    /// Puts `key` with `value` if `when` allows.
+    pub fn put(key: &[u8], value: &[u8], when: Put) -> Result<Op> {
+        Ok(Op::new(KV_OP_PUT, when.flags(), pair(key, value)?))
+    }
+
+    /// Deletes `key`.
+    pub fn del(key: &[u8]) -> Result<Op> {
+        Ok(Op::new(KV_OP_DEL, 0, pair(key, b"")?))
+    }
+
+    /// The op's outcome once run: `Ok`, or its error ([`Error::NotRun`]
+    /// before).
+    pub fn result(&self) -> Result<()> {
+        match self.0.result {
+            0 => Ok(()),
+            NOT_RUN => Err(Error::NotRun),
+            neg => Err(op_error("batch", Errno::from_raw(neg.saturating_neg()))),
+        }
+    }
+
+    /// The value a successful get found; `None` for other ops or results.
+    pub fn value(&self) -> Option<&[u8]> {
+        if self.0.op != KV_OP_GET || self.0.result != 0 {
+            return None;
+        }
+        self.0.pair.value.data.get(..self.0.pair.value.len as usize)
     }
 }
 
@@ -190,6 +293,52 @@ impl Store {
         unsafe { sys::put(self.fd.as_raw_fd(), &pair) }.map_err(|e| op_error("put", e))
     }
 
+    /// Puts `key` with `value` if `when` allows: [`Error::Exists`] or
+    /// [`Error::NotFound`] when it does not, and then nothing changes.
+    pub fn put_with(&self, key: &[u8], value: &[u8], when: Put) -> Result<()> {
+        let op = Op::put(key, value, when)?;
+        sys::put_flags(self.fd.as_raw_fd(), &op.0).map_err(|e| op_error("put", e))
+    }
+
+    /// Runs `ops` in order, each atomic on its own (not a transaction), in
+    /// one system call per [`KV_BATCH_MAX`] ops. Each op's own outcome is in
+    /// [`Op::result`]; the error here is one of the batch as a whole.
+    pub fn batch(&self, ops: &mut [Op]) -> Result<()> {
+        for chunk in ops.chunks_mut(KV_BATCH_MAX as usize) {
+            for op in chunk.iter_mut() {
+                op.0.result = NOT_RUN;
+            }
+            let mut args = KvBatchArgs {
+                ops: chunk.as_mut_ptr() as u64,
+                count: chunk.len() as u32, // at most KV_BATCH_MAX
+                reserved: 0,
+            };
+            // SAFETY: `Op` is a transparent KvOp, so `args.ops` points to
+            // `count` live KvOps the kernel may read and write.
+            unsafe { sys::batch(self.fd.as_raw_fd(), &mut args) }
+                .map_err(|e| op_error("batch", e))?;
+        }
+        Ok(())
+    }
+
+    /// Every item as `(key, value)`, paging through the kernel's dump. A key
+    /// present for the whole iteration comes exactly once; keys put or
+    /// deleted meanwhile may or may not. Reading does not count as a use.
+    pub fn iter(&self) -> Iter<'_> {
+        Iter {
+            store: self,
+            cursor: 0,
+            page: Vec::new(),
+            next: 0,
+            done: false,
+        }
+    }
+
+    /// Removes every item.
+    pub fn clear(&self) -> Result<()> {
+        sys::clear(self.fd.as_raw_fd()).map_err(|e| op_error("clear", e))
+    }
+
     /// The value of `key`.
     pub fn get(&self, key: &[u8]) -> Result<Vec<u8>> {
         let mut buf = [0u8; KV_MAX_VAL];
@@ -236,6 +385,82 @@ impl Store {
     }
 }
 
+/// Pairs asked for per dump call at first; a bigger bucket makes it grow.
+const DUMP_PAGE: usize = 64;
+
+/// [`Store::iter`]'s iterator.
+#[derive(Debug)]
+pub struct Iter<'a> {
+    store: &'a Store,
+    cursor: u64,
+    page: Vec<KvPair>,
+    next: usize,
+    done: bool,
+}
+
+impl Iter<'_> {
+    /// Fetches the next page into `self.page`; false at the end.
+    fn fetch(&mut self) -> Result<bool> {
+        let mut room = self.page.capacity().max(DUMP_PAGE);
+        loop {
+            self.page.clear();
+            self.page.resize(room, KvPair::ZERO);
+            let mut args = KvDumpArgs {
+                cursor: self.cursor,
+                pairs: self.page.as_mut_ptr() as u64,
+                count: u32::try_from(room).unwrap_or(u32::MAX),
+                reserved: 0,
+            };
+            // SAFETY: `args.pairs` points to `room` live KvPairs.
+            match unsafe { sys::dump(self.store.fd.as_raw_fd(), &mut args) } {
+                Ok(()) => {
+                    self.page.truncate(args.count as usize);
+                    self.cursor = args.cursor;
+                    self.next = 0;
+                    return Ok(!self.page.is_empty());
+                }
+                // The next bucket needs `args.count` pairs: grow and retry.
+                Err(Errno::ENOSPC) if args.count as usize > room => room = args.count as usize,
+                Err(e) => return Err(op_error("dump", e)),
+            }
+        }
+    }
+}
+
+impl Iterator for Iter<'_> {
+    type Item = Result<(Vec<u8>, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        if self.next >= self.page.len() {
+            match self.fetch() {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.done = true;
+                    return None;
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+        let pair = self.page.get(self.next)?;
+        self.next += 1;
+        let key = pair.key.data.get(..pair.key.len as usize);
+        let value = pair.value.data.get(..pair.value.len as usize);
+        Some(match (key, value) {
+            (Some(k), Some(v)) => Ok((k.to_vec(), v.to_vec())),
+            _ => Err(Error::Os {
+                op: "dump",
+                errno: Errno::EIO, // the kernel never returns a length above the limits
+            }),
+        })
+    }
+}
+
 fn open_error(path: &Path, errno: Errno) -> Error {
     match errno {
         Errno::ENOENT | Errno::ENODEV | Errno::ENXIO => Error::DeviceMissing { path: path.into() },
@@ -251,6 +476,7 @@ fn op_error(op: &'static str, errno: Errno) -> Error {
         Errno::ENOENT => Error::NotFound,
         Errno::ENOSPC => Error::StoreFull,
         Errno::EBADF => Error::ReadOnly,
+        Errno::EEXIST => Error::Exists,
         errno => Error::Os { op, errno },
     }
 }
@@ -299,6 +525,7 @@ mod tests {
         assert_eq!(op_error("get", Errno::ENOENT), Error::NotFound);
         assert_eq!(op_error("put", Errno::ENOSPC), Error::StoreFull);
         assert_eq!(op_error("del", Errno::EBADF), Error::ReadOnly);
+        assert_eq!(op_error("put", Errno::EEXIST), Error::Exists);
         assert_eq!(
             op_error("put", Errno::EFAULT),
             Error::Os {
@@ -319,6 +546,40 @@ mod tests {
             open_error(p, Errno::EIO),
             Error::Os { op: "open", .. }
         ));
+    }
+
+    #[test]
+    fn ops_check_lengths_and_report_results() {
+        assert_eq!(Op::get(b"").err(), Some(Error::KeyLength { len: 0 }));
+        assert_eq!(
+            Op::put(b"k", &[0; 257], Put::Always).err(),
+            Some(Error::ValueLength { len: 257 })
+        );
+        let mut op = Op::put(b"k", b"v", Put::IfAbsent).unwrap();
+        assert_eq!((op.0.op, op.0.flags), (KV_OP_PUT, KV_PUT_NOEXIST));
+        assert_eq!(op.result(), Err(Error::NotRun));
+        op.0.result = -libc::EEXIST;
+        assert_eq!(op.result(), Err(Error::Exists));
+        assert_eq!(op.value(), None);
+        let mut get = Op::get(b"k").unwrap();
+        get.0.result = 0;
+        get.0.pair.value.len = 2;
+        get.0.pair.value.data[..2].copy_from_slice(b"ab");
+        assert_eq!(get.value(), Some(&b"ab"[..]));
+        assert_eq!(Op::del(b"k").unwrap().0.op, KV_OP_DEL);
+        assert_eq!(Put::IfPresent.flags(), KV_PUT_EXIST);
+    }
+
+    #[test]
+    fn stat_reads_new_counters_only_when_filled() {
+        let mut raw = KvUsageStat::ZERO;
+        raw.puts = 5;
+        assert_eq!(Stat::from(&raw).puts, None);
+        raw.filled = KV_STAT_HAS_PUTS | KV_STAT_HAS_DELETES;
+        assert_eq!(
+            (Stat::from(&raw).puts, Stat::from(&raw).deletes),
+            (Some(5), Some(0))
+        );
     }
 
     #[test]

@@ -26,6 +26,24 @@ int main(void) {
     O(kv_usage_stat, use_lru); O(kv_usage_stat, hits); O(kv_usage_stat, misses);
     O(kv_usage_stat, evictions); O(kv_usage_stat, bytes_used); O(kv_usage_stat, reserved);
     P("sizeof reserved", sizeof(((struct kv_usage_stat *)0)->reserved));
+    O(kv_usage_stat, filled); O(kv_usage_stat, puts); O(kv_usage_stat, deletes);
+    P("KV_STAT_HAS_BUCKET_COUNT", KV_STAT_HAS_BUCKET_COUNT); P("KV_STAT_HAS_MAX_ITEMS", KV_STAT_HAS_MAX_ITEMS);
+    P("KV_STAT_HAS_CURR_ITEMS", KV_STAT_HAS_CURR_ITEMS); P("KV_STAT_HAS_USE_LRU", KV_STAT_HAS_USE_LRU);
+    P("KV_STAT_HAS_HITS", KV_STAT_HAS_HITS); P("KV_STAT_HAS_MISSES", KV_STAT_HAS_MISSES);
+    P("KV_STAT_HAS_EVICTIONS", KV_STAT_HAS_EVICTIONS); P("KV_STAT_HAS_BYTES_USED", KV_STAT_HAS_BYTES_USED);
+    P("KV_STAT_HAS_PUTS", KV_STAT_HAS_PUTS); P("KV_STAT_HAS_DELETES", KV_STAT_HAS_DELETES);
+    P("KV_PUT_NOEXIST", KV_PUT_NOEXIST); P("KV_PUT_EXIST", KV_PUT_EXIST);
+    P("KV_OP_GET", KV_OP_GET); P("KV_OP_PUT", KV_OP_PUT); P("KV_OP_DEL", KV_OP_DEL);
+    P("KV_BATCH_MAX", KV_BATCH_MAX);
+    P("KV_IOC_PUT_FLAGS", KV_IOC_PUT_FLAGS); P("KV_IOC_BATCH", KV_IOC_BATCH);
+    P("KV_IOC_DUMP", KV_IOC_DUMP); P("KV_IOC_CLEAR", KV_IOC_CLEAR);
+    P("sizeof kv_op", sizeof(struct kv_op)); O(kv_op, op); O(kv_op, flags); O(kv_op, result);
+    O(kv_op, reserved); O(kv_op, pair);
+    P("sizeof kv_batch_args", sizeof(struct kv_batch_args)); O(kv_batch_args, ops);
+    O(kv_batch_args, count); O(kv_batch_args, reserved);
+    P("sizeof kv_dump_args", sizeof(struct kv_dump_args)); O(kv_dump_args, cursor);
+    O(kv_dump_args, pairs); O(kv_dump_args, count); O(kv_dump_args, reserved);
+    P("kv_op.result signed", (struct kv_op){.result = -1}.result < 0);
     return 0;
 }
 "#;
@@ -74,6 +92,48 @@ fn expected() -> String {
         ),
         ("kv_usage_stat.reserved", offset_of!(KvUsageStat, reserved)),
         ("sizeof reserved", size_of::<[u64; KV_STAT_RESERVED]>()),
+        ("kv_usage_stat.filled", offset_of!(KvUsageStat, filled)),
+        ("kv_usage_stat.puts", offset_of!(KvUsageStat, puts)),
+        ("kv_usage_stat.deletes", offset_of!(KvUsageStat, deletes)),
+        (
+            "KV_STAT_HAS_BUCKET_COUNT",
+            KV_STAT_HAS_BUCKET_COUNT as usize,
+        ),
+        ("KV_STAT_HAS_MAX_ITEMS", KV_STAT_HAS_MAX_ITEMS as usize),
+        ("KV_STAT_HAS_CURR_ITEMS", KV_STAT_HAS_CURR_ITEMS as usize),
+        ("KV_STAT_HAS_USE_LRU", KV_STAT_HAS_USE_LRU as usize),
+        ("KV_STAT_HAS_HITS", KV_STAT_HAS_HITS as usize),
+        ("KV_STAT_HAS_MISSES", KV_STAT_HAS_MISSES as usize),
+        ("KV_STAT_HAS_EVICTIONS", KV_STAT_HAS_EVICTIONS as usize),
+        ("KV_STAT_HAS_BYTES_USED", KV_STAT_HAS_BYTES_USED as usize),
+        ("KV_STAT_HAS_PUTS", KV_STAT_HAS_PUTS as usize),
+        ("KV_STAT_HAS_DELETES", KV_STAT_HAS_DELETES as usize),
+        ("KV_PUT_NOEXIST", KV_PUT_NOEXIST as usize),
+        ("KV_PUT_EXIST", KV_PUT_EXIST as usize),
+        ("KV_OP_GET", KV_OP_GET as usize),
+        ("KV_OP_PUT", KV_OP_PUT as usize),
+        ("KV_OP_DEL", KV_OP_DEL as usize),
+        ("KV_BATCH_MAX", KV_BATCH_MAX as usize),
+        ("KV_IOC_PUT_FLAGS", KV_IOC_PUT_FLAGS as usize),
+        ("KV_IOC_BATCH", KV_IOC_BATCH as usize),
+        ("KV_IOC_DUMP", KV_IOC_DUMP as usize),
+        ("KV_IOC_CLEAR", KV_IOC_CLEAR as usize),
+        ("sizeof kv_op", size_of::<KvOp>()),
+        ("kv_op.op", offset_of!(KvOp, op)),
+        ("kv_op.flags", offset_of!(KvOp, flags)),
+        ("kv_op.result", offset_of!(KvOp, result)),
+        ("kv_op.reserved", offset_of!(KvOp, reserved)),
+        ("kv_op.pair", offset_of!(KvOp, pair)),
+        ("sizeof kv_batch_args", size_of::<KvBatchArgs>()),
+        ("kv_batch_args.ops", offset_of!(KvBatchArgs, ops)),
+        ("kv_batch_args.count", offset_of!(KvBatchArgs, count)),
+        ("kv_batch_args.reserved", offset_of!(KvBatchArgs, reserved)),
+        ("sizeof kv_dump_args", size_of::<KvDumpArgs>()),
+        ("kv_dump_args.cursor", offset_of!(KvDumpArgs, cursor)),
+        ("kv_dump_args.pairs", offset_of!(KvDumpArgs, pairs)),
+        ("kv_dump_args.count", offset_of!(KvDumpArgs, count)),
+        ("kv_dump_args.reserved", offset_of!(KvDumpArgs, reserved)),
+        ("kv_op.result signed", 1),
     ];
     rows.iter().map(|(k, v)| format!("{k} {v}\n")).collect()
 }

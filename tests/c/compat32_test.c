@@ -59,7 +59,8 @@ int main(void)
 	memset(&st, 0xFF, sizeof(st));
 	rc = ioctl(fd, KV_IOC_STAT, &st);
 	check("stat", rc == 0 && st.curr_items == 1 && st.hits == 1 && st.bytes_used == 5 + KV_MAX_VAL &&
-			      st.reserved[0] == 0 && st.reserved[9] == 0,
+			      st.filled == 0x3ff && st.puts == 1 && st.deletes == 0 &&
+			      st.reserved[0] == 0 && st.reserved[6] == 0,
 	      "stat fields wrong");
 
 	pair.key.len = KV_MAX_KEY + 1;
@@ -77,6 +78,86 @@ int main(void)
 	check("del", ioctl(fd, KV_IOC_DEL, &key) == 0, "del failed");
 	errno = 0;
 	check("del_again_enoent", ioctl(fd, KV_IOC_DEL, &key) == -1 && errno == ENOENT, "expected ENOENT");
+
+	/* The ioctls of issue 11: their pointers travel as 64-bit integers. */
+	check("layout_new", sizeof(struct kv_op) == 344 && sizeof(struct kv_batch_args) == 16 &&
+				    sizeof(struct kv_dump_args) == 24 && offsetof(struct kv_op, pair) == 16 &&
+				    offsetof(struct kv_dump_args, count) == 16,
+	      "new struct layout differs from the 64-bit ABI");
+	struct kv_op op;
+	memset(&op, 0, sizeof(op));
+	op.op = KV_OP_PUT;
+	op.flags = KV_PUT_NOEXIST;
+	op.pair.key.len = 2;
+	memcpy(op.pair.key.data, "\0\xff", 2);
+	op.pair.value.len = 3;
+	memcpy(op.pair.value.data, "v32", 3);
+	check("put_flags_noexist", ioctl(fd, KV_IOC_PUT_FLAGS, &op) == 0, "put failed");
+	errno = 0;
+	check("put_flags_eexist", ioctl(fd, KV_IOC_PUT_FLAGS, &op) == -1 && errno == EEXIST, "expected EEXIST");
+
+	struct kv_op ops[3];
+	memset(ops, 0, sizeof(ops));
+	ops[0].op = KV_OP_GET;
+	ops[0].pair.key = op.pair.key;
+	ops[1].op = KV_OP_DEL;
+	ops[1].pair.key = op.pair.key;
+	ops[2].op = KV_OP_GET;
+	ops[2].pair.key = op.pair.key;
+	struct kv_batch_args batch = { .ops = (uint64_t)(uintptr_t)ops, .count = 3 };
+	rc = ioctl(fd, KV_IOC_BATCH, &batch);
+	check("batch", rc == 3 && ops[0].result == 0 && ops[0].pair.value.len == 3 &&
+			       memcmp(ops[0].pair.value.data, "v32", 3) == 0 && ops[1].result == 0 &&
+			       ops[2].result == -ENOENT,
+	      "batch results wrong");
+	batch.count = KV_BATCH_MAX + 1;
+	errno = 0;
+	check("batch_too_many_einval", ioctl(fd, KV_IOC_BATCH, &batch) == -1 && errno == EINVAL, "expected EINVAL");
+	batch.ops = 0xffffffff00000000ULL; /* not a 32-bit address */
+	batch.count = 1;
+	errno = 0;
+	check("batch_high_pointer_efault", ioctl(fd, KV_IOC_BATCH, &batch) == -1 && errno == EFAULT,
+	      "expected EFAULT");
+
+	static struct kv_pair pairs[64];
+	for (int i = 0; i < 20; i++) {
+		memset(&pair, 0, sizeof(pair));
+		pair.key.len = 1;
+		pair.key.data[0] = (unsigned char)i;
+		pair.value.len = 1;
+		pair.value.data[0] = (unsigned char)(i + 100);
+		ioctl(fd, KV_IOC_PUT, &pair);
+	}
+	struct kv_dump_args dump = { .cursor = 0 };
+	int seen[20] = {0}, total = 0, ok = 1;
+	for (;;) {
+		dump.pairs = (uint64_t)(uintptr_t)pairs;
+		dump.count = 64;
+		if (ioctl(fd, KV_IOC_DUMP, &dump) != 0) {
+			ok = 0;
+			break;
+		}
+		if (dump.count == 0)
+			break;
+		for (uint32_t j = 0; j < dump.count; j++) {
+			int k = pairs[j].key.data[0];
+			if (pairs[j].key.len != 1 || k >= 20 || pairs[j].value.data[0] != k + 100)
+				ok = 0;
+			else
+				seen[k]++;
+			total++;
+		}
+	}
+	for (int i = 0; i < 20; i++)
+		ok = ok && seen[i] == 1;
+	check("dump", ok && total == 20, "dump did not return every item once");
+	dump.cursor = 0;
+	dump.count = 0;
+	errno = 0;
+	check("dump_enospc", ioctl(fd, KV_IOC_DUMP, &dump) == -1 && errno == ENOSPC && dump.count >= 1,
+	      "expected ENOSPC with the room needed");
+	check("clear", ioctl(fd, KV_IOC_CLEAR) == 0 && ioctl(fd, KV_IOC_STAT, &st) == 0 && st.curr_items == 0,
+	      "clear left items");
 	close(fd);
 	return failed;
 }

@@ -10,7 +10,7 @@ name=bench/parallel-quick check sh -c "$B parallel --quick >/tmp/parallel.json"
 name=bench/report check sh -c "$B report --json /tmp/bench.json /tmp/ops.json /tmp/parallel.json >/tmp/table.txt"
 cat /tmp/table.txt
 for row in 'floor  syscall getppid()' 'floor  ioctl ENOTTY' 'kvstore use_lru=0 get hit' 'kvstore use_lru=1 put insert' \
-	'kvstore use_lru=0 stat' 'BPF hash get hit' 'BPF LRU hash put replace' 'use_lru=0 get hit / ioctl floor' \
+	'kvstore use_lru=0 stat' 'kvstore use_lru=0 32 gets, one kv_batch' 'use_lru=0 32 gets: batch / 32 ioctls' 'BPF hash get hit' 'BPF LRU hash put replace' 'use_lru=0 get hit / ioctl floor' \
 	'Kernel memory per item' 'kvstore use_lru=0     get ' 'BPF hash              90% get, 10% put'; do
 	name="bench/table has '$row'" check grep -qF "$row" /tmp/table.txt
 done

@@ -24,17 +24,17 @@ check() {
 nl='
 '
 seed_stat() { # the seed's four stat lines, then the counters
-	echo "buckets: 128${nl}max_items: 100${nl}curr_items: $1${nl}lru: yes${nl}hits: $2${nl}misses: $3${nl}evictions: 0${nl}bytes_used: $4"
+	echo "buckets: 128${nl}max_items: 100${nl}curr_items: $1${nl}lru: yes${nl}hits: $2${nl}misses: $3${nl}evictions: 0${nl}bytes_used: $4${nl}puts: 1${nl}deletes: $5"
 }
 
 # The seed's session. (The seed prints WORLD for `kvctl get hello`: a typo
 # there, the store returns what was put.)
 check seed/put 0 "" "" kvctl put hello world
 check seed/get 0 "world" "" kvctl get hello
-check seed/stat 0 "$(seed_stat 1 1 0 10)" "" kvctl stat
+check seed/stat 0 "$(seed_stat 1 1 0 10 0)" "" kvctl stat
 check seed/del 0 "" "" kvctl del hello
 check seed/get_after_del 1 "" "kv_get error: Key not found" kvctl get hello
-check seed/stat_after_del 0 "$(seed_stat 0 1 1 0)" "" kvctl stat
+check seed/stat_after_del 0 "$(seed_stat 0 1 1 0 1)" "" kvctl stat
 
 # Beyond the seed.
 check del_missing 1 "" "kv_del error: Key not found" kvctl del hello
@@ -53,7 +53,7 @@ check value_too_long 3 "" "kv_put error: value is 257 bytes; values are at most 
 check key_too_long 3 "" "kv_put error: key is 65 bytes; keys are 1 to 64 bytes" kvctl put "$(printf '%065d' 0)" v
 check empty_key 3 "" "kv_put error: key is 0 bytes; keys are 1 to 64 bytes" kvctl put "" v
 json=$(kvctl stat --json)
-if echo "$json" | grep -q '^{"buckets":128,"max_items":100,"curr_items":3,"lru":true,"hits":[0-9]*,"misses":[0-9]*,"evictions":0,"bytes_used":[0-9]*,"policy":"lru"}$'; then
+if echo "$json" | grep -q '^{"buckets":128,"max_items":100,"curr_items":3,"lru":true,"hits":[0-9]*,"misses":[0-9]*,"evictions":0,"bytes_used":[0-9]*,"puts":[0-9]*,"deletes":[0-9]*,"policy":"lru"}$'; then
 	pass stat_json
 else
 	fail stat_json "$json"
