@@ -5,9 +5,10 @@
 //!
 //!   kv-bench ops [--quick] [--module PATH]       instructions per op (run under -icount)
 //!   kv-bench parallel [--quick] [--module PATH]  ops/s with 1 and 2 threads (run on 2 CPUs)
+//!   kv-bench hitratio [--quick] [--module PATH]  miss ratio of LRU, SIEVE, BPF LRU hash
 //!   kv-bench report [--json OUT] FILE...         the table from the JSON the others wrote
 //!
-//! `ops` and `parallel` load kv.ko themselves (one configuration after the
+//! `ops`, `parallel` and `hitratio` load kv.ko themselves (one configuration after the
 //! other) and write their results as JSON to stdout.
 //!
 //! Under QEMU's `-icount shift=0,sleep=off` the guest clock advances one
@@ -16,6 +17,7 @@
 //! run whatever the host is doing. They are instructions, not time: cache
 //! misses and lock contention do not show, which is what `parallel` is for.
 
+mod hitratio;
 mod report;
 mod target;
 
@@ -565,7 +567,7 @@ impl<T: Target> Target for Shared<'_, T> {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: kv-bench ops [--quick] [--module PATH]\n       kv-bench parallel [--quick] [--module PATH]\n       kv-bench report [--json OUT] FILE..."
+        "usage: kv-bench ops [--quick] [--module PATH]\n       kv-bench parallel [--quick] [--module PATH]\n       kv-bench hitratio [--quick] [--module PATH]\n       kv-bench report [--json OUT] FILE..."
     );
     std::process::exit(2);
 }
@@ -596,6 +598,9 @@ fn run() -> io::Result<()> {
     match command.as_str() {
         "ops" => print(serde_json::to_string_pretty(&ops(&module, quick)?)),
         "parallel" => print(serde_json::to_string_pretty(&parallel(&module, quick)?)),
+        "hitratio" => print(serde_json::to_string_pretty(&hitratio::hitratio(
+            &module, quick,
+        )?)),
         "report" if !files.is_empty() => report::run(&files, json_out.as_deref()),
         _ => usage(),
     }

@@ -6,12 +6,14 @@ use std::io;
 
 use serde::Serialize;
 
+use crate::hitratio::HitRatioReport;
 use crate::{Cost, OpsReport, ParallelReport, SizeResult};
 
 #[derive(Serialize, Default)]
 struct Record {
     ops: Option<OpsReport>,
     parallel: Option<ParallelReport>,
+    hitratio: Option<HitRatioReport>,
 }
 
 fn find<'a>(rows: &'a [Cost], target: &str, op: &str) -> Option<&'a Cost> {
@@ -166,6 +168,40 @@ pub fn parallel_table(r: &ParallelReport) -> String {
     out
 }
 
+/// Miss ratio: one row per stream, one column per target.
+pub fn hitratio_table(r: &HitRatioReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Miss ratio (cache-aside: get, put on a miss; capacity {} items, Zipf over {} keys, {} Zipf requests per stream, a scan's own misses not counted, kernel {})",
+        r.capacity, r.keys, r.requests, r.kernel
+    );
+    let targets = ["LRU", "SIEVE", "BPF LRU hash"];
+    let _ = write!(out, "{:<28}", "stream");
+    for t in targets {
+        let _ = write!(out, "{t:>14}");
+    }
+    out.push('\n');
+    for stream in &r.streams {
+        let _ = write!(out, "{stream:<28}");
+        for t in targets {
+            match r.rows.iter().find(|m| &m.stream == stream && m.target == t) {
+                Some(m) => {
+                    let _ = write!(out, "{:>13.2}%", 100.0 * m.ratio());
+                }
+                None => {
+                    let _ = write!(out, "{:>14}", "-");
+                }
+            }
+        }
+        out.push('\n');
+    }
+    for n in &r.notes {
+        let _ = writeln!(out, "note: {n}");
+    }
+    out
+}
+
 pub fn run(files: &[String], json_out: Option<&str>) -> io::Result<()> {
     let mut record = Record::default();
     for f in files {
@@ -174,12 +210,17 @@ pub fn run(files: &[String], json_out: Option<&str>) -> io::Result<()> {
         if let Ok(ops) = serde_json::from_str::<OpsReport>(&text) {
             print!("{}", ops_table(&ops));
             record.ops = Some(ops);
-        } else {
-            let par: ParallelReport = serde_json::from_str(&text).map_err(|e| {
-                io::Error::other(format!("{f}: neither an ops nor a parallel report: {e}"))
-            })?;
+        } else if let Ok(par) = serde_json::from_str::<ParallelReport>(&text) {
             print!("\n{}", parallel_table(&par));
             record.parallel = Some(par);
+        } else {
+            let hit: HitRatioReport = serde_json::from_str(&text).map_err(|e| {
+                io::Error::other(format!(
+                    "{f}: neither an ops, a parallel nor a hitratio report: {e}"
+                ))
+            })?;
+            print!("\n{}", hitratio_table(&hit));
+            record.hitratio = Some(hit);
         }
     }
     if let Some(path) = json_out {
