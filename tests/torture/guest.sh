@@ -101,6 +101,12 @@ elif want faults; then
 		done
 		echo 0 >$D/fail_page_alloc/min-order
 	}
+	# Slab failures only in the kmalloc caches, where kv's own allocations
+	# go: vmalloc's internal vmap_area cache allocates with GFP_NOWAIT and
+	# WARNs when that fails (va_alloc), a report of the kernel's about its
+	# own allocation, not of kv's error handling.
+	echo Y >$D/failslab/cache-filter
+	for c in /sys/kernel/slab/kmalloc-*; do echo 1 >"$c/failslab"; done
 	# After an injected load: fully loaded and working, or nothing left behind.
 	loaded=0 refused=0 bad=0 errnos=""
 	judge() { # judge NAME RESULT-LINE
