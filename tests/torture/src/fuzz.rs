@@ -188,6 +188,16 @@ enum Ptr {
     Flapping,
 }
 
+/// What the checks after successful calls looked at: proof that the new
+/// ioctls' paths were reached.
+#[derive(Clone, Copy, Default)]
+struct Seen {
+    batch_results: u64,
+    dumped_pairs: u64,
+    dump_enospc: u64,
+    clears: u64,
+}
+
 /// Calls made and answers not allowed.
 pub struct Outcome {
     pub ioctls: u64,
@@ -411,6 +421,7 @@ struct Thread {
     ro_page: usize, // read-only: a valid pair at 0, a bad-length pair at 2048
     flap: usize,    // the flapping page
     reports: Arc<AtomicU64>,
+    seen: Seen,
     id: usize,
 }
 
@@ -443,6 +454,7 @@ impl Thread {
             ro_page,
             flap,
             reports,
+            seen: Seen::default(),
             id,
         })
     }
@@ -718,7 +730,12 @@ impl Thread {
 
     /// After a call whose argument can be read back: a batch's return and
     /// every op's result and value, a dump's count and pairs.
-    fn check_after(&self, check: &Check, arg: usize, r: Result<i32, Errno>) -> Result<(), String> {
+    fn check_after(
+        &mut self,
+        check: &Check,
+        arg: usize,
+        r: Result<i32, Errno>,
+    ) -> Result<(), String> {
         match (check, r) {
             (Check::Batch { ops, count, expect }, Ok(n)) => {
                 if n as u32 != *count {
@@ -753,6 +770,7 @@ impl Thread {
                         ));
                     }
                 }
+                self.seen.batch_results += expect.len() as u64;
                 Ok(())
             }
             (Check::Dump { pairs, room }, r) => {
@@ -761,7 +779,9 @@ impl Thread {
                     Ok(_) if args.count > *room => {
                         Err(format!("dump into room {room} wrote {}", args.count))
                     }
-                    Ok(_) => (0..args.count as usize).try_for_each(|i| {
+                    Ok(_) => {
+                        self.seen.dumped_pairs += u64::from(args.count);
+                        (0..args.count as usize).try_for_each(|i| {
                         let p: KvPair = read_at(pairs + i * size_of::<KvPair>());
                         let klen = p.key.len as usize;
                         if klen == 0
@@ -773,11 +793,16 @@ impl Thread {
                         } else {
                             Ok(())
                         }
-                    }),
+                    })
+                    }
                     Err(libc::ENOSPC) if args.count <= *room => Err(format!(
                         "dump ENOSPC into room {room} asks for only {}",
                         args.count
                     )),
+                    Err(libc::ENOSPC) => {
+                        self.seen.dump_enospc += 1;
+                        Ok(())
+                    }
                     _ => Ok(()),
                 }
             }
@@ -854,6 +879,9 @@ impl Thread {
             Err(e) => Err(e),
         };
         let mut ok = allowed.contains(r);
+        if cmd == KV_IOC_CLEAR && r.is_ok() {
+            self.seen.clears += 1;
+        }
         let mut why = String::new();
         if ok && class < 70 && matches!(ptr, Ptr::Aligned | Ptr::Misaligned) {
             if let Err(e) = self.check_after(&check, arg, ret) {
@@ -967,14 +995,14 @@ pub fn run(args: &[String]) -> Result<Outcome, String> {
             } else {
                 per_thread
             };
-            std::thread::spawn(move || -> (u64, u64) {
+            std::thread::spawn(move || -> (u64, u64, Seen) {
                 let mut bad = 0;
                 for i in 0..count {
                     if !t.step(i) {
                         bad += 1;
                     }
                 }
-                (count, bad)
+                (count, bad, t.seen)
             })
         })
         .collect();
@@ -982,10 +1010,31 @@ pub fn run(args: &[String]) -> Result<Outcome, String> {
         ioctls: 0,
         unexpected: 0,
     };
+    let mut seen = Seen::default();
     for w in workers {
-        let (n, bad) = w.join().map_err(|_| "a fuzz thread panicked".to_string())?;
+        let (n, bad, s) = w.join().map_err(|_| "a fuzz thread panicked".to_string())?;
         out.ioctls += n;
         out.unexpected += bad;
+        seen.batch_results += s.batch_results;
+        seen.dumped_pairs += s.dumped_pairs;
+        seen.dump_enospc += s.dump_enospc;
+        seen.clears += s.clears;
+    }
+    println!(
+        "fuzz: checked {} batch op results, {} dumped pairs, {} dump ENOSPC answers; {} clears",
+        seen.batch_results, seen.dumped_pairs, seen.dump_enospc, seen.clears
+    );
+    // Each is hundreds in a run of 10000 calls: none means a path was missed.
+    if ioctls >= 10_000
+        && [
+            seen.batch_results,
+            seen.dumped_pairs,
+            seen.dump_enospc,
+            seen.clears,
+        ]
+        .contains(&0)
+    {
+        return Err("the batch, dump or clear checks were never reached".into());
     }
     stop.store(true, Ordering::Relaxed);
     let kept = flap_thread
@@ -1092,6 +1141,56 @@ mod tests {
             Op::Get.by_content(false, true),
             Allowed::errno(libc::EINVAL)
         );
+    }
+
+    #[test]
+    fn op_results_follow_the_readme() {
+        let mut o = KvOp::ZERO;
+        o.op = KV_OP_PUT;
+        o.flags = KV_PUT_NOEXIST;
+        let r = op_results(&o, true, true, true);
+        assert!(r.contains(Ok(())) && r.contains(Err(libc::EEXIST)));
+        assert!(!r.contains(Err(libc::ENOENT)) && !r.contains(Err(libc::EINVAL)));
+        assert_eq!(
+            op_results(&o, true, true, false),
+            Allowed::errno(libc::EBADF)
+        );
+        o.flags = KV_PUT_NOEXIST | KV_PUT_EXIST;
+        assert_eq!(
+            op_results(&o, true, true, true),
+            Allowed::errno(libc::EINVAL)
+        );
+        o.flags = 0;
+        o.reserved = 1;
+        assert_eq!(
+            op_results(&o, true, true, true),
+            Allowed::errno(libc::EINVAL)
+        );
+        o.reserved = 0;
+        o.op = KV_OP_GET;
+        // A get runs on a read-only file; with flags it is invalid.
+        assert_eq!(
+            op_results(&o, true, false, false),
+            Allowed::OK.or(Allowed::errno(libc::ENOENT))
+        );
+        o.flags = KV_PUT_EXIST;
+        assert_eq!(
+            op_results(&o, true, true, true),
+            Allowed::errno(libc::EINVAL)
+        );
+        o.op = 7;
+        o.flags = 0;
+        assert_eq!(
+            op_results(&o, true, true, true),
+            Allowed::errno(libc::EINVAL)
+        );
+    }
+
+    #[test]
+    fn fuzz_keys_are_recognised() {
+        assert!((0..KEYS).all(|i| is_fuzz_key(&known_key(i))));
+        assert!(is_fuzz_key(&FLAP_KEY));
+        assert!(!is_fuzz_key(&[0u8; 16]) && !is_fuzz_key(b"fuzz-round-trip") && !is_fuzz_key(b""));
     }
 
     #[test]
