@@ -36,13 +36,23 @@ impl Dev {
     /// The raw ioctl: Ok, or the errno. `arg` may be any address: the kernel
     /// checks it (hostile pointers are what the fuzzer sends).
     pub fn ioctl(&self, cmd: u32, arg: usize) -> Result<(), Errno> {
+        match self.ioctl_ret(cmd, arg) {
+            Ok(0) => Ok(()),
+            // Only batch returns a count: any other positive answer is wrong.
+            Ok(n) => Err(-n),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The raw ioctl with its return value (a batch returns its op count).
+    pub fn ioctl_ret(&self, cmd: u32, arg: usize) -> Result<i32, Errno> {
         // SAFETY: An ioctl on our own fd. Whatever `arg` is, the kernel only
         // reads or writes user memory through it with its checked copies; the
         // callers pass either hostile addresses or buffers they own and may
         // have overwritten.
         let rc = unsafe { libc::ioctl(self.fd, cmd as libc::c_ulong, arg) };
-        if rc == 0 {
-            Ok(())
+        if rc >= 0 {
+            Ok(rc)
         } else {
             Err(errno())
         }
@@ -118,6 +128,7 @@ pub fn errno_name(e: Errno) -> String {
         libc::ENOENT => "ENOENT",
         libc::ENOSPC => "ENOSPC",
         libc::EBADF => "EBADF",
+        libc::EEXIST => "EEXIST",
         libc::ENOMEM => "ENOMEM",
         libc::ENODEV => "ENODEV",
         _ => return format!("errno {e}"),

@@ -11,8 +11,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use kv_core::abi::{
-    KvKey, KvPair, KvUsageStat, KV_IOC_DEL, KV_IOC_GET, KV_IOC_MAGIC, KV_IOC_PUT, KV_IOC_STAT,
-    KV_MAX_KEY, KV_MAX_VAL,
+    KvBatchArgs, KvDumpArgs, KvKey, KvOp, KvPair, KvUsageStat, KV_BATCH_MAX, KV_IOC_BATCH,
+    KV_IOC_CLEAR, KV_IOC_DEL, KV_IOC_DUMP, KV_IOC_GET, KV_IOC_MAGIC, KV_IOC_PUT, KV_IOC_PUT_FLAGS,
+    KV_IOC_STAT, KV_MAX_KEY, KV_MAX_VAL, KV_OP_DEL, KV_OP_GET, KV_OP_PUT, KV_PUT_EXIST,
+    KV_PUT_NOEXIST,
 };
 
 use crate::dev::{errno_name, opt, pair, Dev, Errno, Rng};
@@ -23,6 +25,9 @@ const PAGE: usize = 4096;
 const KEYS: usize = 48;
 /// A few answers may be printed in full; the rest are counted.
 const MAX_REPORTS: u64 = 20;
+/// Pages of the per-thread buffer that batch ops and dumped pairs go
+/// through (room for `KV_BATCH_MAX` ops), followed by a PROT_NONE page.
+const BIG_PAGES: usize = 22;
 
 /// The flapping page's key: all zero bytes, so a put that reads it while
 /// the page is replaced (old page, then a fresh zeroed one) still reads this
@@ -86,6 +91,10 @@ enum Op {
     Get,
     Del,
     Stat,
+    PutFlags,
+    Batch,
+    Dump,
+    Clear,
 }
 
 impl Op {
@@ -95,6 +104,10 @@ impl Op {
             Op::Get => KV_IOC_GET,
             Op::Del => KV_IOC_DEL,
             Op::Stat => KV_IOC_STAT,
+            Op::PutFlags => KV_IOC_PUT_FLAGS,
+            Op::Batch => KV_IOC_BATCH,
+            Op::Dump => KV_IOC_DUMP,
+            Op::Clear => KV_IOC_CLEAR,
         }
     }
     /// Bytes the kernel reads before it can decide anything.
@@ -102,6 +115,7 @@ impl Op {
         match self {
             Op::Put | Op::Get | Op::Del => size_of::<KvKey>(),
             Op::Stat => size_of::<KvUsageStat>(),
+            _ => self.size(),
         }
     }
     /// Bytes of the argument struct.
@@ -110,10 +124,15 @@ impl Op {
             Op::Put | Op::Get => size_of::<KvPair>(),
             Op::Del => size_of::<KvKey>(),
             Op::Stat => size_of::<KvUsageStat>(),
+            Op::PutFlags => size_of::<KvOp>(),
+            Op::Batch => size_of::<KvBatchArgs>(),
+            Op::Dump => size_of::<KvDumpArgs>(),
+            Op::Clear => 0,
         }
     }
     fn writes_store(self) -> bool {
-        matches!(self, Op::Put | Op::Del)
+        // A batch's puts and dels answer EBADF one by one instead.
+        matches!(self, Op::Put | Op::Del | Op::PutFlags | Op::Clear)
     }
     /// Every answer this op can give for some memory and contents.
     fn any_answer(self) -> Allowed {
@@ -123,6 +142,16 @@ impl Op {
                 Allowed::OK.or(Allowed::of(&[libc::EINVAL, libc::EFAULT, libc::ENOENT]))
             }
             Op::Stat => Allowed::OK.or(Allowed::errno(libc::EFAULT)),
+            Op::PutFlags => Allowed::OK.or(Allowed::of(&[
+                libc::EINVAL,
+                libc::EFAULT,
+                libc::ENOSPC,
+                libc::EEXIST,
+                libc::ENOENT,
+            ])),
+            Op::Batch => Allowed::OK.or(Allowed::of(&[libc::EINVAL, libc::EFAULT])),
+            Op::Dump => Allowed::OK.or(Allowed::of(&[libc::EINVAL, libc::EFAULT, libc::ENOSPC])),
+            Op::Clear => Allowed::OK,
         }
     }
     /// The answers for readable contents: `key_ok` and `value_ok` say
@@ -157,6 +186,16 @@ enum Ptr {
     },
     /// A page another thread keeps unmapping and mapping again.
     Flapping,
+}
+
+/// What the checks after successful calls looked at: proof that the new
+/// ioctls' paths were reached.
+#[derive(Clone, Copy, Default)]
+struct Seen {
+    batch_results: u64,
+    dumped_pairs: u64,
+    dump_enospc: u64,
+    clears: u64,
 }
 
 /// Calls made and answers not allowed.
@@ -248,6 +287,124 @@ fn random_pair(rng: &mut Rng) -> (KvPair, bool, bool) {
     (p, key_ok, value_ok)
 }
 
+/// A random batch op (or put-with-flags argument): mostly valid, sometimes
+/// with an unknown op, bad flags, a nonzero `reserved` or bad lengths.
+/// Returns the op and the results it may get. `put`: nearly always a put
+/// (the argument of put-with-flags).
+fn random_op(rng: &mut Rng, writable: bool, put: bool) -> (KvOp, Allowed) {
+    let (pair, key_ok, value_ok) = random_pair(rng);
+    let op = match rng.below(20) {
+        _ if put && rng.chance(9, 10) => KV_OP_PUT,
+        0..7 => KV_OP_GET,
+        7..14 => KV_OP_PUT,
+        14..18 => KV_OP_DEL,
+        18 => 0,
+        _ => rng.next() as u32,
+    };
+    let flags = match rng.below(10) {
+        0..5 => 0,
+        5 | 6 => KV_PUT_NOEXIST,
+        7 | 8 => KV_PUT_EXIST,
+        _ if rng.chance(1, 2) => KV_PUT_NOEXIST | KV_PUT_EXIST,
+        _ => rng.next() as u32,
+    };
+    let reserved = if rng.chance(1, 20) {
+        1 + rng.below(u64::from(u32::MAX)) as u32
+    } else {
+        0
+    };
+    let op = KvOp {
+        op,
+        flags,
+        result: rng.next() as i32, // the kernel overwrites it
+        reserved,
+        pair,
+    };
+    (op, op_results(&op, key_ok, value_ok, writable))
+}
+
+/// The results the README documents for one op: EINVAL for a bad op, flag,
+/// `reserved` or length; EBADF for a put or del on a read-only file; else
+/// success or the op's own refusals (ENOENT, EEXIST, ENOSPC).
+fn op_results(op: &KvOp, key_ok: bool, value_ok: bool, writable: bool) -> Allowed {
+    let ebadf = Allowed::errno(libc::EBADF);
+    // The README does not order EINVAL and EBADF for a put or del that is
+    // both invalid and on a read-only file (today an empty key answers
+    // EBADF, a too long one EINVAL): either is documented.
+    let einval = if !writable && matches!(op.op, KV_OP_PUT | KV_OP_DEL) {
+        Allowed::errno(libc::EINVAL).or(ebadf)
+    } else {
+        Allowed::errno(libc::EINVAL)
+    };
+    if op.reserved != 0 || !key_ok {
+        return einval;
+    }
+    match op.op {
+        KV_OP_GET if op.flags == 0 => Allowed::OK.or(Allowed::errno(libc::ENOENT)),
+        KV_OP_PUT => {
+            let refusal = match op.flags {
+                0 => Allowed(0),
+                KV_PUT_NOEXIST => Allowed::errno(libc::EEXIST),
+                KV_PUT_EXIST => Allowed::errno(libc::ENOENT),
+                _ => return einval,
+            };
+            if !value_ok {
+                einval
+            } else if !writable {
+                ebadf
+            } else {
+                Allowed::OK.or(Allowed::errno(libc::ENOSPC)).or(refusal)
+            }
+        }
+        KV_OP_DEL if op.flags == 0 && writable => Allowed::OK.or(Allowed::errno(libc::ENOENT)),
+        KV_OP_DEL if op.flags == 0 => ebadf,
+        _ => einval,
+    }
+}
+
+/// A key the fuzzer may have stored (the only ones a dump may return).
+fn is_fuzz_key(k: &[u8]) -> bool {
+    k == FLAP_KEY
+        || k.first()
+            .is_some_and(|&i| (i as usize) < KEYS && known_key(i as usize) == k)
+}
+
+/// A hostile address for a pointer inside an argument struct.
+fn hostile(rng: &mut Rng) -> u64 {
+    match rng.below(6) {
+        0 => 0,
+        1 => 0x10_0000 + rng.below(0x30_0000),
+        2 => 0xffff_ffff_8100_0000 + (rng.below(4096) & !7),
+        3 => 0x8000_0000_0000_0000 | (rng.next() & 0xffff_ffff),
+        4 => u64::MAX - rng.below(4096), // base + offset overflows
+        _ => 0x7fff_ffff_f000 - 1 - rng.below(64),
+    }
+}
+
+/// A value read back from our own memory (the arena or the big buffer).
+fn read_at<T: Copy>(addr: usize) -> T {
+    // SAFETY: Callers pass addresses inside this thread's writable arena or
+    // big buffer with `size_of::<T>()` bytes mapped; `T` is a plain ABI
+    // struct valid for any bytes, read unaligned.
+    unsafe { std::ptr::read_unaligned(addr as *const T) }
+}
+
+/// What to check after a call that succeeded or was refused by content.
+enum Check {
+    None,
+    /// A batch of `count` ops at `ops`, each with the results it may get.
+    Batch {
+        ops: usize,
+        count: u32,
+        expect: Vec<(Allowed, bool)>, // (results, is a get)
+    },
+    /// A dump into `pairs` with room for `room` pairs.
+    Dump {
+        pairs: usize,
+        room: u32,
+    },
+}
+
 /// Command types the VFS answers itself before the driver sees them
 /// (FIOCLEX, FIONBIO, FIFREEZE, FS_IOC_*, ...): never sent as "random".
 fn vfs_handles(cmd: u32) -> bool {
@@ -260,9 +417,11 @@ struct Thread {
     rw: Dev,
     ro: Dev,
     arena: usize,   // 2 writable pages, then a PROT_NONE page
+    big: usize,     // BIG_PAGES writable pages, then a PROT_NONE page
     ro_page: usize, // read-only: a valid pair at 0, a bad-length pair at 2048
     flap: usize,    // the flapping page
     reports: Arc<AtomicU64>,
+    seen: Seen,
     id: usize,
 }
 
@@ -274,6 +433,8 @@ impl Thread {
             Dev::open_flags(libc::O_RDONLY).map_err(|e| format!("open O_RDONLY: errno {e}"))?;
         let arena = map(3, libc::PROT_READ | libc::PROT_WRITE)?;
         protect(arena + 2 * PAGE, 1, libc::PROT_NONE)?;
+        let big = map(BIG_PAGES + 1, libc::PROT_READ | libc::PROT_WRITE)?;
+        protect(big + BIG_PAGES * PAGE, 1, libc::PROT_NONE)?;
         let ro_page = map(1, libc::PROT_READ | libc::PROT_WRITE)?;
         let good = pair(
             &known_key(rng.below(KEYS as u64) as usize),
@@ -289,9 +450,11 @@ impl Thread {
             rw,
             ro,
             arena,
+            big,
             ro_page,
             flap,
             reports,
+            seen: Seen::default(),
             id,
         })
     }
@@ -315,21 +478,40 @@ impl Thread {
 
     /// Places the argument for `op` as `ptr` says; returns the address and
     /// the answers allowed (for our own command with the right bits).
-    fn place(&mut self, op: Op, ptr: &mut Ptr) -> (usize, Allowed) {
+    fn place(&mut self, op: Op, ptr: &mut Ptr, writable: bool) -> (usize, Allowed, Check) {
         let efault = Allowed::errno(libc::EFAULT);
+        if op == Op::Clear {
+            // No argument: whatever the pointer, the store is cleared.
+            return (self.rng.next() as usize, Allowed::OK, Check::None);
+        }
         let (p, key_ok, value_ok) = random_pair(&mut self.rng);
-        let bytes: Vec<u8> = match op {
-            Op::Put | Op::Get => struct_bytes(&p).to_vec(),
-            Op::Del => struct_bytes(&p.key).to_vec(),
+        let mut check = Check::None;
+        let (bytes, content): (Vec<u8>, Allowed) = match op {
+            Op::Put | Op::Get => (
+                struct_bytes(&p).to_vec(),
+                op.by_content(key_ok, value_ok || op != Op::Put),
+            ),
+            Op::Del => (struct_bytes(&p.key).to_vec(), op.by_content(key_ok, true)),
             Op::Stat => {
                 let mut junk = vec![0u8; size_of::<KvUsageStat>()];
                 self.rng.fill(&mut junk);
-                junk
+                (junk, Allowed::OK)
             }
+            Op::PutFlags => {
+                let (o, results) = random_op(&mut self.rng, true, true);
+                let allowed = if o.op == KV_OP_PUT {
+                    results
+                } else {
+                    Allowed::errno(libc::EINVAL)
+                };
+                (struct_bytes(&o).to_vec(), allowed)
+            }
+            Op::Batch => self.batch_args(writable, &mut check),
+            Op::Dump => self.dump_args(&mut check),
+            Op::Clear => (Vec::new(), Allowed::OK),
         };
-        let content = op.by_content(key_ok, value_ok || op != Op::Put);
         let end = self.arena + 2 * PAGE;
-        match ptr {
+        let placed = match ptr {
             Ptr::Aligned | Ptr::Misaligned => {
                 // Room for the struct and a misalignment of up to 7 bytes.
                 let room = (2 * PAGE - op.size() - 8) as u64;
@@ -340,7 +522,7 @@ impl Thread {
                     at += 1 + self.rng.below(7) as usize;
                 }
                 write_bytes(at, &bytes, end);
-                (at, content)
+                return (at, content, check);
             }
             Ptr::Null => (0, efault),
             Ptr::Unmapped => {
@@ -375,6 +557,11 @@ impl Thread {
                     (at, content.or(efault))
                 }
             }
+            // The read-only page holds a pair, which read as another struct
+            // is garbage: any documented answer.
+            Ptr::ReadOnly { .. } if matches!(op, Op::PutFlags | Op::Batch | Op::Dump) => {
+                (self.ro_page, op.any_answer())
+            }
             Ptr::ReadOnly { valid } => {
                 let at = if *valid {
                     self.ro_page
@@ -385,28 +572,260 @@ impl Thread {
                     Op::Put | Op::Del => op.by_content(*valid, true),
                     Op::Get if *valid => Allowed::of(&[libc::ENOENT, libc::EFAULT]),
                     Op::Get => Allowed::errno(libc::EINVAL),
-                    Op::Stat => efault,
+                    _ => efault,
                 };
                 (at, allowed)
             }
-            // Stat writes its answer far from the pair the flapper keeps
-            // there: a stat written over the key would make a new key.
-            Ptr::Flapping if op == Op::Stat => (self.flap + 2048, op.any_answer()),
+            // Stat and dump write their answer far from the pair the flapper
+            // keeps there: an answer written over the key would make a new key.
+            Ptr::Flapping if matches!(op, Op::Stat | Op::Dump) => {
+                (self.flap + 2048, op.any_answer())
+            }
             Ptr::Flapping => (self.flap + 64, op.any_answer()),
+        };
+        (placed.0, placed.1, Check::None)
+    }
+
+    /// A batch's argument: random counts (0, small, up to and above
+    /// `KV_BATCH_MAX`), a sometimes nonzero `reserved`, and ops in the big
+    /// buffer, straddling its end, or at a hostile address.
+    fn batch_args(&mut self, writable: bool, check: &mut Check) -> (Vec<u8>, Allowed) {
+        let rng = &mut self.rng;
+        let max = u64::from(KV_BATCH_MAX);
+        let count = match rng.below(100) {
+            0..5 => 0,
+            5..70 => 1 + rng.below(8) as u32,
+            70..85 => 9 + rng.below(max - 8) as u32,
+            85..95 => KV_BATCH_MAX + 1 + rng.below(1000) as u32,
+            _ => rng.next() as u32 | 0x8000_0000,
+        };
+        let reserved = if rng.chance(1, 20) {
+            1 + rng.below(u64::from(u32::MAX)) as u32
+        } else {
+            0
+        };
+        let refused = reserved != 0 || count > KV_BATCH_MAX;
+        let op_size = size_of::<KvOp>();
+        let end = self.big + BIG_PAGES * PAGE;
+        let (ops, allowed) = match rng.below(100) {
+            0..80 => {
+                let at = self.big
+                    + if rng.chance(1, 2) {
+                        0
+                    } else {
+                        1 + rng.below(7) as usize
+                    };
+                if refused {
+                    (at, Allowed::errno(libc::EINVAL))
+                } else {
+                    let mut expect = Vec::new();
+                    for i in 0..count as usize {
+                        let (o, results) = random_op(rng, writable, false);
+                        write_bytes(at + i * op_size, struct_bytes(&o), end);
+                        expect.push((results, o.op == KV_OP_GET));
+                    }
+                    *check = Check::Batch {
+                        ops: at,
+                        count,
+                        expect,
+                    };
+                    (at, Allowed::OK)
+                }
+            }
+            80..90 => {
+                // Only the first `fits` ops are mapped: they run, then EFAULT.
+                let fits = rng.below(u64::from(count.clamp(1, KV_BATCH_MAX))) as usize;
+                let at = end - fits * op_size - rng.below(op_size as u64) as usize;
+                for i in 0..=fits {
+                    let (o, _) = random_op(rng, writable, false);
+                    write_bytes(at + i * op_size, struct_bytes(&o), end);
+                }
+                let allowed = match (refused, count) {
+                    (true, _) => Allowed::errno(libc::EINVAL),
+                    (false, 0) => Allowed::OK,
+                    (false, _) => Allowed::errno(libc::EFAULT),
+                };
+                (at, allowed)
+            }
+            _ => {
+                let at = hostile(rng) as usize;
+                let allowed = match (refused, count) {
+                    (true, _) => Allowed::errno(libc::EINVAL),
+                    (false, 0) => Allowed::OK,
+                    (false, _) => Allowed::errno(libc::EFAULT),
+                };
+                (at, allowed)
+            }
+        };
+        let args = KvBatchArgs {
+            ops: ops as u64,
+            count,
+            reserved,
+        };
+        (struct_bytes(&args).to_vec(), allowed)
+    }
+
+    /// A dump's argument: random cursors and counts (0, small, the room
+    /// there is, far more), a sometimes nonzero `reserved`, and room in the
+    /// big buffer, straddling its end, read-only or at a hostile address.
+    fn dump_args(&mut self, check: &mut Check) -> (Vec<u8>, Allowed) {
+        let rng = &mut self.rng;
+        let cursor = match rng.below(20) {
+            0..12 => 0,
+            12..17 => rng.below(20),
+            _ => rng.next(),
+        };
+        let reserved = if rng.chance(1, 20) {
+            1 + rng.below(u64::from(u32::MAX)) as u32
+        } else {
+            0
+        };
+        let pair_size = size_of::<KvPair>();
+        let end = self.big + BIG_PAGES * PAGE;
+        let room = ((BIG_PAGES * PAGE - 8) / pair_size) as u64;
+        let count = match rng.below(20) {
+            0..2 => 0,
+            2..11 => 1 + rng.below(4) as u32,
+            11..18 => rng.below(room + 1) as u32,
+            _ => room as u32 + 1 + rng.below(u64::from(u32::MAX) - room) as u32,
+        };
+        // Every answer but EINVAL may come for any room: ENOSPC when the
+        // next bucket does not fit, EFAULT only when pairs are written.
+        let any = Allowed::OK.or(Allowed::of(&[libc::ENOSPC, libc::EFAULT]));
+        let (pairs, allowed) = match rng.below(100) {
+            0..75 => {
+                let at = self.big
+                    + if rng.chance(1, 2) {
+                        0
+                    } else {
+                        1 + rng.below(7) as usize
+                    };
+                if u64::from(count) <= room {
+                    *check = Check::Dump {
+                        pairs: at,
+                        room: count,
+                    };
+                    (at, Allowed::OK.or(Allowed::errno(libc::ENOSPC)))
+                } else {
+                    (at, any)
+                }
+            }
+            75..85 => (end - 1 - rng.below(pair_size as u64 * 4) as usize, any),
+            85..90 => (self.ro_page, any),
+            _ => (hostile(rng) as usize, any),
+        };
+        let args = KvDumpArgs {
+            cursor,
+            pairs: pairs as u64,
+            count,
+            reserved,
+        };
+        let allowed = if reserved != 0 {
+            Allowed::errno(libc::EINVAL)
+        } else {
+            allowed
+        };
+        (struct_bytes(&args).to_vec(), allowed)
+    }
+
+    /// After a call whose argument can be read back: a batch's return and
+    /// every op's result and value, a dump's count and pairs.
+    fn check_after(
+        &mut self,
+        check: &Check,
+        arg: usize,
+        r: Result<i32, Errno>,
+    ) -> Result<(), String> {
+        match (check, r) {
+            (Check::Batch { ops, count, expect }, Ok(n)) => {
+                if n as u32 != *count {
+                    return Err(format!("batch of {count} returned {n}"));
+                }
+                for (i, (results, is_get)) in expect.iter().enumerate() {
+                    let o: KvOp = read_at(ops + i * size_of::<KvOp>());
+                    let got = if o.result == 0 {
+                        Ok(())
+                    } else {
+                        Err(-o.result)
+                    };
+                    if !results.contains(got) {
+                        return Err(format!(
+                            "batch op {i} (op {} flags {:#x} reserved {:#x} key length {} value length {}): result {}, allowed {}",
+                            o.op,
+                            o.flags,
+                            o.reserved,
+                            o.pair.key.len,
+                            o.pair.value.len,
+                            errno_name(-o.result),
+                            results.describe()
+                        ));
+                    }
+                    let len = o.pair.value.len as usize;
+                    if *is_get
+                        && o.result == 0
+                        && (len > KV_MAX_VAL || o.pair.value.data[len..].iter().any(|&b| b != 0))
+                    {
+                        return Err(format!(
+                            "batch get {i}: value length {len} or tail not zero"
+                        ));
+                    }
+                }
+                self.seen.batch_results += expect.len() as u64;
+                Ok(())
+            }
+            (Check::Dump { pairs, room }, r) => {
+                let args: KvDumpArgs = read_at(arg);
+                match r {
+                    Ok(_) if args.count > *room => {
+                        Err(format!("dump into room {room} wrote {}", args.count))
+                    }
+                    Ok(_) => {
+                        self.seen.dumped_pairs += u64::from(args.count);
+                        (0..args.count as usize).try_for_each(|i| {
+                        let p: KvPair = read_at(pairs + i * size_of::<KvPair>());
+                        let klen = p.key.len as usize;
+                        if klen == 0
+                            || klen > KV_MAX_KEY
+                            || p.value.len as usize > KV_MAX_VAL
+                            || !is_fuzz_key(&p.key.data[..klen])
+                        {
+                            Err(format!("dumped pair {i}: key length {klen}, value length {}, or a key never put", p.value.len))
+                        } else {
+                            Ok(())
+                        }
+                    })
+                    }
+                    Err(libc::ENOSPC) if args.count <= *room => Err(format!(
+                        "dump ENOSPC into room {room} asks for only {}",
+                        args.count
+                    )),
+                    Err(libc::ENOSPC) => {
+                        self.seen.dump_enospc += 1;
+                        Ok(())
+                    }
+                    _ => Ok(()),
+                }
+            }
+            _ => Ok(()),
         }
     }
 
     /// One random call; false when its answer was not allowed.
     fn step(&mut self, iter: u64) -> bool {
         let use_ro = self.rng.chance(1, 10);
-        let op = match self.rng.below(10) {
-            0..3 => Op::Put,
-            3..6 => Op::Get,
-            6..8 => Op::Del,
-            _ => Op::Stat,
+        // A clear in 1% of calls: the store fills again in between.
+        let op = match self.rng.below(100) {
+            0..22 => Op::Put,
+            22..44 => Op::Get,
+            44..58 => Op::Del,
+            58..66 => Op::Stat,
+            66..78 => Op::PutFlags,
+            78..90 => Op::Batch,
+            90..99 => Op::Dump,
+            _ => Op::Clear,
         };
         let mut ptr = self.pick_ptr();
-        let (arg, mut allowed) = self.place(op, &mut ptr);
+        let (arg, mut allowed, check) = self.place(op, &mut ptr, !use_ro);
         let class = self.rng.below(100);
         let cmd = if class < 70 {
             op.cmd()
@@ -434,6 +853,7 @@ impl Thread {
                     libc::ENOENT,
                     libc::ENOSPC,
                     libc::EBADF,
+                    libc::EEXIST,
                     libc::E2BIG,
                 ]));
             (self.rng.next() as u32 & 0xffff_0000) | (KV_IOC_MAGIC << 8) | nr
@@ -450,8 +870,25 @@ impl Thread {
             allowed = Allowed::errno(libc::EBADF);
         }
         let dev = if use_ro { &self.ro } else { &self.rw };
-        let r = dev.ioctl(cmd, arg);
+        let ret = dev.ioctl_ret(cmd, arg);
+        // Only a batch returns a count.
+        let r = match ret {
+            Ok(0) => Ok(()),
+            Ok(_) if cmd == KV_IOC_BATCH => Ok(()),
+            Ok(n) => Err(-n),
+            Err(e) => Err(e),
+        };
         let mut ok = allowed.contains(r);
+        if cmd == KV_IOC_CLEAR && r.is_ok() {
+            self.seen.clears += 1;
+        }
+        let mut why = String::new();
+        if ok && class < 70 && matches!(ptr, Ptr::Aligned | Ptr::Misaligned) {
+            if let Err(e) = self.check_after(&check, arg, ret) {
+                why = format!(": {e}");
+                ok = false;
+            }
+        }
         // A successful get through a pointer we can read back: the length is
         // in range and the bytes after the value are zero.
         if ok && r.is_ok() && cmd == KV_IOC_GET && matches!(ptr, Ptr::Aligned | Ptr::Misaligned) {
@@ -472,7 +909,7 @@ impl Thread {
         }
         if !ok && self.reports.fetch_add(1, Ordering::Relaxed) < MAX_REPORTS {
             println!(
-                "fuzz: thread {} call {iter}: cmd {cmd:#010x} ({op:?} class {class}) ptr {ptr:?} fd {}: got {}, allowed {}",
+                "fuzz: thread {} call {iter}: cmd {cmd:#010x} ({op:?} class {class}) ptr {ptr:?} fd {}: got {}, allowed {}{why}",
                 self.id,
                 if use_ro { "O_RDONLY" } else { "O_RDWR" },
                 errno_name(r.err().unwrap_or(0)),
@@ -558,14 +995,14 @@ pub fn run(args: &[String]) -> Result<Outcome, String> {
             } else {
                 per_thread
             };
-            std::thread::spawn(move || -> (u64, u64) {
+            std::thread::spawn(move || -> (u64, u64, Seen) {
                 let mut bad = 0;
                 for i in 0..count {
                     if !t.step(i) {
                         bad += 1;
                     }
                 }
-                (count, bad)
+                (count, bad, t.seen)
             })
         })
         .collect();
@@ -573,10 +1010,31 @@ pub fn run(args: &[String]) -> Result<Outcome, String> {
         ioctls: 0,
         unexpected: 0,
     };
+    let mut seen = Seen::default();
     for w in workers {
-        let (n, bad) = w.join().map_err(|_| "a fuzz thread panicked".to_string())?;
+        let (n, bad, s) = w.join().map_err(|_| "a fuzz thread panicked".to_string())?;
         out.ioctls += n;
         out.unexpected += bad;
+        seen.batch_results += s.batch_results;
+        seen.dumped_pairs += s.dumped_pairs;
+        seen.dump_enospc += s.dump_enospc;
+        seen.clears += s.clears;
+    }
+    println!(
+        "fuzz: checked {} batch op results, {} dumped pairs, {} dump ENOSPC answers; {} clears",
+        seen.batch_results, seen.dumped_pairs, seen.dump_enospc, seen.clears
+    );
+    // Each is hundreds in a run of 10000 calls: none means a path was missed.
+    if ioctls >= 10_000
+        && [
+            seen.batch_results,
+            seen.dumped_pairs,
+            seen.dump_enospc,
+            seen.clears,
+        ]
+        .contains(&0)
+    {
+        return Err("the batch, dump or clear checks were never reached".into());
     }
     stop.store(true, Ordering::Relaxed);
     let kept = flap_thread
@@ -683,6 +1141,56 @@ mod tests {
             Op::Get.by_content(false, true),
             Allowed::errno(libc::EINVAL)
         );
+    }
+
+    #[test]
+    fn op_results_follow_the_readme() {
+        let mut o = KvOp::ZERO;
+        o.op = KV_OP_PUT;
+        o.flags = KV_PUT_NOEXIST;
+        let r = op_results(&o, true, true, true);
+        assert!(r.contains(Ok(())) && r.contains(Err(libc::EEXIST)));
+        assert!(!r.contains(Err(libc::ENOENT)) && !r.contains(Err(libc::EINVAL)));
+        assert_eq!(
+            op_results(&o, true, true, false),
+            Allowed::errno(libc::EBADF)
+        );
+        o.flags = KV_PUT_NOEXIST | KV_PUT_EXIST;
+        assert_eq!(
+            op_results(&o, true, true, true),
+            Allowed::errno(libc::EINVAL)
+        );
+        o.flags = 0;
+        o.reserved = 1;
+        assert_eq!(
+            op_results(&o, true, true, true),
+            Allowed::errno(libc::EINVAL)
+        );
+        o.reserved = 0;
+        o.op = KV_OP_GET;
+        // A get runs on a read-only file; with flags it is invalid.
+        assert_eq!(
+            op_results(&o, true, false, false),
+            Allowed::OK.or(Allowed::errno(libc::ENOENT))
+        );
+        o.flags = KV_PUT_EXIST;
+        assert_eq!(
+            op_results(&o, true, true, true),
+            Allowed::errno(libc::EINVAL)
+        );
+        o.op = 7;
+        o.flags = 0;
+        assert_eq!(
+            op_results(&o, true, true, true),
+            Allowed::errno(libc::EINVAL)
+        );
+    }
+
+    #[test]
+    fn fuzz_keys_are_recognised() {
+        assert!((0..KEYS).all(|i| is_fuzz_key(&known_key(i))));
+        assert!(is_fuzz_key(&FLAP_KEY));
+        assert!(!is_fuzz_key(&[0u8; 16]) && !is_fuzz_key(b"fuzz-round-trip") && !is_fuzz_key(b""));
     }
 
     #[test]
