@@ -29,7 +29,7 @@ use crate::abi::{
     KV_PUT_NOEXIST,
 };
 use crate::store::Condition;
-use crate::{del_key, lookup, prefix, put_if, shared, with_writer, Lookup};
+use crate::{del_key, lookup, prefix, put_if, shared, store_error, with_writer, Lookup};
 
 // SAFETY: `repr(C)`, integers and integer arrays only, sizes asserted in
 // `abi.rs` (so no padding): every bit pattern is valid and every byte is
@@ -67,17 +67,26 @@ fn run_op(op: &KvOp, value: &mut KvValue, writable: bool) -> Result<Option<Looku
             let condition = condition(op.flags)?;
             let data = prefix(&op.pair.value.data, op.pair.value.len)?;
             if !writable {
-                return Err(EBADF);
+                return Err(read_only(key));
             }
             put_if(key, data, condition).map(|()| None)
         }
         abi::KV_OP_DEL if op.flags == 0 => {
             if !writable {
-                return Err(EBADF);
+                return Err(read_only(key));
             }
             del_key(key).map(|()| None)
         }
         _ => Err(EINVAL),
+    }
+}
+
+/// The answer to a put or del on a file not opened for writing: EINVAL
+/// for an invalid key, as on a writable file, else EBADF.
+fn read_only(key: &[u8]) -> Error {
+    match shared().and_then(|store| store.key(key).map_err(store_error)) {
+        Ok(_) => EBADF,
+        Err(e) => e,
     }
 }
 

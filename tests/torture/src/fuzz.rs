@@ -328,14 +328,9 @@ fn random_op(rng: &mut Rng, writable: bool, put: bool) -> (KvOp, Allowed) {
 /// success or the op's own refusals (ENOENT, EEXIST, ENOSPC).
 fn op_results(op: &KvOp, key_ok: bool, value_ok: bool, writable: bool) -> Allowed {
     let ebadf = Allowed::errno(libc::EBADF);
-    // The README does not order EINVAL and EBADF for a put or del that is
-    // both invalid and on a read-only file (today an empty key answers
-    // EBADF, a too long one EINVAL): either is documented.
-    let einval = if !writable && matches!(op.op, KV_OP_PUT | KV_OP_DEL) {
-        Allowed::errno(libc::EINVAL).or(ebadf)
-    } else {
-        Allowed::errno(libc::EINVAL)
-    };
+    // An invalid op answers EINVAL whatever the file's mode; only a valid
+    // put or del on a read-only file answers EBADF.
+    let einval = Allowed::errno(libc::EINVAL);
     if op.reserved != 0 || !key_ok {
         return einval;
     }
