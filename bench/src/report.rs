@@ -132,7 +132,12 @@ pub fn ops_table(r: &OpsReport) -> String {
             m.max_items, m.bytes_per_item, m.payload_bytes
         );
     }
-    for n in &r.notes {
+    with_notes(out, &r.notes)
+}
+
+/// A table followed by its notes, one `note:` line each.
+fn with_notes(mut out: String, notes: &[String]) -> String {
+    for n in notes {
         let _ = writeln!(out, "note: {n}");
     }
     out
@@ -162,10 +167,7 @@ pub fn parallel_table(r: &ParallelReport) -> String {
             s.two_threads / s.one_thread
         );
     }
-    for n in &r.notes {
-        let _ = writeln!(out, "note: {n}");
-    }
-    out
+    with_notes(out, &r.notes)
 }
 
 /// Miss ratio: one row per stream, one column per target.
@@ -196,10 +198,7 @@ pub fn hitratio_table(r: &HitRatioReport) -> String {
         }
         out.push('\n');
     }
-    for n in &r.notes {
-        let _ = writeln!(out, "note: {n}");
-    }
-    out
+    with_notes(out, &r.notes)
 }
 
 pub fn run(files: &[String], json_out: Option<&str>) -> io::Result<()> {
