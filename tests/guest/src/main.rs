@@ -335,6 +335,20 @@ fn mapping(pages: usize, unmap: &[usize]) -> Result<usize, String> {
     Ok(base as usize)
 }
 
+/// Joins every thread (none is left running) and keeps the first failure;
+/// a panic fails as "`who` panicked".
+fn join_all(threads: Vec<std::thread::JoinHandle<Outcome>>, who: &str) -> Outcome {
+    let mut result = Ok(());
+    for t in threads {
+        let r = t
+            .join()
+            .map_err(|_| format!("{who} panicked"))
+            .and_then(|r| r);
+        result = result.and(r);
+    }
+    result
+}
+
 fn bad_pointers(dev: &Dev) -> Outcome {
     dev.put(b"there", b"before")
         .map_err(|e| format!("put: {e}"))?;
@@ -727,23 +741,10 @@ fn torn_reads(dev: &Dev) -> Outcome {
             })
         })
         .collect();
-    let mut result = Ok(());
-    for t in writers {
-        let r = t
-            .join()
-            .map_err(|_| "a writer panicked".to_string())
-            .and_then(|r| r);
-        result = result.and(r);
-    }
+    // Writers first: the readers run until they are done.
+    let writers_done = join_all(writers, "a writer");
     done.store(true, Ordering::Relaxed);
-    for t in readers {
-        let r = t
-            .join()
-            .map_err(|_| "a reader panicked".to_string())
-            .and_then(|r| r);
-        result = result.and(r);
-    }
-    result?;
+    writers_done.and(join_all(readers, "a reader"))?;
     let hits = hits.load(Ordering::Relaxed);
     ensure!(
         hits > 100,
@@ -878,23 +879,10 @@ fn eviction_under_concurrency(dev: &Dev) -> Outcome {
             Ok(())
         }));
     }
-    let mut result = Ok(());
-    for t in writers {
-        let r = t
-            .join()
-            .map_err(|_| "a writer panicked".to_string())
-            .and_then(|r| r);
-        result = result.and(r);
-    }
+    // Writers first: the other threads run until they are done.
+    let writers_done = join_all(writers, "a writer");
     done.store(true, Ordering::Relaxed);
-    for t in threads {
-        let r = t
-            .join()
-            .map_err(|_| "a thread panicked".to_string())
-            .and_then(|r| r);
-        result = result.and(r);
-    }
-    result?;
+    writers_done.and(join_all(threads, "a thread"))?;
     let s = dev.stat().map_err(|e| format!("stat: errno {e}"))?;
     let inserts = u64::from(EVICT_WRITERS * EVICT_PUTS);
     let deleted = deleted.load(Ordering::Relaxed);
