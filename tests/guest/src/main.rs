@@ -7,68 +7,22 @@
 //! Raw ioctls (not kvlib) so that bad lengths, bad pointers and unknown
 //! commands reach the kernel exactly as a hostile caller would send them.
 
-use std::fs::{File, OpenOptions};
-use std::os::fd::AsRawFd;
 use std::process::Command;
+
+#[macro_use]
+mod harness;
+
+use harness::{binary, expect_errno, key_of, pair, run_group, same, Dev, Errno, Outcome, Test};
 
 use kv_core::abi::{
     KvKey, KvPair, KvUsageStat, KV_IOC_DEL, KV_IOC_GET, KV_IOC_MAGIC, KV_IOC_PUT, KV_IOC_STAT,
     KV_MAX_KEY, KV_MAX_VAL,
 };
 
-const DEVICE: &str = "/dev/kvstore";
-type Errno = i32;
-type Outcome = Result<(), String>;
-/// A named test of one group.
-type Test = (&'static str, fn(&Dev) -> Outcome);
-
-macro_rules! ensure {
-    ($cond:expr, $($msg:tt)+) => {
-        if !$cond {
-            return Err(format!($($msg)+));
-        }
-    };
-}
-
-/// Asserts `actual == expected` with both in the message.
-fn same<T: PartialEq + std::fmt::Debug>(what: &str, actual: T, expected: T) -> Outcome {
-    ensure!(
-        actual == expected,
-        "{what}: got {actual:?}, expected {expected:?}"
-    );
-    Ok(())
-}
-
-struct Dev {
-    file: File,
-}
-
 impl Dev {
-    fn open() -> Dev {
-        match OpenOptions::new().read(true).write(true).open(DEVICE) {
-            Ok(file) => Dev { file },
-            Err(e) => {
-                println!("FAIL: open: {DEVICE}: {e}");
-                std::process::exit(1);
-            }
-        }
-    }
-
-    /// The raw ioctl: Ok, or the errno.
-    fn ioctl(&self, cmd: u32, arg: usize) -> Result<(), Errno> {
-        // SAFETY: An ioctl on our own fd. The kernel validates `arg` (bad
-        // pointers are part of what is tested); every valid pointer passed
-        // here points to a live object at least as large as `cmd` encodes.
-        let rc = unsafe { libc::ioctl(self.file.as_raw_fd(), cmd as libc::c_ulong, arg) };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
-        }
-    }
-
     fn put_pair(&self, pair: &KvPair) -> Result<(), Errno> {
         self.ioctl(KV_IOC_PUT, pair as *const KvPair as usize)
+            .map(drop)
     }
 
     fn put(&self, key: &[u8], value: &[u8]) -> Result<(), Errno> {
@@ -84,6 +38,7 @@ impl Dev {
 
     fn del(&self, key: &[u8]) -> Result<(), Errno> {
         self.ioctl(KV_IOC_DEL, &key_of(key) as *const KvKey as usize)
+            .map(drop)
     }
 
     fn stat(&self) -> Result<KvUsageStat, Errno> {
@@ -100,31 +55,6 @@ impl Dev {
     }
 }
 
-/// A key struct; `key` may be longer than KV_MAX_KEY only to build bad lengths.
-fn key_of(key: &[u8]) -> KvKey {
-    let mut k = KvKey::ZERO;
-    let n = key.len().min(KV_MAX_KEY);
-    k.data[..n].copy_from_slice(&key[..n]);
-    k.len = key.len() as u32;
-    k
-}
-
-fn pair(key: &[u8], value: &[u8]) -> KvPair {
-    let mut p = KvPair::ZERO;
-    p.key = key_of(key);
-    let n = value.len().min(KV_MAX_VAL);
-    p.value.data[..n].copy_from_slice(&value[..n]);
-    p.value.len = value.len() as u32;
-    p
-}
-
-fn expect_errno(what: &str, r: Result<impl std::fmt::Debug, Errno>, errno: Errno) -> Outcome {
-    match r {
-        Err(e) if e == errno => Ok(()),
-        other => Err(format!("{what}: got {other:?}, expected errno {errno}")),
-    }
-}
-
 fn expect_value(dev: &Dev, key: &[u8], value: &[u8]) -> Outcome {
     match dev.get(key) {
         Ok(v) if v == value => Ok(()),
@@ -133,13 +63,6 @@ fn expect_value(dev: &Dev, key: &[u8], value: &[u8]) -> Outcome {
             value.len()
         )),
     }
-}
-
-/// Bytes 0..=255 repeated: NUL, 0xFF and everything between.
-fn binary(len: usize, salt: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(salt))
-        .collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -656,7 +579,7 @@ fn get_checked_tail(dev: &Dev, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
     let mut p = pair(key, b"");
     p.value.data = [0xAA; KV_MAX_VAL];
     match dev.ioctl(KV_IOC_GET, &mut p as *mut KvPair as usize) {
-        Ok(()) => {
+        Ok(_) => {
             let len = p.value.len as usize;
             ensure!(len <= KV_MAX_VAL, "value length {len} out of range");
             ensure!(
@@ -958,16 +881,5 @@ fn main() {
         Some(label) => format!("{group}-{label}"),
         None => group.to_string(),
     };
-    let dev = Dev::open();
-    let mut failed = false;
-    for (name, test) in tests {
-        match test(&dev) {
-            Ok(()) => println!("PASS: module/{group}/{name}"),
-            Err(why) => {
-                println!("FAIL: module/{group}/{name}: {why}");
-                failed = true;
-            }
-        }
-    }
-    std::process::exit(i32::from(failed));
+    run_group(&format!("module/{group}"), tests)
 }

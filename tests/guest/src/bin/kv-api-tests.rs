@@ -7,64 +7,21 @@
 //! `FAIL: name: why` per check; the exit status is 1 if any check failed.
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
 use std::mem::size_of;
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use kv_core::abi::*;
 
-const DEVICE: &str = "/dev/kvstore";
-type Errno = i32;
-type Outcome = Result<(), String>;
-type Test = (&'static str, fn(&Dev) -> Outcome);
+#[macro_use]
+#[path = "../harness.rs"]
+mod harness;
+
+use harness::{binary, expect_errno, pair, run_group, same, Dev, Errno, Outcome, Test};
+
 type Items = BTreeMap<Vec<u8>, Vec<u8>>;
 
-macro_rules! ensure {
-    ($cond:expr, $($msg:tt)+) => {
-        if !$cond {
-            return Err(format!($($msg)+));
-        }
-    };
-}
-
-fn same<T: PartialEq + std::fmt::Debug>(what: &str, actual: T, expected: T) -> Outcome {
-    ensure!(
-        actual == expected,
-        "{what}: got {actual:?}, expected {expected:?}"
-    );
-    Ok(())
-}
-
-struct Dev {
-    file: File,
-}
-
 impl Dev {
-    fn open() -> Dev {
-        match OpenOptions::new().read(true).write(true).open(DEVICE) {
-            Ok(file) => Dev { file },
-            Err(e) => {
-                println!("FAIL: open: {DEVICE}: {e}");
-                std::process::exit(1);
-            }
-        }
-    }
-
-    /// The raw ioctl: its non-negative return, or the errno.
-    fn ioctl(&self, cmd: u32, arg: usize) -> Result<i32, Errno> {
-        // SAFETY: An ioctl on our own fd. The kernel validates `arg` (bad
-        // pointers are part of what is tested); every valid pointer passed
-        // here points to live memory at least as large as the request needs.
-        let rc = unsafe { libc::ioctl(self.file.as_raw_fd(), cmd as libc::c_ulong, arg) };
-        if rc >= 0 {
-            Ok(rc)
-        } else {
-            Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
-        }
-    }
-
     fn put(&self, key: &[u8], value: &[u8]) -> Result<(), Errno> {
         self.put_flags(key, value, 0)
     }
@@ -161,17 +118,6 @@ impl Dev {
     }
 }
 
-fn pair(key: &[u8], value: &[u8]) -> KvPair {
-    let mut p = KvPair::ZERO;
-    let n = key.len().min(KV_MAX_KEY);
-    p.key.data[..n].copy_from_slice(&key[..n]);
-    p.key.len = key.len() as u32;
-    let n = value.len().min(KV_MAX_VAL);
-    p.value.data[..n].copy_from_slice(&value[..n]);
-    p.value.len = value.len() as u32;
-    p
-}
-
 fn op(kind: u32, flags: u32, key: &[u8], value: &[u8]) -> KvOp {
     KvOp {
         op: kind,
@@ -195,26 +141,12 @@ fn pair_bytes(p: &KvPair) -> Result<(Vec<u8>, Vec<u8>), String> {
     Ok((p.key.data[..k].to_vec(), p.value.data[..v].to_vec()))
 }
 
-fn expect_errno<T: std::fmt::Debug>(what: &str, r: Result<T, Errno>, errno: Errno) -> Outcome {
-    match r {
-        Err(e) if e == errno => Ok(()),
-        other => Err(format!("{what}: got {other:?}, expected errno {errno}")),
-    }
-}
-
 fn expect_value(dev: &Dev, key: &[u8], value: &[u8]) -> Outcome {
     same(&format!("get {key:?}"), dev.get(key), Ok(value.to_vec()))
 }
 
 fn ok<T>(what: &str, r: Result<T, Errno>) -> Result<T, String> {
     r.map_err(|e| format!("{what}: errno {e}"))
-}
-
-/// Bytes 0..=255 in a key- and salt-dependent order: NUL and 0xFF included.
-fn binary(len: usize, salt: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(salt))
-        .collect()
 }
 
 /// The items of the store, through a big enough dump.
@@ -1030,16 +962,5 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let dev = Dev::open();
-    let mut failed = false;
-    for (name, test) in tests {
-        match test(&dev) {
-            Ok(()) => println!("PASS: api/{group}/{name}"),
-            Err(why) => {
-                println!("FAIL: api/{group}/{name}: {why}");
-                failed = true;
-            }
-        }
-    }
-    std::process::exit(i32::from(failed));
+    run_group(&format!("api/{group}"), tests)
 }
