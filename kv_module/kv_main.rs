@@ -22,7 +22,7 @@
 //! sleeps. User copies happen outside every lock: the request is copied in
 //! before and the answer copied out after.
 
-use core::mem::{offset_of, size_of};
+use core::mem::{offset_of, size_of, MaybeUninit};
 
 use kernel::{
     alloc::flags::__GFP_NOWARN,
@@ -59,6 +59,7 @@ use core::ptr;
 use core::sync::atomic::{AtomicPtr, Ordering};
 
 use abi::{KvKey, KvPair, KvUsageStat, KvValue};
+use store::{Key, ValueOut};
 use kernel::cpu::CpuId;
 use owned_misc::OwnedMiscDevice;
 
@@ -156,8 +157,6 @@ unsafe impl FromBytes for KvKey {}
 unsafe impl FromBytes for KvPair {}
 // SAFETY: `repr(C)`, integers only and no padding (sizes asserted in
 // `abi.rs`), so every byte of a value is initialised.
-unsafe impl AsBytes for KvValue {}
-// SAFETY: As for `KvValue` above.
 unsafe impl AsBytes for KvUsageStat {}
 
 /// Checks the module parameters; on a bad one logs which and its range.
@@ -352,8 +351,35 @@ fn prefix(data: &[u8], len: u32) -> Result<&[u8]> {
     data.get(..len).ok_or(EINVAL)
 }
 
+/// Copies a `T` from userspace at `arg` into `slot` and returns it there:
+/// [`UserSliceReader::read`] without the move out of its buffer (requests
+/// are up to 340 bytes, and copying them is much of an operation's cost).
+///
+/// [`UserSliceReader::read`]: kernel::uaccess::UserSliceReader::read
+#[inline]
+fn read_in_place<T: FromBytes>(arg: UserPtr, slot: &mut MaybeUninit<T>) -> Result<&T> {
+    // SAFETY: `slot` is valid for writes of `size_of::<T>()` bytes, and
+    // `_copy_from_user` checks the user range itself. The size is a
+    // compile-time constant, so, like `UserSliceReader::read` and the C
+    // side for constant sizes, this skips `check_object_size`.
+    let left = unsafe {
+        bindings::_copy_from_user(
+            slot.as_mut_ptr().cast(),
+            arg.as_const_ptr(),
+            size_of::<T>(),
+        )
+    };
+    if left != 0 {
+        return Err(EFAULT);
+    }
+    // SAFETY: The copy succeeded, so all `size_of::<T>()` bytes of `slot`
+    // are initialised, and `T: FromBytes` makes every byte pattern valid.
+    Ok(unsafe { slot.assume_init_ref() })
+}
+
 fn put(arg: UserPtr) -> Result {
-    let pair: KvPair = UserSlice::new(arg, size_of::<KvPair>()).reader().read()?;
+    let mut slot = MaybeUninit::uninit();
+    let pair: &KvPair = read_in_place(arg, &mut slot)?;
     let key = prefix(&pair.key.data, pair.key.len)?;
     let value = prefix(&pair.value.data, pair.value.len)?;
     put_if(key, value, store::Condition::Always)
@@ -367,13 +393,31 @@ fn put_if(key: &[u8], value: &[u8], cond: store::Condition) -> Result {
 }
 
 fn get(arg: UserPtr) -> Result {
-    let key: KvKey = UserSlice::new(arg, size_of::<KvKey>()).reader().read()?;
-    let key = prefix(&key.data, key.len)?;
-    let mut value = KvValue::ZERO;
-    let delivered = lookup(key, &mut value)?;
-    let value_ptr = arg.wrapping_byte_add(offset_of!(KvPair, value));
-    UserSlice::new(value_ptr, size_of::<KvValue>()).writer().write(&value)?;
-    delivered.record();
+    let store = shared()?;
+    let mut key = Key::new();
+    key_from_user(store, arg, &mut key)?;
+    get_to_user(store, &key, arg.wrapping_byte_add(offset_of!(KvPair, value)))
+}
+
+/// Copies the `struct kv_key` at `arg` straight into `key`, then checks and
+/// hashes it there (EINVAL for a bad length).
+#[inline]
+fn key_from_user(store: &Store, arg: UserPtr, key: &mut Key) -> Result {
+    read_in_place(arg, key.abi_mut())?;
+    store.seal(key).map_err(store_error)
+}
+
+/// Looks `key` up and answers into the caller's `struct kv_value` at
+/// `value_ptr`: `len` and the value's `len` bytes, leaving the rest of the
+/// caller's buffer as it was. The hit counts once they have arrived.
+#[inline]
+fn get_to_user(store: &'static Store, key: &Key, value_ptr: UserPtr) -> Result {
+    let mut value = ValueOut::new();
+    let found = lookup(store, key, &mut value)?;
+    UserSlice::new(value_ptr, size_of::<KvValue>())
+        .writer()
+        .write_slice(value.bytes())?;
+    found.record();
     Ok(())
 }
 
@@ -393,33 +437,25 @@ impl Lookup {
 }
 
 /// Looks `key` up into `value`: without a lock, but under [`WRITER`] for
-/// exact LRU (whose get relinks the item). The unused tail of `value` stays
-/// zero: no stale bytes leave the kernel. The caller copies `value` out
+/// exact LRU (whose get relinks the item). The caller copies `value` out
 /// outside every lock and then calls [`Lookup::record`].
-fn lookup(key: &[u8], value: &mut KvValue) -> Result<Lookup> {
-    let store = shared()?;
-    let key = store.key(key).map_err(store_error)?;
+#[inline]
+fn lookup(store: &'static Store, key: &Key, value: &mut ValueOut) -> Result<Lookup> {
     // A stale CPU number (after a migration) only picks another CPU's
     // counters, which are atomic.
     let cpu = CpuId::current().as_u32();
     let found = if store.get_needs_writer() {
-        with_writer(|writer| writer.get(store, &key, cpu, &mut value.data))?
+        with_writer(|writer| writer.get(store, key, cpu, value))?
     } else {
-        store.get(&key, cpu, &mut value.data).map_err(store_error)?
+        store.get(key, cpu, value).map_err(store_error)?
     };
-    // At most KV_MAX_VAL.
-    value.len = u32::try_from(found.len).map_err(|_| EINVAL)?;
     Ok(Lookup { store, cpu, found })
 }
 
 fn del(arg: UserPtr) -> Result {
-    let key: KvKey = UserSlice::new(arg, size_of::<KvKey>()).reader().read()?;
-    del_key(prefix(&key.data, key.len)?)
-}
-
-fn del_key(key: &[u8]) -> Result {
     let store = shared()?;
-    let key = store.key(key).map_err(store_error)?;
+    let mut key = Key::new();
+    key_from_user(store, arg, &mut key)?;
     with_writer(|writer| writer.del(store, &key))
 }
 

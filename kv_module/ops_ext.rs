@@ -15,7 +15,7 @@
 //! one critical section, and the cursor is the next bucket's index, so every
 //! bucket is read exactly once and a stable key is in it when it is read.
 
-use core::mem::{offset_of, size_of};
+use core::mem::{offset_of, size_of, MaybeUninit};
 
 use kernel::{
     alloc::flags::__GFP_NOWARN,
@@ -28,8 +28,8 @@ use crate::abi::{
     self, KvBatchArgs, KvDumpArgs, KvOp, KvPair, KvValue, KV_BATCH_MAX, KV_PUT_EXIST,
     KV_PUT_NOEXIST,
 };
-use crate::store::Condition;
-use crate::{del_key, lookup, prefix, put_if, shared, store_error, with_writer, Lookup};
+use crate::store::{Condition, ValueOut};
+use crate::{lookup, prefix, put_if, read_in_place, shared, store_error, with_writer, Lookup};
 
 // SAFETY: `repr(C)`, integers and integer arrays only, sizes asserted in
 // `abi.rs` (so no padding): every bit pattern is valid and every byte is
@@ -56,13 +56,17 @@ fn condition(flags: u32) -> Result<Condition> {
 /// Runs one op. A get's value goes to `value`, with the hit to record once
 /// it has reached userspace. Lengths, flags and `reserved` are checked first;
 /// puts and dels need `writable` (the file was opened for writing).
-fn run_op(op: &KvOp, value: &mut KvValue, writable: bool) -> Result<Option<Lookup>> {
+fn run_op(op: &KvOp, value: &mut ValueOut, writable: bool) -> Result<Option<Lookup>> {
     if op.reserved != 0 {
         return Err(EINVAL);
     }
     let key = prefix(&op.pair.key.data, op.pair.key.len)?;
     match op.op {
-        abi::KV_OP_GET if op.flags == 0 => lookup(key, value).map(Some),
+        abi::KV_OP_GET if op.flags == 0 => {
+            let store = shared()?;
+            let key = store.key(key).map_err(store_error)?;
+            lookup(store, &key, value).map(Some)
+        }
         abi::KV_OP_PUT => {
             let condition = condition(op.flags)?;
             let data = prefix(&op.pair.value.data, op.pair.value.len)?;
@@ -75,7 +79,9 @@ fn run_op(op: &KvOp, value: &mut KvValue, writable: bool) -> Result<Option<Looku
             if !writable {
                 return Err(read_only(key));
             }
-            del_key(key).map(|()| None)
+            let store = shared()?;
+            let key = store.key(key).map_err(store_error)?;
+            with_writer(|writer| writer.del(store, &key)).map(|()| None)
         }
         _ => Err(EINVAL),
     }
@@ -92,13 +98,14 @@ fn read_only(key: &[u8]) -> Error {
 
 /// `KV_IOC_PUT_FLAGS`: one put op; its error is the ioctl's.
 pub(crate) fn put_flags(arg: UserPtr) -> Result {
-    let op: KvOp = UserSlice::new(arg, size_of::<KvOp>()).reader().read()?;
+    let mut slot = MaybeUninit::uninit();
+    let op: &KvOp = read_in_place(arg, &mut slot)?;
     if op.op != abi::KV_OP_PUT {
         return Err(EINVAL);
     }
-    let mut unused = KvValue::ZERO;
+    let mut unused = ValueOut::new();
     // The dispatcher has checked that the file is writable.
-    run_op(&op, &mut unused, true).map(drop)
+    run_op(op, &mut unused, true).map(drop)
 }
 
 /// `KV_IOC_BATCH`: the ops in order, one at a time; returns how many ran.
@@ -117,14 +124,15 @@ pub(crate) fn batch(arg: UserPtr, writable: bool) -> Result<isize> {
             .and_then(|offset| base.checked_add(offset))
             .ok_or(EFAULT)?;
         let op_ptr = UserPtr::from_addr(at);
-        let op: KvOp = UserSlice::new(op_ptr, size_of::<KvOp>()).reader().read()?;
-        let mut value = KvValue::ZERO;
-        let result = match run_op(&op, &mut value, writable) {
+        let mut slot = MaybeUninit::uninit();
+        let op: &KvOp = read_in_place(op_ptr, &mut slot)?;
+        let mut value = ValueOut::new();
+        let result = match run_op(op, &mut value, writable) {
             Ok(Some(found)) => {
                 let at = offset_of!(KvOp, pair) + offset_of!(KvPair, value);
                 UserSlice::new(op_ptr.wrapping_byte_add(at), size_of::<KvValue>())
                     .writer()
-                    .write(&value)?;
+                    .write_slice(value.bytes())?;
                 found.record();
                 0
             }

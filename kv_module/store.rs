@@ -21,9 +21,9 @@ use crate::abi::{self, KvUsageStat, KV_MAX_VAL, KV_STAT_RESERVED};
 use crate::list::Links;
 use crate::lru::Lru;
 use crate::sieve::{Sieve, Visited};
-use crate::table::{Bucket, Found, Key, Slot, Table, NIL};
+use crate::table::{Bucket, Found, Slot, Table, NIL};
 
-pub use crate::table::{Error, MAX_BUCKETS, MAX_ITEMS};
+pub use crate::table::{Error, Key, ValueOut, MAX_BUCKETS, MAX_ITEMS};
 
 /// Storage for the store's arrays, all allocated at load.
 pub trait Alloc {
@@ -284,6 +284,12 @@ impl<A: Alloc> Store<A> {
         self.table.key(bytes)
     }
 
+    /// Checks and hashes a key filled from userspace through
+    /// [`Key::abi_mut`], in place (no lock needed).
+    pub fn seal(&self, key: &mut Key) -> Result<(), Error> {
+        self.table.seal(key)
+    }
+
     fn cpu(&self, cpu: u32) -> Option<&CpuCounters> {
         // counters.len() >= 1, so the remainder is an index.
         self.counters.get(cpu as usize % self.counters.len().max(1))
@@ -298,7 +304,7 @@ impl<A: Alloc> Store<A> {
     /// Lock-free get (not for exact LRU: see [`Store::get_needs_writer`]):
     /// copies the value of `key` into `out`. Counts a miss; a hit is
     /// counted by [`Store::hit`] once the caller has delivered the value.
-    pub fn get(&self, key: &Key, cpu: u32, out: &mut [u8; KV_MAX_VAL]) -> Result<Found, Error> {
+    pub fn get(&self, key: &Key, cpu: u32, out: &mut ValueOut) -> Result<Found, Error> {
         match self.table.read(key, out) {
             Some(found) => Ok(found),
             None => {
@@ -437,7 +443,7 @@ impl<A: Alloc> Writer<A> {
         store: &Store<A>,
         key: &Key,
         cpu: u32,
-        out: &mut [u8; KV_MAX_VAL],
+        out: &mut ValueOut,
     ) -> Result<Found, Error> {
         let found = store.get(key, cpu, out)?;
         if store.policy == PolicyKind::Lru {

@@ -71,6 +71,7 @@
 //! instructions go").
 
 use core::hint::spin_loop;
+use core::mem::MaybeUninit;
 use core::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use crate::abi::{KV_MAX_KEY, KV_MAX_VAL};
@@ -105,18 +106,53 @@ pub enum Error {
 }
 
 /// A key checked and packed into words, with its hash under one table's seed.
-/// Bytes past the key's length are zero, so words compare whole.
+/// Only the words the key's length covers are ever read, and bytes past the
+/// length in the last of them are zero, so words compare whole.
+///
+/// Laid out so that `struct kv_key` as userspace sends it (`len`, then 64
+/// bytes) can be copied straight in through [`Key::abi_mut`], the bytes
+/// landing 8-aligned as the words; [`Table::seal`] then checks, pads and
+/// hashes it in place. No copy of the key is made after the one from
+/// userspace.
 #[derive(Clone, Copy)]
+#[repr(C, align(8))]
 pub struct Key {
+    /// Puts `words` at an 8-byte boundary right after `len`.
+    _pad: u32,
+    /// In bytes; 1..=KV_MAX_KEY once sealed.
+    len: u32,
     words: [u64; KEY_WORDS],
-    len: u8,
     hash: u64,
 }
 
 impl Key {
+    /// An empty key, to fill through [`Key::abi_mut`].
+    pub const fn new() -> Self {
+        Key {
+            _pad: 0,
+            len: 0,
+            words: [0; KEY_WORDS],
+            hash: 0,
+        }
+    }
+
+    /// Room for `struct kv_key` as userspace sends it: its `len`, then its
+    /// 64 bytes. Fill it, then call [`Table::seal`].
+    pub fn abi_mut(&mut self) -> &mut MaybeUninit<[u8; 4 + KV_MAX_KEY]> {
+        let at = core::mem::offset_of!(Key, len);
+        // SAFETY: `repr(C)` puts `len` at offset 4 and `words` right after
+        // it at offset 8 (8-aligned), so the 68 bytes from `len` lie inside
+        // `self` and are exactly `len` and `words`. Both are plain integers,
+        // for which every byte pattern is valid, so whatever is written
+        // through the `MaybeUninit` leaves them initialised, and the array
+        // (alignment 1) borrows `self` mutably for its whole lifetime. The pointer is
+        // derived from `self` as a whole, so it may cover both fields.
+        unsafe { &mut *core::ptr::from_mut(self).cast::<u8>().add(at).cast() }
+    }
+
     /// The key's length in bytes (1..=KV_MAX_KEY).
     fn len(&self) -> usize {
-        usize::from(self.len)
+        self.len as usize
     }
 
     #[cfg(test)]
@@ -130,45 +166,37 @@ impl Key {
     }
 }
 
-// The byte/word conversions index with `get` and fixed-size arrays rather
-// than `chunks`/`zip`: no panic path at all, and none of the iterator
-// adapters whose out-of-line copies objtool cannot follow in the module.
+impl Default for Key {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
-/// Word `n` of `bytes`, little-endian, zero-padded past the end.
-fn word_of(bytes: &[u8], n: usize) -> u64 {
-    let start = n.saturating_mul(WORD);
-    let chunk = bytes.get(start..).unwrap_or(&[]);
-    let mut buf = [0u8; WORD];
-    match chunk.get(..WORD) {
-        Some(whole) => buf = <[u8; WORD]>::try_from(whole).unwrap_or(buf),
-        None => {
-            for (i, b) in buf.iter_mut().enumerate() {
-                *b = chunk.get(i).copied().unwrap_or(0);
-            }
+// The byte/word conversions go through fixed-size chunks (`as_chunks`):
+// no index arithmetic, so no overflow check and no bounds check to panic.
+
+/// Calls `f(n, word)` for each little-endian 8-byte word of `bytes`, the
+/// last one zero-padded.
+#[inline(always)]
+fn for_each_word(bytes: &[u8], mut f: impl FnMut(usize, u64)) {
+    let (whole, rest) = bytes.as_chunks::<WORD>();
+    for (n, chunk) in whole.iter().enumerate() {
+        f(n, u64::from_le_bytes(*chunk));
+    }
+    if !rest.is_empty() {
+        let mut last = [0u8; WORD];
+        if let Some(head) = last.get_mut(..rest.len()) {
+            head.copy_from_slice(rest);
         }
-    }
-    u64::from_le_bytes(buf)
-}
-
-/// Stores `word` little-endian as bytes `8n..8n+8` of `out`, if they exist.
-fn put_word(out: &mut [u8], n: usize, word: u64) {
-    let start = n.saturating_mul(WORD);
-    if let Some(dest) = out
-        .get_mut(start..start.saturating_add(WORD))
-        .and_then(|d| <&mut [u8; WORD]>::try_from(d).ok())
-    {
-        *dest = word.to_le_bytes();
+        f(whole.len(), u64::from_le_bytes(last));
     }
 }
 
-/// Packs `bytes` (which fit) little-endian into `words` (zero already).
-fn pack(bytes: &[u8], words: &mut [u64]) {
-    for (n, word) in words
-        .iter_mut()
-        .enumerate()
-        .take(bytes.len().div_ceil(WORD))
-    {
-        *word = word_of(bytes, n);
+/// Stores `words` little-endian into the start of `out`, as many as fit.
+#[inline(always)]
+fn unpack<const N: usize>(words: impl Iterator<Item = u64>, out: &mut [u8; N]) {
+    for (chunk, word) in out.as_chunks_mut::<WORD>().0.iter_mut().zip(words) {
+        *chunk = word.to_le_bytes();
     }
 }
 
@@ -222,12 +250,13 @@ impl Slot {
                 .all(|(a, b)| a.load(Ordering::Relaxed) == *b)
     }
 
-    /// Copies the value into `out`; its length.
-    fn copy_value(&self, out: &mut [u8; KV_MAX_VAL]) -> usize {
+    /// Copies the value's words into the start of `out`; its length in
+    /// bytes. Exactly `len.div_ceil(8)` words are written.
+    fn copy_value(&self, out: &mut [MaybeUninit<u64>; VALUE_WORDS]) -> usize {
         let len = self.lens().1;
-        let words = len.div_ceil(WORD);
-        for (n, word) in self.value.iter().enumerate().take(words) {
-            put_word(out, n, word.load(Ordering::Relaxed));
+        for (o, w) in out.iter_mut().zip(&self.value).take(len.div_ceil(WORD)) {
+            // Little-endian in memory, as the bytes were packed.
+            o.write(w.load(Ordering::Relaxed).to_le());
         }
         len
     }
@@ -236,11 +265,12 @@ impl Slot {
     fn with_item<R>(&self, f: impl FnOnce(&[u8], &[u8]) -> R) -> R {
         let (key_len, value_len) = self.lens();
         let mut key = [0u8; KV_MAX_KEY];
-        for (n, word) in self.key.iter().enumerate() {
-            put_word(&mut key, n, word.load(Ordering::Relaxed));
-        }
+        unpack(self.key.iter().map(|w| w.load(Ordering::Relaxed)), &mut key);
         let mut value = [0u8; KV_MAX_VAL];
-        self.copy_value(&mut value);
+        unpack(
+            self.value.iter().map(|w| w.load(Ordering::Relaxed)),
+            &mut value,
+        );
         f(
             key.get(..key_len).unwrap_or(&[]),
             value.get(..value_len).unwrap_or(&[]),
@@ -251,14 +281,11 @@ impl Slot {
     /// the value covers are written; the last one is zero-padded, so no byte
     /// of an earlier value is ever copied out.
     fn set_value(&self, value: &[u8]) {
-        for (n, word) in self
-            .value
-            .iter()
-            .enumerate()
-            .take(value.len().div_ceil(WORD))
-        {
-            word.store(word_of(value, n), Ordering::Relaxed);
-        }
+        for_each_word(value, |n, word| {
+            if let Some(w) = self.value.get(n) {
+                w.store(word, Ordering::Relaxed);
+            }
+        });
         let (key_len, _) = self.lens();
         self.set_lens(key_len, value.len());
     }
@@ -279,6 +306,71 @@ impl Slot {
 }
 
 impl Default for Slot {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A value found by a get, laid out for the caller: from `len` on, this is
+/// `struct kv_value` (`len`, then the bytes), so one copy of
+/// [`ValueOut::bytes`] answers the get. Only the value's own words are ever
+/// written: nothing is zeroed, and no byte past the value leaves the kernel.
+#[repr(C, align(8))]
+pub struct ValueOut {
+    /// Puts `words` at an 8-byte boundary right after `len`.
+    _pad: u32,
+    len: u32,
+    /// Invariant: the first `len.div_ceil(8)` words are initialised.
+    words: [MaybeUninit<u64>; VALUE_WORDS],
+}
+
+impl ValueOut {
+    pub const fn new() -> Self {
+        ValueOut {
+            _pad: 0,
+            len: 0,
+            words: [MaybeUninit::uninit(); VALUE_WORDS],
+        }
+    }
+
+    /// The value's length in bytes (at most `KV_MAX_VAL`).
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// `len` (4 bytes, native endian) followed by the value's `len` bytes.
+    pub fn bytes(&self) -> &[u8] {
+        // `len` is at most KV_MAX_VAL (set only by `fill`), so this is at
+        // most the size of `len` plus `words`.
+        let n = 4 + self.len().min(KV_MAX_VAL);
+        // SAFETY: `repr(C)` puts `words` right after `len` (4 + 4 bytes, and
+        // `words` needs 8-byte alignment, which offset 8 has), so the `n`
+        // bytes from `len` lie inside `self`. They are initialised: `len`
+        // is, and by the invariant so are the first `len.div_ceil(8)` words,
+        // which cover the value's `len` bytes. The borrow of `self` keeps
+        // them alive and unchanged for the slice's lifetime, and the pointer
+        // is derived from `self` as a whole.
+        let at = core::mem::offset_of!(ValueOut, len);
+        unsafe { core::slice::from_raw_parts(core::ptr::from_ref(self).cast::<u8>().add(at), n) }
+    }
+
+    /// Fills in the value from slot `slot` (a consistent copy is the
+    /// caller's business); its length.
+    fn fill(&mut self, slot: &Slot) -> usize {
+        let len = slot.copy_value(&mut self.words);
+        // At most KV_MAX_VAL (clamped by `lens`); the words are written.
+        self.len = len as u32;
+        len
+    }
+
+    /// The value's bytes (tests).
+    #[cfg(test)]
+    pub fn value(&self) -> &[u8] {
+        self.bytes().get(4..).unwrap_or(&[])
+    }
+}
+
+impl Default for ValueOut {
     fn default() -> Self {
         Self::new()
     }
@@ -361,26 +453,53 @@ where
         if bytes.is_empty() || bytes.len() > KV_MAX_KEY {
             return Err(Error::BadKeyLen);
         }
-        let mut words = [0u64; KEY_WORDS];
-        pack(bytes, &mut words);
-        let mut key = Key {
-            words,
-            len: bytes.len() as u8, // 1..=64
-            hash: 0,
-        };
+        let mut key = Key::new();
+        for_each_word(bytes, |n, word| {
+            if let Some(w) = key.words.get_mut(n) {
+                *w = word;
+            }
+        });
+        key.len = bytes.len() as u32; // 1..=64
         key.hash = self.hash(&key);
         Ok(key)
+    }
+
+    /// Checks a key filled through [`Key::abi_mut`], zeroes its bytes past
+    /// `len` in its last word (the caller's bytes there are anything) and
+    /// hashes it.
+    pub fn seal(&self, key: &mut Key) -> Result<(), Error> {
+        let len = key.len();
+        if len == 0 || len > KV_MAX_KEY {
+            return Err(Error::BadKeyLen);
+        }
+        // The bytes arrived in memory order: little-endian words.
+        #[cfg(target_endian = "big")]
+        for w in key.words.iter_mut() {
+            *w = u64::from_le(*w);
+        }
+        // The last used word keeps its low `len % 8` bytes (all 8 if 0).
+        // Words after it are never read (`used_words`, `hash`).
+        let rest = len % WORD;
+        if rest != 0 {
+            if let Some(w) = key.words.get_mut(len / WORD) {
+                *w &= (1u64 << (rest * 8)) - 1;
+            }
+        }
+        key.hash = self.hash(key);
+        Ok(())
     }
 
     fn hash(&self, key: &Key) -> u64 {
         let [s0, s1] = self.seed;
         let mut h = s0 ^ u64::from(key.len);
-        // Pairs of words; an odd last word pairs with the zero after it (the
-        // length, hashed above, tells "a" from "a\0").
-        let pairs = key.len().div_ceil(2 * WORD);
-        for n in 0..pairs {
-            let word = |i: usize| key.words.get(i).copied().unwrap_or(0);
-            h = mix(word(2 * n) ^ s1, word(2 * n + 1) ^ h);
+        // Pairs of words; an odd last word pairs with zero (the length,
+        // hashed above, tells "a" from "a\0").
+        let (pairs, odd) = key.used_words().as_chunks::<2>();
+        for [a, b] in pairs {
+            h = mix(a ^ s1, b ^ h);
+        }
+        if let [a] = odd {
+            h = mix(a ^ s1, h);
         }
         mix(h ^ s1, s0 ^ 0x9e37_79b9_7f4a_7c15)
     }
@@ -400,14 +519,11 @@ where
     }
 
     /// Lock-free lookup: copies the value of `key` into `out`. See the file
-    /// header for why the copy is never torn. Bytes of `out` past the value
-    /// are left as they were, except that bytes written by a discarded
-    /// attempt are zeroed again: the caller passes zeros and gets back the
-    /// value and zeros, never bytes of another item.
-    pub fn read(&self, key: &Key, out: &mut [u8; KV_MAX_VAL]) -> Option<Found> {
+    /// header for why the copy is never torn. A discarded attempt may have
+    /// written words of `out` past the final value; they are never read
+    /// (`ValueOut::bytes` ends at the value).
+    pub fn read(&self, key: &Key, out: &mut ValueOut) -> Option<Found> {
         let bucket = self.bucket(key.hash)?;
-        // Bytes of `out` the discarded attempts wrote.
-        let mut dirty = 0;
         loop {
             // Acquire: pairs with the Release store of `write_end`, so a
             // reader that sees an even count sees that section's stores.
@@ -421,19 +537,11 @@ where
             // point 3), so the load below sees any section whose stores the
             // walk saw.
             fence(Ordering::Acquire);
-            let written = match found {
-                Some(Some(f)) => f.len.div_ceil(WORD) * WORD,
-                _ => 0,
-            };
             if bucket.seq.load(Ordering::Relaxed) == seq {
-                if let Some(stale) = out.get_mut(written..dirty) {
-                    stale.fill(0);
-                }
                 // A walk that ran out of steps in a stable bucket would mean a
                 // cycle in a consistent chain, which the writer never makes.
                 return found.unwrap_or(None);
             }
-            dirty = dirty.max(written);
         }
     }
 
@@ -443,13 +551,13 @@ where
         &self,
         bucket: &Bucket,
         key: &Key,
-        out: &mut [u8; KV_MAX_VAL],
+        out: &mut ValueOut,
     ) -> Option<Option<Found>> {
         let mut i = bucket.head.load(Ordering::Relaxed);
         for _ in 0..=self.slots.len() {
             let slot = self.slot(i)?; // NIL (or garbage): the end
             if slot.key_is(key) {
-                let len = slot.copy_value(out);
+                let len = out.fill(slot);
                 return Some(Some(Found { slot: i, len }));
             }
             i = slot.next.load(Ordering::Relaxed);

@@ -13,7 +13,7 @@ use proptest::prelude::*;
 
 use crate::abi::{KV_MAX_KEY, KV_MAX_VAL};
 use crate::store::{Alloc, Condition, ConfigError, Error, PolicyKind, Put, Store, Writer};
-use crate::table::NIL;
+use crate::table::{ValueOut, NIL};
 
 struct HostAlloc;
 
@@ -47,14 +47,15 @@ fn put_if(s: &HStore, w: &mut HWriter, k: &[u8], v: &[u8], c: Condition) -> Resu
 /// otherwise, and the hit recorded after the value was delivered.
 fn get(s: &HStore, w: &mut HWriter, k: &[u8]) -> Result<Vec<u8>, Error> {
     let key = s.key(k)?;
-    let mut out = [0u8; KV_MAX_VAL];
+    let mut out = ValueOut::new();
     let found = if s.get_needs_writer() {
         w.get(s, &key, 1, &mut out)?
     } else {
         s.get(&key, 1, &mut out)?
     };
     s.hit(1, &found);
-    Ok(out[..found.len].to_vec())
+    assert_eq!(found.len, out.len());
+    Ok(out.value().to_vec())
 }
 
 fn del(s: &HStore, w: &mut HWriter, k: &[u8]) -> Result<(), Error> {
@@ -153,19 +154,68 @@ fn lengths_are_checked_and_change_nothing() {
     );
 }
 
+/// A key as the module receives it: `struct kv_key` copied into
+/// `Key::abi_mut`, bytes past `len` being whatever the caller left there.
+fn sealed(s: &HStore, k: &[u8], garbage: u8) -> Result<crate::store::Key, Error> {
+    let mut key = crate::store::Key::new();
+    let mut abi = [garbage; 4 + KV_MAX_KEY];
+    abi[..4].copy_from_slice(&(k.len() as u32).to_ne_bytes());
+    abi[4..4 + k.len().min(KV_MAX_KEY)].copy_from_slice(&k[..k.len().min(KV_MAX_KEY)]);
+    key.abi_mut().write(abi);
+    s.seal(&mut key)?;
+    Ok(key)
+}
+
 #[test]
-fn a_shorter_value_leaves_no_stale_bytes_in_the_copy() {
+fn a_key_sealed_in_place_is_the_key_packed_from_its_bytes() {
+    let (s, mut w) = store(64, 200, PolicyKind::None);
+    for len in 1..=KV_MAX_KEY {
+        let k: Vec<u8> = (0..len).map(|i| (i * 31 + len) as u8).collect();
+        put(&s, &mut w, &k, &k).unwrap();
+        for garbage in [0x00, 0xff, 0x5a] {
+            let key = sealed(&s, &k, garbage).unwrap();
+            assert_eq!(key.hash_for_test(), s.key(&k).unwrap().hash_for_test());
+            let mut out = ValueOut::new();
+            assert_eq!(s.get(&key, 0, &mut out).map(|f| f.len), Ok(len));
+            assert_eq!(out.value(), &k[..]);
+        }
+    }
+    // A length of 0 or past 64 is refused, whatever the bytes.
+    let mut key = crate::store::Key::new();
+    assert_eq!(s.seal(&mut key), Err(Error::BadKeyLen));
+    for len in [65u32, u32::MAX] {
+        let mut abi = [b'k'; 4 + KV_MAX_KEY];
+        abi[..4].copy_from_slice(&len.to_ne_bytes());
+        key.abi_mut().write(abi);
+        assert_eq!(s.seal(&mut key), Err(Error::BadKeyLen));
+    }
+}
+
+#[test]
+fn a_get_answers_the_length_and_exactly_the_value_bytes() {
     let (s, mut w) = store(1, 2, PolicyKind::None);
     put(&s, &mut w, b"k", &[9; KV_MAX_VAL]).unwrap();
     assert_eq!(put(&s, &mut w, b"k", b"abc"), Ok(Put::Replaced));
     let key = s.key(b"k").unwrap();
-    let mut out = [0u8; KV_MAX_VAL];
+    let mut out = ValueOut::new();
     let found = s.get(&key, 0, &mut out).unwrap();
     assert_eq!(found.len, 3);
-    // The copy covers whole words: the rest of the first word is padding.
-    assert_eq!(&out[..8], b"abc\0\0\0\0\0");
-    assert!(out[8..].iter().all(|&b| b == 0));
+    // `struct kv_value`'s first 4 + len bytes: the length, then the value,
+    // nothing of the longer value before it.
+    let mut want = 3u32.to_ne_bytes().to_vec();
+    want.extend_from_slice(b"abc");
+    assert_eq!(out.bytes(), &want[..]);
     assert_eq!(s.usage(&w).bytes_used, 4);
+    // Every length from 0 to the maximum, and a fresh buffer answers none.
+    assert_eq!(ValueOut::new().bytes(), &0u32.to_ne_bytes()[..]);
+    for len in 0..=KV_MAX_VAL {
+        let value: Vec<u8> = (0..len).map(|i| (i * 7 + len) as u8).collect();
+        put(&s, &mut w, b"k", &value).unwrap();
+        let mut out = ValueOut::new();
+        assert_eq!(s.get(&key, 0, &mut out).unwrap().len, len);
+        assert_eq!(&out.bytes()[..4], &(len as u32).to_ne_bytes()[..]);
+        assert_eq!(out.value(), &value[..]);
+    }
 }
 
 #[test]
@@ -235,7 +285,7 @@ fn a_get_whose_value_is_not_delivered_changes_nothing_with_sieve() {
     put(&s, &mut w, b"a", b"1").unwrap();
     put(&s, &mut w, b"b", b"2").unwrap();
     // The caller looks up "a" but never records the hit (its copy failed).
-    let mut out = [0u8; KV_MAX_VAL];
+    let mut out = ValueOut::new();
     s.get(&s.key(b"a").unwrap(), 0, &mut out).unwrap();
     assert_eq!(s.usage(&w).hits, 0);
     // "a" is not visited, so it is the victim.
@@ -610,7 +660,7 @@ fn stress(policy: PolicyKind, buckets: u32, cap: u32, keys: u8) {
                     n = n.wrapping_add(1);
                     let k = [(n.wrapping_mul(5).wrapping_add(t)) as u8 % keys, 0xee];
                     let key = s.key(&k).unwrap();
-                    let mut out = [0u8; KV_MAX_VAL];
+                    let mut out = ValueOut::new();
                     let found = if s.get_needs_writer() {
                         w.lock().unwrap().get(s, &key, t, &mut out)
                     } else {
@@ -618,7 +668,7 @@ fn stress(policy: PolicyKind, buckets: u32, cap: u32, keys: u8) {
                     };
                     if let Ok(found) = found {
                         assert!(
-                            value_ok(&k, &out[..found.len]),
+                            found.len == out.len() && value_ok(&k, out.value()),
                             "torn or foreign value for key {k:?}"
                         );
                         s.hit(t, &found);

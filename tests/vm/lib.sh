@@ -38,7 +38,7 @@ as_root() {
 kernel_fragments() {
 	case "$1" in
 	debug) echo "$KV_VM_DIR/kernel.config $KV_VM_DIR/kernel-debug.config" ;;
-	perf) echo "$KV_VM_DIR/kernel.config" ;;
+	perf) echo "$KV_VM_DIR/kernel.config $KV_VM_DIR/kernel-perf.config" ;;
 	*) die "unknown kernel variant '$1' (debug or perf)" ;;
 	esac
 }
