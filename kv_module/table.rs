@@ -334,7 +334,7 @@ impl ValueOut {
     }
 
     /// The value's length in bytes (at most `KV_MAX_VAL`).
-    pub fn len(&self) -> usize {
+    pub fn value_len(&self) -> usize {
         self.len as usize
     }
 
@@ -342,7 +342,8 @@ impl ValueOut {
     pub fn bytes(&self) -> &[u8] {
         // `len` is at most KV_MAX_VAL (set only by `fill`), so this is at
         // most the size of `len` plus `words`.
-        let n = 4 + self.len().min(KV_MAX_VAL);
+        let n = 4 + self.value_len().min(KV_MAX_VAL);
+        let at = core::mem::offset_of!(ValueOut, len);
         // SAFETY: `repr(C)` puts `words` right after `len` (4 + 4 bytes, and
         // `words` needs 8-byte alignment, which offset 8 has), so the `n`
         // bytes from `len` lie inside `self`. They are initialised: `len`
@@ -350,7 +351,6 @@ impl ValueOut {
         // which cover the value's `len` bytes. The borrow of `self` keeps
         // them alive and unchanged for the slice's lifetime, and the pointer
         // is derived from `self` as a whole.
-        let at = core::mem::offset_of!(ValueOut, len);
         unsafe { core::slice::from_raw_parts(core::ptr::from_ref(self).cast::<u8>().add(at), n) }
     }
 
@@ -547,12 +547,7 @@ where
 
     /// One walk of the chain: `Some(result)`, or `None` when it ran out of
     /// steps (a cycle seen mid-change).
-    fn walk(
-        &self,
-        bucket: &Bucket,
-        key: &Key,
-        out: &mut ValueOut,
-    ) -> Option<Option<Found>> {
+    fn walk(&self, bucket: &Bucket, key: &Key, out: &mut ValueOut) -> Option<Option<Found>> {
         let mut i = bucket.head.load(Ordering::Relaxed);
         for _ in 0..=self.slots.len() {
             let slot = self.slot(i)?; // NIL (or garbage): the end

@@ -54,7 +54,7 @@ fn get(s: &HStore, w: &mut HWriter, k: &[u8]) -> Result<Vec<u8>, Error> {
         s.get(&key, 1, &mut out)?
     };
     s.hit(1, &found);
-    assert_eq!(found.len, out.len());
+    assert_eq!(found.len, out.value_len());
     Ok(out.value().to_vec())
 }
 
@@ -668,7 +668,7 @@ fn stress(policy: PolicyKind, buckets: u32, cap: u32, keys: u8) {
                     };
                     if let Ok(found) = found {
                         assert!(
-                            found.len == out.len() && value_ok(&k, out.value()),
+                            found.len == out.value_len() && value_ok(&k, out.value()),
                             "torn or foreign value for key {k:?}"
                         );
                         s.hit(t, &found);

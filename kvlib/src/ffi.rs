@@ -65,14 +65,26 @@ pub unsafe extern "C" fn kv_put(fd: c_int, pair: *const KvPair) -> c_int {
     call(pair, || unsafe { sys::put(fd, pair) })
 }
 
-/// Looks up `pair->key` and fills `pair->value`.
+/// Looks up `pair->key` and fills `pair->value`, its bytes after the value
+/// zeroed (so a value without NULs reads as a C string).
 ///
 /// # Safety
 /// `pair` is NULL or points to a writable `struct kv_pair`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn kv_get(fd: c_int, pair: *mut KvPair) -> c_int {
-    // SAFETY: As in `kv_put`.
-    call(pair, || unsafe { sys::get(fd, pair) })
+    call(pair, || {
+        // SAFETY: As in `kv_put`.
+        unsafe { sys::get(fd, pair) }?;
+        // The ioctl writes only `len` and the value's bytes (the kernel's
+        // share of a get is kept to the minimum); kv.h promises the rest
+        // zeroed. SAFETY: `call` passes on only a non-NULL `pair`, which
+        // the caller's contract makes a writable `struct kv_pair`.
+        let value = unsafe { &mut (*pair).value };
+        if let Some(rest) = value.data.get_mut(value.len as usize..) {
+            rest.fill(0);
+        }
+        Ok(())
+    })
 }
 
 /// Removes `key`.

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use kv_core::abi::KV_MAX_VAL;
 
-use crate::dev::{errno_name, fnv1a, opt, Dev, Rng};
+use crate::dev::{errno_name, fnv1a, opt, Dev, Rng, UNTOUCHED};
 
 /// writer id, sequence, key index, length, then payload, then the checksum.
 const HEADER: usize = 4 + 8 + 4 + 4;
@@ -152,10 +152,12 @@ fn worker_thread(
                         Ok(p) => {
                             res.counts.hits += 1;
                             let len = p.value.len as usize;
-                            if len > KV_MAX_VAL || p.value.data[len..].iter().any(|&b| b != 0) {
+                            if len > KV_MAX_VAL
+                                || p.value.data[len..].iter().any(|&b| b != UNTOUCHED)
+                            {
                                 violation(
                                     &mut res,
-                                    format!("get key {k}: length {len} or a non-zero tail"),
+                                    format!("get key {k}: length {len}, or bytes after the value changed"),
                                 );
                                 continue;
                             }

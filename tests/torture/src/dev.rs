@@ -11,6 +11,9 @@ use kv_core::abi::{
 pub const DEVICE: &str = "/dev/kvstore";
 pub type Errno = i32;
 
+/// What [`Dev::get_pair`] fills the value buffer with before a get.
+pub const UNTOUCHED: u8 = 0x5a;
+
 /// An open `/dev/kvstore`, closed on drop.
 pub struct Dev {
     fd: i32,
@@ -63,10 +66,12 @@ impl Dev {
         self.ioctl(KV_IOC_PUT, &p as *const KvPair as usize)
     }
 
-    /// The value of `key` and the whole returned struct (to check its tail).
+    /// The value of `key` and the whole returned struct, sent with every
+    /// value byte [`UNTOUCHED`]: the kernel writes only the value's bytes, so
+    /// those after it must come back unchanged.
     pub fn get_pair(&self, key: &[u8]) -> Result<KvPair, Errno> {
         let mut p = pair(key, b"");
-        p.value.data = [0x5a; KV_MAX_VAL]; // the kernel must zero the tail
+        p.value.data = [UNTOUCHED; KV_MAX_VAL];
         self.ioctl(KV_IOC_GET, &mut p as *mut KvPair as usize)?;
         Ok(p)
     }

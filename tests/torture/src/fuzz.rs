@@ -391,7 +391,8 @@ enum Check {
     Batch {
         ops: usize,
         count: u32,
-        expect: Vec<(Allowed, bool)>, // (results, is a get)
+        /// (results, the value bytes a get was sent with: none for other ops)
+        expect: Vec<(Allowed, Option<Box<[u8; KV_MAX_VAL]>>)>,
     },
     /// A dump into `pairs` with room for `room` pairs.
     Dump {
@@ -617,7 +618,8 @@ impl Thread {
                     for i in 0..count as usize {
                         let (o, results) = random_op(rng, writable, false);
                         write_bytes(at + i * op_size, struct_bytes(&o), end);
-                        expect.push((results, o.op == KV_OP_GET));
+                        let sent = (o.op == KV_OP_GET).then(|| Box::new(o.pair.value.data));
+                        expect.push((results, sent));
                     }
                     *check = Check::Batch {
                         ops: at,
@@ -736,7 +738,7 @@ impl Thread {
                 if n as u32 != *count {
                     return Err(format!("batch of {count} returned {n}"));
                 }
-                for (i, (results, is_get)) in expect.iter().enumerate() {
+                for (i, (results, sent)) in expect.iter().enumerate() {
                     let o: KvOp = read_at(ops + i * size_of::<KvOp>());
                     let got = if o.result == 0 {
                         Ok(())
@@ -755,14 +757,15 @@ impl Thread {
                             results.describe()
                         ));
                     }
+                    // A successful get writes `len` and the value's bytes,
+                    // and leaves every byte after them as it was sent.
                     let len = o.pair.value.len as usize;
-                    if *is_get
-                        && o.result == 0
-                        && (len > KV_MAX_VAL || o.pair.value.data[len..].iter().any(|&b| b != 0))
-                    {
-                        return Err(format!(
-                            "batch get {i}: value length {len} or tail not zero"
-                        ));
+                    if let (Some(sent), 0) = (sent, o.result) {
+                        if len > KV_MAX_VAL || o.pair.value.data[len..] != sent[len..] {
+                            return Err(format!(
+                                "batch get {i}: value length {len} or the bytes after it changed"
+                            ));
+                        }
                     }
                 }
                 self.seen.batch_results += expect.len() as u64;
@@ -864,6 +867,9 @@ impl Thread {
         if use_ro && class < 70 && op.writes_store() {
             allowed = Allowed::errno(libc::EBADF);
         }
+        let readable = matches!(ptr, Ptr::Aligned | Ptr::Misaligned);
+        // A get's pair as sent, to check the bytes after the value after.
+        let sent: Option<KvPair> = (cmd == KV_IOC_GET && readable).then(|| read_at(arg));
         let dev = if use_ro { &self.ro } else { &self.rw };
         let ret = dev.ioctl_ret(cmd, arg);
         // Only a batch returns a count.
@@ -885,20 +891,11 @@ impl Thread {
             }
         }
         // A successful get through a pointer we can read back: the length is
-        // in range and the bytes after the value are zero.
-        if ok && r.is_ok() && cmd == KV_IOC_GET && matches!(ptr, Ptr::Aligned | Ptr::Misaligned) {
-            let mut p = KvPair::ZERO;
-            // SAFETY: `arg .. arg + size_of::<KvPair>()` lies in the writable
-            // arena (placed by `place`).
-            unsafe {
-                std::ptr::copy_nonoverlapping(
-                    arg as *const u8,
-                    &mut p as *mut KvPair as *mut u8,
-                    size_of::<KvPair>(),
-                )
-            };
+        // in range and the bytes after the value are as they were sent.
+        if let (true, Some(sent)) = (ok && r.is_ok(), sent) {
+            let p: KvPair = read_at(arg);
             let len = p.value.len as usize;
-            if len > KV_MAX_VAL || p.value.data[len..].iter().any(|&b| b != 0) {
+            if len > KV_MAX_VAL || p.value.data[len..] != sent.value.data[len..] {
                 ok = false;
             }
         }
