@@ -291,8 +291,11 @@ impl<A: Alloc> Store<A> {
     }
 
     fn cpu(&self, cpu: u32) -> Option<&CpuCounters> {
-        // counters.len() >= 1, so the remainder is an index.
-        self.counters.get(cpu as usize % self.counters.len().max(1))
+        // One set per possible CPU; a number past them (never seen in the
+        // module) shares the first set, which is as correct (atomics).
+        self.counters
+            .get(cpu as usize)
+            .or_else(|| self.counters.first())
     }
 
     fn count_miss(&self, cpu: u32) {

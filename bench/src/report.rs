@@ -21,7 +21,9 @@ fn find<'a>(rows: &'a [Cost], target: &str, op: &str) -> Option<&'a Cost> {
 }
 
 fn size_label(s: &SizeResult) -> String {
-    let items = if s.items >= 1000 && s.items.is_multiple_of(1000) {
+    let items = if s.items >= 1_000_000 && s.items.is_multiple_of(1_000_000) {
+        format!("{}M", s.items / 1_000_000)
+    } else if s.items >= 1000 && s.items.is_multiple_of(1000) {
         format!("{}k", s.items / 1000)
     } else {
         s.items.to_string()
@@ -110,6 +112,17 @@ pub fn ops_table(r: &OpsReport) -> String {
                 Some(find(&s.rows, t, op)?.value / floor?)
             });
         }
+        // The same op at the same key and value size with the fewest items:
+        // how the cost grows with the store.
+        let smallest = |s: &SizeResult| {
+            r.sizes
+                .iter()
+                .filter(|o| o.key_size == s.key_size && o.value_size == s.value_size)
+                .min_by_key(|o| o.items)
+        };
+        ratio_row(format!("{policy} get hit / same at fewest items"), &|s| {
+            Some(find(&s.rows, t, "get hit")?.value / find(&smallest(s)?.rows, t, "get hit")?.value)
+        });
         ratio_row(format!("{policy} 32 gets: batch / 32 ioctls"), &|s| {
             Some(
                 find(&s.rows, t, "32 gets, one kv_batch")?.value
