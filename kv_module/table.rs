@@ -172,31 +172,42 @@ impl Default for Key {
     }
 }
 
-// The byte/word conversions go through fixed-size chunks (`as_chunks`):
-// no index arithmetic, so no overflow check and no bounds check to panic.
+// The byte/word conversions take fixed-size chunks off the front of a slice
+// (`split_first_chunk`): no index arithmetic, so no overflow check and no
+// bounds check to panic, and no iterator adapter that objtool cannot follow
+// in a module built -Os. (`as_chunks` would say it shorter, but Debian 13's
+// rustc 1.85 predates it.)
 
 /// Calls `f(n, word)` for each little-endian 8-byte word of `bytes`, the
 /// last one zero-padded.
 #[inline(always)]
 fn for_each_word(bytes: &[u8], mut f: impl FnMut(usize, u64)) {
-    let (whole, rest) = bytes.as_chunks::<WORD>();
-    for (n, chunk) in whole.iter().enumerate() {
+    let mut rest = bytes;
+    let mut n = 0usize;
+    while let Some((chunk, tail)) = rest.split_first_chunk::<WORD>() {
         f(n, u64::from_le_bytes(*chunk));
+        n = n.wrapping_add(1);
+        rest = tail;
     }
     if !rest.is_empty() {
         let mut last = [0u8; WORD];
         if let Some(head) = last.get_mut(..rest.len()) {
             head.copy_from_slice(rest);
         }
-        f(whole.len(), u64::from_le_bytes(last));
+        f(n, u64::from_le_bytes(last));
     }
 }
 
 /// Stores `words` little-endian into the start of `out`, as many as fit.
 #[inline(always)]
 fn unpack<const N: usize>(words: impl Iterator<Item = u64>, out: &mut [u8; N]) {
-    for (chunk, word) in out.as_chunks_mut::<WORD>().0.iter_mut().zip(words) {
+    let mut rest: &mut [u8] = out;
+    for word in words {
+        let Some((chunk, tail)) = rest.split_first_chunk_mut::<WORD>() else {
+            break;
+        };
         *chunk = word.to_le_bytes();
+        rest = tail;
     }
 }
 
@@ -494,11 +505,12 @@ where
         let mut h = s0 ^ u64::from(key.len);
         // Pairs of words; an odd last word pairs with zero (the length,
         // hashed above, tells "a" from "a\0").
-        let (pairs, odd) = key.used_words().as_chunks::<2>();
-        for [a, b] in pairs {
+        let mut rest = key.used_words();
+        while let Some(([a, b], tail)) = rest.split_first_chunk::<2>() {
             h = mix(a ^ s1, b ^ h);
+            rest = tail;
         }
-        if let [a] = odd {
+        if let [a] = rest {
             h = mix(a ^ s1, h);
         }
         mix(h ^ s1, s0 ^ 0x9e37_79b9_7f4a_7c15)
