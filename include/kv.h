@@ -44,7 +44,8 @@ struct kv_key {
 	uint8_t data[KV_MAX_KEY];
 };
 
-/* A value: the first len bytes of data. kv_get zeroes the rest. */
+/* A value: the first len bytes of data. kv_get zeroes the rest; the
+ * KV_IOC_GET ioctl itself leaves the rest as the caller had it. */
 struct kv_value {
 	uint32_t len;
 	uint8_t data[KV_MAX_VAL];
