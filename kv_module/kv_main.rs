@@ -439,7 +439,7 @@ impl Lookup {
 /// Looks `key` up into `value`: without a lock, but under [`WRITER`] for
 /// exact LRU (whose get relinks the item). The caller copies `value` out
 /// outside every lock and then calls [`Lookup::record`].
-#[inline]
+#[inline(always)]
 fn lookup(store: &'static Store, key: &Key, value: &mut ValueOut) -> Result<Lookup> {
     // A stale CPU number (after a migration) only picks another CPU's
     // counters, which are atomic.

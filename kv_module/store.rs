@@ -307,6 +307,7 @@ impl<A: Alloc> Store<A> {
     /// Lock-free get (not for exact LRU: see [`Store::get_needs_writer`]):
     /// copies the value of `key` into `out`. Counts a miss; a hit is
     /// counted by [`Store::hit`] once the caller has delivered the value.
+    #[inline(always)]
     pub fn get(&self, key: &Key, cpu: u32, out: &mut ValueOut) -> Result<Found, Error> {
         match self.table.read(key, out) {
             Some(found) => Ok(found),
@@ -321,6 +322,7 @@ impl<A: Alloc> Store<A> {
     /// with SIEVE marks the item visited (no lock). If the slot was reused
     /// since the lookup, the new item gets the mark: one extra pass of the
     /// hand, never a wrong value.
+    #[inline]
     pub fn hit(&self, cpu: u32, found: &Found) {
         if let Some(c) = self.cpu(cpu) {
             c.hits.fetch_add(1, Ordering::Relaxed);

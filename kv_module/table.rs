@@ -251,25 +251,35 @@ impl Slot {
         (key_len, value_len)
     }
 
-    fn key_is(&self, key: &Key) -> bool {
-        self.hash.load(Ordering::Relaxed) == key.hash
-            && self.lens().0 == key.len()
+    /// Whether the slot holds `key`: if so, its value's length (clamped,
+    /// so that lengths read in a torn state still index in bounds).
+    #[inline(always)]
+    fn holds(&self, key: &Key) -> Option<usize> {
+        if self.hash.load(Ordering::Relaxed) != key.hash {
+            return None;
+        }
+        let lens = self.lens.load(Ordering::Relaxed);
+        let same = (lens & 0xff) as usize == key.len()
             && self
                 .key
                 .iter()
                 .zip(key.used_words())
-                .all(|(a, b)| a.load(Ordering::Relaxed) == *b)
+                .all(|(a, b)| a.load(Ordering::Relaxed) == *b);
+        same.then_some(((lens >> 8) as usize).min(KV_MAX_VAL))
     }
 
-    /// Copies the value's words into the start of `out`; its length in
-    /// bytes. Exactly `len.div_ceil(8)` words are written.
-    fn copy_value(&self, out: &mut [MaybeUninit<u64>; VALUE_WORDS]) -> usize {
-        let len = self.lens().1;
+    fn key_is(&self, key: &Key) -> bool {
+        self.holds(key).is_some()
+    }
+
+    /// Copies the words of the value's first `len` bytes into the start of
+    /// `out`: exactly `len.div_ceil(8)` words.
+    #[inline(always)]
+    fn copy_value(&self, len: usize, out: &mut [MaybeUninit<u64>; VALUE_WORDS]) {
         for (o, w) in out.iter_mut().zip(&self.value).take(len.div_ceil(WORD)) {
             // Little-endian in memory, as the bytes were packed.
             o.write(w.load(Ordering::Relaxed).to_le());
         }
-        len
     }
 
     /// Calls `f` with the key and value (used under the writer lock only).
@@ -365,13 +375,13 @@ impl ValueOut {
         unsafe { core::slice::from_raw_parts(core::ptr::from_ref(self).cast::<u8>().add(at), n) }
     }
 
-    /// Fills in the value from slot `slot` (a consistent copy is the
-    /// caller's business); its length.
-    fn fill(&mut self, slot: &Slot) -> usize {
-        let len = slot.copy_value(&mut self.words);
-        // At most KV_MAX_VAL (clamped by `lens`); the words are written.
-        self.len = len as u32;
-        len
+    /// Fills in the value's first `len` (at most `KV_MAX_VAL`) bytes from
+    /// slot `slot` (a consistent copy is the caller's business).
+    #[inline(always)]
+    fn fill(&mut self, slot: &Slot, len: usize) {
+        slot.copy_value(len, &mut self.words);
+        // The words are written, and `len` fits: at most KV_MAX_VAL.
+        self.len = len.min(KV_MAX_VAL) as u32;
     }
 
     /// The value's bytes (tests).
@@ -534,6 +544,7 @@ where
     /// header for why the copy is never torn. A discarded attempt may have
     /// written words of `out` past the final value; they are never read
     /// (`ValueOut::bytes` ends at the value).
+    #[inline(always)]
     pub fn read(&self, key: &Key, out: &mut ValueOut) -> Option<Found> {
         let bucket = self.bucket(key.hash)?;
         loop {
@@ -559,20 +570,23 @@ where
 
     /// One walk of the chain: `Some(result)`, or `None` when it ran out of
     /// steps (a cycle seen mid-change).
+    #[inline(always)]
     fn walk(&self, bucket: &Bucket, key: &Key, out: &mut ValueOut) -> Option<Option<Found>> {
         let mut i = bucket.head.load(Ordering::Relaxed);
-        for _ in 0..=self.slots.len() {
+        // A consistent chain has at most `slots.len()` slots.
+        let mut steps = self.slots.len();
+        loop {
             let slot = self.slot(i)?; // NIL (or garbage): the end
-            if slot.key_is(key) {
-                let len = out.fill(slot);
+            if let Some(len) = slot.holds(key) {
+                out.fill(slot, len);
                 return Some(Some(Found { slot: i, len }));
             }
             i = slot.next.load(Ordering::Relaxed);
             if i == NIL {
                 return Some(None);
             }
+            steps = steps.checked_sub(1)?;
         }
-        None
     }
 
     /// Marks a slot referenced after a hit, writing only if not yet set, so
