@@ -409,47 +409,36 @@ fn key_from_user(store: &Store, arg: UserPtr, key: &mut Key) -> Result {
 
 /// Looks `key` up and answers into the caller's `struct kv_value` at
 /// `value_ptr`: `len` and the value's `len` bytes, leaving the rest of the
-/// caller's buffer as it was. The hit counts once they have arrived.
-#[inline]
-fn get_to_user(store: &'static Store, key: &Key, value_ptr: UserPtr) -> Result {
-    let mut value = ValueOut::new();
-    let found = lookup(store, key, &mut value)?;
-    UserSlice::new(value_ptr, size_of::<KvValue>())
-        .writer()
-        .write_slice(value.bytes())?;
-    found.record();
-    Ok(())
-}
-
-/// A value found by [`lookup`], not yet counted as a hit.
-#[must_use = "call record() once the value has reached userspace"]
-struct Lookup {
-    store: &'static Store,
-    cpu: u32,
-    found: table::Found,
-}
-
-impl Lookup {
-    /// Only a delivered value counts as a hit (and, with SIEVE, a visit).
-    fn record(self) {
-        self.store.hit(self.cpu, &self.found);
-    }
-}
-
-/// Looks `key` up into `value`: without a lock, but under [`WRITER`] for
-/// exact LRU (whose get relinks the item). The caller copies `value` out
-/// outside every lock and then calls [`Lookup::record`].
+/// caller's buffer as it was. The lookup takes no lock, whatever the policy
+/// (`table.rs` says why it is never torn), and the copy out is outside every
+/// lock. Only a value that has reached the caller counts as a use: then the
+/// hit is counted, SIEVE's bit set and, with exact LRU, the item relinked
+/// as the newest under [`WRITER`]; a get that fails changes nothing.
 #[inline(always)]
-fn lookup(store: &'static Store, key: &Key, value: &mut ValueOut) -> Result<Lookup> {
+fn get_to_user(store: &'static Store, key: &Key, value_ptr: UserPtr) -> Result {
     // A stale CPU number (after a migration) only picks another CPU's
     // counters, which are atomic.
     let cpu = CpuId::current().as_u32();
-    let found = if store.get_needs_writer() {
-        with_writer(|writer| writer.get(store, key, cpu, value))?
-    } else {
-        store.get(key, cpu, value).map_err(store_error)?
-    };
-    Ok(Lookup { store, cpu, found })
+    let mut value = ValueOut::new();
+    let found = store.get(key, cpu, &mut value).map_err(store_error)?;
+    UserSlice::new(value_ptr, size_of::<KvValue>())
+        .writer()
+        .write_slice(value.bytes())?;
+    store.hit(cpu, &found);
+    if store.needs_touch() {
+        touch(store, key)?;
+    }
+    Ok(())
+}
+
+/// Exact LRU's share of a delivered get: the relink, under [`WRITER`].
+/// Out of line, so the lock-free policies' gets stay short.
+#[inline(never)]
+fn touch(store: &Store, key: &Key) -> Result {
+    with_writer(|writer| {
+        writer.touch(store, key);
+        Ok(())
+    })
 }
 
 fn del(arg: UserPtr) -> Result {

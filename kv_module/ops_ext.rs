@@ -25,11 +25,11 @@ use kernel::{
 };
 
 use crate::abi::{
-    self, KvBatchArgs, KvDumpArgs, KvOp, KvPair, KvValue, KV_BATCH_MAX, KV_PUT_EXIST,
+    self, KvBatchArgs, KvDumpArgs, KvOp, KvPair, KV_BATCH_MAX, KV_PUT_EXIST,
     KV_PUT_NOEXIST,
 };
-use crate::store::{Condition, ValueOut};
-use crate::{lookup, prefix, put_if, read_in_place, shared, store_error, with_writer, Lookup};
+use crate::store::Condition;
+use crate::{get_to_user, prefix, put_if, read_in_place, shared, store_error, with_writer};
 
 // SAFETY: `repr(C)`, integers and integer arrays only, sizes asserted in
 // `abi.rs` (so no padding): every bit pattern is valid and every byte is
@@ -53,10 +53,11 @@ fn condition(flags: u32) -> Result<Condition> {
     }
 }
 
-/// Runs one op. A get's value goes to `value`, with the hit to record once
-/// it has reached userspace. Lengths, flags and `reserved` are checked first;
-/// puts and dels need `writable` (the file was opened for writing).
-fn run_op(op: &KvOp, value: &mut ValueOut, writable: bool) -> Result<Option<Lookup>> {
+/// Runs one op. A get answers into the `struct kv_value` at `value_ptr`,
+/// as the get ioctl does (EFAULT only if that copy fails). Lengths, flags
+/// and `reserved` are checked first; puts and dels need `writable` (the file
+/// was opened for writing).
+fn run_op(op: &KvOp, value_ptr: UserPtr, writable: bool) -> Result {
     if op.reserved != 0 {
         return Err(EINVAL);
     }
@@ -65,7 +66,7 @@ fn run_op(op: &KvOp, value: &mut ValueOut, writable: bool) -> Result<Option<Look
         abi::KV_OP_GET if op.flags == 0 => {
             let store = shared()?;
             let key = store.key(key).map_err(store_error)?;
-            lookup(store, &key, value).map(Some)
+            get_to_user(store, &key, value_ptr)
         }
         abi::KV_OP_PUT => {
             let condition = condition(op.flags)?;
@@ -73,7 +74,7 @@ fn run_op(op: &KvOp, value: &mut ValueOut, writable: bool) -> Result<Option<Look
             if !writable {
                 return Err(read_only(key));
             }
-            put_if(key, data, condition).map(|()| None)
+            put_if(key, data, condition)
         }
         abi::KV_OP_DEL if op.flags == 0 => {
             if !writable {
@@ -81,7 +82,7 @@ fn run_op(op: &KvOp, value: &mut ValueOut, writable: bool) -> Result<Option<Look
             }
             let store = shared()?;
             let key = store.key(key).map_err(store_error)?;
-            with_writer(|writer| writer.del(store, &key)).map(|()| None)
+            with_writer(|writer| writer.del(store, &key))
         }
         _ => Err(EINVAL),
     }
@@ -103,9 +104,9 @@ pub(crate) fn put_flags(arg: UserPtr) -> Result {
     if op.op != abi::KV_OP_PUT {
         return Err(EINVAL);
     }
-    let mut unused = ValueOut::new();
-    // The dispatcher has checked that the file is writable.
-    run_op(op, &mut unused, true).map(drop)
+    // The dispatcher has checked that the file is writable; a put has no
+    // value to answer, so `arg` is never written.
+    run_op(op, arg, true)
 }
 
 /// `KV_IOC_BATCH`: the ops in order, one at a time; returns how many ran.
@@ -126,17 +127,13 @@ pub(crate) fn batch(arg: UserPtr, writable: bool) -> Result<isize> {
         let op_ptr = UserPtr::from_addr(at);
         let mut slot = MaybeUninit::uninit();
         let op: &KvOp = read_in_place(op_ptr, &mut slot)?;
-        let mut value = ValueOut::new();
-        let result = match run_op(op, &mut value, writable) {
-            Ok(Some(found)) => {
-                let at = offset_of!(KvOp, pair) + offset_of!(KvPair, value);
-                UserSlice::new(op_ptr.wrapping_byte_add(at), size_of::<KvValue>())
-                    .writer()
-                    .write_slice(value.bytes())?;
-                found.record();
-                0
-            }
-            Ok(None) => 0,
+        let value_ptr = op_ptr.wrapping_byte_add(offset_of!(KvOp, pair) + offset_of!(KvPair, value));
+        let result = match run_op(op, value_ptr, writable) {
+            Ok(()) => 0,
+            // Only the copy of a get's value out answers EFAULT: the op's
+            // memory is not writable, and the batch stops as when an op
+            // cannot be read.
+            Err(e) if e == EFAULT => return Err(e),
             Err(e) => e.to_errno(),
         };
         UserSlice::new(op_ptr.wrapping_byte_add(offset_of!(KvOp, result)), size_of::<i32>())

@@ -269,9 +269,10 @@ impl<A: Alloc> Store<A> {
         self.policy
     }
 
-    /// Whether gets must go through the [`Writer`] (exact LRU relinks on
-    /// every use) rather than [`Store::get`].
-    pub fn get_needs_writer(&self) -> bool {
+    /// Whether a delivered get must also be recorded with
+    /// [`Writer::touch`], under the writer lock: exact LRU relinks the item
+    /// on every use. (The lookup itself never needs the lock.)
+    pub fn needs_touch(&self) -> bool {
         self.policy == PolicyKind::Lru
     }
 
@@ -304,8 +305,8 @@ impl<A: Alloc> Store<A> {
         }
     }
 
-    /// Lock-free get (not for exact LRU: see [`Store::get_needs_writer`]):
-    /// copies the value of `key` into `out`. Counts a miss; a hit is
+    /// Lock-free get, for every policy: copies the value of `key` into
+    /// `out`. Counts a miss; a hit is
     /// counted by [`Store::hit`] once the caller has delivered the value.
     #[inline(always)]
     pub fn get(&self, key: &Key, cpu: u32, out: &mut ValueOut) -> Result<Found, Error> {
@@ -439,22 +440,17 @@ impl<A: Alloc> Writer<A> {
         Some(())
     }
 
-    /// Get under the writer lock, for exact LRU (see
-    /// [`Store::get_needs_writer`]): the item becomes the most recently
-    /// used at once, so a get whose value then fails to reach the caller has
-    /// still moved it; the hit is counted by [`Store::hit`] afterwards.
-    pub fn get(
-        &mut self,
-        store: &Store<A>,
-        key: &Key,
-        cpu: u32,
-        out: &mut ValueOut,
-    ) -> Result<Found, Error> {
-        let found = store.get(key, cpu, out)?;
+    /// Records a delivered get of `key` for exact LRU (see
+    /// [`Store::needs_touch`]): the slot that holds `key` now becomes the
+    /// newest. If the key was removed since the lock-free lookup, nothing
+    /// changes; if it was removed and put again, its new slot is the one
+    /// used. Other policies record nothing here.
+    pub fn touch(&mut self, store: &Store<A>, key: &Key) {
         if store.policy == PolicyKind::Lru {
-            self.policy.used(&store.table, found.slot);
+            if let Some((i, _)) = store.table.find(key) {
+                self.policy.used(&store.table, i);
+            }
         }
-        Ok(found)
     }
 
     /// Removes every item. Evictions are not counted; the hit, miss and

@@ -43,17 +43,16 @@ fn put_if(s: &HStore, w: &mut HWriter, k: &[u8], v: &[u8], c: Condition) -> Resu
     w.put_if(s, &key, v, c)
 }
 
-/// A get as the module does it: through the writer for exact LRU, lock-free
-/// otherwise, and the hit recorded after the value was delivered.
+/// A get as the module does it: lock-free, then, once the value was
+/// delivered, the hit recorded and (exact LRU) the use under the writer.
 fn get(s: &HStore, w: &mut HWriter, k: &[u8]) -> Result<Vec<u8>, Error> {
     let key = s.key(k)?;
     let mut out = ValueOut::new();
-    let found = if s.get_needs_writer() {
-        w.get(s, &key, 1, &mut out)?
-    } else {
-        s.get(&key, 1, &mut out)?
-    };
+    let found = s.get(&key, 1, &mut out)?;
     s.hit(1, &found);
+    if s.needs_touch() {
+        w.touch(s, &key);
+    }
     assert_eq!(found.len, out.value_len());
     Ok(out.value().to_vec())
 }
@@ -277,6 +276,28 @@ fn sieve_keeps_visited_items_and_moves_its_hand() {
     }
     assert_eq!(s.usage(&w).use_lru, 2);
     assert_eq!(s.usage(&w).evictions, 3);
+}
+
+#[test]
+fn a_get_whose_value_is_not_delivered_changes_nothing_with_lru() {
+    let (s, mut w) = store(1, 2, PolicyKind::Lru);
+    put(&s, &mut w, b"a", b"1").unwrap();
+    put(&s, &mut w, b"b", b"2").unwrap();
+    // The caller looks up "a" but never records it (its copy failed): no
+    // hit, no use, so "a" stays the least recently used and is the victim.
+    let mut out = ValueOut::new();
+    s.get(&s.key(b"a").unwrap(), 0, &mut out).unwrap();
+    assert_eq!(s.usage(&w).hits, 0);
+    put(&s, &mut w, b"c", b"3").unwrap();
+    assert_eq!(get(&s, &mut w, b"a"), Err(Error::NotFound));
+    assert_eq!(get(&s, &mut w, b"b"), Ok(b"2".to_vec()));
+    // A delivered get of "b" makes it the newest: "c" goes next.
+    put(&s, &mut w, b"d", b"4").unwrap();
+    assert_eq!(get(&s, &mut w, b"c"), Err(Error::NotFound));
+    // Touching a key removed since its lookup changes nothing.
+    let gone = s.key(b"zz").unwrap();
+    w.touch(&s, &gone);
+    assert_eq!(s.usage(&w).curr_items, 2);
 }
 
 #[test]
@@ -661,17 +682,15 @@ fn stress(policy: PolicyKind, buckets: u32, cap: u32, keys: u8) {
                     let k = [(n.wrapping_mul(5).wrapping_add(t)) as u8 % keys, 0xee];
                     let key = s.key(&k).unwrap();
                     let mut out = ValueOut::new();
-                    let found = if s.get_needs_writer() {
-                        w.lock().unwrap().get(s, &key, t, &mut out)
-                    } else {
-                        s.get(&key, t, &mut out)
-                    };
-                    if let Ok(found) = found {
+                    if let Ok(found) = s.get(&key, t, &mut out) {
                         assert!(
                             found.len == out.value_len() && value_ok(&k, out.value()),
                             "torn or foreign value for key {k:?}"
                         );
                         s.hit(t, &found);
+                        if s.needs_touch() {
+                            w.lock().unwrap().touch(s, &key);
+                        }
                         hits += 1;
                     }
                 }
