@@ -394,17 +394,20 @@ fn put_if(key: &[u8], value: &[u8], cond: store::Condition) -> Result {
 
 fn get(arg: UserPtr) -> Result {
     let store = shared()?;
-    let mut key = Key::new();
-    key_from_user(store, arg, &mut key)?;
-    get_to_user(store, &key, arg.wrapping_byte_add(offset_of!(KvPair, value)))
+    let mut slot = MaybeUninit::uninit();
+    let key = key_from_user(store, arg, &mut slot)?;
+    get_to_user(store, key, arg.wrapping_byte_add(offset_of!(KvPair, value)))
 }
 
-/// Copies the `struct kv_key` at `arg` straight into `key`, then checks and
-/// hashes it there (EINVAL for a bad length).
-#[inline]
-fn key_from_user(store: &Store, arg: UserPtr, key: &mut Key) -> Result {
-    read_in_place(arg, key.abi_mut())?;
-    store.seal(key).map_err(store_error)
+/// Copies the `struct kv_key` at `arg` straight into a [`Key`] in `slot`,
+/// then checks and hashes it there (EINVAL for a bad length).
+#[inline(always)]
+fn key_from_user<'a>(store: &Store, arg: UserPtr, slot: &'a mut MaybeUninit<Key>) -> Result<&'a Key> {
+    // SAFETY: `read_in_place` returns `Ok` only after copying every byte of
+    // its slot from userspace.
+    let key = unsafe { Key::fill_uninit(slot, |abi| read_in_place(arg, abi).map(drop)) }?;
+    store.seal(key).map_err(store_error)?;
+    Ok(key)
 }
 
 /// Looks `key` up and answers into the caller's `struct kv_value` at
@@ -443,9 +446,9 @@ fn touch(store: &Store, key: &Key) -> Result {
 
 fn del(arg: UserPtr) -> Result {
     let store = shared()?;
-    let mut key = Key::new();
-    key_from_user(store, arg, &mut key)?;
-    with_writer(|writer| writer.del(store, &key))
+    let mut slot = MaybeUninit::uninit();
+    let key = key_from_user(store, arg, &mut slot)?;
+    with_writer(|writer| writer.del(store, key))
 }
 
 fn stat(arg: UserPtr) -> Result {

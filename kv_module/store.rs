@@ -286,7 +286,7 @@ impl<A: Alloc> Store<A> {
     }
 
     /// Checks and hashes a key filled from userspace through
-    /// [`Key::abi_mut`], in place (no lock needed).
+    /// [`Key::fill_uninit`], in place (no lock needed).
     pub fn seal(&self, key: &mut Key) -> Result<(), Error> {
         self.table.seal(key)
     }

@@ -110,7 +110,7 @@ pub enum Error {
 /// length in the last of them are zero, so words compare whole.
 ///
 /// Laid out so that `struct kv_key` as userspace sends it (`len`, then 64
-/// bytes) can be copied straight in through [`Key::abi_mut`], the bytes
+/// bytes) can be copied straight in ([`Key::fill_uninit`]), the bytes
 /// landing 8-aligned as the words; [`Table::seal`] then checks, pads and
 /// hashes it in place. No copy of the key is made after the one from
 /// userspace.
@@ -126,7 +126,7 @@ pub struct Key {
 }
 
 impl Key {
-    /// An empty key, to fill through [`Key::abi_mut`].
+    /// An empty key.
     pub const fn new() -> Self {
         Key {
             _pad: 0,
@@ -136,18 +136,37 @@ impl Key {
         }
     }
 
-    /// Room for `struct kv_key` as userspace sends it: its `len`, then its
-    /// 64 bytes. Fill it, then call [`Table::seal`].
-    pub fn abi_mut(&mut self) -> &mut MaybeUninit<[u8; 4 + KV_MAX_KEY]> {
+    /// Makes a key in `slot` from `struct kv_key` as `fill` writes it into
+    /// the array it is given (a copy from userspace), without zeroing the
+    /// key first; the caller then calls [`Table::seal`].
+    ///
+    /// # Safety
+    ///
+    /// `fill` returns `Ok` only once it has written every byte of the array.
+    #[inline(always)]
+    pub unsafe fn fill_uninit<E>(
+        slot: &mut MaybeUninit<Key>,
+        fill: impl FnOnce(&mut MaybeUninit<[u8; 4 + KV_MAX_KEY]>) -> Result<(), E>,
+    ) -> Result<&mut Key, E> {
+        let p = slot.as_mut_ptr();
+        // SAFETY: `p` is valid and aligned for a `Key`; writing a field
+        // through a raw place needs no initialised value.
+        unsafe {
+            core::ptr::addr_of_mut!((*p)._pad).write(0);
+            core::ptr::addr_of_mut!((*p).hash).write(0);
+        }
         let at = core::mem::offset_of!(Key, len);
         // SAFETY: `repr(C)` puts `len` at offset 4 and `words` right after
-        // it at offset 8 (8-aligned), so the 68 bytes from `len` lie inside
-        // `self` and are exactly `len` and `words`. Both are plain integers,
-        // for which every byte pattern is valid, so whatever is written
-        // through the `MaybeUninit` leaves them initialised, and the array
-        // (alignment 1) borrows `self` mutably for its whole lifetime. The pointer is
-        // derived from `self` as a whole, so it may cover both fields.
-        unsafe { &mut *core::ptr::from_mut(self).cast::<u8>().add(at).cast() }
+        // it at offset 8 (8-aligned), so the 68 bytes from `len` are exactly
+        // `len` and `words`, inside `*slot`, which the array (alignment 1)
+        // borrows mutably; a `MaybeUninit` array has no validity
+        // requirement. The pointer is derived from the whole `slot`.
+        let abi = unsafe { &mut *p.cast::<u8>().add(at).cast() };
+        fill(abi)?;
+        // SAFETY: `_pad` and `hash` are written above, `len` and `words` by
+        // `fill` (the caller's contract), and integers are valid for any
+        // bytes, so the whole `Key` is initialised.
+        Ok(unsafe { slot.assume_init_mut() })
     }
 
     /// The key's length in bytes (1..=KV_MAX_KEY).
@@ -485,7 +504,7 @@ where
         Ok(key)
     }
 
-    /// Checks a key filled through [`Key::abi_mut`], zeroes its bytes past
+    /// Checks a key filled by [`Key::fill_uninit`], zeroes its bytes past
     /// `len` in its last word (the caller's bytes there are anything) and
     /// hashes it.
     pub fn seal(&self, key: &mut Key) -> Result<(), Error> {

@@ -154,15 +154,21 @@ fn lengths_are_checked_and_change_nothing() {
 }
 
 /// A key as the module receives it: `struct kv_key` copied into
-/// `Key::abi_mut`, bytes past `len` being whatever the caller left there.
+/// `Key::fill_uninit`, bytes past `len` being whatever the caller left there.
 fn sealed(s: &HStore, k: &[u8], garbage: u8) -> Result<crate::store::Key, Error> {
-    let mut key = crate::store::Key::new();
     let mut abi = [garbage; 4 + KV_MAX_KEY];
     abi[..4].copy_from_slice(&(k.len() as u32).to_ne_bytes());
     abi[4..4 + k.len().min(KV_MAX_KEY)].copy_from_slice(&k[..k.len().min(KV_MAX_KEY)]);
-    key.abi_mut().write(abi);
-    s.seal(&mut key)?;
-    Ok(key)
+    let mut slot = std::mem::MaybeUninit::uninit();
+    // SAFETY: the closure writes the whole array before returning Ok.
+    let key = unsafe {
+        crate::store::Key::fill_uninit(&mut slot, |a| {
+            a.write(abi);
+            Ok::<(), Error>(())
+        })
+    }?;
+    s.seal(key)?;
+    Ok(*key)
 }
 
 #[test]
@@ -180,14 +186,18 @@ fn a_key_sealed_in_place_is_the_key_packed_from_its_bytes() {
         }
     }
     // A length of 0 or past 64 is refused, whatever the bytes.
-    let mut key = crate::store::Key::new();
-    assert_eq!(s.seal(&mut key), Err(Error::BadKeyLen));
-    for len in [65u32, u32::MAX] {
-        let mut abi = [b'k'; 4 + KV_MAX_KEY];
-        abi[..4].copy_from_slice(&len.to_ne_bytes());
-        key.abi_mut().write(abi);
-        assert_eq!(s.seal(&mut key), Err(Error::BadKeyLen));
+    assert_eq!(sealed(&s, b"", b'k').err(), Some(Error::BadKeyLen));
+    assert_eq!(sealed(&s, &[b'k'; 65], b'k').err(), Some(Error::BadKeyLen));
+    let mut slot = std::mem::MaybeUninit::uninit();
+    // SAFETY: the closure writes the whole array before returning Ok.
+    let key = unsafe {
+        crate::store::Key::fill_uninit(&mut slot, |a| {
+            a.write([0xff; 4 + KV_MAX_KEY]);
+            Ok::<(), Error>(())
+        })
     }
+    .unwrap();
+    assert_eq!(s.seal(key), Err(Error::BadKeyLen));
 }
 
 #[test]
