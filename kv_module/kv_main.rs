@@ -12,10 +12,11 @@
 //!
 //! The store is split in two (see `store.rs`): the shared [`store::Store`],
 //! reached through [`STORE`] without a lock, and the one [`store::Writer`],
-//! behind the spinlock [`WRITER`]. Gets with `use_lru=0` and SIEVE take no
-//! lock and write only their CPU's counters (and, for SIEVE, a visited bit
-//! not yet set); `table.rs` says why they never see a torn item. Puts, dels,
-//! stat and exact-LRU gets (each of which relinks the item) take [`WRITER`].
+//! behind the spinlock [`WRITER`]. Gets look up without a lock, whatever the
+//! policy, and write only their CPU's counters (and, for SIEVE, a visited
+//! bit not yet set); `table.rs` says why they never see a torn item. Puts,
+//! dels and stat take [`WRITER`], and so does an exact-LRU get, but only for
+//! the relink once its value has reached the caller.
 //! It is a spinlock because write sections of the bucket sequence counters
 //! must not be preempted (a reader would spin on the preempted writer), as
 //! with the kernel's `seqcount_t`; everything under it is bounded and never

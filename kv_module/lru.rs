@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Exact LRU (`use_lru=1`): the least recently used item is evicted, and a
 //! get and a put both count as a use. Every use relinks the item as the
-//! newest, so gets run under the writer lock (see README, "Eviction
-//! policies", for what that serializes); a use of the item that already is
-//! the newest changes nothing.
+//! newest, so a get, after its lock-free lookup, takes the writer lock to
+//! relink (see README, "How a get runs", for what that serializes); a use
+//! of the item that already is the newest changes nothing.
 
 use core::ops::DerefMut;
 

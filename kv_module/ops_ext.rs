@@ -4,8 +4,9 @@
 //!
 //! Same rules as `kv_main.rs`: user memory is copied outside every lock
 //! (copy in, operate, copy out). A batch runs one op at a time through the
-//! same paths as the single ioctls (a get without a lock unless exact LRU,
-//! a put or del under the writer lock), so it buffers one op. A dump takes
+//! same paths as the single ioctls (a get without a lock, an exact-LRU
+//! get's relink and a put or del under the writer lock), so it buffers one
+//! op. A dump takes
 //! the writer lock once per bucket and buffers one bucket: the buffer grows
 //! only to the largest bucket that still fits the caller's room (at most the
 //! table's own `max_items`), with a fallible allocation outside the lock.

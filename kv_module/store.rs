@@ -3,12 +3,13 @@
 //! (`lru.rs`, `sieve.rs`) and the counters.
 //!
 //! It comes in two parts, made together by [`Store::new`]:
-//! - [`Store`], shared by every CPU without a lock: lock-free gets (with
-//!   `use_lru=0` and SIEVE), the per-CPU hit and miss counters;
+//! - [`Store`], shared by every CPU without a lock: lock-free gets (every
+//!   policy), the per-CPU hit and miss counters;
 //! - [`Writer`], the one writer, whose methods take `&mut self`: the caller
 //!   keeps it behind one lock (a spinlock in the module, a `Mutex` in the
 //!   host tests), and that lock serializes every change to the table and the
-//!   policy. Exact LRU gets go through it too, since each one relinks.
+//!   policy. An exact-LRU get goes through it after the lookup, to relink
+//!   the item ([`Writer::touch`]).
 //!
 //! Plain `no_std` Rust with no dependency on the kernel crate; storage comes
 //! from the caller through [`Alloc`] (`KVVec` in the module, `Vec` on the
@@ -73,7 +74,8 @@ impl<L: DerefMut<Target = [Links]>> Policy<L> {
         }
     }
 
-    /// A use of slot `i` under the writer lock (a put's replace, an LRU get).
+    /// A use of slot `i` under the writer lock (a put's replace, an LRU
+    /// get's touch).
     fn used(&mut self, v: &impl Visited, i: u32) {
         match self {
             Policy::None => {}
