@@ -41,11 +41,11 @@ use kernel::{
 // inside the module some are unused and none is reachable from outside.
 #[allow(unreachable_pub, dead_code)]
 mod abi;
-mod owned_misc;
 #[allow(unreachable_pub, dead_code)]
 mod list;
 #[allow(unreachable_pub, dead_code)]
 mod lru;
+mod owned_misc;
 #[allow(unreachable_pub, dead_code)]
 mod sieve;
 #[allow(unreachable_pub, dead_code)]
@@ -60,9 +60,9 @@ use core::ptr;
 use core::sync::atomic::{AtomicPtr, Ordering};
 
 use abi::{KvKey, KvPair, KvUsageStat, KvValue};
-use store::{Key, ValueOut};
 use kernel::cpu::CpuId;
 use owned_misc::OwnedMiscDevice;
+use store::{Key, ValueOut};
 
 module! {
     type: KvModule,
@@ -166,11 +166,17 @@ fn checked_params() -> Result<(u32, u32, store::PolicyKind)> {
     let max_items = *module_parameters::max_items.value();
     let use_lru = *module_parameters::use_lru.value();
     if !(1..=store::MAX_BUCKETS).contains(&buckets) {
-        pr_err!("buckets={buckets} is out of range 1..={}\n", store::MAX_BUCKETS);
+        pr_err!(
+            "buckets={buckets} is out of range 1..={}\n",
+            store::MAX_BUCKETS
+        );
         return Err(EINVAL);
     }
     if !(1..=store::MAX_ITEMS).contains(&max_items) {
-        pr_err!("max_items={max_items} is out of range 1..={}\n", store::MAX_ITEMS);
+        pr_err!(
+            "max_items={max_items} is out of range 1..={}\n",
+            store::MAX_ITEMS
+        );
         return Err(EINVAL);
     }
     let Some(policy) = store::PolicyKind::from_u32(use_lru) else {
@@ -243,7 +249,9 @@ impl kernel::Module for KvModule {
             "loaded: buckets={buckets} max_items={max_items} use_lru={}\n",
             policy as u32
         );
-        Ok(KvModule { miscdev: Some(miscdev) })
+        Ok(KvModule {
+            miscdev: Some(miscdev),
+        })
     }
 }
 
@@ -364,11 +372,7 @@ fn read_in_place<T: FromBytes>(arg: UserPtr, slot: &mut MaybeUninit<T>) -> Resul
     // compile-time constant, so, like `UserSliceReader::read` and the C
     // side for constant sizes, this skips `check_object_size`.
     let left = unsafe {
-        bindings::_copy_from_user(
-            slot.as_mut_ptr().cast(),
-            arg.as_const_ptr(),
-            size_of::<T>(),
-        )
+        bindings::_copy_from_user(slot.as_mut_ptr().cast(), arg.as_const_ptr(), size_of::<T>())
     };
     if left != 0 {
         return Err(EFAULT);
@@ -403,7 +407,11 @@ fn get(arg: UserPtr) -> Result {
 /// Copies the `struct kv_key` at `arg` straight into a [`Key`] in `slot`,
 /// then checks and hashes it there (EINVAL for a bad length).
 #[inline(always)]
-fn key_from_user<'a>(store: &Store, arg: UserPtr, slot: &'a mut MaybeUninit<Key>) -> Result<&'a Key> {
+fn key_from_user<'a>(
+    store: &Store,
+    arg: UserPtr,
+    slot: &'a mut MaybeUninit<Key>,
+) -> Result<&'a Key> {
     // SAFETY: `read_in_place` returns `Ok` only after copying every byte of
     // its slot from userspace.
     let key = unsafe { Key::fill_uninit(slot, |abi| read_in_place(arg, abi).map(drop)) }?;
@@ -455,5 +463,7 @@ fn del(arg: UserPtr) -> Result {
 fn stat(arg: UserPtr) -> Result {
     let store = shared()?;
     let usage = with_writer(|writer| Ok(store.usage(writer)))?;
-    UserSlice::new(arg, size_of::<KvUsageStat>()).writer().write(&usage)
+    UserSlice::new(arg, size_of::<KvUsageStat>())
+        .writer()
+        .write(&usage)
 }

@@ -26,8 +26,7 @@ use kernel::{
 };
 
 use crate::abi::{
-    self, KvBatchArgs, KvDumpArgs, KvOp, KvPair, KV_BATCH_MAX, KV_PUT_EXIST,
-    KV_PUT_NOEXIST,
+    self, KvBatchArgs, KvDumpArgs, KvOp, KvPair, KV_BATCH_MAX, KV_PUT_EXIST, KV_PUT_NOEXIST,
 };
 use crate::store::Condition;
 use crate::{get_to_user, prefix, put_if, read_in_place, shared, store_error, with_writer};
@@ -113,7 +112,9 @@ pub(crate) fn put_flags(arg: UserPtr) -> Result {
 /// `KV_IOC_BATCH`: the ops in order, one at a time; returns how many ran.
 /// On a file not opened for writing, puts and dels answer EBADF each.
 pub(crate) fn batch(arg: UserPtr, writable: bool) -> Result<isize> {
-    let args: KvBatchArgs = UserSlice::new(arg, size_of::<KvBatchArgs>()).reader().read()?;
+    let args: KvBatchArgs = UserSlice::new(arg, size_of::<KvBatchArgs>())
+        .reader()
+        .read()?;
     if args.reserved != 0 || args.count > KV_BATCH_MAX {
         return Err(EINVAL);
     }
@@ -128,7 +129,8 @@ pub(crate) fn batch(arg: UserPtr, writable: bool) -> Result<isize> {
         let op_ptr = UserPtr::from_addr(at);
         let mut slot = MaybeUninit::uninit();
         let op: &KvOp = read_in_place(op_ptr, &mut slot)?;
-        let value_ptr = op_ptr.wrapping_byte_add(offset_of!(KvOp, pair) + offset_of!(KvPair, value));
+        let value_ptr =
+            op_ptr.wrapping_byte_add(offset_of!(KvOp, pair) + offset_of!(KvPair, value));
         let result = match run_op(op, value_ptr, writable) {
             Ok(()) => 0,
             // Only the copy of a get's value out answers EFAULT: the op's
@@ -137,9 +139,12 @@ pub(crate) fn batch(arg: UserPtr, writable: bool) -> Result<isize> {
             Err(e) if e == EFAULT => return Err(e),
             Err(e) => e.to_errno(),
         };
-        UserSlice::new(op_ptr.wrapping_byte_add(offset_of!(KvOp, result)), size_of::<i32>())
-            .writer()
-            .write(&result)?;
+        UserSlice::new(
+            op_ptr.wrapping_byte_add(offset_of!(KvOp, result)),
+            size_of::<i32>(),
+        )
+        .writer()
+        .write(&result)?;
     }
     // At most KV_BATCH_MAX.
     isize::try_from(args.count).map_err(|_| EINVAL)
@@ -156,7 +161,9 @@ pub(crate) fn clear() -> Result {
 
 /// `KV_IOC_DUMP`: whole buckets from the cursor on, as many as fit.
 pub(crate) fn dump(arg: UserPtr) -> Result {
-    let mut args: KvDumpArgs = UserSlice::new(arg, size_of::<KvDumpArgs>()).reader().read()?;
+    let mut args: KvDumpArgs = UserSlice::new(arg, size_of::<KvDumpArgs>())
+        .reader()
+        .read()?;
     if args.reserved != 0 {
         return Err(EINVAL);
     }
@@ -176,25 +183,26 @@ pub(crate) fn dump(arg: UserPtr) -> Result {
         // Under the writer spinlock: the closure copies into capacity
         // reserved beforehand and never sleeps.
         with_writer(|writer| {
-            writer.dump_bucket(store, bucket, |key, value| {
-                items = items.saturating_add(1);
-                if items > left || buf.push_within_capacity(KvPair::ZERO).is_err() {
-                    return;
-                }
-                if let Some(pair) = buf.last_mut() {
-                    // The store's keys and values fit their arrays.
-                    if let (Some(k), Some(v)) = (
-                        pair.key.data.get_mut(..key.len()),
-                        pair.value.data.get_mut(..value.len()),
-                    ) {
-                        k.copy_from_slice(key);
-                        v.copy_from_slice(value);
-                        pair.key.len = key.len() as u32; // <= KV_MAX_KEY
-                        pair.value.len = value.len() as u32; // <= KV_MAX_VAL
+            writer
+                .dump_bucket(store, bucket, |key, value| {
+                    items = items.saturating_add(1);
+                    if items > left || buf.push_within_capacity(KvPair::ZERO).is_err() {
+                        return;
                     }
-                }
-            })
-            .map(drop)
+                    if let Some(pair) = buf.last_mut() {
+                        // The store's keys and values fit their arrays.
+                        if let (Some(k), Some(v)) = (
+                            pair.key.data.get_mut(..key.len()),
+                            pair.value.data.get_mut(..value.len()),
+                        ) {
+                            k.copy_from_slice(key);
+                            v.copy_from_slice(value);
+                            pair.key.len = key.len() as u32; // <= KV_MAX_KEY
+                            pair.value.len = value.len() as u32; // <= KV_MAX_VAL
+                        }
+                    }
+                })
+                .map(drop)
         })?;
         if items > left {
             needed = items;
@@ -225,7 +233,9 @@ pub(crate) fn dump(arg: UserPtr) -> Result {
     args.cursor = u64::from(bucket.min(buckets));
     // Both are at most max_items or the caller's u32 room.
     args.count = u32::try_from(if full { needed } else { written }).unwrap_or(u32::MAX);
-    UserSlice::new(arg, size_of::<KvDumpArgs>()).writer().write(&args)?;
+    UserSlice::new(arg, size_of::<KvDumpArgs>())
+        .writer()
+        .write(&args)?;
     if full {
         return Err(ENOSPC);
     }

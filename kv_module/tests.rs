@@ -289,39 +289,33 @@ fn sieve_keeps_visited_items_and_moves_its_hand() {
 }
 
 #[test]
-fn a_get_whose_value_is_not_delivered_changes_nothing_with_lru() {
+fn a_get_whose_value_is_not_delivered_changes_nothing() {
+    for policy in [PolicyKind::Lru, PolicyKind::Sieve] {
+        let (s, mut w) = store(1, 2, policy);
+        put(&s, &mut w, b"a", b"1").unwrap();
+        put(&s, &mut w, b"b", b"2").unwrap();
+        // The caller looks up "a" but never records it (its copy failed):
+        // no hit, no use (LRU) or visit (SIEVE), so "a" is the victim.
+        let mut out = ValueOut::new();
+        s.get(&s.key(b"a").unwrap(), 0, &mut out).unwrap();
+        assert_eq!(s.usage(&w).hits, 0);
+        put(&s, &mut w, b"c", b"3").unwrap();
+        assert_eq!(get(&s, &mut w, b"a"), Err(Error::NotFound), "{policy:?}");
+        assert_eq!(get(&s, &mut w, b"b"), Ok(b"2".to_vec()), "{policy:?}");
+    }
+    // With exact LRU, the delivered get of "b" above made it the newest:
+    // "c" goes next. Touching a key removed since its lookup changes nothing.
     let (s, mut w) = store(1, 2, PolicyKind::Lru);
-    put(&s, &mut w, b"a", b"1").unwrap();
-    put(&s, &mut w, b"b", b"2").unwrap();
-    // The caller looks up "a" but never records it (its copy failed): no
-    // hit, no use, so "a" stays the least recently used and is the victim.
-    let mut out = ValueOut::new();
-    s.get(&s.key(b"a").unwrap(), 0, &mut out).unwrap();
-    assert_eq!(s.usage(&w).hits, 0);
+    for (k, v) in [(b"a", b"1"), (b"b", b"2")] {
+        put(&s, &mut w, k, v).unwrap();
+    }
+    assert_eq!(get(&s, &mut w, b"a"), Ok(b"1".to_vec()));
     put(&s, &mut w, b"c", b"3").unwrap();
-    assert_eq!(get(&s, &mut w, b"a"), Err(Error::NotFound));
-    assert_eq!(get(&s, &mut w, b"b"), Ok(b"2".to_vec()));
-    // A delivered get of "b" makes it the newest: "c" goes next.
+    assert_eq!(get(&s, &mut w, b"b"), Err(Error::NotFound));
+    w.touch(&s, &s.key(b"gone").unwrap());
     put(&s, &mut w, b"d", b"4").unwrap();
-    assert_eq!(get(&s, &mut w, b"c"), Err(Error::NotFound));
-    // Touching a key removed since its lookup changes nothing.
-    let gone = s.key(b"zz").unwrap();
-    w.touch(&s, &gone);
-    assert_eq!(s.usage(&w).curr_items, 2);
-}
-
-#[test]
-fn a_get_whose_value_is_not_delivered_changes_nothing_with_sieve() {
-    let (s, mut w) = store(1, 2, PolicyKind::Sieve);
-    put(&s, &mut w, b"a", b"1").unwrap();
-    put(&s, &mut w, b"b", b"2").unwrap();
-    // The caller looks up "a" but never records the hit (its copy failed).
-    let mut out = ValueOut::new();
-    s.get(&s.key(b"a").unwrap(), 0, &mut out).unwrap();
-    assert_eq!(s.usage(&w).hits, 0);
-    // "a" is not visited, so it is the victim.
-    put(&s, &mut w, b"c", b"3").unwrap();
     assert_eq!(get(&s, &mut w, b"a"), Err(Error::NotFound));
+    assert_eq!(s.usage(&w).curr_items, 2);
 }
 
 #[test]
