@@ -547,7 +547,9 @@ where
 
     fn bucket_index(&self, hash: u64) -> usize {
         // (high 32 bits of the hash) * len / 2^32: below len, no division.
-        (((hash >> 32) * self.buckets.len() as u64) >> 32) as usize
+        // The product is below 2^32 * MAX_BUCKETS = 2^52: it cannot wrap,
+        // and `wrapping_mul` leaves no overflow panic in the code.
+        (((hash >> 32).wrapping_mul(self.buckets.len() as u64)) >> 32) as usize
     }
 
     /// The hash's bucket; always `Some` (bucket_index is below the length).
