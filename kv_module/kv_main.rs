@@ -59,7 +59,7 @@ mod ops_ext;
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, Ordering};
 
-use abi::{KvKey, KvPair, KvUsageStat, KvValue};
+use abi::{KvKey, KvPair, KvUsageStat};
 use kernel::cpu::CpuId;
 use owned_misc::OwnedMiscDevice;
 use store::{Key, ValueOut};
@@ -382,6 +382,26 @@ fn read_in_place<T: FromBytes>(arg: UserPtr, slot: &mut MaybeUninit<T>) -> Resul
     Ok(unsafe { slot.assume_init_ref() })
 }
 
+/// Copies `src` to userspace at `dst`: [`UserSliceWriter::write_slice`]
+/// with one call instead of four (a third of a get's own instructions went
+/// to that chain). The callers' `dst` points into a user struct that holds
+/// at least `src.len()` bytes there (the ABI sizes the struct, not us).
+///
+/// [`UserSliceWriter::write_slice`]: kernel::uaccess::UserSliceWriter::write_slice
+#[inline]
+fn write_to_user(dst: UserPtr, src: &[u8]) -> Result {
+    // SAFETY: `src` is a live `&[u8]`, so its `src.len()` bytes are valid
+    // for reads, which is all `_copy_to_user` needs; it checks the user
+    // range itself. The hardened-usercopy check that `copy_to_user` adds for
+    // sizes not known at compile time verifies that the kernel range lies in
+    // one object, which the slice's type already guarantees.
+    let left = unsafe { bindings::_copy_to_user(dst.as_mut_ptr(), src.as_ptr().cast(), src.len()) };
+    if left != 0 {
+        return Err(EFAULT);
+    }
+    Ok(())
+}
+
 fn put(arg: UserPtr) -> Result {
     let mut slot = MaybeUninit::uninit();
     let pair: &KvPair = read_in_place(arg, &mut slot)?;
@@ -433,11 +453,8 @@ fn get_to_user(store: &'static Store, key: &Key, value_ptr: UserPtr) -> Result {
     let cpu = CpuId::current().as_u32();
     let mut value = ValueOut::new();
     let found = store.get(key, cpu, &mut value).map_err(store_error)?;
-    UserSlice::new(value_ptr, size_of::<KvValue>())
-        .writer()
-        .write_slice(value.bytes())?;
-    store.hit(cpu, &found);
-    if store.needs_touch() {
+    write_to_user(value_ptr, value.bytes())?;
+    if store.hit(cpu, &found) {
         touch(store, key)?;
     }
     Ok(())

@@ -271,13 +271,6 @@ impl<A: Alloc> Store<A> {
         self.policy
     }
 
-    /// Whether a delivered get must also be recorded with
-    /// [`Writer::touch`], under the writer lock: exact LRU relinks the item
-    /// on every use. (The lookup itself never needs the lock.)
-    pub fn needs_touch(&self) -> bool {
-        self.policy == PolicyKind::Lru
-    }
-
     pub fn buckets(&self) -> u32 {
         self.table.bucket_count()
     }
@@ -324,14 +317,22 @@ impl<A: Alloc> Store<A> {
     /// Records a hit after the value reached the caller: counts it, and
     /// with SIEVE marks the item visited (no lock). If the slot was reused
     /// since the lookup, the new item gets the mark: one extra pass of the
-    /// hand, never a wrong value.
+    /// hand, never a wrong value. Returns whether the get must also be
+    /// recorded with [`Writer::touch`], under the writer lock: exact LRU
+    /// relinks the item on every use.
     #[inline]
-    pub fn hit(&self, cpu: u32, found: &Found) {
+    #[must_use = "exact LRU needs Writer::touch when this is true"]
+    pub fn hit(&self, cpu: u32, found: &Found) -> bool {
         if let Some(c) = self.cpu(cpu) {
             c.hits.fetch_add(1, Ordering::Relaxed);
         }
-        if self.policy == PolicyKind::Sieve {
-            self.table.mark_referenced(found.slot);
+        match self.policy {
+            PolicyKind::None => false,
+            PolicyKind::Lru => true,
+            PolicyKind::Sieve => {
+                self.table.mark_referenced(found.slot);
+                false
+            }
         }
     }
 
@@ -442,8 +443,8 @@ impl<A: Alloc> Writer<A> {
         Some(())
     }
 
-    /// Records a delivered get of `key` for exact LRU (see
-    /// [`Store::needs_touch`]): the slot that holds `key` now becomes the
+    /// Records a delivered get of `key` for exact LRU (when [`Store::hit`]
+    /// asks for it): the slot that holds `key` now becomes the
     /// newest. If the key was removed since the lock-free lookup, nothing
     /// changes; if it was removed and put again, its new slot is the one
     /// used. Other policies record nothing here.

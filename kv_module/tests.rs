@@ -49,8 +49,7 @@ fn get(s: &HStore, w: &mut HWriter, k: &[u8]) -> Result<Vec<u8>, Error> {
     let key = s.key(k)?;
     let mut out = ValueOut::new();
     let found = s.get(&key, 1, &mut out)?;
-    s.hit(1, &found);
-    if s.needs_touch() {
+    if s.hit(1, &found) {
         w.touch(s, &key);
     }
     assert_eq!(found.len, out.value_len());
@@ -691,8 +690,7 @@ fn stress(policy: PolicyKind, buckets: u32, cap: u32, keys: u8) {
                             found.len == out.value_len() && value_ok(&k, out.value()),
                             "torn or foreign value for key {k:?}"
                         );
-                        s.hit(t, &found);
-                        if s.needs_touch() {
+                        if s.hit(t, &found) {
                             w.lock().unwrap().touch(s, &key);
                         }
                         hits += 1;
