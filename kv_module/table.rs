@@ -217,6 +217,14 @@ fn for_each_word(bytes: &[u8], mut f: impl FnMut(usize, u64)) {
     }
 }
 
+/// The words of `words` that hold `len` bytes, loaded.
+fn covering(words: &[AtomicU64], len: usize) -> impl Iterator<Item = u64> + '_ {
+    words
+        .iter()
+        .take(len.div_ceil(WORD))
+        .map(|w| w.load(Ordering::Relaxed))
+}
+
 /// Stores `words` little-endian into the start of `out`, as many as fit.
 #[inline(always)]
 fn unpack<const N: usize>(words: impl Iterator<Item = u64>, out: &mut [u8; N]) {
@@ -305,12 +313,9 @@ impl Slot {
     fn with_item<R>(&self, f: impl FnOnce(&[u8], &[u8]) -> R) -> R {
         let (key_len, value_len) = self.lens();
         let mut key = [0u8; KV_MAX_KEY];
-        unpack(self.key.iter().map(|w| w.load(Ordering::Relaxed)), &mut key);
+        unpack(covering(&self.key, key_len), &mut key);
         let mut value = [0u8; KV_MAX_VAL];
-        unpack(
-            self.value.iter().map(|w| w.load(Ordering::Relaxed)),
-            &mut value,
-        );
+        unpack(covering(&self.value, value_len), &mut value);
         f(
             key.get(..key_len).unwrap_or(&[]),
             value.get(..value_len).unwrap_or(&[]),
