@@ -24,7 +24,9 @@ pub struct KvKey {
     pub data: [u8; KV_MAX_KEY],
 }
 
-/// A value: `len` bytes of `data` are the value. A get zeroes the rest.
+/// A value: `len` bytes of `data` are the value. The get ioctl writes `len`
+/// and those bytes only, leaving the rest as the caller had it (libkv's
+/// `kv_get` zeroes it).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KvValue {
