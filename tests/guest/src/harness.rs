@@ -114,3 +114,35 @@ pub fn run_group(prefix: &str, tests: &[Test]) -> ! {
     }
     std::process::exit(i32::from(failed));
 }
+
+/// A page-aligned mapping of `pages` pages with the ones in `unmap` made
+/// inaccessible (PROT_NONE keeps the addresses reserved: an unmapped page
+/// could be reused by the next large allocation).
+pub fn mapping(pages: usize, unmap: &[usize]) -> Result<usize, String> {
+    let page = 4096;
+    // SAFETY: An anonymous private mapping at an address the kernel picks.
+    let base = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            pages * page,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    ensure!(base != libc::MAP_FAILED, "mmap failed");
+    for &i in unmap {
+        // SAFETY: Page `i` lies inside the mapping just made; nothing
+        // references it.
+        let rc = unsafe {
+            libc::mprotect(
+                (base as usize + i * page) as *mut libc::c_void,
+                page,
+                libc::PROT_NONE,
+            )
+        };
+        ensure!(rc == 0, "mprotect failed");
+    }
+    Ok(base as usize)
+}

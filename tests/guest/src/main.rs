@@ -12,7 +12,9 @@ use std::process::Command;
 #[macro_use]
 mod harness;
 
-use harness::{binary, expect_errno, key_of, pair, run_group, same, Dev, Errno, Outcome, Test};
+use harness::{
+    binary, expect_errno, key_of, mapping, pair, run_group, same, Dev, Errno, Outcome, Test,
+};
 
 use kv_core::abi::{
     KvKey, KvPair, KvUsageStat, KV_IOC_DEL, KV_IOC_GET, KV_IOC_MAGIC, KV_IOC_PUT, KV_IOC_STAT,
@@ -232,31 +234,6 @@ fn unknown_ioctls(dev: &Dev) -> Outcome {
         expect_errno(what, dev.ioctl(cmd, arg), libc::ENOTTY)?;
     }
     same("curr_items", dev.items()?, 0)
-}
-
-/// A page-aligned mapping of `pages` pages; the ones in `unmap` are removed
-/// again, leaving holes that any access faults on.
-fn mapping(pages: usize, unmap: &[usize]) -> Result<usize, String> {
-    let page = 4096;
-    // SAFETY: An anonymous private mapping at an address the kernel picks.
-    let base = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            pages * page,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    ensure!(base != libc::MAP_FAILED, "mmap failed");
-    for &i in unmap {
-        // SAFETY: Page `i` lies inside the mapping just made; nothing
-        // references it.
-        let rc = unsafe { libc::munmap((base as usize + i * page) as *mut libc::c_void, page) };
-        ensure!(rc == 0, "munmap failed");
-    }
-    Ok(base as usize)
 }
 
 /// Joins every thread (none is left running) and keeps the first failure;

@@ -17,7 +17,7 @@ use kv_core::abi::*;
 #[path = "../harness.rs"]
 mod harness;
 
-use harness::{binary, expect_errno, pair, run_group, same, Dev, Errno, Outcome, Test};
+use harness::{binary, expect_errno, mapping, pair, run_group, same, Dev, Errno, Outcome, Test};
 
 type Items = BTreeMap<Vec<u8>, Vec<u8>>;
 
@@ -152,38 +152,6 @@ fn ok<T>(what: &str, r: Result<T, Errno>) -> Result<T, String> {
 /// The items of the store, through a big enough dump.
 fn items(dev: &Dev) -> Result<Items, String> {
     dev.dump_all(4096)
-}
-
-/// A page-aligned mapping of `pages` pages with the ones in `unmap` made
-/// inaccessible (PROT_NONE keeps the addresses reserved: an unmapped page
-/// could be reused by the next large allocation).
-fn mapping(pages: usize, unmap: &[usize]) -> Result<usize, String> {
-    let page = 4096;
-    // SAFETY: An anonymous private mapping at an address the kernel picks.
-    let base = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            pages * page,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    ensure!(base != libc::MAP_FAILED, "mmap failed");
-    for &i in unmap {
-        // SAFETY: Page `i` lies inside the mapping just made; nothing
-        // references it.
-        let rc = unsafe {
-            libc::mprotect(
-                (base as usize + i * page) as *mut libc::c_void,
-                page,
-                libc::PROT_NONE,
-            )
-        };
-        ensure!(rc == 0, "mprotect failed");
-    }
-    Ok(base as usize)
 }
 
 const KERNEL_ADDR: usize = 0xffff_ffff_8100_0000;
