@@ -3,7 +3,7 @@
 //! structs and numbers.
 //!
 //! The kernel module compiles this file in, `kvlib` (and through it `libkv.so`
-//! and `kvctl`) uses it through the `kv_core` crate, and `include/kv.h` mirrors
+//! and `kvctl`) uses it through the `kv_module` crate, and `include/kv.h` mirrors
 //! it by hand; a host test compiles the header and checks every size, offset
 //! and ioctl number against the constants here.
 //!

@@ -5,7 +5,7 @@
 //! user copies and locking. The table (`table.rs`), the eviction policies
 //! (`list.rs`, `lru.rs`, `sieve.rs`), the store composing them (`store.rs`)
 //! and the userspace ABI (`abi.rs`) are plain `no_std` Rust that the host
-//! crate `kv_core` also compiles, so they are unit-, property- and
+//! crate `kv_module` also compiles, so they are unit-, property- and
 //! thread-tested there.
 //!
 //! # Locking
@@ -37,7 +37,7 @@ use kernel::{
     uaccess::{UserPtr, UserSlice},
 };
 
-// Shared with the host crate `kv_core`, where these items are its public API;
+// Shared with the host crate `kv_module`, where these items are its public API;
 // inside the module some are unused and none is reachable from outside.
 #[allow(unreachable_pub, dead_code)]
 mod abi;

@@ -4,7 +4,7 @@
 //! this file knows nothing about them beyond one per-slot bit they may use.
 //!
 //! Plain `no_std` Rust without the kernel crate: the module compiles it in,
-//! and the host crate `kv_core` tests it, threads included.
+//! and the host crate `kv_module` tests it, threads included.
 //!
 //! # Layout
 //!

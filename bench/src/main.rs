@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use kv_core::abi::KvOp;
+use kv_module::abi::KvOp;
 use target::{key_bytes, value_bytes, BpfMap, Kv, MapKind, Request, Target};
 
 /// kv.ko in the rig's guest.
@@ -423,7 +423,7 @@ fn memory_per_item(module: &str, items: usize) -> io::Result<Memory> {
     Ok(Memory {
         max_items: items,
         bytes_per_item: after.saturating_sub(before) as f64 / items as f64,
-        payload_bytes: kv_core::abi::KV_MAX_KEY + kv_core::abi::KV_MAX_VAL,
+        payload_bytes: kv_module::abi::KV_MAX_KEY + kv_module::abi::KV_MAX_VAL,
     })
 }
 

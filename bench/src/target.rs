@@ -10,9 +10,9 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::process::{Command, Stdio};
 
-use kv_core::abi::{KvBatchArgs, KvKey, KvOp, KvPair, KvUsageStat, KV_IOC_BATCH, KV_OP_GET};
-use kv_core::abi::{KV_IOC_DEL, KV_IOC_GET, KV_IOC_MAGIC, KV_IOC_PUT};
-use kv_core::abi::{KV_IOC_STAT, KV_MAX_KEY, KV_MAX_VAL};
+use kv_module::abi::{KvBatchArgs, KvKey, KvOp, KvPair, KvUsageStat, KV_IOC_BATCH, KV_OP_GET};
+use kv_module::abi::{KV_IOC_DEL, KV_IOC_GET, KV_IOC_MAGIC, KV_IOC_PUT};
+use kv_module::abi::{KV_IOC_STAT, KV_MAX_KEY, KV_MAX_VAL};
 
 pub const DEVICE: &str = "/dev/kvstore";
 
@@ -52,7 +52,7 @@ impl Request {
                 len: key.len() as u32,
                 data: [0; KV_MAX_KEY],
             },
-            value: kv_core::abi::KvValue {
+            value: kv_module::abi::KvValue {
                 len: value.len() as u32,
                 data: [0; KV_MAX_VAL],
             },

@@ -6,7 +6,7 @@
 
 use std::ffi::c_int;
 
-use kv_core::abi::{KvBatchArgs, KvDumpArgs, KvKey, KvOp, KvPair, KvUsageStat, KV_OP_PUT};
+use kv_module::abi::{KvBatchArgs, KvDumpArgs, KvKey, KvOp, KvPair, KvUsageStat, KV_OP_PUT};
 use nix::errno::Errno;
 
 use crate::sys;

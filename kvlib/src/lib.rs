@@ -34,11 +34,11 @@ use std::fs::OpenOptions;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use kv_core::abi::{
+use kv_module::abi::{
     KvBatchArgs, KvDumpArgs, KvKey, KvOp, KvPair, KvUsageStat, KV_OP_DEL, KV_OP_GET, KV_OP_PUT,
     KV_PUT_EXIST, KV_PUT_NOEXIST, KV_STAT_HAS_DELETES, KV_STAT_HAS_PUTS,
 };
-pub use kv_core::abi::{KV_BATCH_MAX, KV_MAX_KEY, KV_MAX_VAL};
+pub use kv_module::abi::{KV_BATCH_MAX, KV_MAX_KEY, KV_MAX_VAL};
 use nix::errno::Errno;
 
 mod ffi;

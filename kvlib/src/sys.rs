@@ -1,9 +1,9 @@
 //! The ioctls, once, for the Rust API and the C ABI alike. Numbers and
-//! structs come from `kv_core::abi`, the single source of truth.
+//! structs come from `kv_module::abi`, the single source of truth.
 
 use std::os::fd::RawFd;
 
-use kv_core::abi::{
+use kv_module::abi::{
     KvBatchArgs, KvDumpArgs, KvKey, KvOp, KvPair, KvUsageStat, KV_IOC_BATCH, KV_IOC_CLEAR,
     KV_IOC_DEL, KV_IOC_DUMP, KV_IOC_GET, KV_IOC_PUT, KV_IOC_PUT_FLAGS, KV_IOC_STAT,
 };

@@ -1,4 +1,4 @@
-//! include/kv.h against kv_core::abi, the ABI's source of truth: compiles a C
+//! include/kv.h against kv_module::abi, the ABI's source of truth: compiles a C
 //! program with the header and compares every size, offset, limit and ioctl
 //! number, for 64-bit and for 32-bit (-m32) callers.
 
@@ -6,7 +6,7 @@ use std::mem::{offset_of, size_of};
 use std::path::Path;
 use std::process::Command;
 
-use kv_core::abi::*;
+use kv_module::abi::*;
 
 const PROBE: &str = r#"
 #include <stddef.h>

@@ -8,7 +8,7 @@
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
 
-use kv_core::abi::{KvKey, KvPair, KV_MAX_KEY, KV_MAX_VAL};
+use kv_module::abi::{KvKey, KvPair, KV_MAX_KEY, KV_MAX_VAL};
 
 pub const DEVICE: &str = "/dev/kvstore";
 pub type Errno = i32;

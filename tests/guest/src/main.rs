@@ -16,7 +16,7 @@ use harness::{
     binary, expect_errno, key_of, mapping, pair, run_group, same, Dev, Errno, Outcome, Test,
 };
 
-use kv_core::abi::{
+use kv_module::abi::{
     KvKey, KvPair, KvUsageStat, KV_IOC_DEL, KV_IOC_GET, KV_IOC_MAGIC, KV_IOC_PUT, KV_IOC_STAT,
     KV_MAX_KEY, KV_MAX_VAL,
 };
@@ -45,7 +45,7 @@ impl Dev {
 
     fn stat(&self) -> Result<KvUsageStat, Errno> {
         let mut s = KvUsageStat::ZERO;
-        s.reserved = [u64::MAX; kv_core::abi::KV_STAT_RESERVED]; // the kernel must zero them
+        s.reserved = [u64::MAX; kv_module::abi::KV_STAT_RESERVED]; // the kernel must zero them
         self.ioctl(KV_IOC_STAT, &mut s as *mut KvUsageStat as usize)?;
         Ok(s)
     }
@@ -79,7 +79,7 @@ fn stat_defaults(dev: &Dev) -> Outcome {
     same(
         "reserved words zeroed",
         s.reserved,
-        [0; kv_core::abi::KV_STAT_RESERVED],
+        [0; kv_module::abi::KV_STAT_RESERVED],
     )
 }
 

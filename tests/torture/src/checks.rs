@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use kv_core::abi::KV_MAX_VAL;
+use kv_module::abi::KV_MAX_VAL;
 
 use crate::dev::{errno_name, opt, Dev, Rng};
 

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kv_core::abi::KV_MAX_VAL;
+use kv_module::abi::KV_MAX_VAL;
 
 use crate::dev::{errno_name, fnv1a, opt, Dev, Rng, UNTOUCHED};
 

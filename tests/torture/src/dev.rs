@@ -3,7 +3,7 @@
 
 use std::ffi::CString;
 
-use kv_core::abi::{
+use kv_module::abi::{
     KvKey, KvPair, KvUsageStat, KV_IOC_DEL, KV_IOC_GET, KV_IOC_PUT, KV_IOC_STAT, KV_MAX_KEY,
     KV_MAX_VAL,
 };
@@ -89,7 +89,7 @@ impl Dev {
 
     pub fn stat(&self) -> Result<KvUsageStat, Errno> {
         let mut s = KvUsageStat::ZERO;
-        s.reserved = [u64::MAX; kv_core::abi::KV_STAT_RESERVED];
+        s.reserved = [u64::MAX; kv_module::abi::KV_STAT_RESERVED];
         self.ioctl(KV_IOC_STAT, &mut s as *mut KvUsageStat as usize)?;
         Ok(s)
     }

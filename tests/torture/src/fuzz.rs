@@ -10,7 +10,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use kv_core::abi::{
+use kv_module::abi::{
     KvBatchArgs, KvDumpArgs, KvKey, KvOp, KvPair, KvUsageStat, KV_BATCH_MAX, KV_IOC_BATCH,
     KV_IOC_CLEAR, KV_IOC_DEL, KV_IOC_DUMP, KV_IOC_GET, KV_IOC_MAGIC, KV_IOC_PUT, KV_IOC_PUT_FLAGS,
     KV_IOC_STAT, KV_MAX_KEY, KV_MAX_VAL, KV_OP_DEL, KV_OP_GET, KV_OP_PUT, KV_PUT_EXIST,

@@ -11,7 +11,7 @@ use std::mem::size_of;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use kv_core::abi::*;
+use kv_module::abi::*;
 
 #[macro_use]
 #[path = "../harness.rs"]
