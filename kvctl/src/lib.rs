@@ -24,20 +24,70 @@ pub mod exit {
     pub const EXISTS: u8 = 4;
 }
 
-const AFTER_HELP: &str = "\
-Exit status: 0 success, 1 key not found (get, del, put --xx), 2 usage error
-or malformed load input, 3 any other failure (device missing, permission
-denied, store full, key or value too long), 4 key exists (put --nx).
+/// After `-h`: where the rest is.
+const AFTER_SHORT_HELP: &str = "\
+Exit statuses, output formats, dump and load: kvctl --help, or man kvctl.";
 
-Keys are 1 to 64 bytes and values 0 to 256 bytes. Use --hex for bytes a shell
-cannot carry, and - as the value to read it from standard input.
+/// After `--help`, and the man page's last section (generated from this
+/// definition by kvctl-gen-docs). Lines that start with a space stay lines
+/// in the man page; the others are filled into paragraphs.
+const AFTER_LONG_HELP: &str = "\
+Output:
+get prints the value and a newline (with --hex, the value as hexadecimal).
+list prints every key, one per line. stat prints one \"name: value\" line
+each for buckets, max_items, curr_items, lru (no, yes for exact LRU, or
+sieve), hits, misses, evictions and bytes_used, then puts and deletes when
+the module counts them. stat --json prints the same fields as one JSON
+object, with \"lru\" true only for exact LRU and \"policy\" one of \"none\",
+\"lru\" or \"sieve\".
 
-dump writes one JSON object per line, {\"key\":HEX,\"value\":HEX}, which load
-reads back byte for byte: kvctl dump >backup; kvctl clear; kvctl load backup";
+Dump and load:
+dump writes every item as one JSON object per line with key and value in
+hexadecimal, {\"key\":\"68656c6c6f\",\"value\":\"776f726c64\"}, which load reads
+back byte for byte: kvctl dump >backup; kvctl clear; kvctl load backup.
+load checks the whole input first (JSON, hex, key and value lengths): a
+malformed line is reported with its number and nothing is written. A store
+that fills up during a load stops it at the item that did not fit. load
+ends with \"loaded N items\" on standard error.
+
+Exit status:
+ 0 success
+ 1 key not found (get, del, put --xx)
+ 2 usage error, or malformed load input
+ 3 any other failure (device missing, permission denied, store full, key or value too long)
+ 4 key exists (put --nx)
+
+Examples:
+ kvctl put hello world
+ kvctl get hello
+ kvctl --hex put 00ff00 ff00fe
+ kvctl put config - <config.bin
+ kvctl put --nx lock me
+ kvctl stat --json";
 
 /// Command-line client of kvstore, the in-kernel key-value store.
+///
+/// kvctl works on the store through its device, /dev/kvstore, which the kv
+/// kernel module creates (--device or KVSTORE_DEVICE names another). get,
+/// stat, list and dump open the device read-only, so read permission on it
+/// is enough for them; put, del, load and clear open it for writing (root,
+/// or a member of the group that owns the device: kvstore after make
+/// install).
+///
+/// Keys are 1 to 64 bytes and values 0 to 256 bytes, any byte values. Give
+/// them as they are, or with --hex as hexadecimal, for bytes a shell cannot
+/// carry. A value of - is read from standard input, byte for byte (at most
+/// 256 bytes: kvctl reads 257 at most before refusing a longer one).
+///
+/// Errors go to standard error as the failing call and why, e.g. "kv_get
+/// error: Key not found", and set the exit status below.
 #[derive(Debug, Parser)]
-#[command(name = "kvctl", version, after_help = AFTER_HELP)]
+#[command(
+    name = "kvctl",
+    version,
+    after_help = AFTER_SHORT_HELP,
+    after_long_help = AFTER_LONG_HELP
+)]
 pub struct Cli {
     /// The kvstore device.
     #[arg(long, global = true, env = "KVSTORE_DEVICE", default_value = kvlib::DEFAULT_DEVICE)]
@@ -53,6 +103,7 @@ pub struct Cli {
 pub enum Cmd {
     /// Insert a key or replace its value.
     Put {
+        /// The key.
         key: String,
         /// The value; - reads it from standard input (bytes as they are).
         value: String,
@@ -64,10 +115,16 @@ pub enum Cmd {
         xx: bool,
     },
     /// Print the value of a key and a newline.
-    Get { key: String },
+    Get {
+        /// The key.
+        key: String,
+    },
     /// Delete a key.
-    Del { key: String },
-    /// Print sizes and counters, one `name: value` per line.
+    Del {
+        /// The key.
+        key: String,
+    },
+    /// Print sizes and counters, one "name: value" line each.
     Stat {
         /// Print one JSON object instead.
         #[arg(long)]
@@ -77,8 +134,7 @@ pub enum Cmd {
     List,
     /// Write every item to standard output as JSON Lines, for load.
     Dump,
-    /// Put every item of a dump; - or no FILE reads standard input. Checks
-    /// the whole input first: a malformed line writes nothing.
+    /// Put every item of a dump; - or no FILE reads standard input.
     Load {
         /// The dump to read.
         file: Option<PathBuf>,
@@ -115,7 +171,7 @@ pub struct Failure {
 }
 
 impl Failure {
-    /// `kv_get error: Key not found`, the seed's form.
+    /// `kv_get error: Key not found`: the failing call, then why.
     pub fn from_error(op: &str, err: &Error) -> Failure {
         let status = match err {
             Error::NotFound => exit::NOT_FOUND,
@@ -170,7 +226,7 @@ pub fn arg_bytes(arg: &str, hex: bool) -> Result<Vec<u8>, String> {
     }
 }
 
-/// `kvctl stat`: the seed's four lines, then the counters.
+/// `kvctl stat`: the sizes and the policy, then the counters.
 pub fn format_stat(s: &Stat) -> String {
     let mut out = format!(
         "buckets: {}\nmax_items: {}\ncurr_items: {}\nlru: {}\nhits: {}\nmisses: {}\nevictions: {}\nbytes_used: {}\n",
@@ -426,7 +482,7 @@ mod tests {
     }
 
     #[test]
-    fn parses_the_seed_commands() {
+    fn parses_put_get_del_and_stat() {
         let cli = parse(&["put", "hello", "world"]).unwrap();
         assert_eq!(
             cli.command,
@@ -528,7 +584,7 @@ mod tests {
     }
 
     #[test]
-    fn stat_output_starts_with_the_seed_lines() {
+    fn stat_output_starts_with_sizes_and_policy() {
         let s = Stat {
             bucket_count: 128,
             max_items: 100,
