@@ -5,7 +5,7 @@
  * Link with -lkv (pkg-config: kv). The ioctl ABI below mirrors
  * kv_module/abi.rs, its one source of truth; a test checks every size,
  * offset and ioctl number against it. The layout is the same for 32- and
- * 64-bit programs.
+ * 64-bit programs. docs/abi.md in kvstore's sources describes each ioctl.
  *
  * Return convention of every function: 0 on success (kv_open: a file
  * descriptor; kv_batch: the number of ops processed), -1 on failure with
@@ -17,10 +17,12 @@
  *   EINVAL  a NULL pointer, key length not in 1..KV_MAX_KEY, or value length
  *           above KV_MAX_VAL; bad flags or counts (see each function)
  *   EEXIST  kv_put_flags with KV_PUT_NOEXIST: the key is in the store
- *   ENOSPC  kv_put: the store is full and LRU eviction is off; kv_dump: see there
+ *   ENOSPC  kv_put/kv_put_flags: the store is full and the module evicts
+ *           nothing (use_lru=0); kv_dump: see there
+ *   ENOMEM  kv_dump: the module could not allocate its buffer for a bucket
  *   EFAULT  a pointer the kernel cannot read or write
- *   EBADF   fd is not an open descriptor, or kv_put/kv_del on a descriptor
- *           from kv_open_readonly
+ *   EBADF   fd is not an open descriptor, or kv_put, kv_put_flags, kv_del or
+ *           kv_clear on a descriptor from kv_open_readonly
  * A failed call changes nothing in the store.
  * kv_put_flags copies *pair, and kv_dump reads *cursor and *count, in the
  * library: there a bad non-NULL pointer faults in the caller, as with memcpy.
@@ -70,7 +72,8 @@ struct kv_pair {
 #define KV_STAT_HAS_PUTS (1ULL << 8)
 #define KV_STAT_HAS_DELETES (1ULL << 9)
 
-/* kv_stat. New counters take reserved words, which are zero today. */
+/* kv_stat. The module zeroes reserved; new counters take reserved words,
+ * so the struct keeps its size. */
 struct kv_usage_stat {
 	uint32_t bucket_count; /* hash buckets (module parameter buckets) */
 	uint32_t max_items;    /* capacity (module parameter max_items) */
@@ -131,8 +134,9 @@ struct kv_dump_args {
 
 /* Opens /dev/kvstore (read-write, close-on-exec); returns the descriptor. */
 int kv_open(void);
-/* Opens /dev/kvstore read-only (needs only read permission): kv_get and
- * kv_stat work, kv_put and kv_del fail with EBADF. */
+/* Opens /dev/kvstore read-only (needs only read permission): kv_get,
+ * kv_stat and kv_dump work; kv_put, kv_put_flags, kv_del and kv_clear fail
+ * with EBADF, and so does each put or del op of kv_batch. */
 int kv_open_readonly(void);
 /* Closes a descriptor from kv_open or kv_open_readonly. */
 int kv_close(int fd);
@@ -150,10 +154,12 @@ int kv_stat(int fd, struct kv_usage_stat *stat_out);
 int kv_put_flags(int fd, const struct kv_pair *pair, uint32_t flags);
 /* Runs count ops in order, each atomic on its own (not a transaction): sets
  * each op's result to 0 or a negative errno (EINVAL, ENOENT, EEXIST, ENOSPC
- * as for the single calls) and a successful get's pair.value. Returns the
- * number of ops processed (count), 0 for count 0; -1 with EINVAL for count
- * above KV_BATCH_MAX or a NULL ops with count > 0, EFAULT when an op cannot be
- * read or its result written (the ops before it were done, with results). */
+ * as for the single calls; EBADF for a put or del on a descriptor from
+ * kv_open_readonly) and a successful get's pair.value. Returns the number of
+ * ops processed (count), 0 for count 0; -1 with EINVAL for count above
+ * KV_BATCH_MAX or a NULL ops with count > 0, EFAULT when an op cannot be
+ * read, or its result or a get's value cannot be written (the ops before it
+ * were done, with results). */
 int kv_batch(int fd, struct kv_op *ops, uint32_t count);
 /* Copies items out, bucket by bucket: set *cursor = 0 to start and *count
  * to the room in pairs; on return *count pairs were written and *cursor is
@@ -161,7 +167,8 @@ int kv_batch(int fd, struct kv_op *ops, uint32_t count);
  * iteration is returned exactly once, whatever puts and dels run meanwhile
  * (keys added or removed during it may or may not appear). When *count
  * cannot hold the next bucket: -1, ENOSPC, *count set to the room it needs
- * and *cursor unchanged. A dump is not a use: no LRU change, no hit. */
+ * and *cursor to that bucket (past any empty ones), so a call with that room
+ * goes on. A dump is not a use: no LRU or SIEVE change, no hit. */
 int kv_dump(int fd, uint64_t *cursor, struct kv_pair *pairs, uint32_t *count);
 /* Removes every item (evictions not counted; the counters keep counting). */
 int kv_clear(int fd);

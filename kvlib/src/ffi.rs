@@ -30,8 +30,7 @@ pub extern "C" fn kv_open() -> c_int {
     unsafe { libc::open(c"/dev/kvstore".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) }
 }
 
-/// Opens /dev/kvstore read-only and close-on-exec: kv_get and kv_stat work,
-/// kv_put and kv_del fail with EBADF.
+/// Opens /dev/kvstore read-only and close-on-exec; kv.h says what works.
 #[unsafe(no_mangle)]
 pub extern "C" fn kv_open_readonly() -> c_int {
     // SAFETY: As in `kv_open`.

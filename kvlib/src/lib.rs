@@ -65,7 +65,7 @@ pub enum Error {
     /// The value is longer than [`KV_MAX_VAL`].
     #[error("value is {len} bytes; values are at most {KV_MAX_VAL} bytes")]
     ValueLength { len: usize },
-    /// The store is full and the module was loaded without LRU eviction.
+    /// The store is full and the module evicts nothing (`use_lru=0`).
     #[error("Store is full (max_items reached and use_lru=0)")]
     StoreFull,
     /// The device does not exist: the module is not loaded.
@@ -74,8 +74,8 @@ pub enum Error {
     /// No permission to open the device.
     #[error("{}: permission denied; run as root or join the group that owns it (kvstore)", path.display())]
     PermissionDenied { path: PathBuf },
-    /// A put or del on a store opened with [`Store::open_read_only`] (the
-    /// kernel answers EBADF).
+    /// A put, del or clear on a store opened with [`Store::open_read_only`]
+    /// (the kernel answers EBADF).
     #[error("the store was opened read-only")]
     ReadOnly,
     /// [`Store::get_into`]'s buffer cannot hold the value.
@@ -264,8 +264,9 @@ impl Store {
         Store::open_with(path.as_ref(), true)
     }
 
-    /// Opens [`DEFAULT_DEVICE`] read-only: get and stat work, put and del
-    /// fail with [`Error::ReadOnly`]. Needs only read permission on the
+    /// Opens [`DEFAULT_DEVICE`] read-only: get, stat and iter work; put,
+    /// del and clear fail with [`Error::ReadOnly`], and so do a batch's puts
+    /// and dels, each in its own result. Needs only read permission on the
     /// device, so a group can be given read-only access with its mode.
     pub fn open_read_only() -> Result<Store> {
         Store::open_path_read_only(DEFAULT_DEVICE)
