@@ -42,9 +42,11 @@ object, with \"lru\" true only for exact LRU and \"policy\" one of \"none\",
 \"lru\" or \"sieve\".
 
 Dump and load:
-dump writes every item as one JSON object per line with key and value in
-hexadecimal, {\"key\":\"68656c6c6f\",\"value\":\"776f726c64\"}, which load reads
-back byte for byte: kvctl dump >backup; kvctl clear; kvctl load backup.
+dump writes every item as one JSON object per line, key and value in
+hexadecimal, which load reads back byte for byte:
+ {\"key\":\"68656c6c6f\",\"value\":\"776f726c64\"}
+ kvctl dump >backup; kvctl clear; kvctl load backup
+
 load checks the whole input first (JSON, hex, key and value lengths): a
 malformed line is reported with its number and nothing is written. A store
 that fills up during a load stops it at the item that did not fit. load
