@@ -4,12 +4,12 @@ SHELL := /bin/bash
 CARGO ?= cargo
 # Root-only steps run directly as root, through sudo otherwise.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
-VM := tests/vm
+RIG := rig
 
 # The kernel to build kv.ko against. KDIR=<tree> picks one; KVER=<release>
 # an installed kernel (as `dkms -k` does); otherwise the running kernel when
 # it has Rust support, else the rig's test kernel (built once and cached: see
-# tests/vm/build-kernel). For an installed kernel, packaging/rust-kernel-tree
+# rig/build-kernel). For an installed kernel, packaging/rust-kernel-tree
 # gives its build tree, or for a Debian kernel (whose headers cannot build
 # Rust) prepares one once from linux-source, and says what to install.
 HOST_KDIR := /lib/modules/$(shell uname -r)/build
@@ -18,13 +18,13 @@ ifeq ($(origin KDIR),undefined)
     # Evaluated once, on first use (preparing a tree takes minutes).
     KDIR = $(eval KDIR := $(shell packaging/rust-kernel-tree $(KVER)))$(KDIR)
   else
-    KDIR = $(shell $(VM)/build-kernel)
+    KDIR = $(shell $(RIG)/build-kernel)
   endif
 endif
 # The rig's kernel (build-kernel marks it .complete) wants the rig's toolchain,
 # a prepared Debian tree the one it records; another tree gets what the caller
 # passes (e.g. LLVM=1).
-KMAKE_TOOLCHAIN = $(if $(wildcard $(KDIR)/.complete),$(shell bash -c '. $(VM)/lib.sh && echo LLVM=$$KERNEL_LLVM RUSTC=$$KERNEL_RUSTC BINDGEN=$$BINDGEN CLIPPY_DRIVER=$$KERNEL_CLIPPY_DRIVER'),$(if $(wildcard $(KDIR)/kv-make-flags),$(shell cat $(KDIR)/kv-make-flags)))
+KMAKE_TOOLCHAIN = $(if $(wildcard $(KDIR)/.complete),$(shell bash -c '. $(RIG)/lib.sh && echo LLVM=$$KERNEL_LLVM RUSTC=$$KERNEL_RUSTC BINDGEN=$$BINDGEN CLIPPY_DRIVER=$$KERNEL_CLIPPY_DRIVER'),$(if $(wildcard $(KDIR)/kv-make-flags),$(shell cat $(KDIR)/kv-make-flags)))
 
 CC ?= cc
 .PHONY: all module build-lib-so build-kvctl artifacts guest-tests unload load deps kernel \
@@ -83,10 +83,10 @@ unload:
 	$(SUDO) rmmod kv
 
 deps:
-	$(VM)/deps
+	$(RIG)/deps
 
 kernel:
-	$(VM)/build-kernel
+	$(RIG)/build-kernel
 
 test:
 	tests/run-all
@@ -103,10 +103,10 @@ torture:
 	tests/torture/run
 
 vm: artifacts
-	$(VM)/run --interactive
+	$(RIG)/run --interactive
 
 demo:
-	$(VM)/demo
+	$(RIG)/demo
 
 bench:
 	bench/run

@@ -1,7 +1,7 @@
 //! kvlib's calls of issue 11 against the real device: put_with, batch,
 //! iter, clear and stat's new counters; a store of binary keys goes through
 //! iter, clear and a batch of puts and comes back byte for byte. Run against
-//! a fresh store (tests/vm/suites/api.sh); prints PASS/FAIL lines.
+//! a fresh store (tests/suites/api.sh); prints PASS/FAIL lines.
 
 use std::collections::BTreeMap;
 

@@ -1,6 +1,6 @@
 # kv.ko torture, run inside the test guest (busybox sh) with kv.ko not loaded:
 #   sh /extra/kv-torture.sh short|long
-# short: the brief run of `make test` (at the end of tests/vm/suites/module.sh);
+# short: the brief run of `make test` (at the end of tests/suites/module.sh);
 # long: `make torture` (tests/torture/run). Prints PASS:/FAIL: lines and, per
 # part, one summary line ("fuzz: ...", "concurrency: ...") that the host
 # collects into the table. KV_TORTURE_POLICIES (default "0 1 2") lists the

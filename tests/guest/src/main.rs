@@ -1,5 +1,5 @@
 //! Tests of kv.ko through raw ioctls, run inside the test guest against the
-//! real `/dev/kvstore` (see tests/vm/suites/module.sh, which loads the module
+//! real `/dev/kvstore` (see tests/suites/module.sh, which loads the module
 //! with the parameters each group expects).
 //!
 //! `kv-guest-tests GROUP` runs one group and prints `PASS: name` or
@@ -512,7 +512,7 @@ fn long_chains(dev: &Dev) -> Outcome {
 
 // ---------------------------------------------------------------------------
 // groups "torn" and "evict": lock-free readers against concurrent writers, on
-// every guest CPU (tests/vm/suites/concurrency.sh loads the parameters)
+// every guest CPU (tests/suites/concurrency.sh loads the parameters)
 
 /// A value that checks itself: a seed in bytes 0..4, the key's number in
 /// 4..8, a length and every further byte derived from both.

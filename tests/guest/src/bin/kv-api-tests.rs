@@ -1,6 +1,6 @@
 //! Tests of the ioctls of issue 11 (put with flags, batch, dump, clear, stat's
 //! mask and counters) through raw ioctls, run in the test guest against the
-//! real `/dev/kvstore` (tests/vm/suites/api.sh loads the module with the
+//! real `/dev/kvstore` (tests/suites/api.sh loads the module with the
 //! parameters each group expects).
 //!
 //! `kv-api-tests GROUP` runs one group and prints `PASS: name` or

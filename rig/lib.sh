@@ -1,8 +1,10 @@
 # Shared settings for the kvstore test rig. Sourced by the scripts beside it.
 # shellcheck shell=bash
 
-KV_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-KV_VM_DIR="$KV_ROOT/tests/vm"
+KV_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# The rig's folder (build-kernel, whose content keys the kernel cache, names
+# it so).
+KV_VM_DIR="$KV_ROOT/rig"
 
 # The pinned kernel: Debian's linux-source-7.2 from trixie-backports.
 KERNEL_PKG=linux-source-7.2
