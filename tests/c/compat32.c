@@ -2,27 +2,13 @@
  * in the 64-bit guest, so every ioctl goes through the compat path. The ABI
  * has the same layout for both, which this checks against the header too.
  * Prints PASS/FAIL lines; exits 1 if any check failed. */
-#include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
-#include <stdio.h>
-#include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "kv.h"
-
-static int failed;
-
-static void check(const char *name, int ok, const char *why)
-{
-	if (ok) {
-		printf("PASS: compat32/%s\n", name);
-	} else {
-		printf("FAIL: compat32/%s: %s (errno %d)\n", name, why, errno);
-		failed = 1;
-	}
-}
+#define CHECK_PREFIX "device/compat32"
+#include "check.h"
 
 int main(void)
 {
@@ -31,13 +17,12 @@ int main(void)
 	struct kv_usage_stat st;
 	int fd, rc;
 
-	check("is_32bit", sizeof(void *) == 4, "not built with -m32");
-	check("layout", sizeof(struct kv_pair) == 328 && sizeof(struct kv_usage_stat) == 128 &&
-			offsetof(struct kv_usage_stat, hits) == 16,
-	      "struct layout differs from the 64-bit ABI");
+	CHECK("is_32bit", sizeof(void *) == 4);
+	CHECK("layout", sizeof(struct kv_pair) == 328 && sizeof(struct kv_usage_stat) == 128 &&
+			offsetof(struct kv_usage_stat, hits) == 16);
 
 	fd = open("/dev/kvstore", O_RDWR);
-	check("open", fd >= 0, "cannot open /dev/kvstore");
+	CHECK("open", fd >= 0);
 	if (fd < 0)
 		return 1;
 
@@ -47,43 +32,37 @@ int main(void)
 	pair.value.len = KV_MAX_VAL;
 	for (int i = 0; i < KV_MAX_VAL; i++)
 		pair.value.data[i] = (unsigned char)(255 - i);
-	check("put", ioctl(fd, KV_IOC_PUT, &pair) == 0, "put failed");
+	CHECK("put", ioctl(fd, KV_IOC_PUT, &pair) == 0);
 
 	memset(&pair.value, 0xAA, sizeof(pair.value));
 	rc = ioctl(fd, KV_IOC_GET, &pair);
 	int same = rc == 0 && pair.value.len == KV_MAX_VAL;
 	for (int i = 0; same && i < KV_MAX_VAL; i++)
 		same = pair.value.data[i] == (unsigned char)(255 - i);
-	check("get", same, "value did not round-trip");
+	CHECK("get", same);
 
 	memset(&st, 0xFF, sizeof(st));
 	rc = ioctl(fd, KV_IOC_STAT, &st);
-	check("stat", rc == 0 && st.curr_items == 1 && st.hits == 1 && st.bytes_used == 5 + KV_MAX_VAL &&
+	CHECK("stat", rc == 0 && st.curr_items == 1 && st.hits == 1 && st.bytes_used == 5 + KV_MAX_VAL &&
 			      st.filled == 0x3ff && st.puts == 1 && st.deletes == 0 &&
-			      st.reserved[0] == 0 && st.reserved[6] == 0,
-	      "stat fields wrong");
+			      st.reserved[0] == 0 && st.reserved[6] == 0);
 
 	pair.key.len = KV_MAX_KEY + 1;
-	errno = 0;
-	check("bad_length_einval", ioctl(fd, KV_IOC_PUT, &pair) == -1 && errno == EINVAL, "expected EINVAL");
-	errno = 0;
-	check("null_efault", ioctl(fd, KV_IOC_GET, NULL) == -1 && errno == EFAULT, "expected EFAULT");
-	errno = 0;
-	check("unknown_enotty", ioctl(fd, _IO(KV_IOC_MAGIC, 0x7f), &pair) == -1 && errno == ENOTTY,
-	      "expected ENOTTY");
+	CHECK("bad_length_einval", fails_with(ioctl(fd, KV_IOC_PUT, &pair), EINVAL));
+	CHECK("null_efault", fails_with(ioctl(fd, KV_IOC_GET, NULL), EFAULT));
+	CHECK("unknown_enotty", fails_with(ioctl(fd, _IO(KV_IOC_MAGIC, 0x7f), &pair), ENOTTY));
 
 	memset(&key, 0, sizeof(key));
 	key.len = 5;
 	memcpy(key.data, "c\0m\xffp", 5);
-	check("del", ioctl(fd, KV_IOC_DEL, &key) == 0, "del failed");
-	errno = 0;
-	check("del_again_enoent", ioctl(fd, KV_IOC_DEL, &key) == -1 && errno == ENOENT, "expected ENOENT");
+	CHECK("del", ioctl(fd, KV_IOC_DEL, &key) == 0);
+	CHECK("del_again_enoent", fails_with(ioctl(fd, KV_IOC_DEL, &key), ENOENT));
 
-	/* The ioctls of issue 11: their pointers travel as 64-bit integers. */
-	check("layout_new", sizeof(struct kv_op) == 344 && sizeof(struct kv_batch_args) == 16 &&
+	/* Put with flags, batch, dump and clear: their pointers travel as 64-bit
+	 * integers. */
+	CHECK("layout_flags_batch_dump", sizeof(struct kv_op) == 344 && sizeof(struct kv_batch_args) == 16 &&
 				    sizeof(struct kv_dump_args) == 24 && offsetof(struct kv_op, pair) == 16 &&
-				    offsetof(struct kv_dump_args, count) == 16,
-	      "new struct layout differs from the 64-bit ABI");
+				    offsetof(struct kv_dump_args, count) == 16);
 	struct kv_op op;
 	memset(&op, 0, sizeof(op));
 	op.op = KV_OP_PUT;
@@ -92,9 +71,8 @@ int main(void)
 	memcpy(op.pair.key.data, "\0\xff", 2);
 	op.pair.value.len = 3;
 	memcpy(op.pair.value.data, "v32", 3);
-	check("put_flags_noexist", ioctl(fd, KV_IOC_PUT_FLAGS, &op) == 0, "put failed");
-	errno = 0;
-	check("put_flags_eexist", ioctl(fd, KV_IOC_PUT_FLAGS, &op) == -1 && errno == EEXIST, "expected EEXIST");
+	CHECK("put_flags_noexist", ioctl(fd, KV_IOC_PUT_FLAGS, &op) == 0);
+	CHECK("put_flags_eexist", fails_with(ioctl(fd, KV_IOC_PUT_FLAGS, &op), EEXIST));
 
 	struct kv_op ops[3];
 	memset(ops, 0, sizeof(ops));
@@ -106,18 +84,14 @@ int main(void)
 	ops[2].pair.key = op.pair.key;
 	struct kv_batch_args batch = { .ops = (uint64_t)(uintptr_t)ops, .count = 3 };
 	rc = ioctl(fd, KV_IOC_BATCH, &batch);
-	check("batch", rc == 3 && ops[0].result == 0 && ops[0].pair.value.len == 3 &&
+	CHECK("batch", rc == 3 && ops[0].result == 0 && ops[0].pair.value.len == 3 &&
 			       memcmp(ops[0].pair.value.data, "v32", 3) == 0 && ops[1].result == 0 &&
-			       ops[2].result == -ENOENT,
-	      "batch results wrong");
+			       ops[2].result == -ENOENT);
 	batch.count = KV_BATCH_MAX + 1;
-	errno = 0;
-	check("batch_too_many_einval", ioctl(fd, KV_IOC_BATCH, &batch) == -1 && errno == EINVAL, "expected EINVAL");
+	CHECK("batch_too_many_einval", fails_with(ioctl(fd, KV_IOC_BATCH, &batch), EINVAL));
 	batch.ops = 0xffffffff00000000ULL; /* not a 32-bit address */
 	batch.count = 1;
-	errno = 0;
-	check("batch_high_pointer_efault", ioctl(fd, KV_IOC_BATCH, &batch) == -1 && errno == EFAULT,
-	      "expected EFAULT");
+	CHECK("batch_high_pointer_efault", fails_with(ioctl(fd, KV_IOC_BATCH, &batch), EFAULT));
 
 	static struct kv_pair pairs[64];
 	for (int i = 0; i < 20; i++) {
@@ -150,14 +124,11 @@ int main(void)
 	}
 	for (int i = 0; i < 20; i++)
 		ok = ok && seen[i] == 1;
-	check("dump", ok && total == 20, "dump did not return every item once");
+	CHECK("dump", ok && total == 20);
 	dump.cursor = 0;
 	dump.count = 0;
-	errno = 0;
-	check("dump_enospc", ioctl(fd, KV_IOC_DUMP, &dump) == -1 && errno == ENOSPC && dump.count >= 1,
-	      "expected ENOSPC with the room needed");
-	check("clear", ioctl(fd, KV_IOC_CLEAR) == 0 && ioctl(fd, KV_IOC_STAT, &st) == 0 && st.curr_items == 0,
-	      "clear left items");
+	CHECK("dump_enospc", fails_with(ioctl(fd, KV_IOC_DUMP, &dump), ENOSPC) && dump.count >= 1);
+	CHECK("clear", ioctl(fd, KV_IOC_CLEAR) == 0 && ioctl(fd, KV_IOC_STAT, &st) == 0 && st.curr_items == 0);
 	close(fd);
-	return failed;
+	return check_failed;
 }

@@ -1,58 +1,47 @@
-//! kvlib's calls of issue 11 against the real device: put_with, batch,
-//! iter, clear and stat's new counters; a store of binary keys goes through
-//! iter, clear and a batch of puts and comes back byte for byte. Run against
-//! a fresh store (tests/suites/api.sh); prints PASS/FAIL lines.
+//! kvlib's calls for conditions and many items: put_with, batch, iter,
+//! clear and stat's put and delete counters; a store of binary keys goes
+//! through iter, clear and a batch of puts and comes back byte for byte.
+//! Run against a fresh store (the guest suite library.sh does so); prints a
+//! PASS/FAIL line per check.
+
+mod checks;
+
+use checks::Checks;
 
 use std::collections::BTreeMap;
 
 use kvlib::{Error, Op, Put, Store, KV_BATCH_MAX, KV_MAX_KEY, KV_MAX_VAL};
 
-fn check(name: &str, ok: bool, failed: &mut bool) {
-    if ok {
-        println!("PASS: kvlib-api/{name}");
-    } else {
-        println!("FAIL: kvlib-api/{name}");
-        *failed = true;
-    }
-}
-
 fn main() -> Result<(), Error> {
     let store = Store::open()?;
-    let mut failed = false;
-    let f = &mut failed;
+    let mut checks = Checks::new("kvlib/put_with_batch_iter");
 
-    check(
+    checks.check(
         "put_with_if_present_absent",
         store.put_with(b"lock", b"a", Put::IfPresent) == Err(Error::NotFound),
-        f,
     );
-    check(
+    checks.check(
         "refused_put_changed_nothing",
         store.get(b"lock") == Err(Error::NotFound),
-        f,
     );
-    check(
+    checks.check(
         "put_with_if_absent",
         store.put_with(b"lock", b"a", Put::IfAbsent).is_ok(),
-        f,
     );
-    check(
+    checks.check(
         "put_with_if_absent_present",
         store.put_with(b"lock", b"b", Put::IfAbsent) == Err(Error::Exists),
-        f,
     );
-    check("exists_kept_value", store.get(b"lock")? == b"a", f);
-    check(
+    checks.check("exists_kept_value", store.get(b"lock")? == b"a");
+    checks.check(
         "put_with_if_present",
         store.put_with(b"lock", b"c", Put::IfPresent).is_ok(),
-        f,
     );
-    check(
+    checks.check(
         "put_with_always",
         store.put_with(b"lock", b"d", Put::Always).is_ok(),
-        f,
     );
-    check("replaced", store.get(b"lock")? == b"d", f);
+    checks.check("replaced", store.get(b"lock")? == b"d");
 
     // A batch sees its own earlier ops; per-op errors leave the others done.
     let mut ops = vec![
@@ -64,31 +53,26 @@ fn main() -> Result<(), Error> {
         Op::put(b"k", b"3", Put::IfPresent)?,
         Op::get(b"k")?,
     ];
-    check("op_not_run", ops[0].result() == Err(Error::NotRun), f);
+    checks.check("op_not_run", ops[0].result() == Err(Error::NotRun));
     store.batch(&mut ops)?;
-    check("batch_del", ops[0].result().is_ok(), f);
-    check("batch_put", ops[1].result().is_ok(), f);
-    check("batch_exists", ops[2].result() == Err(Error::Exists), f);
-    check("batch_get_own_put", ops[3].value() == Some(&b"1"[..]), f);
-    check(
-        "batch_get_own_del",
-        ops[4].result() == Err(Error::NotFound),
-        f,
-    );
-    check("batch_get_replaced", ops[6].value() == Some(&b"3"[..]), f);
-    check("batch_empty", store.batch(&mut []).is_ok(), f);
+    checks.check("batch_del", ops[0].result().is_ok());
+    checks.check("batch_put", ops[1].result().is_ok());
+    checks.check("batch_exists", ops[2].result() == Err(Error::Exists));
+    checks.check("batch_get_own_put", ops[3].value() == Some(&b"1"[..]));
+    checks.check("batch_get_own_del", ops[4].result() == Err(Error::NotFound));
+    checks.check("batch_get_replaced", ops[6].value() == Some(&b"3"[..]));
+    checks.check("batch_empty", store.batch(&mut []).is_ok());
 
     // More ops than one call takes: kvlib splits them.
     let mut many: Vec<Op> = (0..KV_BATCH_MAX as usize * 2 + 5)
         .map(|i| Op::put(format!("m{i}").as_bytes(), b"v", Put::Always))
         .collect::<Result<_, _>>()?;
     store.batch(&mut many)?;
-    check("batch_split", many.iter().all(|op| op.result().is_ok()), f);
+    checks.check("batch_split", many.iter().all(|op| op.result().is_ok()));
     store.clear()?;
-    check(
+    checks.check(
         "clear",
         store.stat()?.curr_items == 0 && store.iter().next().is_none(),
-        f,
     );
 
     // Binary keys and values: iter, clear, put back in a batch, iter again.
@@ -107,10 +91,10 @@ fn main() -> Result<(), Error> {
     }
     let before = store.stat()?;
     let dumped: Vec<(Vec<u8>, Vec<u8>)> = store.iter().collect::<Result<_, _>>()?;
-    check("iter_not_a_use", store.stat()?.hits == before.hits, f);
-    check("iter_each_once", dumped.len() == want.len(), f);
+    checks.check("iter_not_a_use", store.stat()?.hits == before.hits);
+    checks.check("iter_each_once", dumped.len() == want.len());
     let dumped: BTreeMap<_, _> = dumped.into_iter().collect();
-    check("iter_every_item", dumped == want, f);
+    checks.check("iter_every_item", dumped == want);
     store.clear()?;
     let mut puts: Vec<Op> = dumped
         .iter()
@@ -118,14 +102,13 @@ fn main() -> Result<(), Error> {
         .collect::<Result<_, _>>()?;
     store.batch(&mut puts)?;
     let back: BTreeMap<_, _> = store.iter().collect::<Result<_, _>>()?;
-    check("round_trip_byte_for_byte", back == want, f);
+    checks.check("round_trip_byte_for_byte", back == want);
 
     let stat = store.stat()?;
-    check(
+    checks.check(
         "stat_puts_deletes",
         stat.puts.is_some_and(|p| p >= 1000) && stat.deletes == Some(1),
-        f,
     );
     store.clear()?;
-    std::process::exit(i32::from(failed));
+    checks.exit()
 }

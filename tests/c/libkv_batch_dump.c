@@ -1,38 +1,13 @@
-/* libkv.so's calls of issue 11 from C (kv_put_flags, kv_batch, kv_dump,
- * kv_clear, stat's mask), compiled on the host with -Iinclude -lkv and run in
- * the guest against a fresh store with buckets=64 max_items=1024 use_lru=0.
+/* libkv.so's calls for many items and conditions from C: kv_put_flags,
+ * kv_batch, kv_dump, kv_clear and stat's `filled` mask with the put and
+ * delete counters. Compiled on the host with -Iinclude -lkv and run in the
+ * guest against a fresh store with buckets=64 max_items=1024 use_lru=0.
  * Prints PASS/FAIL lines; exits 1 if any check failed. */
-#include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/mman.h>
 
-#include "kv.h"
-
-static int failed;
-
-#define CHECK(name, cond)                                                                  \
-	do {                                                                               \
-		if (cond) {                                                                \
-			printf("PASS: libkv-api/%s\n", name);                              \
-		} else {                                                                   \
-			printf("FAIL: libkv-api/%s: %s (errno %d: %s)\n", name, #cond, errno, \
-			       strerror(errno));                                           \
-			failed = 1;                                                        \
-		}                                                                          \
-	} while (0)
-
-static struct kv_pair make_pair(const void *key, uint32_t klen, const void *val, uint32_t vlen)
-{
-	struct kv_pair p;
-	memset(&p, 0, sizeof(p));
-	p.key.len = klen;
-	memcpy(p.key.data, key, klen);
-	p.value.len = vlen;
-	memcpy(p.value.data, val, vlen);
-	return p;
-}
+#define CHECK_PREFIX "libkv/batch_dump"
+#include "check.h"
 
 static struct kv_op make_op(uint32_t op, uint32_t flags, const char *key, const char *val)
 {
@@ -43,11 +18,6 @@ static struct kv_op make_op(uint32_t op, uint32_t flags, const char *key, const 
 	o.result = 12345;
 	o.pair = make_pair(key, strlen(key), val, strlen(val));
 	return o;
-}
-
-static int fails_with(int rc, int want)
-{
-	return rc == -1 && errno == want;
 }
 
 static int value_is(const struct kv_pair *p, const char *want)
@@ -164,7 +134,8 @@ int main(void)
 	CHECK("dump_unmapped", fails_with(kv_dump(fd, &cursor, hole, &many), EFAULT));
 	free(pairs);
 
-	/* Stat: the mask and the new counters. kv_clear removes every item. */
+	/* Stat: the mask, and the put and delete counters. kv_clear removes
+	 * every item. */
 	memset(&st, 0xFF, sizeof(st));
 	CHECK("stat_filled", kv_stat(fd, &st) == 0 && st.filled == 0x3ff && (st.filled & KV_STAT_HAS_PUTS) &&
 				     st.puts == 3 + 2 + 300 && st.deletes == 1 && st.reserved[0] == 0 &&
@@ -174,5 +145,5 @@ int main(void)
 				   st.bytes_used == 0 && st.hits == hits && st.misses == misses);
 	CHECK("clear_bad_fd", fails_with(kv_clear(-1), EBADF));
 	kv_close(fd);
-	return failed;
+	return check_failed;
 }
