@@ -84,10 +84,10 @@ pub fn batch(kv: &Dev, ops: &mut [KvOp]) -> io::Result<()> {
 
 /// The ioctl floor: a command the module answers with ENOTTY.
 pub fn unknown_ioctl(kv: &Dev) -> io::Result<()> {
-    match kv.ioctl(IOC_UNKNOWN, 0) {
-        Err(libc::ENOTTY) => Ok(()),
-        Err(e) => Err(io::Error::from_raw_os_error(e)),
-        Ok(_) => Err(io::Error::other("the unknown ioctl succeeded")),
+    match io_result(kv.ioctl(IOC_UNKNOWN, 0)) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOTTY) => Ok(()),
+        Err(e) => Err(e),
+        Ok(()) => Err(io::Error::other("the unknown ioctl succeeded")),
     }
 }
 
