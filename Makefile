@@ -4,12 +4,12 @@ SHELL := /bin/bash
 CARGO ?= cargo
 # Root-only steps run directly as root, through sudo otherwise.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
-VM := tests/vm
+RIG := rig
 
 # The kernel to build kv.ko against. KDIR=<tree> picks one; KVER=<release>
 # an installed kernel (as `dkms -k` does); otherwise the running kernel when
 # it has Rust support, else the rig's test kernel (built once and cached: see
-# tests/vm/build-kernel). For an installed kernel, packaging/rust-kernel-tree
+# rig/build-kernel). For an installed kernel, packaging/rust-kernel-tree
 # gives its build tree, or for a Debian kernel (whose headers cannot build
 # Rust) prepares one once from linux-source, and says what to install.
 HOST_KDIR := /lib/modules/$(shell uname -r)/build
@@ -18,13 +18,13 @@ ifeq ($(origin KDIR),undefined)
     # Evaluated once, on first use (preparing a tree takes minutes).
     KDIR = $(eval KDIR := $(shell packaging/rust-kernel-tree $(KVER)))$(KDIR)
   else
-    KDIR = $(shell $(VM)/build-kernel)
+    KDIR = $(shell $(RIG)/build-kernel)
   endif
 endif
 # The rig's kernel (build-kernel marks it .complete) wants the rig's toolchain,
 # a prepared Debian tree the one it records; another tree gets what the caller
 # passes (e.g. LLVM=1).
-KMAKE_TOOLCHAIN = $(if $(wildcard $(KDIR)/.complete),$(shell bash -c '. $(VM)/lib.sh && echo LLVM=$$KERNEL_LLVM RUSTC=$$KERNEL_RUSTC BINDGEN=$$BINDGEN CLIPPY_DRIVER=$$KERNEL_CLIPPY_DRIVER'),$(if $(wildcard $(KDIR)/kv-make-flags),$(shell cat $(KDIR)/kv-make-flags)))
+KMAKE_TOOLCHAIN = $(if $(wildcard $(KDIR)/.complete),$(shell bash -c '. $(RIG)/lib.sh && echo LLVM=$$KERNEL_LLVM RUSTC=$$KERNEL_RUSTC BINDGEN=$$BINDGEN CLIPPY_DRIVER=$$KERNEL_CLIPPY_DRIVER'),$(if $(wildcard $(KDIR)/kv-make-flags),$(shell cat $(KDIR)/kv-make-flags)))
 
 CC ?= cc
 .PHONY: all module build-lib-so build-kvctl artifacts guest-tests unload load deps kernel \
@@ -33,17 +33,34 @@ CC ?= cc
 all: module
 
 help:
-	@echo 'make                build kv.ko (against KDIR, KVER=<release> an installed kernel, the host kernel if it has Rust, else the test kernel)'
-	@echo 'make build-lib-so   build libkv.so (C library, header in include/kv.h)'
-	@echo 'make build-kvctl    build the kvctl CLI (kvctl/kvctl)'
-	@echo 'make load PARAMS="buckets=128 max_items=256 use_lru=1"   insmod kv.ko on this host'
-	@echo 'make unload         rmmod kv on this host'
-	@echo 'make deps           install the build and test-rig dependencies (Debian 12; on Debian 13 what kv.ko for its kernel needs)'
-	@echo 'make kernel         build (or reuse) the cached Rust-enabled test kernel'
-	@echo 'make test           host tests, then every VM suite; ends with "N passed, M failed"'
-	@echo 'make torture        the long torture run in the debug guest (about 20 min); a table of results'
-	@echo 'make vm             boot the test guest with kv.ko loaded and a shell on this terminal'
-	@echo 'make bench          instructions per op beside the syscall floor and BPF maps, and 2-CPU scaling (perf kernel)'
+	@echo 'Building'
+	@echo '  make                build kv.ko (against KDIR, KVER=<release> an installed kernel, the host kernel if it has Rust, else the test kernel)'
+	@echo '  make module         the same as make'
+	@echo '  make build-lib-so   build libkv.so (C library, header in include/kv.h)'
+	@echo '  make build-kvctl    build the kvctl CLI (kvctl/kvctl)'
+	@echo '  make artifacts      kv.ko, libkv.so and kvctl: what the test guest needs'
+	@echo '  make guest-tests    the test programs that run in the guest, into build/guest/'
+	@echo '  make docs           kvctl'"'"'s man page and shell completions, into build/docs/'
+	@echo '  make clean          remove what the builds made'
+	@echo 'Installing'
+	@echo '  make install        kvctl, libkv.so, kv.h, kv.pc, the udev rule, man page and completions (PREFIX, DESTDIR)'
+	@echo '  make uninstall      remove what make install put in place'
+	@echo '  make install-dkms   kv.ko'"'"'s sources for DKMS under /usr/src (then dkms install kvstore/$(VERSION))'
+	@echo '  make load PARAMS="buckets=128 max_items=256 use_lru=1"   insmod kv.ko on this host'
+	@echo '  make unload         rmmod kv on this host'
+	@echo 'The test rig (rig/)'
+	@echo '  make deps           install the build and test-rig dependencies (Debian 12; on Debian 13 what kv.ko for its kernel needs)'
+	@echo '  make kernel         build (or reuse) the cached Rust-enabled test kernel'
+	@echo '  make vm             boot the test guest with kv.ko loaded and a shell on this terminal'
+	@echo '  make demo           install what is missing, boot the test guest and run the README session'
+	@echo 'Testing (docs/testing.md)'
+	@echo '  make test           host tests, then every guest suite; ends with "N passed, M failed"'
+	@echo '  make test SUITE=NAME  one part or guest suite (tests/run-all --list names them)'
+	@echo '  make test-host      the host tests only (format, lints, cargo test)'
+	@echo '  make test-vm        all but the host tests'
+	@echo '  make torture        the long torture run in the debug guest (about 20 min); a table of results'
+	@echo '  make bench          instructions per op beside the syscall floor and BPF maps, and 2-CPU scaling (perf kernel)'
+	@echo '  make help           this list'
 
 module:
 	$(if $(KDIR),$(MAKE) -C $(KDIR) M=$(CURDIR) $(KMAKE_TOOLCHAIN) modules,@echo "make: no kernel tree to build kv.ko against (see the error above)" >&2; exit 1)
@@ -60,21 +77,24 @@ build-kvctl:
 # Everything the guest needs.
 artifacts: module build-lib-so build-kvctl
 
-# Test programs that run in the guest; build/guest/ is copied to /extra/.
+# The test programs that run in the guest, and the shell library of the
+# suites; build/guest/ is copied to /extra/ in the guest.
+TEST_CFLAGS := -Wall -Wextra -Werror -O2 -Iinclude
 guest-tests: build-lib-so
+	rm -rf build/guest
 	mkdir -p build/guest
-	$(CARGO) build --release -p kv-guest-tests -p kv-bench
-	$(CARGO) build --release -p kvlib --example kv_example --example kv_api
-	cp target/release/kv-guest-tests target/release/kv-api-tests target/release/kv-bench \
-		target/release/examples/kv_example target/release/examples/kv_api build/guest/
-	$(CC) -Wall -Wextra -Werror -O2 -Iinclude tests/c/libkv_test.c -L. -lkv -o build/guest/libkv_test
-	$(CC) -Wall -Wextra -Werror -O2 -Iinclude tests/c/libkv_api_test.c -L. -lkv -o build/guest/libkv_api_test
-	$(CC) -Wall -Wextra -Werror -O2 -m32 -static -Iinclude tests/c/compat32_test.c -o build/guest/compat32_test
-	$(CARGO) build --release -p kv-torture
-	cp target/release/kv-torture build/guest/
+	$(CARGO) build --release -p kv-device-tests -p kv-torture -p kv-bench
+	$(CARGO) build --release -p kvlib --example put_get_del --example put_with_batch_iter
+	cp target/release/kv-device-tests target/release/kv-torture target/release/kv-bench build/guest/
+	cp target/release/examples/put_get_del build/guest/kvlib_put_get_del
+	cp target/release/examples/put_with_batch_iter build/guest/kvlib_put_with_batch_iter
+	$(CC) $(TEST_CFLAGS) tests/c/libkv_ops.c -L. -lkv -o build/guest/libkv_ops
+	$(CC) $(TEST_CFLAGS) tests/c/libkv_batch_dump.c -L. -lkv -o build/guest/libkv_batch_dump
+	$(CC) $(TEST_CFLAGS) -m32 -static tests/c/compat32.c -o build/guest/compat32
+	$(CC) $(TEST_CFLAGS) tests/c/unload_race.c -o build/guest/unload_race
+	$(CC) $(TEST_CFLAGS) tests/c/fault_load.c -o build/guest/fault_load
 	cp tests/torture/guest.sh build/guest/kv-torture.sh
-	$(CC) -Wall -Wextra -Werror -O2 -Iinclude tests/c/unload_race.c -o build/guest/unload_race
-	$(CC) -Wall -Wextra -Werror -O2 tests/c/fault_load.c -o build/guest/fault_load
+	cp tests/lib.sh build/guest/lib.sh
 
 load: module
 	$(SUDO) insmod kv.ko $(PARAMS)
@@ -83,13 +103,13 @@ unload:
 	$(SUDO) rmmod kv
 
 deps:
-	$(VM)/deps
+	$(RIG)/deps
 
 kernel:
-	$(VM)/build-kernel
+	$(RIG)/build-kernel
 
 test:
-	tests/run-all
+	tests/run-all $(if $(SUITE),--suite $(SUITE))
 
 test-host:
 	tests/run-all --host-only
@@ -103,10 +123,10 @@ torture:
 	tests/torture/run
 
 vm: artifacts
-	$(VM)/run --interactive
+	$(RIG)/run --interactive
 
 demo:
-	$(VM)/demo
+	$(RIG)/demo
 
 bench:
 	bench/run

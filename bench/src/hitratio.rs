@@ -15,7 +15,9 @@ use std::io;
 
 use serde::{Deserialize, Serialize};
 
-use crate::target::{self, key_bytes, value_bytes, BpfMap, Kv, MapKind, Request, Target};
+use kv_test_support::{load_module, unload_module, Rng};
+
+use crate::target::{self, key_bytes, value_bytes, BpfMap, MapKind, Request, Target};
 use crate::{context, kernel_release, kv_params};
 
 const KEY_SIZE: usize = 16;
@@ -54,24 +56,6 @@ pub struct HitRatioReport {
     pub notes: Vec<String>,
 }
 
-/// splitmix64: small, seeded, the same sequence everywhere.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 /// `n` draws from a Zipf distribution over key indices 0..keys: index r has
 /// probability proportional to 1 / (r + 1)^alpha. Inverse transform
 /// sampling over the precomputed cumulative distribution.
@@ -82,7 +66,7 @@ pub fn zipf_stream(keys: usize, alpha: f64, n: usize, seed: u64) -> Vec<u32> {
         sum += 1.0 / ((r + 1) as f64).powf(alpha);
         cdf.push(sum);
     }
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     (0..n)
         .map(|_| {
             let u = rng.unit() * sum;
@@ -181,15 +165,15 @@ pub fn hitratio(module: &str, quick: bool) -> io::Result<HitRatioReport> {
 
     for (stream, ids) in &streams {
         for (policy, name) in [(1, "LRU"), (2, "SIEVE")] {
-            if let Err(e) = target::load_module(module, &kv_params(capacity, policy)) {
+            if let Err(e) = load_module(module, &kv_params(capacity, policy)) {
                 report.notes.push(format!("{name} not measured: {e}"));
                 continue;
             }
-            let kv = Kv::open().map_err(context(target::DEVICE))?;
+            let kv = target::open()?;
             let misses = replay(&kv, &mut reqs, ids, keys)
                 .map_err(context(&format!("{name} on {stream}")))?;
             // The store's own counters must agree with the client's.
-            let stat = kv.stat().map_err(context("stat"))?;
+            let stat = target::stat(&kv).map_err(context("stat"))?;
             if stat.misses != misses.all as u64 || stat.curr_items as usize > capacity {
                 return Err(io::Error::other(format!(
                     "{name} on {stream}: the client saw {} misses, the store {} with {} items of {capacity}",
@@ -203,7 +187,7 @@ pub fn hitratio(module: &str, quick: bool) -> io::Result<HitRatioReport> {
                 misses: misses.zipf,
             });
         }
-        target::unload_module();
+        unload_module();
         let map = BpfMap::create(MapKind::LruHash, KEY_SIZE, VALUE_SIZE, capacity)
             .map_err(context("bpf map create"))?;
         let misses = replay(&map, &mut reqs, ids, keys)
@@ -215,7 +199,7 @@ pub fn hitratio(module: &str, quick: bool) -> io::Result<HitRatioReport> {
             misses: misses.zipf,
         });
     }
-    target::unload_module();
+    unload_module();
     report.notes.push(
         "BPF LRU hash: max_entries = capacity, on one CPU; it evicts before it is full (per-CPU free lists), as it does in real use".into(),
     );

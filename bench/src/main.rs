@@ -30,10 +30,9 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use kv_module::abi::KvOp;
-use target::{key_bytes, value_bytes, BpfMap, Kv, MapKind, Request, Target};
+use kv_test_support::{load_module, unload_module, Dev, Rng, MODULE};
+use target::{key_bytes, value_bytes, BpfMap, MapKind, Request, Target};
 
-/// kv.ko in the rig's guest.
-const DEFAULT_MODULE: &str = "/lib/kv.ko";
 /// The eviction policies `use_lru` selects; one kv.ko may not have them all.
 const POLICIES: [u32; 3] = [0, 1, 2];
 
@@ -277,7 +276,7 @@ const BATCH_GETS: usize = 32;
 
 /// The cost of 32 gets: as 32 ioctls, and as one `kv_batch` of 32 ops.
 fn batch_rows(
-    kv: &Kv,
+    kv: &Dev,
     name: &str,
     plan: &Plan,
     (key_size, value_size, items): (usize, usize, usize),
@@ -288,7 +287,7 @@ fn batch_rows(
     let mut hits = hit_requests(working, items, key_size, value_size);
     let single = per_op(groups, |g| {
         for j in 0..BATCH_GETS {
-            kv.get(&mut hits[(g * BATCH_GETS + j) % working])?;
+            Target::get(kv, &mut hits[(g * BATCH_GETS + j) % working])?;
         }
         Ok(())
     })
@@ -302,7 +301,7 @@ fn batch_rows(
         })
         .collect();
     let count = batches.len();
-    let batch = per_op(groups, |g| kv.batch(&mut batches[g % count]))
+    let batch = per_op(groups, |g| target::batch(kv, &mut batches[g % count]))
         .map_err(context("kv_batch of 32 gets"))?;
     for (op, value) in [
         ("32 gets, 32 ioctls", single),
@@ -330,8 +329,8 @@ fn ops(module: &str, quick: bool) -> io::Result<OpsReport> {
     // First, while nothing else has been allocated and freed: a BPF map's
     // memory is freed later by a worker, which would blur the difference.
     report.memory = Some(memory_per_item(module, plan.memory_items)?);
-    target::load_module(module, &kv_params(1000, 0))?;
-    let kv = Kv::open().map_err(context(target::DEVICE))?;
+    load_module(module, &kv_params(1000, 0))?;
+    let kv = target::open()?;
     // SAFETY: getppid has no preconditions and cannot fail.
     let getppid = per_op(plan.loop_ops, |_| {
         black_box(unsafe { libc::getppid() });
@@ -342,7 +341,7 @@ fn ops(module: &str, quick: bool) -> io::Result<OpsReport> {
         op: "getppid()".into(),
         value: getppid,
     });
-    let floor = per_op(plan.loop_ops, |_| kv.unknown_ioctl())?;
+    let floor = per_op(plan.loop_ops, |_| target::unknown_ioctl(&kv))?;
     report.floors.push(Cost {
         target: "ioctl".into(),
         op: "ENOTTY".into(),
@@ -352,7 +351,7 @@ fn ops(module: &str, quick: bool) -> io::Result<OpsReport> {
 
     let mut supported = Vec::new();
     for policy in POLICIES {
-        if target::load_module(module, &kv_params(100, policy)).is_ok() {
+        if load_module(module, &kv_params(100, policy)).is_ok() {
             supported.push(policy);
         } else {
             report.notes.push(format!(
@@ -367,19 +366,19 @@ fn ops(module: &str, quick: bool) -> io::Result<OpsReport> {
     for &size @ (key_size, value_size, items) in &plan.sizes {
         let mut rows = Vec::new();
         for &policy in &supported {
-            target::load_module(module, &kv_params(items, policy))?;
-            let kv = Kv::open().map_err(context(target::DEVICE))?;
+            load_module(module, &kv_params(items, policy))?;
+            let kv = target::open()?;
             fill(&kv, items, key_size, value_size).map_err(context("filling kvstore"))?;
             let name = format!("kvstore use_lru={policy}");
             rows.push(Cost {
                 target: name.clone(),
                 op: "stat".into(),
-                value: per_op(plan.loop_ops, |_| kv.stat().map(drop))?,
+                value: per_op(plan.loop_ops, |_| target::stat(&kv).map(drop))?,
             });
             op_rows(&kv, &name, &plan, size, &mut rows)?;
             batch_rows(&kv, &name, &plan, size, &mut rows)?;
         }
-        target::unload_module();
+        unload_module();
         for (kind, name) in [
             (MapKind::Hash, "BPF hash"),
             (MapKind::LruHash, "BPF LRU hash"),
@@ -397,7 +396,7 @@ fn ops(module: &str, quick: bool) -> io::Result<OpsReport> {
         });
     }
 
-    target::unload_module();
+    unload_module();
     Ok(report)
 }
 
@@ -416,9 +415,9 @@ fn used_memory() -> io::Result<u64> {
 }
 
 fn memory_per_item(module: &str, items: usize) -> io::Result<Memory> {
-    target::unload_module();
+    unload_module();
     let before = used_memory()?;
-    target::load_module(module, &kv_params(items, 0))?;
+    load_module(module, &kv_params(items, 0))?;
     let after = used_memory()?;
     Ok(Memory {
         max_items: items,
@@ -447,16 +446,14 @@ fn throughput<T: Target + Send>(
             workers.push(s.spawn(move || -> io::Result<()> {
                 let handle = open()?;
                 let mut reqs = hit_requests(items, items, 16, 64);
-                let mut rng = 0x9E37_79B9_7F4A_7C15u64 ^ (t as u64 + 1);
+                let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15u64 ^ (t as u64 + 1));
                 let mut done = 0u64;
                 start_line.wait();
                 while !stop.load(Ordering::Relaxed) {
                     for _ in 0..64 {
-                        rng ^= rng << 13;
-                        rng ^= rng >> 7;
-                        rng ^= rng << 17;
-                        let r = &mut reqs[(rng % items as u64) as usize];
-                        if put_every_10th && rng.is_multiple_of(10) {
+                        let n = rng.next_u64();
+                        let r = &mut reqs[(n % items as u64) as usize];
+                        if put_every_10th && n.is_multiple_of(10) {
                             handle.put(r)?;
                         } else {
                             handle.get(r)?;
@@ -539,21 +536,21 @@ fn parallel(module: &str, quick: bool) -> io::Result<ParallelReport> {
     }
     let items = plan.parallel_items;
     for policy in POLICIES {
-        if target::load_module(module, &kv_params(items, policy)).is_err() {
+        if load_module(module, &kv_params(items, policy)).is_err() {
             report.notes.push(format!(
                 "use_lru={policy}: this kv.ko refuses it; not measured"
             ));
             continue;
         }
-        fill(&Kv::open()?, items, 16, 64)?;
+        fill(&target::open()?, items, 16, 64)?;
         scaling(
             &format!("kvstore use_lru={policy}"),
-            &Kv::open,
+            &target::open,
             &plan,
             &mut report.rows,
         )?;
     }
-    target::unload_module();
+    unload_module();
     let map = BpfMap::create(MapKind::Hash, 16, 64, bpf_entries(items))?;
     fill(&map, items, 16, 64)?;
     // The map is one object all threads use, as one fd: share it.
@@ -590,7 +587,7 @@ fn run() -> io::Result<()> {
         usage()
     };
     let mut quick = false;
-    let mut module = DEFAULT_MODULE.to_string();
+    let mut module = MODULE.to_string();
     let mut json_out = None;
     let mut files = Vec::new();
     let mut it = rest.iter();

@@ -5,16 +5,12 @@
 //! Raw calls, not kvlib: the figures are the kernel's cost plus one ioctl,
 //! nothing of a library's own.
 
-use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::process::{Command, Stdio};
 
-use kv_module::abi::{KvBatchArgs, KvKey, KvOp, KvPair, KvUsageStat, KV_IOC_BATCH, KV_OP_GET};
-use kv_module::abi::{KV_IOC_DEL, KV_IOC_GET, KV_IOC_MAGIC, KV_IOC_PUT};
-use kv_module::abi::{KV_IOC_STAT, KV_MAX_KEY, KV_MAX_VAL};
-
-pub const DEVICE: &str = "/dev/kvstore";
+use kv_module::abi::{KvKey, KvOp, KvPair, KvUsageStat, KV_OP_GET};
+use kv_module::abi::{KV_IOC_DEL, KV_IOC_GET, KV_IOC_MAGIC, KV_IOC_PUT, KV_IOC_STAT};
+use kv_test_support::{pair, Dev, Errno};
 
 /// An ioctl number no driver answers but with ENOTTY: kvstore's magic, a
 /// command number it does not use, no size.
@@ -47,18 +43,7 @@ pub struct Request {
 
 impl Request {
     pub fn new(key: Vec<u8>, value: Vec<u8>) -> Request {
-        let mut pair = KvPair {
-            key: KvKey {
-                len: key.len() as u32,
-                data: [0; KV_MAX_KEY],
-            },
-            value: kv_module::abi::KvValue {
-                len: value.len() as u32,
-                data: [0; KV_MAX_VAL],
-            },
-        };
-        pair.key.data[..key.len()].copy_from_slice(&key);
-        pair.value.data[..value.len()].copy_from_slice(&value);
+        let pair = pair(&key, &value);
         Request { key, value, pair }
     }
 }
@@ -70,65 +55,39 @@ pub trait Target: Sync {
     fn del(&self, req: &Request) -> io::Result<()>;
 }
 
-fn check(ret: libc::c_int) -> io::Result<()> {
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+/// Opens `/dev/kvstore`.
+pub fn open() -> io::Result<Dev> {
+    Dev::open().map_err(io::Error::other)
 }
 
-/// `/dev/kvstore`, opened once per thread.
-pub struct Kv {
-    file: File,
+/// An ioctl's answer as the benchmark loops take it.
+#[inline]
+fn io_result(r: Result<i32, Errno>) -> io::Result<()> {
+    r.map(drop).map_err(io::Error::from_raw_os_error)
 }
 
-impl Kv {
-    pub fn open() -> io::Result<Kv> {
-        let file = OpenOptions::new().read(true).write(true).open(DEVICE)?;
-        Ok(Kv { file })
-    }
+/// The store's counters.
+pub fn stat(kv: &Dev) -> io::Result<KvUsageStat> {
+    let mut out = KvUsageStat::ZERO;
+    io_result(kv.ioctl(KV_IOC_STAT, &mut out as *mut KvUsageStat as usize))?;
+    Ok(out)
+}
 
-    pub fn fd(&self) -> RawFd {
-        self.file.as_raw_fd()
+/// Runs `ops` in one `KV_IOC_BATCH`; an error if any op failed.
+pub fn batch(kv: &Dev, ops: &mut [KvOp]) -> io::Result<()> {
+    let n = kv.batch(ops).map_err(io::Error::from_raw_os_error)?;
+    if n as usize != ops.len() || ops.iter().any(|op| op.result != 0) {
+        return Err(io::Error::other("a batched op failed"));
     }
+    Ok(())
+}
 
-    fn ioctl<T>(&self, cmd: u32, arg: *const T) -> io::Result<()> {
-        // SAFETY: An ioctl on our own open file; `arg` points to a live value
-        // of the type the command's encoded size names (or is unused).
-        check(unsafe { libc::ioctl(self.fd(), cmd as libc::c_ulong, arg) })
-    }
-
-    pub fn stat(&self) -> io::Result<KvUsageStat> {
-        let mut out = KvUsageStat::ZERO;
-        self.ioctl(KV_IOC_STAT, &mut out as *mut KvUsageStat)?;
-        Ok(out)
-    }
-
-    /// Runs `ops` in one `KV_IOC_BATCH`; an error if any op failed.
-    pub fn batch(&self, ops: &mut [KvOp]) -> io::Result<()> {
-        let args = KvBatchArgs {
-            ops: ops.as_mut_ptr() as u64,
-            count: u32::try_from(ops.len()).map_err(io::Error::other)?,
-            reserved: 0,
-        };
-        // SAFETY: An ioctl on our own open file; `args.ops` points to
-        // `args.count` live KvOps the kernel may read and write.
-        let n = unsafe { libc::ioctl(self.fd(), KV_IOC_BATCH as libc::c_ulong, &args) };
-        check(n)?;
-        if n as usize != ops.len() || ops.iter().any(|op| op.result != 0) {
-            return Err(io::Error::other("a batched op failed"));
-        }
-        Ok(())
-    }
-
-    /// The ioctl floor: a command the module answers with ENOTTY.
-    pub fn unknown_ioctl(&self) -> io::Result<()> {
-        match self.ioctl(IOC_UNKNOWN, std::ptr::null::<u8>()) {
-            Err(e) if e.raw_os_error() == Some(libc::ENOTTY) => Ok(()),
-            Err(e) => Err(e),
-            Ok(()) => Err(io::Error::other("the unknown ioctl succeeded")),
-        }
+/// The ioctl floor: a command the module answers with ENOTTY.
+pub fn unknown_ioctl(kv: &Dev) -> io::Result<()> {
+    match io_result(kv.ioctl(IOC_UNKNOWN, 0)) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOTTY) => Ok(()),
+        Err(e) => Err(e),
+        Ok(()) => Err(io::Error::other("the unknown ioctl succeeded")),
     }
 }
 
@@ -143,45 +102,18 @@ pub fn get_op(req: &Request) -> KvOp {
     }
 }
 
-impl Target for Kv {
+impl Target for Dev {
     fn get(&self, req: &mut Request) -> io::Result<()> {
-        self.ioctl(KV_IOC_GET, &mut req.pair as *mut KvPair)
+        io_result(self.ioctl(KV_IOC_GET, &mut req.pair as *mut KvPair as usize))
     }
 
     fn put(&self, req: &Request) -> io::Result<()> {
-        self.ioctl(KV_IOC_PUT, &req.pair as *const KvPair)
+        io_result(self.ioctl(KV_IOC_PUT, &req.pair as *const KvPair as usize))
     }
 
     fn del(&self, req: &Request) -> io::Result<()> {
-        self.ioctl(KV_IOC_DEL, &req.pair.key as *const KvKey)
+        io_result(self.ioctl(KV_IOC_DEL, &req.pair.key as *const KvKey as usize))
     }
-}
-
-/// Loads kv.ko with `params`, unloading a loaded one first. insmod's own
-/// complaint goes into the error, not to the terminal.
-pub fn load_module(module: &str, params: &str) -> io::Result<()> {
-    unload_module();
-    let out = Command::new("insmod")
-        .arg(module)
-        .args(params.split_whitespace())
-        .output()?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        let why = String::from_utf8_lossy(&out.stderr);
-        Err(io::Error::other(format!(
-            "insmod {module} {params}: {}",
-            why.trim()
-        )))
-    }
-}
-
-/// Unloads kv.ko if it is loaded.
-pub fn unload_module() {
-    let _ = Command::new("rmmod")
-        .arg("kv")
-        .stderr(Stdio::null())
-        .status();
 }
 
 // --- BPF maps through bpf(2) ---------------------------------------------------

@@ -1,10 +1,11 @@
 # kv.ko torture, run inside the test guest (busybox sh) with kv.ko not loaded:
 #   sh /extra/kv-torture.sh short|long
-# short: the brief run of `make test` (at the end of tests/vm/suites/module.sh);
+# short: the brief run of `make test` (the guest suite tests/suites/torture.sh);
 # long: `make torture` (tests/torture/run). Prints PASS:/FAIL: lines and, per
 # part, one summary line ("fuzz: ...", "concurrency: ...") that the host
 # collects into the table. KV_TORTURE_POLICIES (default "0 1 2") lists the
 # use_lru values to run the fuzzer and the concurrency checker under.
+. /extra/lib.sh
 mode=${1:-short}
 T=/extra/kv-torture
 case "$mode" in
@@ -13,7 +14,7 @@ long)
 	fault_params="buckets=65536 max_items=65536" cycles=100 big_items=1048576
 	;;
 short)
-	# conc_ms: three policies x 0.7 s, about what two x 1 s took before SIEVE.
+	# conc_ms: 0.7 s for each of the three policies.
 	# from_step=1: every point of the window, so the one at which kv allocates
 	# its table is among them.
 	fuzz_ioctls=100000 conc_ms=700 procs=4 prob_attempts=0 nth_max=0 from_step=1
@@ -28,31 +29,18 @@ want() { case "$parts" in *" $1 "*) t0=$(date +%s); return 0 ;; *) return 1 ;; e
 # How long a part took: in the long run's output (not timed in make test
 # unless KV_TORTURE_TIMES=1 asks).
 took() { [ "$mode" = long ] || [ "${KV_TORTURE_TIMES:-0}" = 1 ] && echo "TIME: $1 $(($(date +%s) - t0)) s"; }
-failed=0
-pass() { echo "PASS: torture/$1"; }
-fail() { echo "FAIL: torture/$1: $2"; failed=1; }
 # One line per part for the table `make torture` prints.
 summary() { echo "SUMMARY: $*"; }
-# The summary line a kv-torture command printed (PREFIX...), or its error.
-summary_of() { summary "$(grep "^$1" /tmp/out || echo "$1 failed: $(tail -n 1 /tmp/out)")"; }
-# Load kv.ko with parameters; fail the named check if that is impossible.
-load() {
-	name=$1
+# The summary line the last kv-torture command printed (PREFIX...), or its
+# error.
+summary_of() { summary "$(grep "^$1" "$check_log" || echo "$1 failed: $(tail -n 1 "$check_log")")"; }
+# torture NAME COMMAND [ARG]...: the kv-torture COMMAND as the check
+# torture/NAME, its output shown.
+torture() {
+	_torture_name=$1
 	shift
-	rmmod kv 2>/dev/null
-	insmod /lib/kv.ko "$@" || { fail "$name" "insmod $* failed"; return 1; }
-}
-# Runs a kv-torture command; its output is shown, its status is the check.
-check() {
-	name=$1
-	shift
-	if "$T" "$@" >/tmp/out 2>&1; then
-		cat /tmp/out
-		pass "$name"
-	else
-		cat /tmp/out
-		fail "$name" "$(tail -n 1 /tmp/out)"
-	fi
+	check "torture/$_torture_name" "$T" "$@"
+	cat "$check_log"
 }
 
 # --- 1. ioctl fuzzer ---------------------------------------------------------
@@ -60,9 +48,9 @@ if want fuzz; then
 	# A capacity below the fuzzer's 48 keys, so full stores and evictions happen.
 	total=0 unexpected=0
 	for lru in $policies; do
-		load "fuzz/use_lru=$lru" buckets=16 max_items=32 use_lru="$lru" || continue
-		check "fuzz/use_lru=$lru" fuzz --ioctls $((fuzz_ioctls / $(echo $policies | wc -w))) --threads 4
-		line=$(grep '^fuzz: [0-9]* ioctls, [0-9]* unexpected$' /tmp/out)
+		reload "torture/fuzz/use_lru=$lru" buckets=16 max_items=32 use_lru="$lru" || continue
+		torture "fuzz/use_lru=$lru" fuzz --ioctls $((fuzz_ioctls / $(echo $policies | wc -w))) --threads 4
+		line=$(grep '^fuzz: [0-9]* ioctls, [0-9]* unexpected$' "$check_log")
 		if [ -n "$line" ]; then
 			set -- $line
 			total=$((total + $2))
@@ -79,8 +67,8 @@ fi
 if want concurrency; then
 	for lru in $policies; do
 		# Fewer slots than keys: full stores (ENOSPC) or evictions all the time.
-		load "concurrency/use_lru=$lru" buckets=4 max_items=8 use_lru="$lru" || continue
-		check "concurrency/use_lru=$lru" concurrency --procs "$procs" --threads 2 --keys 12 --millis "$conc_ms"
+		reload "torture/concurrency/use_lru=$lru" buckets=4 max_items=8 use_lru="$lru" || continue
+		torture "concurrency/use_lru=$lru" concurrency --procs "$procs" --threads 2 --keys 12 --millis "$conc_ms"
 		summary_of "concurrency: use_lru=$lru:"
 	done
 	took concurrency
@@ -104,9 +92,9 @@ elif want faults; then
 		done
 		echo 0 >$D/fail_page_alloc/min-order
 	}
-	# The long run's many high-probability failures once hit vmalloc's
-	# internal vmap_area cache (a GFP_NOWAIT allocation inside kv's kvmalloc)
-	# and the kernel WARNed about its own allocation (va_alloc), which says
+	# The long run's many high-probability failures can hit vmalloc's
+	# internal vmap_area cache (a GFP_NOWAIT allocation inside kv's kvmalloc),
+	# and the kernel WARNs about its own allocation (va_alloc), which says
 	# nothing about kv's error handling: there, slab failures go only to the
 	# kmalloc caches, where kv's own allocations are. The short run keeps
 	# every cache: with its small table the filtered window can miss kv's
@@ -174,19 +162,19 @@ elif want faults; then
 		n=$first tried=0
 		while [ $n -le "$all" ] && [ $tried -lt "$nth_max" ]; do
 			r=$(/extra/fault_load /lib/kv.ko "$fault_params" nth $n 2>&1)
-			judge faults/insmod_nth "$r"
+			judge torture/faults/insmod_nth "$r"
 			n=$((n + 1)) tried=$((tried + 1))
 		done
 		# From a point of the window on, every allocation fails (kvmalloc's
 		# fallback to vmalloc too, and cleanup's): every from_step-th point, then
 		# random points at a high probability (100, 90, 75 or 50%).
 		# The window runs 20 points past `pre` too: the loader's own points
-		# vary by a few from load to load, and kv's table allocation was seen
-		# to fall just past `pre` (then no load of the window reached it).
+		# vary by a few from load to load, and kv's table allocation can fall
+		# just past `pre` (then no load of the window would reach it).
 		arm 100
 		n=$first
 		while [ $n -le $((pre + 20)) ]; do
-			judge faults/insmod_from "$(/extra/fault_load /lib/kv.ko "$fault_params" from $n 2>&1)"
+			judge torture/faults/insmod_from "$(/extra/fault_load /lib/kv.ko "$fault_params" from $n 2>&1)"
 			n=$((n + from_step)) tried=$((tried + 1))
 		done
 		arm 0
@@ -197,26 +185,26 @@ elif want faults; then
 			arm "$1"
 			r=$(/extra/fault_load /lib/kv.ko "$fault_params" from $((first + RANDOM % (pre - first + 1))) 2>&1)
 			arm 0
-			judge faults/insmod_random "$r"
+			judge torture/faults/insmod_random "$r"
 			i=$((i + 1))
 		done
 		# The failures must have reached kv's own allocations, or this part
 		# proved nothing.
 		hits=$(($(table_failures) - table_before))
 		if [ $hits -gt 0 ]; then
-			pass faults/reached_kv_allocations
+			pass torture/faults/reached_kv_allocations
 		else
-			fail faults/reached_kv_allocations "no injected failure hit kv's table allocations (no 'cannot allocate' line)"
+			fail torture/faults/reached_kv_allocations "no injected failure hit kv's table allocations (no 'cannot allocate' line)"
 		fi
-		[ $bad = 0 ] && pass faults/insmod
+		[ $bad = 0 ] && pass torture/faults/insmod
 		summary "faults: insmod $fault_params: $tried loads failing from/at a point of kv's window + $prob_attempts failing 50-100% from a random one: $loaded loaded, $refused refused cleanly ($(echo $errnos | tr ' ' ',')), $hits in kv's table allocation, $bad bad"
 	else
-		fail faults/insmod "could not count the load's fault-injection points ($pre, $all)"
+		fail torture/faults/insmod "could not count the load's fault-injection points ($pre, $all)"
 	fi
 	# After load: every allocation of the operating thread fails.
-	if load faults/after_load buckets=16 max_items=16 use_lru=0; then
+	if reload torture/faults/after_load buckets=16 max_items=16 use_lru=0; then
 		arm 100
-		check faults/after_load faults-after-load --ops 20000
+		torture faults/after_load faults-after-load --ops 20000
 		arm 0
 		summary_of "faults-after-load:"
 	fi
@@ -230,7 +218,7 @@ if want unload; then
 	for h in 1 2 3; do /extra/unload_race /tmp/stop >/tmp/race.$h 2>&1 & done
 	c=0 refusals=0 ok=1
 	while [ $c -lt $cycles ]; do
-		insmod /lib/kv.ko || { fail unload/cycles "insmod failed in cycle $c"; ok=0; break; }
+		insmod /lib/kv.ko || { fail torture/unload/cycles "insmod failed in cycle $c"; ok=0; break; }
 		usleep 20000 # let the loops open files: rmmod then meets them
 		tries=0
 		until rmmod kv 2>/dev/null; do
@@ -239,7 +227,7 @@ if want unload; then
 		done
 		refusals=$((refusals + tries))
 		if grep -q '^kv ' /proc/modules || [ -e /dev/kvstore ]; then
-			fail unload/cycles "cycle $c: kv still loaded after $tries refused rmmods"
+			fail torture/unload/cycles "cycle $c: kv still loaded after $tries refused rmmods"
 			ok=0
 			break
 		fi
@@ -248,31 +236,31 @@ if want unload; then
 	touch /tmp/stop
 	wait
 	cat /tmp/race.*
-	if [ $ok = 1 ] && ! grep -qv ', 0 unexpected$' /tmp/race.*; then pass unload/cycles; else fail unload/cycles "see above"; fi
+	if [ $ok = 1 ] && ! grep -qv ', 0 unexpected$' /tmp/race.*; then pass torture/unload/cycles; else fail torture/unload/cycles "see above"; fi
 	opens=$(cat /tmp/race.* | awk '{s += $2} END {print s + 0}')
 	summary "unload: $c insmod/rmmod cycles against 3 open/ioctl/close loops: $opens opens, $refusals rmmods refused while open, $(cat /tmp/race.* | awk '{s += $(NF-1)} END {print s + 0}') unexpected"
 
 	# A close held in flight in release (test_release_delay_ms): rmmod must
 	# refuse until the VFS is done with the file, then succeed.
-	if load unload/close_in_flight test_release_delay_ms=2000; then
+	if reload torture/unload/close_in_flight test_release_delay_ms=2000; then
 		rm -f /tmp/opened /tmp/closed
 		(exec 3</dev/kvstore; : >/tmp/opened; exec 3<&-; : >/tmp/closed) &
 		while [ ! -e /tmp/opened ]; do usleep 10000; done
 		usleep 500000
 		if [ -e /tmp/closed ]; then
-			fail unload/close_in_flight "the close returned before the injected delay"
+			fail torture/unload/close_in_flight "the close returned before the injected delay"
 		elif out=$(rmmod kv 2>&1); then
-			fail unload/close_in_flight "rmmod succeeded while a close was in flight"
+			fail torture/unload/close_in_flight "rmmod succeeded while a close was in flight"
 		elif echo "$out" | grep -q 'Resource temporarily unavailable'; then
 			wait
 			if rmmod kv; then
-				pass unload/close_in_flight
+				pass torture/unload/close_in_flight
 				summary "release-delay: rmmod during a close held 2 s in release: refused while in flight (EAGAIN) and succeeded after, 0 wrong"
 			else
-				fail unload/close_in_flight "rmmod failed after the close"
+				fail torture/unload/close_in_flight "rmmod failed after the close"
 			fi
 		else
-			fail unload/close_in_flight "rmmod: $out"
+			fail torture/unload/close_in_flight "rmmod: $out"
 		fi
 		wait
 	fi
@@ -281,8 +269,8 @@ fi
 
 # --- 5. access modes ---------------------------------------------------------
 if want access; then
-	if load access; then
-		check access access
+	if reload torture/access; then
+		torture access access
 		summary_of "access:"
 		# Read-only access for everyone through the device's mode.
 		kvctl put shared-key shared-value >/dev/null
@@ -293,9 +281,9 @@ if want access; then
 		put_status=$?
 		if [ "$got" = shared-value ] && [ "$st" = 0 ] && [ $put_status = 3 ] && echo "$out" | grep -q 'permission denied' &&
 			[ "$(kvctl get shared-key)" = shared-value ]; then
-			pass access/kvctl_read_only_mode
+			pass torture/access/kvctl_read_only_mode
 		else
-			fail access/kvctl_read_only_mode "get '$got', stat $st, put $put_status '$out'"
+			fail torture/access/kvctl_read_only_mode "get '$got', stat $st, put $put_status '$out'"
 		fi
 	fi
 	took access
@@ -303,10 +291,10 @@ fi
 
 # --- 6. a big store ----------------------------------------------------------
 if want big; then
-	if load big/fill buckets="$big_items" max_items="$big_items" use_lru=0; then
-		check big/fill big
+	if reload torture/big/fill buckets="$big_items" max_items="$big_items" use_lru=0; then
+		torture big/fill big
 		summary_of "big:"
-		rmmod kv && [ ! -e /dev/kvstore ] && pass big/unload || fail big/unload "rmmod failed"
+		rmmod kv && [ ! -e /dev/kvstore ] && pass torture/big/unload || fail torture/big/unload "rmmod failed"
 	fi
 	took big
 fi

@@ -5,7 +5,9 @@ use std::io::Write;
 
 use kv_module::abi::KV_MAX_VAL;
 
-use crate::dev::{errno_name, opt, Dev, Rng};
+use kv_test_support::{errno_name, Dev, Rng};
+
+use crate::args::opt;
 
 fn big_key(i: u32) -> Vec<u8> {
     format!("big-{i:07}").into_bytes()
@@ -76,10 +78,8 @@ pub fn big(_args: &[String]) -> Result<String, String> {
 /// (EBADF, nothing changed); O_WRONLY and O_RDWR can.
 pub fn access(_args: &[String]) -> Result<String, String> {
     let rw = Dev::open()?;
-    let ro =
-        Dev::open_flags(libc::O_RDONLY).map_err(|e| format!("open O_RDONLY: {}", errno_name(e)))?;
-    let wo =
-        Dev::open_flags(libc::O_WRONLY).map_err(|e| format!("open O_WRONLY: {}", errno_name(e)))?;
+    let ro = Dev::open_flags(libc::O_RDONLY)?;
+    let wo = Dev::open_flags(libc::O_WRONLY)?;
     rw.put(b"acc", b"before")
         .map_err(|e| format!("put O_RDWR: {}", errno_name(e)))?;
     let before = rw.stat().map_err(|e| format!("stat: {}", errno_name(e)))?;

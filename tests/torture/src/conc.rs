@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 
 use kv_module::abi::KV_MAX_VAL;
 
-use crate::dev::{errno_name, fnv1a, opt, Dev, Rng, UNTOUCHED};
+use kv_test_support::{errno_name, Dev, Rng, UNTOUCHED};
+
+use crate::args::opt;
 
 /// writer id, sequence, key index, length, then payload, then the checksum.
 const HEADER: usize = 4 + 8 + 4 + 4;
@@ -35,6 +37,16 @@ fn key_name(k: u32) -> Vec<u8> {
     name
 }
 
+/// FNV-1a, 64 bit: the checksum of self-checking values.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
 /// The value writer `w` writes with sequence `seq` under key `k`.
 fn make_value(w: u32, seq: u64, k: u32, len: usize) -> Vec<u8> {
     let mut v = Vec::with_capacity(len);
@@ -44,7 +56,7 @@ fn make_value(w: u32, seq: u64, k: u32, len: usize) -> Vec<u8> {
     v.extend_from_slice(&(len as u32).to_le_bytes());
     let mut fill = Rng::new(seq ^ (u64::from(w) << 40) ^ (u64::from(k) << 20));
     while v.len() < len - 8 {
-        v.push(fill.next() as u8);
+        v.push(fill.next_u64() as u8);
     }
     let sum = fnv1a(&v);
     v.extend_from_slice(&sum.to_le_bytes());

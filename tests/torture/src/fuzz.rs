@@ -17,9 +17,10 @@ use kv_module::abi::{
     KV_PUT_NOEXIST,
 };
 
-use crate::dev::{errno_name, opt, pair, Dev, Errno, Rng};
+use kv_test_support::{errno_name, map, pair, protect, Dev, Errno, Rng, PAGE};
 
-const PAGE: usize = 4096;
+use crate::args::opt;
+
 /// Keys the fuzzer may store: only these, so the store's contents can be
 /// enumerated afterwards and checked against its counters.
 const KEYS: usize = 48;
@@ -204,37 +205,6 @@ pub struct Outcome {
     pub unexpected: u64,
 }
 
-/// An anonymous mapping of `pages` pages with `prot`.
-fn map(pages: usize, prot: i32) -> Result<usize, String> {
-    // SAFETY: An anonymous private mapping at an address the kernel picks.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            pages * PAGE,
-            prot,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED {
-        Err(format!("mmap: errno {}", crate::dev::errno()))
-    } else {
-        Ok(p as usize)
-    }
-}
-
-fn protect(addr: usize, pages: usize, prot: i32) -> Result<(), String> {
-    // SAFETY: `addr .. addr + pages * PAGE` is one of our own mappings, made
-    // by `map`, which nothing else references.
-    let rc = unsafe { libc::mprotect(addr as *mut libc::c_void, pages * PAGE, prot) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(format!("mprotect: errno {}", crate::dev::errno()))
-    }
-}
-
 /// Writes `bytes` at `addr`, stopping at `limit` (the first unmapped byte).
 fn write_bytes(addr: usize, bytes: &[u8], limit: usize) {
     let n = bytes.len().min(limit.saturating_sub(addr));
@@ -270,7 +240,7 @@ fn random_pair(rng: &mut Rng) -> (KvPair, bool, bool) {
             2 => KV_MAX_KEY as u32 + 1 + rng.below(1000) as u32,
             3 => 0x8000_0000,
             4 => u32::MAX,
-            _ => rng.next() as u32 | 0x100,
+            _ => rng.next_u64() as u32 | 0x100,
         };
         rng.fill(&mut p.key.data);
     }
@@ -281,7 +251,7 @@ fn random_pair(rng: &mut Rng) -> (KvPair, bool, bool) {
             0 => KV_MAX_VAL as u32 + 1,
             1 => u32::MAX,
             2 => 0x8000_0000,
-            _ => rng.next() as u32 | 0x200,
+            _ => rng.next_u64() as u32 | 0x200,
         };
     }
     (p, key_ok, value_ok)
@@ -299,14 +269,14 @@ fn random_op(rng: &mut Rng, writable: bool, put: bool) -> (KvOp, Allowed) {
         7..14 => KV_OP_PUT,
         14..18 => KV_OP_DEL,
         18 => 0,
-        _ => rng.next() as u32,
+        _ => rng.next_u64() as u32,
     };
     let flags = match rng.below(10) {
         0..5 => 0,
         5 | 6 => KV_PUT_NOEXIST,
         7 | 8 => KV_PUT_EXIST,
         _ if rng.chance(1, 2) => KV_PUT_NOEXIST | KV_PUT_EXIST,
-        _ => rng.next() as u32,
+        _ => rng.next_u64() as u32,
     };
     let reserved = if rng.chance(1, 20) {
         1 + rng.below(u64::from(u32::MAX)) as u32
@@ -316,7 +286,7 @@ fn random_op(rng: &mut Rng, writable: bool, put: bool) -> (KvOp, Allowed) {
     let op = KvOp {
         op,
         flags,
-        result: rng.next() as i32, // the kernel overwrites it
+        result: rng.next_u64() as i32, // the kernel overwrites it
         reserved,
         pair,
     };
@@ -370,7 +340,7 @@ fn hostile(rng: &mut Rng) -> u64 {
         0 => 0,
         1 => 0x10_0000 + rng.below(0x30_0000),
         2 => 0xffff_ffff_8100_0000 + (rng.below(4096) & !7),
-        3 => 0x8000_0000_0000_0000 | (rng.next() & 0xffff_ffff),
+        3 => 0x8000_0000_0000_0000 | (rng.next_u64() & 0xffff_ffff),
         4 => u64::MAX - rng.below(4096), // base + offset overflows
         _ => 0x7fff_ffff_f000 - 1 - rng.below(64),
     }
@@ -425,8 +395,7 @@ impl Thread {
     fn new(id: usize, seed: u64, flap: usize, reports: Arc<AtomicU64>) -> Result<Thread, String> {
         let mut rng = Rng::new(seed ^ (id as u64 + 1).wrapping_mul(0xd6e8_feb8_6659_fd93));
         let rw = Dev::open()?;
-        let ro =
-            Dev::open_flags(libc::O_RDONLY).map_err(|e| format!("open O_RDONLY: errno {e}"))?;
+        let ro = Dev::open_flags(libc::O_RDONLY)?;
         let arena = map(3, libc::PROT_READ | libc::PROT_WRITE)?;
         protect(arena + 2 * PAGE, 1, libc::PROT_NONE)?;
         let big = map(BIG_PAGES + 1, libc::PROT_READ | libc::PROT_WRITE)?;
@@ -478,7 +447,7 @@ impl Thread {
         let efault = Allowed::errno(libc::EFAULT);
         if op == Op::Clear {
             // No argument: whatever the pointer, the store is cleared.
-            return (self.rng.next() as usize, Allowed::OK, Check::None);
+            return (self.rng.next_u64() as usize, Allowed::OK, Check::None);
         }
         let (p, key_ok, value_ok) = random_pair(&mut self.rng);
         let mut check = Check::None;
@@ -536,7 +505,7 @@ impl Thread {
                 (base + (self.rng.below(4096) as usize & !7), efault)
             }
             Ptr::NonCanonical => (
-                0x8000_0000_0000_0000 | (self.rng.next() as usize & 0xffff_ffff),
+                0x8000_0000_0000_0000 | (self.rng.next_u64() as usize & 0xffff_ffff),
                 efault,
             ),
             Ptr::UserTop => (
@@ -593,7 +562,7 @@ impl Thread {
             5..70 => 1 + rng.below(8) as u32,
             70..85 => 9 + rng.below(max - 8) as u32,
             85..95 => KV_BATCH_MAX + 1 + rng.below(1000) as u32,
-            _ => rng.next() as u32 | 0x8000_0000,
+            _ => rng.next_u64() as u32 | 0x8000_0000,
         };
         let reserved = if rng.chance(1, 20) {
             1 + rng.below(u64::from(u32::MAX)) as u32
@@ -670,7 +639,7 @@ impl Thread {
         let cursor = match rng.below(20) {
             0..12 => 0,
             12..17 => rng.below(20),
-            _ => rng.next(),
+            _ => rng.next_u64(),
         };
         let reserved = if rng.chance(1, 20) {
             1 + rng.below(u64::from(u32::MAX)) as u32
@@ -854,11 +823,11 @@ impl Thread {
                     libc::EEXIST,
                     libc::E2BIG,
                 ]));
-            (self.rng.next() as u32 & 0xffff_0000) | (KV_IOC_MAGIC << 8) | nr
+            (self.rng.next_u64() as u32 & 0xffff_0000) | (KV_IOC_MAGIC << 8) | nr
         } else {
             allowed = Allowed::errno(libc::ENOTTY);
             loop {
-                let c = self.rng.next() as u32;
+                let c = self.rng.next_u64() as u32;
                 if !vfs_handles(c) && (c >> 8) & 0xff != KV_IOC_MAGIC {
                     break c;
                 }
@@ -871,7 +840,7 @@ impl Thread {
         // A get's pair as sent, to check the bytes after the value after.
         let sent: Option<KvPair> = (cmd == KV_IOC_GET && readable).then(|| read_at(arg));
         let dev = if use_ro { &self.ro } else { &self.rw };
-        let ret = dev.ioctl_ret(cmd, arg);
+        let ret = dev.ioctl(cmd, arg);
         // Only a batch returns a count.
         let r = match ret {
             Ok(0) => Ok(()),

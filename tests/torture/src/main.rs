@@ -3,9 +3,9 @@
 //! tests/torture/guest.sh drives them; each prints its summary line and
 //! exits non-zero on any failure.
 
+mod args;
 mod checks;
 mod conc;
-mod dev;
 mod fuzz;
 
 const USAGE: &str = "usage: kv-torture COMMAND [OPTIONS]

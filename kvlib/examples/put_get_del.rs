@@ -1,0 +1,59 @@
+//! kvlib's basic calls: put, get, get_into, del, stat and the typed
+//! errors. Run against a freshly loaded store (the guest suite library.sh
+//! does so); prints a PASS/FAIL line per check.
+
+mod checks;
+
+use checks::Checks;
+
+use kvlib::{Error, Store, KV_MAX_KEY};
+
+fn main() -> Result<(), Error> {
+    let store = Store::open()?;
+    let mut checks = Checks::new("kvlib/put_get_del");
+
+    store.put(b"hello", b"world")?;
+    checks.check("get", store.get(b"hello")? == b"world");
+
+    let mut buf = [0u8; 16];
+    let n = store.get_into(b"hello", &mut buf)?;
+    checks.check("get_into", &buf[..n] == b"world");
+    let mut tiny = [0u8; 2];
+    checks.check(
+        "get_into_small_buffer",
+        store.get_into(b"hello", &mut tiny)
+            == Err(Error::BufferTooSmall {
+                needed: 5,
+                capacity: 2,
+            }),
+    );
+
+    let binary_key = [0u8, 0xff, 0, 0xfe];
+    store.put(&binary_key, &[0xff; 256])?;
+    checks.check("binary", store.get(&binary_key)? == [0xff; 256]);
+
+    checks.check(
+        "key_too_long",
+        store.put(&[1; KV_MAX_KEY + 1], b"v")
+            == Err(Error::KeyLength {
+                len: KV_MAX_KEY + 1,
+            }),
+    );
+    store.del(b"hello")?;
+    checks.check("not_found", store.get(b"hello") == Err(Error::NotFound));
+    checks.check("del_not_found", store.del(b"hello") == Err(Error::NotFound));
+
+    let stat = store.stat()?;
+    checks.check(
+        "stat",
+        stat.curr_items == 1 && stat.hits == 4 && stat.misses == 1 && stat.bytes_used == 4 + 256,
+    );
+    checks.check(
+        "missing_device",
+        matches!(
+            Store::open_path("/dev/nonexistent-kvstore"),
+            Err(Error::DeviceMissing { .. })
+        ),
+    );
+    checks.exit()
+}

@@ -1,0 +1,23 @@
+# params: buckets=128 max_items=256 use_lru=0
+# The libraries against the real device, each program on a fresh store:
+# libkv.so from C (compiled on the host against include/kv.h and linked
+# -lkv; the single-key program again as built through pkg-config against a
+# staged `make install`, see tests/packaging-test) and kvlib from Rust (its
+# examples).
+. /extra/lib.sh
+run /extra/libkv_ops
+reload library/insmod && run /extra/kvlib_put_get_del
+if reload library/insmod; then
+	# Its checks print as libkv-pkgconfig/... .
+	if [ -x /extra/libkv_ops_pkgconfig ]; then
+		/extra/libkv_ops_pkgconfig >/tmp/pkgconfig.out
+		status=$?
+		sed 's|^\(PASS\|FAIL\): libkv/|\1: libkv-pkgconfig/|' /tmp/pkgconfig.out
+		[ $status = 0 ] || failed=1
+	else
+		fail libkv-pkgconfig/present "/extra/libkv_ops_pkgconfig was not built"
+	fi
+fi
+reload library/insmod buckets=64 max_items=1024 && run /extra/libkv_batch_dump
+reload library/insmod buckets=64 max_items=1024 && run /extra/kvlib_put_with_batch_iter
+exit $failed
