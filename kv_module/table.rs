@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The hash table of kv.ko: buckets, chains and preallocated slots, with a
-//! lock-free reader. Eviction policies live elsewhere (`lru.rs`, `sieve.rs`);
-//! this file knows nothing about them beyond one per-slot bit they may use.
+//! lock-free reader. Eviction policies live elsewhere (`policy/`); this file
+//! knows nothing about them beyond one per-slot bit they may use.
 //!
 //! Plain `no_std` Rust without the kernel crate: the module compiles it in,
 //! and the host crate `kv_module` tests it, threads included.
@@ -66,9 +66,8 @@
 //! BPF hash maps likewise use jhash with a random `hashrnd`). Two 64-bit
 //! secrets drawn at load enter every step, so a caller who cannot read the
 //! secrets cannot compute which bucket a key lands in and cannot flood one.
-//! It costs about 10 instructions per 16 bytes; SipHash-1-3, used before,
-//! cost about 470 guest instructions per get (notes: "Where a get's
-//! instructions go").
+//! One multiply per 16 bytes of key keeps it a small share of a get, where a
+//! cryptographic keyed hash such as SipHash would dominate the lookup.
 
 use core::hint::spin_loop;
 use core::mem::MaybeUninit;
@@ -617,6 +616,7 @@ where
 
     /// Marks a slot referenced after a hit, writing only if not yet set, so
     /// a hot item's cache line is written once per pass of the policy.
+    #[inline]
     pub fn mark_referenced(&self, i: u32) {
         if let Some(slot) = self.slot(i) {
             if !slot.referenced.load(Ordering::Relaxed) {
@@ -766,11 +766,6 @@ where
     pub(crate) fn take_referenced(&self, i: u32) -> bool {
         self.slot(i)
             .is_some_and(|s| s.referenced.swap(false, Ordering::Relaxed))
-    }
-
-    /// Sets slot `i`'s referenced bit (policy, writer only).
-    pub(crate) fn set_referenced(&self, i: u32) {
-        self.mark_referenced(i);
     }
 
     #[cfg(test)]

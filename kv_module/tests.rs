@@ -12,7 +12,8 @@ use std::vec::Vec;
 use proptest::prelude::*;
 
 use crate::abi::{KV_MAX_KEY, KV_MAX_VAL};
-use crate::store::{Alloc, Condition, ConfigError, Error, PolicyKind, Put, Store, Writer};
+use crate::policy::Policy;
+use crate::store::{Alloc, Condition, ConfigError, Error, Put, Store, Writer};
 use crate::table::{ValueOut, NIL};
 
 struct HostAlloc;
@@ -30,7 +31,7 @@ impl Alloc for HostAlloc {
 type HStore = Store<HostAlloc>;
 type HWriter = Writer<HostAlloc>;
 
-fn store(buckets: u32, items: u32, policy: PolicyKind) -> (HStore, HWriter) {
+fn store(buckets: u32, items: u32, policy: Policy) -> (HStore, HWriter) {
     Store::new(buckets, items, policy, 4, [7, 11]).unwrap()
 }
 
@@ -44,13 +45,13 @@ fn put_if(s: &HStore, w: &mut HWriter, k: &[u8], v: &[u8], c: Condition) -> Resu
 }
 
 /// A get as the module does it: lock-free, then, once the value was
-/// delivered, the hit recorded and (exact LRU) the use under the writer.
+/// delivered, the hit recorded and (exact LRU) the relink under the writer.
 fn get(s: &HStore, w: &mut HWriter, k: &[u8]) -> Result<Vec<u8>, Error> {
     let key = s.key(k)?;
     let mut out = ValueOut::new();
     let found = s.get(&key, 1, &mut out)?;
-    if s.hit(1, &found) {
-        w.touch(s, &key);
+    if let Some(relink) = s.hit(1, &found) {
+        w.relink(s, &key, relink);
     }
     assert_eq!(found.len, out.value_len());
     Ok(out.value().to_vec())
@@ -63,7 +64,7 @@ fn del(s: &HStore, w: &mut HWriter, k: &[u8]) -> Result<(), Error> {
 
 #[test]
 fn storage_limits() {
-    let new = |b, i| Store::<HostAlloc>::new(b, i, PolicyKind::None, 1, [0, 0]).err();
+    let new = |b, i| Store::<HostAlloc>::new(b, i, Policy::None, 1, [0, 0]).err();
     assert_eq!(new(0, 1), Some(ConfigError::Buckets));
     assert_eq!(new(1, 0), Some(ConfigError::MaxItems));
     assert_eq!(
@@ -79,8 +80,8 @@ fn storage_limits() {
 
 #[test]
 fn hash_spreads_keys_and_depends_on_every_byte_and_the_seed() {
-    let (s, _) = Store::<HostAlloc>::new(64, 1, PolicyKind::None, 1, [0x1234, 0x5678]).unwrap();
-    let (t, _) = Store::<HostAlloc>::new(64, 1, PolicyKind::None, 1, [0x1234, 0x5679]).unwrap();
+    let (s, _) = Store::<HostAlloc>::new(64, 1, Policy::None, 1, [0x1234, 0x5678]).unwrap();
+    let (t, _) = Store::<HostAlloc>::new(64, 1, Policy::None, 1, [0x1234, 0x5679]).unwrap();
     // Sequential keys spread evenly over the buckets.
     let mut counts = [0u32; 64];
     let mut same_under_other_seed = 0;
@@ -127,7 +128,7 @@ fn hash_spreads_keys_and_depends_on_every_byte_and_the_seed() {
 
 #[test]
 fn lengths_are_checked_and_change_nothing() {
-    let (s, mut w) = store(4, 4, PolicyKind::Lru);
+    let (s, mut w) = store(4, 4, Policy::Lru);
     put(&s, &mut w, b"k", b"v").unwrap();
     let before = s.usage(&w);
     assert_eq!(put(&s, &mut w, b"", b"v"), Err(Error::BadKeyLen));
@@ -172,7 +173,7 @@ fn sealed(s: &HStore, k: &[u8], garbage: u8) -> Result<crate::store::Key, Error>
 
 #[test]
 fn a_key_sealed_in_place_is_the_key_packed_from_its_bytes() {
-    let (s, mut w) = store(64, 200, PolicyKind::None);
+    let (s, mut w) = store(64, 200, Policy::None);
     for len in 1..=KV_MAX_KEY {
         let k: Vec<u8> = (0..len).map(|i| (i * 31 + len) as u8).collect();
         put(&s, &mut w, &k, &k).unwrap();
@@ -201,7 +202,7 @@ fn a_key_sealed_in_place_is_the_key_packed_from_its_bytes() {
 
 #[test]
 fn a_get_answers_the_length_and_exactly_the_value_bytes() {
-    let (s, mut w) = store(1, 2, PolicyKind::None);
+    let (s, mut w) = store(1, 2, Policy::None);
     put(&s, &mut w, b"k", &[9; KV_MAX_VAL]).unwrap();
     assert_eq!(put(&s, &mut w, b"k", b"abc"), Ok(Put::Replaced));
     let key = s.key(b"k").unwrap();
@@ -228,7 +229,7 @@ fn a_get_answers_the_length_and_exactly_the_value_bytes() {
 
 #[test]
 fn full_without_a_policy_refuses_new_keys_but_replaces() {
-    let (s, mut w) = store(2, 2, PolicyKind::None);
+    let (s, mut w) = store(2, 2, Policy::None);
     put(&s, &mut w, b"a", b"1").unwrap();
     put(&s, &mut w, b"b", b"2").unwrap();
     let before = s.usage(&w);
@@ -241,7 +242,7 @@ fn full_without_a_policy_refuses_new_keys_but_replaces() {
 
 #[test]
 fn lru_evicts_the_least_recently_used() {
-    let (s, mut w) = store(1, 3, PolicyKind::Lru);
+    let (s, mut w) = store(1, 3, Policy::Lru);
     for k in [b"a", b"b", b"c"] {
         put(&s, &mut w, k, k).unwrap();
     }
@@ -267,7 +268,7 @@ fn lru_evicts_the_least_recently_used() {
 
 #[test]
 fn sieve_keeps_visited_items_and_moves_its_hand() {
-    let (s, mut w) = store(2, 3, PolicyKind::Sieve);
+    let (s, mut w) = store(2, 3, Policy::Sieve);
     for k in [b"a", b"b", b"c"] {
         put(&s, &mut w, k, k).unwrap();
     }
@@ -289,7 +290,7 @@ fn sieve_keeps_visited_items_and_moves_its_hand() {
 
 #[test]
 fn a_get_whose_value_is_not_delivered_changes_nothing() {
-    for policy in [PolicyKind::Lru, PolicyKind::Sieve] {
+    for policy in [Policy::Lru, Policy::Sieve] {
         let (s, mut w) = store(1, 2, policy);
         put(&s, &mut w, b"a", b"1").unwrap();
         put(&s, &mut w, b"b", b"2").unwrap();
@@ -302,16 +303,21 @@ fn a_get_whose_value_is_not_delivered_changes_nothing() {
         assert_eq!(get(&s, &mut w, b"a"), Err(Error::NotFound), "{policy:?}");
         assert_eq!(get(&s, &mut w, b"b"), Ok(b"2".to_vec()), "{policy:?}");
     }
-    // With exact LRU, the delivered get of "b" above made it the newest:
-    // "c" goes next. Touching a key removed since its lookup changes nothing.
-    let (s, mut w) = store(1, 2, PolicyKind::Lru);
+    // With exact LRU, the delivered get of "a" makes it the newest: "b"
+    // goes next. A relink looks its key up again under the lock: a key no
+    // longer there (removed since its lookup, as "gone" here) relinks
+    // nothing, so "a" stays the oldest.
+    let (s, mut w) = store(1, 2, Policy::Lru);
     for (k, v) in [(b"a", b"1"), (b"b", b"2")] {
         put(&s, &mut w, k, v).unwrap();
     }
     assert_eq!(get(&s, &mut w, b"a"), Ok(b"1".to_vec()));
     put(&s, &mut w, b"c", b"3").unwrap();
     assert_eq!(get(&s, &mut w, b"b"), Err(Error::NotFound));
-    w.touch(&s, &s.key(b"gone").unwrap());
+    let mut out = ValueOut::new();
+    let found = s.get(&s.key(b"a").unwrap(), 0, &mut out).unwrap();
+    let relink = s.hit(0, &found).expect("exact LRU relinks a hit");
+    w.relink(&s, &s.key(b"gone").unwrap(), relink);
     put(&s, &mut w, b"d", b"4").unwrap();
     assert_eq!(get(&s, &mut w, b"a"), Err(Error::NotFound));
     assert_eq!(s.usage(&w).curr_items, 2);
@@ -319,7 +325,7 @@ fn a_get_whose_value_is_not_delivered_changes_nothing() {
 
 #[test]
 fn conditional_puts() {
-    let (s, mut w) = store(4, 2, PolicyKind::None);
+    let (s, mut w) = store(4, 2, Policy::None);
     assert_eq!(
         put_if(&s, &mut w, b"a", b"1", Condition::IfPresent),
         Err(Error::NotFound)
@@ -344,7 +350,7 @@ fn conditional_puts() {
 
 #[test]
 fn clear_empties_the_store_and_keeps_the_counters() {
-    for policy in [PolicyKind::None, PolicyKind::Lru, PolicyKind::Sieve] {
+    for policy in [Policy::None, Policy::Lru, Policy::Sieve] {
         let (s, mut w) = store(3, 4, policy);
         for k in [b"a", b"b", b"c", b"d"] {
             put(&s, &mut w, k, k).unwrap();
@@ -372,7 +378,7 @@ fn clear_empties_the_store_and_keeps_the_counters() {
 
 #[test]
 fn stat_counts_successful_puts_and_deletes_only() {
-    let (s, mut w) = store(4, 2, PolicyKind::None);
+    let (s, mut w) = store(4, 2, Policy::None);
     put(&s, &mut w, b"a", b"1").unwrap(); // insert
     put(&s, &mut w, b"a", b"2").unwrap(); // replace
     put(&s, &mut w, b"b", b"1").unwrap();
@@ -391,7 +397,7 @@ fn stat_counts_successful_puts_and_deletes_only() {
 
 #[test]
 fn dump_bucket_lists_each_item_once_without_counting() {
-    let (s, mut w) = store(5, 64, PolicyKind::Sieve);
+    let (s, mut w) = store(5, 64, Policy::Sieve);
     let mut want: Vec<(Vec<u8>, Vec<u8>)> = (0..40u8)
         .map(|i| (vec![b'k', i], vec![i; usize::from(i)]))
         .collect();
@@ -454,7 +460,7 @@ fn op() -> impl Strategy<Value = Op> {
 struct Model {
     items: VecDeque<(Vec<u8>, Vec<u8>, bool)>,
     cap: usize,
-    policy: PolicyKind,
+    policy: Policy,
     hand: Option<usize>,
     hits: u64,
     misses: u64,
@@ -475,12 +481,12 @@ impl Model {
 
     fn used(&mut self, p: usize) {
         match self.policy {
-            PolicyKind::None => {}
-            PolicyKind::Lru => {
+            Policy::None => {}
+            Policy::Lru => {
                 let item = self.items.remove(p).unwrap();
                 self.items.push_back(item);
             }
-            PolicyKind::Sieve => self.items[p].2 = true,
+            Policy::Sieve => self.items[p].2 = true,
         }
     }
 
@@ -499,9 +505,9 @@ impl Model {
 
     fn evict(&mut self) -> bool {
         let p = match self.policy {
-            PolicyKind::None => return false,
-            PolicyKind::Lru => 0,
-            PolicyKind::Sieve => {
+            Policy::None => return false,
+            Policy::Lru => 0,
+            Policy::Sieve => {
                 let mut p = self.hand.unwrap_or(0);
                 while self.items[p].2 {
                     self.items[p].2 = false;
@@ -574,7 +580,7 @@ proptest! {
     fn behaves_like_the_model(
         buckets in 1u32..5,
         cap in 1u32..9,
-        policy in prop_oneof![Just(PolicyKind::None), Just(PolicyKind::Lru), Just(PolicyKind::Sieve)],
+        policy in prop_oneof![Just(Policy::None), Just(Policy::Lru), Just(Policy::Sieve)],
         ops in prop::collection::vec(op(), 1..300),
     ) {
         let (s, mut w) = store(buckets, cap, policy);
@@ -602,10 +608,10 @@ proptest! {
             // The policy's order (and SIEVE's hand and bits) is the model's.
             let want: Vec<Vec<u8>> = m.items.iter().map(|(k, _, _)| k.clone()).collect();
             let keys = |slots: &[u32]| slots.iter().map(|&i| s.slot_key(i)).collect::<Vec<_>>();
-            match w.policy_order() {
+            match w.policy_order(&s) {
                 (Some(order), hand) => {
                     prop_assert_eq!(keys(&order), want.clone());
-                    if policy == PolicyKind::Sieve {
+                    if policy == Policy::Sieve {
                         let hand = (hand != NIL).then(|| s.slot_key(hand));
                         prop_assert_eq!(hand, m.hand.map(|h| m.items[h].0.clone()));
                         let bits: Vec<bool> = order.iter().map(|&i| s.referenced(i)).collect();
@@ -613,7 +619,7 @@ proptest! {
                         prop_assert_eq!(bits, want_bits);
                     }
                 }
-                (None, _) => prop_assert_eq!(policy, PolicyKind::None),
+                (None, _) => prop_assert_eq!(policy, Policy::None),
             }
         }
         // Every item the model holds is there with its value.
@@ -648,7 +654,7 @@ const WRITES: u32 = 25_000;
 
 /// Writers replace, delete and (through eviction and reuse) move slots
 /// between chains while readers check every value they get against its key.
-fn stress(policy: PolicyKind, buckets: u32, cap: u32, keys: u8) {
+fn stress(policy: Policy, buckets: u32, cap: u32, keys: u8) {
     let (s, w) = Store::<HostAlloc>::new(buckets, cap, policy, 8, [3, 5]).unwrap();
     let shared = Arc::new((s, Mutex::new(w)));
     let done = Arc::new(AtomicBool::new(false));
@@ -690,8 +696,8 @@ fn stress(policy: PolicyKind, buckets: u32, cap: u32, keys: u8) {
                             found.len == out.value_len() && value_ok(&k, out.value()),
                             "torn or foreign value for key {k:?}"
                         );
-                        if s.hit(t, &found) {
-                            w.lock().unwrap().touch(s, &key);
+                        if let Some(relink) = s.hit(t, &found) {
+                            w.lock().unwrap().relink(s, &key, relink);
                         }
                         hits += 1;
                     }
@@ -718,15 +724,15 @@ fn stress(policy: PolicyKind, buckets: u32, cap: u32, keys: u8) {
 
 #[test]
 fn threads_never_see_a_torn_value_without_eviction() {
-    stress(PolicyKind::None, 2, 64, 24);
+    stress(Policy::None, 2, 64, 24);
 }
 
 #[test]
 fn threads_never_see_a_torn_value_with_sieve_eviction() {
-    stress(PolicyKind::Sieve, 3, 8, 24);
+    stress(Policy::Sieve, 3, 8, 24);
 }
 
 #[test]
 fn threads_never_see_a_torn_value_with_lru_eviction() {
-    stress(PolicyKind::Lru, 1, 8, 24);
+    stress(Policy::Lru, 1, 8, 24);
 }
