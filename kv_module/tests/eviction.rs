@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: GPL-2.0
+//! What a full store does under each policy: refuse new keys, or evict the
+//! least recently used item (exact LRU) or SIEVE's choice; and a get counts
+//! as a use only once its value was delivered.
+
+use super::{del, get, put, store};
+use crate::policy::Policy;
+use crate::store::{Error, Put};
+use crate::table::ValueOut;
+
+#[test]
+fn full_without_a_policy_refuses_new_keys_but_replaces() {
+    let (s, mut w) = store(2, 2, Policy::None);
+    put(&s, &mut w, b"a", b"1").unwrap();
+    put(&s, &mut w, b"b", b"2").unwrap();
+    let before = s.usage(&w);
+    assert_eq!(put(&s, &mut w, b"c", b"3"), Err(Error::Full));
+    assert_eq!(s.usage(&w), before);
+    assert_eq!(put(&s, &mut w, b"a", b"one"), Ok(Put::Replaced));
+    del(&s, &mut w, b"b").unwrap();
+    assert_eq!(put(&s, &mut w, b"c", b"3"), Ok(Put::Inserted));
+}
+
+#[test]
+fn lru_evicts_the_least_recently_used() {
+    let (s, mut w) = store(1, 3, Policy::Lru);
+    for k in [b"a", b"b", b"c"] {
+        put(&s, &mut w, k, k).unwrap();
+    }
+    get(&s, &mut w, b"a").unwrap(); // b c a
+    assert_eq!(put(&s, &mut w, b"d", b"d"), Ok(Put::Evicted)); // c a d
+    assert_eq!(get(&s, &mut w, b"b"), Err(Error::NotFound));
+    put(&s, &mut w, b"c", b"C").unwrap(); // a d c
+    assert_eq!(put(&s, &mut w, b"e", b"e"), Ok(Put::Evicted)); // d c e
+    assert_eq!(get(&s, &mut w, b"a"), Err(Error::NotFound));
+    let u = s.usage(&w);
+    assert_eq!(
+        (
+            u.curr_items,
+            u.evictions,
+            u.hits,
+            u.misses,
+            u.bytes_used,
+            u.use_lru
+        ),
+        (3, 2, 1, 2, 6, 1)
+    );
+}
+
+#[test]
+fn sieve_keeps_visited_items_and_moves_its_hand() {
+    let (s, mut w) = store(2, 3, Policy::Sieve);
+    for k in [b"a", b"b", b"c"] {
+        put(&s, &mut w, k, k).unwrap();
+    }
+    get(&s, &mut w, b"a").unwrap(); // a* b c, hand at a
+    assert_eq!(put(&s, &mut w, b"d", b"d"), Ok(Put::Evicted)); // clears a, evicts b: a c d, hand at c
+    assert_eq!(get(&s, &mut w, b"b"), Err(Error::NotFound));
+    get(&s, &mut w, b"c").unwrap(); // a c* d
+    get(&s, &mut w, b"a").unwrap(); // a* c* d
+    assert_eq!(put(&s, &mut w, b"e", b"e"), Ok(Put::Evicted)); // clears c, evicts d: a* c e, hand wraps
+    assert_eq!(get(&s, &mut w, b"d"), Err(Error::NotFound));
+    assert_eq!(put(&s, &mut w, b"f", b"f"), Ok(Put::Evicted)); // clears a, evicts c: a e f
+    assert_eq!(get(&s, &mut w, b"c"), Err(Error::NotFound));
+    for k in [b"a", b"e", b"f"] {
+        assert_eq!(get(&s, &mut w, k), Ok(k.to_vec()));
+    }
+    assert_eq!(s.usage(&w).use_lru, 2);
+    assert_eq!(s.usage(&w).evictions, 3);
+}
+
+#[test]
+fn a_get_whose_value_is_not_delivered_changes_nothing() {
+    for policy in [Policy::Lru, Policy::Sieve] {
+        let (s, mut w) = store(1, 2, policy);
+        put(&s, &mut w, b"a", b"1").unwrap();
+        put(&s, &mut w, b"b", b"2").unwrap();
+        // The caller looks up "a" but never records it (its copy failed):
+        // no hit, no use (LRU) or visit (SIEVE), so "a" is the victim.
+        let mut out = ValueOut::new();
+        s.get(&s.key(b"a").unwrap(), 0, &mut out).unwrap();
+        assert_eq!(s.usage(&w).hits, 0);
+        put(&s, &mut w, b"c", b"3").unwrap();
+        assert_eq!(get(&s, &mut w, b"a"), Err(Error::NotFound), "{policy:?}");
+        assert_eq!(get(&s, &mut w, b"b"), Ok(b"2".to_vec()), "{policy:?}");
+    }
+    // With exact LRU, the delivered get of "a" makes it the newest: "b"
+    // goes next. A relink looks its key up again under the lock: a key no
+    // longer there (removed since its lookup, as "gone" here) relinks
+    // nothing, so "a" stays the oldest.
+    let (s, mut w) = store(1, 2, Policy::Lru);
+    for (k, v) in [(b"a", b"1"), (b"b", b"2")] {
+        put(&s, &mut w, k, v).unwrap();
+    }
+    assert_eq!(get(&s, &mut w, b"a"), Ok(b"1".to_vec()));
+    put(&s, &mut w, b"c", b"3").unwrap();
+    assert_eq!(get(&s, &mut w, b"b"), Err(Error::NotFound));
+    let mut out = ValueOut::new();
+    let found = s.get(&s.key(b"a").unwrap(), 0, &mut out).unwrap();
+    let relink = s.hit(0, &found).expect("exact LRU relinks a hit");
+    w.relink(&s, &s.key(b"gone").unwrap(), relink);
+    put(&s, &mut w, b"d", b"4").unwrap();
+    assert_eq!(get(&s, &mut w, b"a"), Err(Error::NotFound));
+    assert_eq!(s.usage(&w).curr_items, 2);
+}
