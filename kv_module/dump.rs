@@ -21,13 +21,19 @@
 //! exactly once. A key put or deleted during the iteration is listed at
 //! most once, depending on whether its bucket was read before or after.
 //!
-//! # Memory
+//! # Bounds
 //!
 //! The writer lock is a spinlock, so nothing under it may sleep or
 //! allocate: the items are copied into a buffer reserved beforehand, and
-//! copied out to the caller after the lock is dropped. The buffer grows, with
-//! a fallible allocation outside the lock, only to the largest bucket that
-//! still fits the caller's room (at most the table's own `max_items`).
+//! copied out to the caller after the lock is dropped. One call reads at
+//! most [`BUCKET_MAX`] items of a bucket under the lock (the walk stops
+//! there), and its buffer grows, with a fallible allocation outside the
+//! lock, only to the largest bucket that fits both the caller's room and
+//! that bound: a bucket holding more answers E2BIG. Between buckets the call
+//! lets the scheduler run others, and a pending signal ends it (with what
+//! it has delivered, or ERESTARTSYS if nothing).
+//!
+//! Every error leaves the caller's cursor as it was.
 
 use core::mem::size_of;
 
@@ -39,10 +45,27 @@ use kernel::{
 };
 
 use crate::abi::{KvDumpArgs, KvPair};
+use crate::ioctl::Access;
 use crate::loaded_store::{shared, with_writer};
 
+/// The most items one call reads from a bucket, and so the most pairs it
+/// buffers (about 330 KB) and the longest walk it makes under the writer
+/// lock. Only a load factor (`max_items / buckets`) hundreds of times what
+/// the module warns about at load makes a bucket this long.
+pub(crate) const BUCKET_MAX: u32 = 1024;
+
+/// What ended a call's walk over the buckets before the last one.
+enum Stop {
+    /// The next bucket needs this much room, more than is left.
+    Room(u32),
+    /// The next bucket holds more than [`BUCKET_MAX`] items.
+    TooBig,
+    /// A signal is pending.
+    Signal,
+}
+
 /// `KV_IOC_DUMP`: whole buckets from the cursor on, as many as fit.
-pub(crate) fn dump(arg: UserPtr) -> Result {
+pub(crate) fn dump(arg: UserPtr, access: Access) -> Result {
     let mut args: KvDumpArgs = UserSlice::new(arg, size_of::<KvDumpArgs>())
         .reader()
         .read()?;
@@ -50,57 +73,66 @@ pub(crate) fn dump(arg: UserPtr) -> Result {
         return Err(EINVAL);
     }
     let base = usize::try_from(args.pairs).map_err(|_| EFAULT)?;
-    let room = usize::try_from(args.count).map_err(|_| EINVAL)?;
+    let room = args.count;
+    access.require_read()?;
     let store = shared()?;
     let buckets = store.buckets();
     // A cursor past the end (or not one we returned) is the end.
     let mut bucket = u32::try_from(args.cursor).unwrap_or(u32::MAX);
-    let mut written = 0usize;
-    let mut needed = 0usize; // set when the next bucket does not fit
+    let mut written = 0u32;
+    let mut stop = None;
     let mut buf: KVVec<KvPair> = KVVec::new();
     while bucket < buckets {
+        cond_resched();
+        if kernel::current!().signal_pending() {
+            stop = Some(Stop::Signal);
+            break;
+        }
         let left = room.saturating_sub(written);
-        let mut items = 0usize;
         buf.clear();
         // Under the writer spinlock: the closure copies into capacity
         // reserved beforehand and never sleeps.
-        with_writer(|writer| {
-            writer
-                .dump_bucket(store, bucket, |key, value| {
-                    items = items.saturating_add(1);
-                    if items > left || buf.push_within_capacity(KvPair::ZERO).is_err() {
-                        return;
+        let items = with_writer(|writer| {
+            writer.dump_bucket(store, bucket, BUCKET_MAX, |key, value| {
+                // A bucket that does not fit the buffer is read again below.
+                if buf.push_within_capacity(KvPair::ZERO).is_err() {
+                    return;
+                }
+                if let Some(pair) = buf.last_mut() {
+                    // The store's keys and values fit their arrays.
+                    if let (Some(k), Some(v)) = (
+                        pair.key.data.get_mut(..key.len()),
+                        pair.value.data.get_mut(..value.len()),
+                    ) {
+                        k.copy_from_slice(key);
+                        v.copy_from_slice(value);
+                        pair.key.len = key.len() as u32; // <= KV_MAX_KEY
+                        pair.value.len = value.len() as u32; // <= KV_MAX_VAL
                     }
-                    if let Some(pair) = buf.last_mut() {
-                        // The store's keys and values fit their arrays.
-                        if let (Some(k), Some(v)) = (
-                            pair.key.data.get_mut(..key.len()),
-                            pair.value.data.get_mut(..value.len()),
-                        ) {
-                            k.copy_from_slice(key);
-                            v.copy_from_slice(value);
-                            pair.key.len = key.len() as u32; // <= KV_MAX_KEY
-                            pair.value.len = value.len() as u32; // <= KV_MAX_VAL
-                        }
-                    }
-                })
-                .map(drop)
+                }
+            })
         })?;
-        if items > left {
-            needed = items;
+        if items > BUCKET_MAX {
+            stop = Some(Stop::TooBig);
             break;
         }
-        if items > buf.len() {
+        if items > left {
+            stop = Some(Stop::Room(items));
+            break;
+        }
+        let items_len = usize::try_from(items).map_err(|_| EINVAL)?;
+        if items_len > buf.len() {
             // The bucket fits the caller's room but not the buffer: grow it
             // outside the lock and read the bucket again. Capacity only grows
-            // and is bounded by the items a bucket can hold, so this ends.
+            // and stays within BUCKET_MAX, so this ends.
             buf.clear();
-            buf.reserve(items, GFP_KERNEL | __GFP_NOWARN)?;
+            buf.reserve(items_len, GFP_KERNEL | __GFP_NOWARN)?;
             continue;
         }
         if items > 0 {
-            let at = written
-                .checked_mul(size_of::<KvPair>())
+            let at = usize::try_from(written)
+                .ok()
+                .and_then(|w| w.checked_mul(size_of::<KvPair>()))
                 .and_then(|offset| base.checked_add(offset))
                 .ok_or(EFAULT)?;
             let bytes = buf.len().checked_mul(size_of::<KvPair>()).ok_or(EFAULT)?;
@@ -111,15 +143,39 @@ pub(crate) fn dump(arg: UserPtr) -> Result {
         }
         bucket = bucket.saturating_add(1);
     }
-    let full = written == 0 && needed > 0;
+    if written == 0 {
+        // Nothing delivered: an error, with the cursor left as it was.
+        match stop {
+            Some(Stop::Room(needed)) => {
+                args.count = needed;
+                write_args(arg, &args)?;
+                return Err(ENOSPC);
+            }
+            Some(Stop::TooBig) => return Err(E2BIG),
+            Some(Stop::Signal) => return Err(ERESTARTSYS),
+            None => {}
+        }
+    }
     args.cursor = u64::from(bucket.min(buckets));
-    // Both are at most max_items or the caller's u32 room.
-    args.count = u32::try_from(if full { needed } else { written }).unwrap_or(u32::MAX);
+    args.count = written;
+    write_args(arg, &args)
+}
+
+fn write_args(arg: UserPtr, args: &KvDumpArgs) -> Result {
     UserSlice::new(arg, size_of::<KvDumpArgs>())
         .writer()
-        .write(&args)?;
-    if full {
-        return Err(ENOSPC);
+        .write(args)
+}
+
+/// Lets the scheduler run another task if this one should yield, as C's
+/// `cond_resched()`. Only kernels that do not preempt tasks at any point
+/// (or choose at boot, `PREEMPT_DYNAMIC`) have `__cond_resched`; a fully
+/// preemptible one needs nothing.
+fn cond_resched() {
+    #[cfg(any(not(CONFIG_PREEMPTION), CONFIG_PREEMPT_DYNAMIC))]
+    // SAFETY: `__cond_resched` may sleep; it is called in process context
+    // (an ioctl) with no lock held and interrupts on.
+    unsafe {
+        kernel::bindings::__cond_resched();
     }
-    Ok(())
 }

@@ -1,7 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The ioctl handlers but the dump (`dump.rs`): put, get, del, stat, put
-//! with flags, batch and clear. `kv_main.rs` dispatches to them after
-//! checking that a file may write where the ioctl writes.
+//! with flags, batch and clear. `kv_main.rs` dispatches to them with the
+//! file's [`Access`].
+//!
+//! A request is checked whole before the file's access is: an invalid one
+//! answers EINVAL on any file, and EBADF answers only a valid request that
+//! the file may not make (a change on a file opened without write, a read
+//! on a file opened without read).
 //!
 //! Each copies its request in, operates on the loaded store
 //! (`loaded_store.rs`) and copies its answer out, with user memory touched
@@ -22,8 +27,51 @@ use crate::abi::{
 };
 use crate::loaded_store::{shared, store_error, with_writer, Store};
 use crate::policy::Relink;
-use crate::store::{Condition, Key, ValueOut};
-use crate::user_copy::{read_in_place, write_to_user};
+use crate::loaded_store::wait_for_writer;
+use crate::store::{Condition, Key, Relinked, ValueOut};
+use crate::user_copy::{read_in_place, write_value};
+
+/// What the file an ioctl came on was opened for (its `O_ACCMODE`).
+#[derive(Clone, Copy)]
+pub(crate) struct Access {
+    read: bool,
+    write: bool,
+}
+
+impl Access {
+    /// `O_RDONLY`, `O_WRONLY`, `O_RDWR`, or 3 (neither: the kernel opens
+    /// such a file without read or write access).
+    pub(crate) fn from_accmode(accmode: u32) -> Self {
+        Access {
+            read: accmode == kernel::fs::file::flags::O_RDONLY
+                || accmode == kernel::fs::file::flags::O_RDWR,
+            write: accmode == kernel::fs::file::flags::O_WRONLY
+                || accmode == kernel::fs::file::flags::O_RDWR,
+        }
+    }
+
+    /// A valid request to change the store: EBADF unless the file was
+    /// opened for writing, as `write(2)` answers. So device permissions can
+    /// hand out read-only access.
+    pub(crate) fn require_write(self) -> Result {
+        if self.write {
+            Ok(())
+        } else {
+            Err(EBADF)
+        }
+    }
+
+    /// A valid request to read items (get, dump): EBADF unless the file was
+    /// opened for reading, as `read(2)` answers, so a write-only grant
+    /// cannot read values.
+    pub(crate) fn require_read(self) -> Result {
+        if self.read {
+            Ok(())
+        } else {
+            Err(EBADF)
+        }
+    }
+}
 
 /// The first `len` bytes of `data`, or EINVAL when `len` exceeds the array.
 /// The store checks the lower bounds (a key is at least one byte).
@@ -33,26 +81,29 @@ fn prefix(data: &[u8], len: u32) -> Result<&[u8]> {
 }
 
 /// `KV_IOC_PUT`.
-pub(crate) fn put(arg: UserPtr) -> Result {
+pub(crate) fn put(arg: UserPtr, access: Access) -> Result {
     let mut slot = MaybeUninit::uninit();
     let pair: &KvPair = read_in_place(arg, &mut slot)?;
-    let key = prefix(&pair.key.data, pair.key.len)?;
+    let store = shared()?;
+    let key = store
+        .key(prefix(&pair.key.data, pair.key.len)?)
+        .map_err(store_error)?;
     let value = prefix(&pair.value.data, pair.value.len)?;
-    put_if(key, value, Condition::Always)
+    access.require_write()?;
+    put_if(store, &key, value, Condition::Always)
 }
 
-/// A put under `cond` (the key checked and hashed before taking the lock).
-fn put_if(key: &[u8], value: &[u8], cond: Condition) -> Result {
-    let store = shared()?;
-    let key = store.key(key).map_err(store_error)?;
-    with_writer(|writer| writer.put_if(store, &key, value, cond)).map(drop)
+/// A checked put under `cond`.
+fn put_if(store: &Store, key: &Key, value: &[u8], cond: Condition) -> Result {
+    with_writer(|writer| writer.put_if(store, key, value, cond)).map(drop)
 }
 
 /// `KV_IOC_GET`.
-pub(crate) fn get(arg: UserPtr) -> Result {
+pub(crate) fn get(arg: UserPtr, access: Access) -> Result {
     let store = shared()?;
     let mut slot = MaybeUninit::uninit();
     let key = key_from_user(store, arg, &mut slot)?;
+    access.require_read()?;
     get_to_user(store, key, arg.wrapping_byte_add(offset_of!(KvPair, value)))
 }
 
@@ -83,29 +134,44 @@ fn get_to_user(store: &'static Store, key: &Key, value_ptr: UserPtr) -> Result {
     // counters, which are atomic.
     let cpu = CpuId::current().as_u32();
     let mut value = ValueOut::new();
-    let found = store.get(key, cpu, &mut value).map_err(store_error)?;
-    write_to_user(value_ptr, value.bytes())?;
+    let found = store
+        .get(key, cpu, &mut value, wait_for_writer)
+        .map_err(store_error)?;
+    write_value(value_ptr, &value)?;
     if let Some(relink) = store.hit(cpu, &found) {
-        relink_hit(store, key, relink)?;
+        finish_lru_get(store, key, relink, cpu, value_ptr)?;
     }
     Ok(())
 }
 
-/// Exact LRU's share of a delivered get: the relink, under the writer lock.
-/// Out of line, so the lock-free policies' gets stay short.
+/// Exact LRU's share of a delivered get, under the writer lock, where the
+/// get takes effect (`policy/mod.rs`): the relink, or, if the key's bucket
+/// changed since the lookup, the get read again and its answer delivered
+/// in place of the first (ENOENT if the key is gone: the caller's value
+/// bytes then hold what the lookup saw). Out of line, so the lock-free
+/// policies' gets stay short.
 #[inline(never)]
-fn relink_hit(store: &Store, key: &Key, relink: Relink) -> Result {
-    with_writer(|writer| {
-        writer.relink(store, key, relink);
-        Ok(())
-    })
+fn finish_lru_get(
+    store: &Store,
+    key: &Key,
+    relink: Relink,
+    cpu: u32,
+    value_ptr: UserPtr,
+) -> Result {
+    let mut value = ValueOut::new();
+    match with_writer(|writer| Ok(writer.relink(store, key, relink, cpu, &mut value)))? {
+        Relinked::Delivered => Ok(()),
+        Relinked::Reread(_) => write_value(value_ptr, &value),
+        Relinked::Gone => Err(ENOENT),
+    }
 }
 
 /// `KV_IOC_DEL`.
-pub(crate) fn del(arg: UserPtr) -> Result {
+pub(crate) fn del(arg: UserPtr, access: Access) -> Result {
     let store = shared()?;
     let mut slot = MaybeUninit::uninit();
     let key = key_from_user(store, arg, &mut slot)?;
+    access.require_write()?;
     with_writer(|writer| writer.del(store, key))
 }
 
@@ -129,64 +195,56 @@ fn condition(flags: u32) -> Result<Condition> {
 }
 
 /// Runs one op. A get answers into the `struct kv_value` at `value_ptr`,
-/// as the get ioctl does (EFAULT only if that copy fails). Lengths, flags
-/// and `reserved` are checked first; puts and dels need `writable` (the file
-/// was opened for writing).
-fn run_op(op: &KvOp, value_ptr: UserPtr, writable: bool) -> Result {
+/// as the get ioctl does (EFAULT only if that copy fails). The op is
+/// checked whole (lengths, flags, `reserved`) before the file's access.
+fn run_op(op: &KvOp, value_ptr: UserPtr, access: Access) -> Result {
     if op.reserved != 0 {
         return Err(EINVAL);
     }
+    let store = shared()?;
     let key = prefix(&op.pair.key.data, op.pair.key.len)?;
     match op.op {
         abi::KV_OP_GET if op.flags == 0 => {
-            let store = shared()?;
             let key = store.key(key).map_err(store_error)?;
+            access.require_read()?;
             get_to_user(store, &key, value_ptr)
         }
         abi::KV_OP_PUT => {
             let condition = condition(op.flags)?;
-            let data = prefix(&op.pair.value.data, op.pair.value.len)?;
-            if !writable {
-                return Err(read_only(key));
-            }
-            put_if(key, data, condition)
+            let key = store.key(key).map_err(store_error)?;
+            let value = prefix(&op.pair.value.data, op.pair.value.len)?;
+            access.require_write()?;
+            put_if(store, &key, value, condition)
         }
         abi::KV_OP_DEL if op.flags == 0 => {
-            if !writable {
-                return Err(read_only(key));
-            }
-            let store = shared()?;
             let key = store.key(key).map_err(store_error)?;
+            access.require_write()?;
             with_writer(|writer| writer.del(store, &key))
         }
         _ => Err(EINVAL),
     }
 }
 
-/// The answer to a put or del on a file not opened for writing: EINVAL
-/// for an invalid key, as on a writable file, else EBADF.
-fn read_only(key: &[u8]) -> Error {
-    match shared().and_then(|store| store.key(key).map_err(store_error)) {
-        Ok(_) => EBADF,
-        Err(e) => e,
-    }
-}
-
 /// `KV_IOC_PUT_FLAGS`: one put op; its error is the ioctl's.
-pub(crate) fn put_flags(arg: UserPtr) -> Result {
+pub(crate) fn put_flags(arg: UserPtr, access: Access) -> Result {
     let mut slot = MaybeUninit::uninit();
     let op: &KvOp = read_in_place(arg, &mut slot)?;
     if op.op != abi::KV_OP_PUT {
         return Err(EINVAL);
     }
-    // The dispatcher has checked that the file is writable; a put has no
-    // value to answer, so `arg` is never written.
-    run_op(op, arg, true)
+    // A put has no value to answer, so `arg` is never written.
+    run_op(op, arg, access)
 }
 
 /// `KV_IOC_BATCH`: the ops in order, one at a time; returns how many ran.
-/// On a file not opened for writing, puts and dels answer EBADF each.
-pub(crate) fn batch(arg: UserPtr, writable: bool) -> Result<isize> {
+///
+/// An op runs only once its `result` is known to be writable (it is
+/// written first with the value it holds), so the batch never changes the
+/// store without reporting it: at the first op that cannot be read, whose
+/// `result` cannot be written, or whose get cannot deliver its value, the
+/// batch stops without running that op and answers how many ran before it
+/// (EFAULT if none did, so a failed call changed nothing).
+pub(crate) fn batch(arg: UserPtr, access: Access) -> Result<isize> {
     let args: KvBatchArgs = UserSlice::new(arg, size_of::<KvBatchArgs>())
         .reader()
         .read()?;
@@ -195,38 +253,54 @@ pub(crate) fn batch(arg: UserPtr, writable: bool) -> Result<isize> {
     }
     // An address that does not fit a pointer cannot be a user address.
     let base = usize::try_from(args.ops).map_err(|_| EFAULT)?;
+    // Ops done so far, at most KV_BATCH_MAX: the answer, or EFAULT for none.
+    let done = |ran: u32| match isize::try_from(ran) {
+        Ok(0) | Err(_) => Err(EFAULT),
+        Ok(ran) => Ok(ran),
+    };
     for i in 0..args.count {
-        let at = usize::try_from(i)
+        let Some(at) = usize::try_from(i)
             .ok()
             .and_then(|i| i.checked_mul(size_of::<KvOp>()))
             .and_then(|offset| base.checked_add(offset))
-            .ok_or(EFAULT)?;
+        else {
+            return done(i);
+        };
         let op_ptr = UserPtr::from_addr(at);
         let mut slot = MaybeUninit::uninit();
-        let op: &KvOp = read_in_place(op_ptr, &mut slot)?;
+        let Ok(op) = read_in_place::<KvOp>(op_ptr, &mut slot) else {
+            return done(i);
+        };
+        let result_ptr = op_ptr.wrapping_byte_add(offset_of!(KvOp, result));
+        if write_result(result_ptr, op.result).is_err() {
+            return done(i);
+        }
         let value_ptr =
             op_ptr.wrapping_byte_add(offset_of!(KvOp, pair) + offset_of!(KvPair, value));
-        let result = match run_op(op, value_ptr, writable) {
+        let result = match run_op(op, value_ptr, access) {
             Ok(()) => 0,
-            // Only the copy of a get's value out answers EFAULT: the op's
-            // memory is not writable, and the batch stops as when an op
-            // cannot be read.
-            Err(e) if e == EFAULT => return Err(e),
+            // A get whose value could not be written: it changed nothing.
+            Err(e) if e == EFAULT => return done(i),
             Err(e) => e.to_errno(),
         };
-        UserSlice::new(
-            op_ptr.wrapping_byte_add(offset_of!(KvOp, result)),
-            size_of::<i32>(),
-        )
-        .writer()
-        .write(&result)?;
+        // Writable a moment ago: this fails only if another thread of the
+        // caller unmapped it meanwhile, and the op has run, so it counts.
+        if write_result(result_ptr, result).is_err() {
+            return done(i.saturating_add(1));
+        }
     }
     // At most KV_BATCH_MAX.
     isize::try_from(args.count).map_err(|_| EINVAL)
 }
 
+/// Writes an op's `result`.
+fn write_result(at: UserPtr, result: i32) -> Result {
+    UserSlice::new(at, size_of::<i32>()).writer().write(&result)
+}
+
 /// `KV_IOC_CLEAR`.
-pub(crate) fn clear() -> Result {
+pub(crate) fn clear(access: Access) -> Result {
+    access.require_write()?;
     let store = shared()?;
     with_writer(|writer| {
         writer.clear(store);

@@ -34,6 +34,7 @@ mod loaded_store;
 mod owned_misc;
 mod user_copy;
 
+use ioctl::Access;
 use owned_misc::OwnedMiscDevice;
 use policy::Policy;
 
@@ -171,41 +172,18 @@ impl MiscDevice for KvDevice {
     // with `compat_ptr` and calls this same function.
     fn ioctl(_device: (), file: &File, cmd: u32, arg: usize) -> Result<isize> {
         let arg = UserPtr::from_addr(arg);
+        let access = Access::from_accmode(file.flags() & file::flags::O_ACCMODE);
         match cmd {
-            abi::KV_IOC_PUT => {
-                require_write(file)?;
-                ioctl::put(arg)?
-            }
-            abi::KV_IOC_GET => ioctl::get(arg)?,
-            abi::KV_IOC_DEL => {
-                require_write(file)?;
-                ioctl::del(arg)?
-            }
+            abi::KV_IOC_PUT => ioctl::put(arg, access)?,
+            abi::KV_IOC_GET => ioctl::get(arg, access)?,
+            abi::KV_IOC_DEL => ioctl::del(arg, access)?,
             abi::KV_IOC_STAT => ioctl::stat(arg)?,
-            abi::KV_IOC_PUT_FLAGS => {
-                require_write(file)?;
-                ioctl::put_flags(arg)?
-            }
-            // A batch's puts and dels answer EBADF one by one on a
-            // read-only file; its gets still run.
-            abi::KV_IOC_BATCH => return ioctl::batch(arg, require_write(file).is_ok()),
-            abi::KV_IOC_DUMP => dump::dump(arg)?,
-            abi::KV_IOC_CLEAR => {
-                require_write(file)?;
-                ioctl::clear()?
-            }
+            abi::KV_IOC_PUT_FLAGS => ioctl::put_flags(arg, access)?,
+            abi::KV_IOC_BATCH => return ioctl::batch(arg, access),
+            abi::KV_IOC_DUMP => dump::dump(arg, access)?,
+            abi::KV_IOC_CLEAR => ioctl::clear(access)?,
             _ => return Err(ENOTTY),
         }
         Ok(0)
-    }
-}
-
-/// Every ioctl that changes the store calls this first: a file opened
-/// read-only (`O_RDONLY`) may only read, so device permissions can hand out
-/// read-only access. EBADF, as `write(2)` answers on such a file.
-fn require_write(file: &File) -> Result {
-    match file.flags() & file::flags::O_ACCMODE {
-        file::flags::O_WRONLY | file::flags::O_RDWR => Ok(()),
-        _ => Err(EBADF),
     }
 }

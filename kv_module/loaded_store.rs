@@ -16,8 +16,10 @@
 //! It is a spinlock because write sections of the bucket sequence counters
 //! must not be preempted (a reader would spin on the preempted writer), as
 //! with the kernel's `seqcount_t`; everything under it is bounded and never
-//! sleeps. User copies happen outside every lock: the request is copied in
-//! before and the answer copied out after.
+//! sleeps. On PREEMPT_RT, where spinlocks sleep and the writer can be
+//! preempted, a reader that finds a write in progress waits on the lock
+//! instead ([`wait_for_writer`]). User copies happen outside every lock: the
+//! request is copied in before and the answer copied out after.
 //!
 //! # Lifetime
 //!
@@ -137,6 +139,23 @@ pub(crate) fn store_error(err: store::Error) -> Error {
         store::Error::Full => ENOSPC,
         store::Error::BadKeyLen | store::Error::BadValueLen | store::Error::BadBucket => EINVAL,
     }
+}
+
+/// What a lock-free reader does when the bucket it reads has a write in
+/// progress (`table.rs`, "Why a lock-free reader never sees a torn or freed
+/// item"). Where [`WRITER`] is a true spinlock, the writer holds it with
+/// preemption off and finishes its section soon: spin. On PREEMPT_RT it is a
+/// sleeping lock and the writer may have been preempted inside its section,
+/// by this very reader if it runs at a higher priority; spinning could then
+/// last until the scheduler throttles the reader. Taking the lock instead
+/// blocks the reader and boosts the writer (priority inheritance) until it
+/// has left its section, as the kernel's `seqcount_spinlock_t` does on RT.
+#[inline(always)]
+pub(crate) fn wait_for_writer() {
+    #[cfg(CONFIG_PREEMPT_RT)]
+    drop(WRITER.lock());
+    #[cfg(not(CONFIG_PREEMPT_RT))]
+    core::hint::spin_loop();
 }
 
 /// Runs `op` on the writer under [`WRITER`].

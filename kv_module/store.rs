@@ -83,6 +83,18 @@ pub enum Condition {
     IfPresent,
 }
 
+/// How [`Writer::relink`] finished an exact-LRU get.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Relinked {
+    /// The value delivered by the lock-free lookup stands.
+    Delivered,
+    /// The bucket changed since the lookup: this is the answer now, its
+    /// value in the `out` given to `relink`.
+    Reread(Found),
+    /// The bucket changed and the key is gone: the get is a miss.
+    Gone,
+}
+
 /// One CPU's counters, alone on its cache line.
 #[repr(align(64))]
 pub struct CpuCounters {
@@ -215,18 +227,33 @@ impl<A: Alloc> Store<A> {
             .or_else(|| self.counters.first())
     }
 
-    fn count_miss(&self, cpu: u32) {
+    /// Counts a get that found nothing.
+    pub fn count_miss(&self, cpu: u32) {
         if let Some(c) = self.cpu(cpu) {
             c.misses.fetch_add(1, Ordering::Relaxed);
         }
     }
 
+    /// Counts a get whose value reached the caller.
+    pub fn count_hit(&self, cpu: u32) {
+        if let Some(c) = self.cpu(cpu) {
+            c.hits.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// Lock-free get, for every policy: copies the value of `key` into
-    /// `out`. Counts a miss; a hit is
-    /// counted by [`Store::hit`] once the caller has delivered the value.
+    /// `out`. Counts a miss; a hit is counted by [`Store::hit`] once the
+    /// caller has delivered the value. `wait` runs while the key's bucket
+    /// has a write in progress ([`Table::read`]).
     #[inline(always)]
-    pub fn get(&self, key: &Key, cpu: u32, out: &mut ValueOut) -> Result<Found, Error> {
-        match self.table.read(key, out) {
+    pub fn get(
+        &self,
+        key: &Key,
+        cpu: u32,
+        out: &mut ValueOut,
+        wait: impl Fn(),
+    ) -> Result<Found, Error> {
+        match self.table.read(key, out, wait) {
             Some(found) => Ok(found),
             None => {
                 self.count_miss(cpu);
@@ -236,16 +263,18 @@ impl<A: Alloc> Store<A> {
     }
 
     /// Records a hit after the value reached the caller, without a lock:
-    /// counts it and tells the policy ([`Policy::hit`]). A [`Relink`] in
-    /// the answer is exact LRU's: pass it to [`Writer::relink`], under the
-    /// writer lock.
+    /// tells the policy ([`Policy::hit`]) and counts it. A [`Relink`] in
+    /// the answer is exact LRU's, whose get is not done yet: pass it to
+    /// [`Writer::relink`], under the writer lock, which decides the answer
+    /// and counts it.
     #[inline]
     #[must_use = "exact LRU's hit is recorded by Writer::relink"]
     pub fn hit(&self, cpu: u32, found: &Found) -> Option<Relink> {
-        if let Some(c) = self.cpu(cpu) {
-            c.hits.fetch_add(1, Ordering::Relaxed);
+        let relink = self.policy.hit(&self.table, found);
+        if relink.is_none() {
+            self.count_hit(cpu);
         }
-        self.policy.hit(&self.table, found.slot)
+        relink
     }
 
     /// Sizes and counters as the stat ioctl reports them.
@@ -357,13 +386,42 @@ impl<A: Alloc> Writer<A> {
         Some(())
     }
 
-    /// Records exact LRU's hit of `key` ([`Store::hit`] answered `relink`):
-    /// the slot that holds `key` now becomes the newest. If the key was
-    /// removed since the lock-free lookup, nothing changes; if it was
-    /// removed and put again, its new slot is the one relinked.
-    pub fn relink(&mut self, store: &Store<A>, key: &Key, relink: Relink) {
-        if let Some((i, _)) = store.table.find(key) {
-            self.order.relink(i, relink);
+    /// Finishes exact LRU's get of `key` ([`Store::hit`] answered
+    /// `relink`), under the writer lock, where the get takes effect
+    /// (`policy/mod.rs`), and counts its hit or miss on `cpu`'s counters. If
+    /// the key's bucket is unchanged since the lock-free lookup, the value
+    /// already delivered is still the key's and its item becomes the newest:
+    /// [`Relinked::Delivered`]. Otherwise the get is read again here into
+    /// `out`, relinking the item if it is still there: [`Relinked::Reread`],
+    /// whose value the caller delivers in place of the first, or
+    /// [`Relinked::Gone`], a miss.
+    pub fn relink(
+        &mut self,
+        store: &Store<A>,
+        key: &Key,
+        relink: Relink,
+        cpu: u32,
+        out: &mut ValueOut,
+    ) -> Relinked {
+        let table = &store.table;
+        let Relink(found) = relink;
+        if table.unchanged_since(key, found.seq) {
+            self.order.relink(found.slot);
+            store.count_hit(cpu);
+            return Relinked::Delivered;
+        }
+        // Under the writer lock no write section is in progress, so the
+        // read validates on its first walk and never waits.
+        match table.read(key, out, || {}) {
+            Some(found) => {
+                self.order.relink(found.slot);
+                store.count_hit(cpu);
+                Relinked::Reread(found)
+            }
+            None => {
+                store.count_miss(cpu);
+                Relinked::Gone
+            }
         }
     }
 
@@ -378,8 +436,10 @@ impl<A: Alloc> Writer<A> {
         self.bytes_used = 0;
     }
 
-    /// Calls `f(key, value)` for every item of bucket `bucket` (below
-    /// [`Store::buckets`]); the number of items. Counts no use and no hit.
+    /// Calls `f(key, value)` for the first `limit` items of bucket
+    /// `bucket` (below [`Store::buckets`]); the number of items in the
+    /// bucket, counted up to `limit + 1`: the walk stops there, so it takes
+    /// a bounded time whatever the chain's length. Counts no use and no hit.
     /// Consistent because it runs under the writer lock, which also means
     /// `f` runs under it: in the module that is a spinlock, so `f` must not
     /// sleep.
@@ -387,9 +447,10 @@ impl<A: Alloc> Writer<A> {
         &self,
         store: &Store<A>,
         bucket: u32,
+        limit: u32,
         f: impl FnMut(&[u8], &[u8]),
     ) -> Result<u32, Error> {
-        store.table.for_each_in_bucket(bucket, f)
+        store.table.for_each_in_bucket(bucket, limit, f)
     }
 
     pub fn len(&self) -> u32 {

@@ -17,6 +17,7 @@ use kernel::{
 };
 
 use crate::abi::{KvBatchArgs, KvDumpArgs, KvKey, KvOp, KvPair, KvUsageStat};
+use crate::store::ValueOut;
 
 // SAFETY: See the file header: every bit pattern is a valid `KvKey`.
 unsafe impl FromBytes for KvKey {}
@@ -58,19 +59,24 @@ pub(crate) fn read_in_place<T: FromBytes>(arg: UserPtr, slot: &mut MaybeUninit<T
     Ok(unsafe { slot.assume_init_ref() })
 }
 
-/// Copies `src` to userspace at `dst`: [`UserSliceWriter::write_slice`]
-/// in one call instead of its chain of four, as every get answers through
-/// here. The callers' `dst` points into a user struct that holds at least
-/// `src.len()` bytes there (the ABI sizes the struct, not us).
+/// Answers a get: copies `value` (its `len` and the value's bytes) to the
+/// caller's `struct kv_value` at `dst`, leaving the caller's bytes after the
+/// value as they were: [`UserSliceWriter::write_slice`] in one call instead
+/// of its chain of four, as every get answers through here. It takes a
+/// [`ValueOut`] and nothing else, because it skips the hardened-usercopy
+/// check (`check_object_size`) that `copy_to_user` makes for sizes not known
+/// at compile time: the source is always that one object, of at most
+/// `size_of::<ValueOut>()` bytes.
 ///
 /// [`UserSliceWriter::write_slice`]: kernel::uaccess::UserSliceWriter::write_slice
 #[inline]
-pub(crate) fn write_to_user(dst: UserPtr, src: &[u8]) -> Result {
-    // SAFETY: `src` is a live `&[u8]`, so its `src.len()` bytes are valid
-    // for reads, which is all `_copy_to_user` needs; it checks the user
-    // range itself. The hardened-usercopy check that `copy_to_user` adds for
-    // sizes not known at compile time verifies that the kernel range lies in
-    // one object, which the slice's type already guarantees.
+pub(crate) fn write_value(dst: UserPtr, value: &ValueOut) -> Result {
+    let src = value.bytes();
+    // SAFETY: `src` borrows `value`, so its `src.len()` bytes are valid for
+    // reads, which is all `_copy_to_user` needs; it checks the user range
+    // itself. What `check_object_size` would verify, that the kernel range
+    // lies inside one object, holds by construction: `ValueOut::bytes` is a
+    // slice of the `ValueOut`.
     let left = unsafe { bindings::_copy_to_user(dst.as_mut_ptr(), src.as_ptr().cast(), src.len()) };
     if left != 0 {
         return Err(EFAULT);

@@ -19,6 +19,14 @@
 //! is answered a [`Relink`] for the caller to take the lock with after the
 //! value has reached userspace. So a get that fails changes nothing, and only
 //! exact LRU's gets ever take the lock.
+//!
+//! An exact-LRU get takes effect in that locked section, not at its lookup:
+//! if the key's bucket has not changed since the lookup, the value delivered
+//! is still the key's and the item becomes the newest; if it has (a put or
+//! an eviction ran in between), the get is read again under the lock and its
+//! answer replaces the first (`Writer::relink`). Otherwise a get of A could
+//! return A while a concurrent put evicts A as the oldest, an outcome no
+//! order of the two produces.
 
 mod list;
 mod lru;
@@ -31,6 +39,8 @@ pub use sieve::Visited;
 
 use list::List;
 use sieve::Hand;
+
+use crate::table::Found;
 
 /// The eviction policy, numbered as the `use_lru` parameter and the stat
 /// ioctl's `use_lru` field number it.
@@ -45,10 +55,10 @@ pub enum Policy {
 }
 
 /// A hit that exact LRU still has to record, under the writer lock, with
-/// [`Order::relink`]. Only [`Policy::hit`] makes one, so only exact LRU's
-/// gets relink.
+/// [`Order::relink`]: the lookup it came from. Only [`Policy::hit`] makes
+/// one, so only exact LRU's gets relink.
 #[must_use = "exact LRU relinks the item with Order::relink"]
-pub struct Relink(());
+pub struct Relink(pub(crate) Found);
 
 /// The writer's share of the policy, changed only under the writer lock:
 /// the items in order, oldest first (exact LRU: by last use; SIEVE: by
@@ -77,16 +87,16 @@ impl Policy {
         }
     }
 
-    /// Slot `i`'s value reached the caller of a get; no lock is held. If the
-    /// slot was reused since the lookup, the new item is the one marked: one
-    /// extra pass of SIEVE's hand, never a wrong value.
+    /// The value `found` reached the caller of a get; no lock is held. If
+    /// the slot was reused since the lookup, the new item is the one marked:
+    /// one extra pass of SIEVE's hand, never a wrong value.
     #[inline]
-    pub fn hit(self, visited: &impl Visited, i: u32) -> Option<Relink> {
+    pub fn hit(self, visited: &impl Visited, found: &Found) -> Option<Relink> {
         match self {
             Policy::None => None,
-            Policy::Lru => Some(Relink(())),
+            Policy::Lru => Some(Relink(*found)),
             Policy::Sieve => {
-                sieve::visit(visited, i);
+                sieve::visit(visited, found.slot);
                 None
             }
         }
@@ -153,7 +163,7 @@ impl<L: DerefMut<Target = [Links]>> Order<L> {
 
     /// Exact LRU's share of a hit, under the writer lock: slot `i`, which
     /// holds the hit's key now, becomes the newest.
-    pub fn relink(&mut self, i: u32, _: Relink) {
+    pub fn relink(&mut self, i: u32) {
         lru::used(&mut self.list, i);
     }
 

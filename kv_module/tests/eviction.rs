@@ -3,9 +3,11 @@
 //! least recently used item (exact LRU) or SIEVE's choice; and a get counts
 //! as a use only once its value was delivered.
 
+use core::hint::spin_loop;
+
 use super::{del, get, put, store};
 use crate::policy::Policy;
-use crate::store::{Error, Put};
+use crate::store::{Error, Put, Relinked};
 use crate::table::ValueOut;
 
 #[test]
@@ -78,16 +80,15 @@ fn a_get_whose_value_is_not_delivered_changes_nothing() {
         // The caller looks up "a" but never records it (its copy failed):
         // no hit, no use (LRU) or visit (SIEVE), so "a" is the victim.
         let mut out = ValueOut::new();
-        s.get(&s.key(b"a").unwrap(), 0, &mut out).unwrap();
+        s.get(&s.key(b"a").unwrap(), 0, &mut out, spin_loop)
+            .unwrap();
         assert_eq!(s.usage(&w).hits, 0);
         put(&s, &mut w, b"c", b"3").unwrap();
         assert_eq!(get(&s, &mut w, b"a"), Err(Error::NotFound), "{policy:?}");
         assert_eq!(get(&s, &mut w, b"b"), Ok(b"2".to_vec()), "{policy:?}");
     }
     // With exact LRU, the delivered get of "a" makes it the newest: "b"
-    // goes next. A relink looks its key up again under the lock: a key no
-    // longer there (removed since its lookup, as "gone" here) relinks
-    // nothing, so "a" stays the oldest.
+    // goes next.
     let (s, mut w) = store(1, 2, Policy::Lru);
     for (k, v) in [(b"a", b"1"), (b"b", b"2")] {
         put(&s, &mut w, k, v).unwrap();
@@ -95,11 +96,41 @@ fn a_get_whose_value_is_not_delivered_changes_nothing() {
     assert_eq!(get(&s, &mut w, b"a"), Ok(b"1".to_vec()));
     put(&s, &mut w, b"c", b"3").unwrap();
     assert_eq!(get(&s, &mut w, b"b"), Err(Error::NotFound));
-    let mut out = ValueOut::new();
-    let found = s.get(&s.key(b"a").unwrap(), 0, &mut out).unwrap();
-    let relink = s.hit(0, &found).expect("exact LRU relinks a hit");
-    w.relink(&s, &s.key(b"gone").unwrap(), relink);
-    put(&s, &mut w, b"d", b"4").unwrap();
-    assert_eq!(get(&s, &mut w, b"a"), Err(Error::NotFound));
+    assert_eq!(get(&s, &mut w, b"a"), Ok(b"1".to_vec()));
     assert_eq!(s.usage(&w).curr_items, 2);
+}
+
+/// An exact-LRU get takes effect under the writer lock, not at its
+/// lock-free lookup: with "a" the oldest of two, a get of "a" whose lookup
+/// ran before a put of "c" evicted "a" must not answer "a" (no order of the
+/// two leaves "a" gone and "b" alive after a get of "a" that hit).
+#[test]
+fn an_exact_lru_get_is_atomic_with_a_concurrent_eviction() {
+    let (s, mut w) = store(1, 2, Policy::Lru);
+    put(&s, &mut w, b"a", b"1").unwrap();
+    put(&s, &mut w, b"b", b"2").unwrap();
+    let key = s.key(b"a").unwrap();
+    let mut out = ValueOut::new();
+    let found = s.get(&key, 0, &mut out, spin_loop).unwrap();
+    assert_eq!(out.value(), b"1", "the lookup saw \"a\"");
+    let relink = s.hit(0, &found).expect("exact LRU relinks a hit");
+    // The put runs between the lookup and the relink, and evicts "a".
+    assert_eq!(put(&s, &mut w, b"c", b"3"), Ok(Put::Evicted));
+    assert_eq!(w.relink(&s, &key, relink, 0, &mut out), Relinked::Gone);
+    assert_eq!(s.usage(&w).hits, 0);
+    assert_eq!(s.usage(&w).misses, 1);
+    assert_eq!(get(&s, &mut w, b"b"), Ok(b"2".to_vec()));
+
+    // A put to the key's bucket that leaves the key (a replace) makes the
+    // get read again under the lock and answer the value there now.
+    put(&s, &mut w, b"b", b"2").unwrap();
+    let key = s.key(b"b").unwrap();
+    let found = s.get(&key, 0, &mut out, spin_loop).unwrap();
+    let relink = s.hit(0, &found).expect("exact LRU relinks a hit");
+    put(&s, &mut w, b"b", b"22").unwrap();
+    assert!(matches!(
+        w.relink(&s, &key, relink, 0, &mut out),
+        Relinked::Reread(_)
+    ));
+    assert_eq!(out.value(), b"22");
 }

@@ -13,10 +13,11 @@ mod model;
 mod threads;
 mod writes;
 
+use core::hint::spin_loop;
 use std::vec::Vec;
 
 use crate::policy::Policy;
-use crate::store::{Alloc, Condition, Error, Put, Store, Writer};
+use crate::store::{Alloc, Condition, Error, Put, Relinked, Store, Writer};
 use crate::table::ValueOut;
 
 struct HostAlloc;
@@ -52,9 +53,13 @@ fn put_if(s: &HStore, w: &mut HWriter, k: &[u8], v: &[u8], c: Condition) -> Resu
 fn get(s: &HStore, w: &mut HWriter, k: &[u8]) -> Result<Vec<u8>, Error> {
     let key = s.key(k)?;
     let mut out = ValueOut::new();
-    let found = s.get(&key, 1, &mut out)?;
+    let mut found = s.get(&key, 1, &mut out, spin_loop)?;
     if let Some(relink) = s.hit(1, &found) {
-        w.relink(s, &key, relink);
+        match w.relink(s, &key, relink, 1, &mut out) {
+            Relinked::Delivered => {}
+            Relinked::Reread(again) => found = again,
+            Relinked::Gone => return Err(Error::NotFound),
+        }
     }
     assert_eq!(found.len, out.value_len());
     Ok(out.value().to_vec())

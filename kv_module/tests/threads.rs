@@ -2,6 +2,7 @@
 //! Threads that try to catch a lock-free reader seeing a torn or foreign
 //! value while writers replace, delete and evict.
 
+use core::hint::spin_loop;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::vec::Vec;
@@ -9,7 +10,7 @@ use std::vec::Vec;
 use super::HostAlloc;
 use crate::abi::KV_MAX_VAL;
 use crate::policy::Policy;
-use crate::store::Store;
+use crate::store::{Relinked, Store};
 use crate::table::ValueOut;
 
 /// A value that checks itself: its length and every byte derive from the key
@@ -72,13 +73,23 @@ fn stress(policy: Policy, buckets: u32, cap: u32, keys: u8) {
                     let k = [(n.wrapping_mul(5).wrapping_add(t)) as u8 % keys, 0xee];
                     let key = s.key(&k).unwrap();
                     let mut out = ValueOut::new();
-                    if let Ok(found) = s.get(&key, t, &mut out) {
+                    if let Ok(found) = s.get(&key, t, &mut out, spin_loop) {
                         assert!(
                             found.len == out.value_len() && value_ok(&k, out.value()),
                             "torn or foreign value for key {k:?}"
                         );
                         if let Some(relink) = s.hit(t, &found) {
-                            w.lock().unwrap().relink(s, &key, relink);
+                            let again = w.lock().unwrap().relink(s, &key, relink, t, &mut out);
+                            match again {
+                                Relinked::Delivered => {}
+                                Relinked::Reread(found) => assert!(
+                                    found.len == out.value_len() && value_ok(&k, out.value()),
+                                    "torn or foreign value for key {k:?} read again"
+                                ),
+                                // Evicted between the lookup and the relink:
+                                // a miss.
+                                Relinked::Gone => continue,
+                            }
                         }
                         hits += 1;
                     }
