@@ -177,13 +177,14 @@ uninstall:
 		$(DESTDIR)$(DATADIR)/fish/vendor_completions.d/kvctl.fish
 
 # The module's sources for DKMS; then `dkms install kvstore/$(VERSION)`.
-# kv_main.rs pulls in every other .rs beside it (lib.rs is the host crate's root).
-MODULE_SOURCES = $(filter-out kv_module/lib.rs kv_module/tests.rs,$(wildcard kv_module/*.rs))
+# kv_main.rs pulls in every other .rs under kv_module/, subfolders included,
+# except lib.rs and tests/, which only the host crate builds.
+MODULE_SOURCES = $(sort $(filter-out kv_module/lib.rs kv_module/tests/%,$(shell find kv_module -name '*.rs')))
 install-dkms:
 	install -D -m 0644 dkms.conf $(DESTDIR)$(DKMSSRCDIR)/dkms.conf
 	install -D -m 0644 Kbuild $(DESTDIR)$(DKMSSRCDIR)/Kbuild
 	install -D -m 0755 -t $(DESTDIR)$(DKMSSRCDIR) packaging/dkms-make packaging/rust-kernel-tree
-	install -D -m 0644 -t $(DESTDIR)$(DKMSSRCDIR)/kv_module $(MODULE_SOURCES)
+	for f in $(MODULE_SOURCES); do install -D -m 0644 "$$f" "$(DESTDIR)$(DKMSSRCDIR)/$$f" || exit; done
 
 clean:
 	rm -f kv.ko kv.o kv.mod kv.mod.c kv.mod.o .kv*.cmd Module.symvers modules.order \

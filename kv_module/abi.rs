@@ -44,7 +44,6 @@ pub struct KvPair {
 
 /// Number of reserved 64-bit words at the end of [`KvUsageStat`]: room for
 /// new counters without changing the struct's size (and so the ioctl number).
-/// The first three of the original ten became `filled`, `puts`, `deletes`.
 pub const KV_STAT_RESERVED: usize = 7;
 
 // Bits of `KvUsageStat::filled`, one per field, set when the module fills

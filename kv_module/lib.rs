@@ -8,9 +8,7 @@
 extern crate std;
 
 pub mod abi;
-pub mod list;
-pub mod lru;
-pub mod sieve;
+pub mod policy;
 pub mod store;
 pub mod table;
 

@@ -5,13 +5,12 @@
 //! reference when the file is opened (`fops_get` in `misc_open`) and drops it
 //! in `__fput` only after `release` has returned. The 7.2 kernel crate's
 //! `MiscDeviceRegistration` registers a `static` vtable whose `owner` is NULL,
-//! so nothing pins the module for an open file: a driver that takes its own
-//! reference in `open` and drops it in `release` still has code of its own to
-//! run after `module_put`, and `__fput` reads `fops->owner` from the module's
-//! memory afterwards. With a 3-second sleep injected after `module_put`, a
-//! close followed by `rmmod` oopsed on an instruction fetch from the freed
-//! module. C's CUSE and MUSE copy a template `file_operations` and set the
-//! owner the same way as here.
+//! so nothing pins the module for an open file. A driver that takes its own
+//! reference in `open` and drops it in `release` is not safe either: it still
+//! has code of its own to run after `module_put`, and `__fput` reads
+//! `fops->owner` from the module's memory afterwards, so an `rmmod` that
+//! lands in that window frees code and data still in use. C's CUSE and MUSE
+//! copy a template `file_operations` and set the owner the same way as here.
 //!
 //! How: [`MiscDeviceOptions::into_raw`] still builds the `struct miscdevice`
 //! and its vtable (so every callback is the kernel crate's own, calling our

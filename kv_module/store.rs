@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The store: the hash table (`table.rs`) composed with an eviction policy
-//! (`lru.rs`, `sieve.rs`) and the counters.
+//! (`policy/`) and the counters.
 //!
 //! It comes in two parts, made together by [`Store::new`]:
 //! - [`Store`], shared by every CPU without a lock: lock-free gets (every
-//!   policy), the per-CPU hit and miss counters;
+//!   policy), the per-CPU hit and miss counters, and which policy applies;
 //! - [`Writer`], the one writer, whose methods take `&mut self`: the caller
 //!   keeps it behind one lock (a spinlock in the module, a `Mutex` in the
 //!   host tests), and that lock serializes every change to the table and the
-//!   policy. An exact-LRU get goes through it after the lookup, to relink
-//!   the item ([`Writer::touch`]).
+//!   policy's order. An exact-LRU get goes through it after the lookup, to
+//!   relink the item ([`Writer::relink`]).
 //!
 //! Plain `no_std` Rust with no dependency on the kernel crate; storage comes
 //! from the caller through [`Alloc`] (`KVVec` in the module, `Vec` on the
@@ -19,9 +19,7 @@ use core::ops::DerefMut;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::abi::{self, KvUsageStat, KV_MAX_VAL, KV_STAT_RESERVED};
-use crate::list::Links;
-use crate::lru::Lru;
-use crate::sieve::{Sieve, Visited};
+use crate::policy::{Links, Order, Policy, Relink, Visited};
 use crate::table::{Bucket, Found, Slot, Table, NIL};
 
 pub use crate::table::{Error, Key, ValueOut, MAX_BUCKETS, MAX_ITEMS};
@@ -34,81 +32,7 @@ pub trait Alloc {
     fn vec<T>(len: usize, f: impl FnMut() -> T) -> Option<Self::Vec<T>>;
 }
 
-/// The eviction policy, as the `use_lru` parameter and the stat ioctl's
-/// `use_lru` field number it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PolicyKind {
-    /// 0: no eviction; a new key in a full store fails with `Full`.
-    None = 0,
-    /// 1: exact LRU.
-    Lru = 1,
-    /// 2: SIEVE.
-    Sieve = 2,
-}
-
-impl PolicyKind {
-    pub fn from_u32(n: u32) -> Option<Self> {
-        match n {
-            0 => Some(Self::None),
-            1 => Some(Self::Lru),
-            2 => Some(Self::Sieve),
-            _ => None,
-        }
-    }
-}
-
-/// The policy interface: the writer tells it what happened to which slot
-/// and asks it for a victim. A new policy is a new file and one arm here.
-enum Policy<L> {
-    None,
-    Lru(Lru<L>),
-    Sieve(Sieve<L>),
-}
-
-impl<L: DerefMut<Target = [Links]>> Policy<L> {
-    fn inserted(&mut self, i: u32) {
-        match self {
-            Policy::None => {}
-            Policy::Lru(p) => p.inserted(i),
-            Policy::Sieve(p) => p.inserted(i),
-        }
-    }
-
-    /// A use of slot `i` under the writer lock (a put's replace, an LRU
-    /// get's touch).
-    fn used(&mut self, v: &impl Visited, i: u32) {
-        match self {
-            Policy::None => {}
-            Policy::Lru(p) => p.used(i),
-            Policy::Sieve(p) => p.used(v, i),
-        }
-    }
-
-    fn removed(&mut self, i: u32) {
-        match self {
-            Policy::None => {}
-            Policy::Lru(p) => p.removed(i),
-            Policy::Sieve(p) => p.removed(i),
-        }
-    }
-
-    fn victim(&mut self, v: &impl Visited) -> Option<u32> {
-        match self {
-            Policy::None => None,
-            Policy::Lru(p) => p.victim(),
-            Policy::Sieve(p) => p.victim(v),
-        }
-    }
-
-    fn clear(&mut self) {
-        match self {
-            Policy::None => {}
-            Policy::Lru(p) => p.clear(),
-            Policy::Sieve(p) => p.clear(),
-        }
-    }
-}
-
+/// SIEVE's visited bits are the table's per-slot `referenced` bits.
 impl<B, S> Visited for Table<B, S>
 where
     B: core::ops::Deref<Target = [Bucket]>,
@@ -118,8 +42,9 @@ where
         self.take_referenced(i)
     }
 
+    #[inline]
     fn set(&self, i: u32) {
-        self.set_referenced(i);
+        self.mark_referenced(i);
     }
 }
 
@@ -158,6 +83,18 @@ pub enum Condition {
     IfPresent,
 }
 
+/// How [`Writer::relink`] finished an exact-LRU get.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Relinked {
+    /// The value delivered by the lock-free lookup stands.
+    Delivered,
+    /// The bucket changed since the lookup: this is the answer now, its
+    /// value in the `out` given to `relink`.
+    Reread(Found),
+    /// The bucket changed and the key is gone: the get is a miss.
+    Gone,
+}
+
 /// One CPU's counters, alone on its cache line.
 #[repr(align(64))]
 pub struct CpuCounters {
@@ -190,7 +127,7 @@ pub struct Store<A: Alloc> {
     /// preempted and moved to another CPU between reading its number and
     /// adding still counts exactly once.
     counters: A::Vec<CpuCounters>,
-    policy: PolicyKind,
+    policy: Policy,
 }
 
 /// The writer's part: every change, behind the caller's one lock.
@@ -198,7 +135,7 @@ pub struct Store<A: Alloc> {
 /// `fresh` were never used, the others are used or on the free list from
 /// `free` (linked through the slots' `next`).
 pub struct Writer<A: Alloc> {
-    policy: Policy<A::Vec<Links>>,
+    order: Order<A::Vec<Links>>,
     free: u32,
     fresh: u32,
     len: u32,
@@ -229,7 +166,7 @@ impl<A: Alloc> Store<A> {
     pub fn new(
         buckets: u32,
         max_items: u32,
-        policy: PolicyKind,
+        policy: Policy,
         cpus: u32,
         seed: [u64; 2],
     ) -> Result<(Self, Writer<A>), ConfigError> {
@@ -243,19 +180,15 @@ impl<A: Alloc> Store<A> {
         let slots = A::vec(max_items as usize, Slot::new).ok_or(ConfigError::ItemsNoMemory)?;
         let counters =
             A::vec(cpus.max(1) as usize, CpuCounters::new).ok_or(ConfigError::ItemsNoMemory)?;
-        let links = || A::vec(max_items as usize, Links::new).ok_or(ConfigError::ItemsNoMemory);
-        let writer_policy = match policy {
-            PolicyKind::None => Policy::None,
-            PolicyKind::Lru => Policy::Lru(Lru::new(links()?)),
-            PolicyKind::Sieve => Policy::Sieve(Sieve::new(links()?)),
-        };
+        let links = A::vec(policy.links(max_items) as usize, Links::new)
+            .ok_or(ConfigError::ItemsNoMemory)?;
         let store = Store {
             table: Table::new(heads, slots, seed),
             counters,
             policy,
         };
         let writer = Writer {
-            policy: writer_policy,
+            order: Order::new(links),
             free: NIL,
             fresh: 0,
             len: 0,
@@ -267,7 +200,7 @@ impl<A: Alloc> Store<A> {
         Ok((store, writer))
     }
 
-    pub fn policy(&self) -> PolicyKind {
+    pub fn policy(&self) -> Policy {
         self.policy
     }
 
@@ -294,18 +227,33 @@ impl<A: Alloc> Store<A> {
             .or_else(|| self.counters.first())
     }
 
-    fn count_miss(&self, cpu: u32) {
+    /// Counts a get that found nothing.
+    pub fn count_miss(&self, cpu: u32) {
         if let Some(c) = self.cpu(cpu) {
             c.misses.fetch_add(1, Ordering::Relaxed);
         }
     }
 
+    /// Counts a get whose value reached the caller.
+    pub fn count_hit(&self, cpu: u32) {
+        if let Some(c) = self.cpu(cpu) {
+            c.hits.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// Lock-free get, for every policy: copies the value of `key` into
-    /// `out`. Counts a miss; a hit is
-    /// counted by [`Store::hit`] once the caller has delivered the value.
+    /// `out`. Counts a miss; a hit is counted by [`Store::hit`] once the
+    /// caller has delivered the value. `wait` runs while the key's bucket
+    /// has a write in progress ([`Table::read`]).
     #[inline(always)]
-    pub fn get(&self, key: &Key, cpu: u32, out: &mut ValueOut) -> Result<Found, Error> {
-        match self.table.read(key, out) {
+    pub fn get(
+        &self,
+        key: &Key,
+        cpu: u32,
+        out: &mut ValueOut,
+        wait: impl Fn(),
+    ) -> Result<Found, Error> {
+        match self.table.read(key, out, wait) {
             Some(found) => Ok(found),
             None => {
                 self.count_miss(cpu);
@@ -314,26 +262,19 @@ impl<A: Alloc> Store<A> {
         }
     }
 
-    /// Records a hit after the value reached the caller: counts it, and
-    /// with SIEVE marks the item visited (no lock). If the slot was reused
-    /// since the lookup, the new item gets the mark: one extra pass of the
-    /// hand, never a wrong value. Returns whether the get must also be
-    /// recorded with [`Writer::touch`], under the writer lock: exact LRU
-    /// relinks the item on every use.
+    /// Records a hit after the value reached the caller, without a lock:
+    /// tells the policy ([`Policy::hit`]) and counts it. A [`Relink`] in
+    /// the answer is exact LRU's, whose get is not done yet: pass it to
+    /// [`Writer::relink`], under the writer lock, which decides the answer
+    /// and counts it.
     #[inline]
-    #[must_use = "exact LRU needs Writer::touch when this is true"]
-    pub fn hit(&self, cpu: u32, found: &Found) -> bool {
-        if let Some(c) = self.cpu(cpu) {
-            c.hits.fetch_add(1, Ordering::Relaxed);
+    #[must_use = "exact LRU's hit is recorded by Writer::relink"]
+    pub fn hit(&self, cpu: u32, found: &Found) -> Option<Relink> {
+        let relink = self.policy.hit(&self.table, found);
+        if relink.is_none() {
+            self.count_hit(cpu);
         }
-        match self.policy {
-            PolicyKind::None => false,
-            PolicyKind::Lru => true,
-            PolicyKind::Sieve => {
-                self.table.mark_referenced(found.slot);
-                false
-            }
-        }
+        relink
     }
 
     /// Sizes and counters as the stat ioctl reports them.
@@ -368,8 +309,8 @@ impl<A: Alloc> Writer<A> {
     }
 
     /// A put under `cond`. A new key in a full store evicts the policy's
-    /// victim, or fails with `Full` without a policy. A replace counts as a
-    /// use (LRU: newest; SIEVE: visited).
+    /// victim, or fails with `Full` without a policy. A replace is a use of
+    /// the item, as a hit is.
     pub fn put_if(
         &mut self,
         store: &Store<A>,
@@ -387,7 +328,7 @@ impl<A: Alloc> Writer<A> {
             }
             let (old, new) = table.replace(i, value).ok_or(Error::NotFound)?;
             self.bytes_used = self.bytes_used.saturating_sub(old).saturating_add(new);
-            self.policy.used(table, i);
+            store.policy.replaced(&mut self.order, table, i);
             self.puts = self.puts.wrapping_add(1);
             return Ok(Put::Replaced);
         }
@@ -397,8 +338,11 @@ impl<A: Alloc> Writer<A> {
 
         let mut outcome = Put::Inserted;
         if self.free == NIL && self.fresh >= table.capacity() {
-            let victim = self.policy.victim(table).ok_or(Error::Full)?;
-            self.remove(table, victim, None).ok_or(Error::Full)?;
+            let victim = store
+                .policy
+                .victim(&mut self.order, table, self.len)
+                .ok_or(Error::Full)?;
+            self.remove(store, victim, None).ok_or(Error::Full)?;
             // A counter of events: wrapping after 2^64 is harmless.
             self.evictions = self.evictions.wrapping_add(1);
             outcome = Put::Evicted;
@@ -414,7 +358,7 @@ impl<A: Alloc> Writer<A> {
         } else {
             self.fresh = self.fresh.saturating_add(1);
         }
-        self.policy.inserted(i);
+        store.policy.inserted(&mut self.order, i);
         self.len = self.len.saturating_add(1);
         self.bytes_used = self.bytes_used.saturating_add(size);
         self.puts = self.puts.wrapping_add(1);
@@ -424,34 +368,59 @@ impl<A: Alloc> Writer<A> {
     /// Removes `key`.
     pub fn del(&mut self, store: &Store<A>, key: &Key) -> Result<(), Error> {
         let (i, prev) = store.table.find(key).ok_or(Error::NotFound)?;
-        self.remove(&store.table, i, Some(prev))
-            .ok_or(Error::NotFound)?;
+        self.remove(store, i, Some(prev)).ok_or(Error::NotFound)?;
         self.deletes = self.deletes.wrapping_add(1);
         Ok(())
     }
 
     /// Unlinks used slot `i` (its chain predecessor when known) and frees it.
-    fn remove(&mut self, table: &StoreTable<A>, i: u32, prev: Option<u32>) -> Option<()> {
+    fn remove(&mut self, store: &Store<A>, i: u32, prev: Option<u32>) -> Option<()> {
         let size = match prev {
-            Some(prev) => table.remove(i, prev, self.free)?,
-            None => table.remove_slot(i, self.free)?,
+            Some(prev) => store.table.remove(i, prev, self.free)?,
+            None => store.table.remove_slot(i, self.free)?,
         };
         self.free = i;
-        self.policy.removed(i);
+        store.policy.removed(&mut self.order, i);
         self.len = self.len.saturating_sub(1);
         self.bytes_used = self.bytes_used.saturating_sub(size);
         Some(())
     }
 
-    /// Records a delivered get of `key` for exact LRU (when [`Store::hit`]
-    /// asks for it): the slot that holds `key` now becomes the
-    /// newest. If the key was removed since the lock-free lookup, nothing
-    /// changes; if it was removed and put again, its new slot is the one
-    /// used. Other policies record nothing here.
-    pub fn touch(&mut self, store: &Store<A>, key: &Key) {
-        if store.policy == PolicyKind::Lru {
-            if let Some((i, _)) = store.table.find(key) {
-                self.policy.used(&store.table, i);
+    /// Finishes exact LRU's get of `key` ([`Store::hit`] answered
+    /// `relink`), under the writer lock, where the get takes effect
+    /// (`policy/mod.rs`), and counts its hit or miss on `cpu`'s counters. If
+    /// the key's bucket is unchanged since the lock-free lookup, the value
+    /// already delivered is still the key's and its item becomes the newest:
+    /// [`Relinked::Delivered`]. Otherwise the get is read again here into
+    /// `out`, relinking the item if it is still there: [`Relinked::Reread`],
+    /// whose value the caller delivers in place of the first, or
+    /// [`Relinked::Gone`], a miss.
+    pub fn relink(
+        &mut self,
+        store: &Store<A>,
+        key: &Key,
+        relink: Relink,
+        cpu: u32,
+        out: &mut ValueOut,
+    ) -> Relinked {
+        let table = &store.table;
+        let Relink(found) = relink;
+        if table.unchanged_since(key, found.seq) {
+            self.order.relink(found.slot);
+            store.count_hit(cpu);
+            return Relinked::Delivered;
+        }
+        // Under the writer lock no write section is in progress, so the
+        // read validates on its first walk and never waits.
+        match table.read(key, out, || {}) {
+            Some(found) => {
+                self.order.relink(found.slot);
+                store.count_hit(cpu);
+                Relinked::Reread(found)
+            }
+            None => {
+                store.count_miss(cpu);
+                Relinked::Gone
             }
         }
     }
@@ -460,15 +429,17 @@ impl<A: Alloc> Writer<A> {
     /// eviction counters keep their values.
     pub fn clear(&mut self, store: &Store<A>) {
         store.table.clear();
-        self.policy.clear();
+        self.order.clear();
         self.free = NIL;
         self.fresh = 0;
         self.len = 0;
         self.bytes_used = 0;
     }
 
-    /// Calls `f(key, value)` for every item of bucket `bucket` (below
-    /// [`Store::buckets`]); the number of items. Counts no use and no hit.
+    /// Calls `f(key, value)` for the first `limit` items of bucket
+    /// `bucket` (below [`Store::buckets`]); the number of items in the
+    /// bucket, counted up to `limit + 1`: the walk stops there, so it takes
+    /// a bounded time whatever the chain's length. Counts no use and no hit.
     /// Consistent because it runs under the writer lock, which also means
     /// `f` runs under it: in the module that is a spinlock, so `f` must not
     /// sleep.
@@ -476,9 +447,10 @@ impl<A: Alloc> Writer<A> {
         &self,
         store: &Store<A>,
         bucket: u32,
+        limit: u32,
         f: impl FnMut(&[u8], &[u8]),
     ) -> Result<u32, Error> {
-        store.table.for_each_in_bucket(bucket, f)
+        store.table.for_each_in_bucket(bucket, limit, f)
     }
 
     pub fn len(&self) -> u32 {
@@ -507,13 +479,13 @@ impl<A: Alloc> Store<A> {
 
 #[cfg(test)]
 impl<A: Alloc> Writer<A> {
-    /// The policy's slots oldest first and SIEVE's hand; `None` without one.
-    pub(crate) fn policy_order(&self) -> (Option<std::vec::Vec<u32>>, u32) {
-        match &self.policy {
+    /// The policy's slots oldest first and SIEVE's hand (`NIL` for the
+    /// oldest, and under exact LRU); `None` without a policy.
+    pub(crate) fn policy_order(&self, store: &Store<A>) -> (Option<std::vec::Vec<u32>>, u32) {
+        match store.policy {
             Policy::None => (None, NIL),
-            Policy::Lru(p) => (Some(p.order()), NIL),
-            Policy::Sieve(p) => {
-                let (order, hand) = p.order();
+            Policy::Lru | Policy::Sieve => {
+                let (order, hand) = self.order.for_test();
                 (Some(order), hand)
             }
         }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The hash table of kv.ko: buckets, chains and preallocated slots, with a
-//! lock-free reader. Eviction policies live elsewhere (`lru.rs`, `sieve.rs`);
-//! this file knows nothing about them beyond one per-slot bit they may use.
+//! lock-free reader. Eviction policies live elsewhere (`policy/`); this file
+//! knows nothing about them beyond one per-slot bit they may use.
 //!
 //! Plain `no_std` Rust without the kernel crate: the module compiles it in,
 //! and the host crate `kv_module` tests it, threads included.
@@ -56,8 +56,12 @@
 //!
 //! `seq` is a u32: a reader is fooled only if exactly 2^32 sections of its
 //! bucket run during one of its reads, as with the kernel's `seqcount_t`.
-//! Write sections are short and the writer lock is a spinlock in the module
-//! (preemption off), so a reader that finds `seq` odd spins only briefly.
+//! Write sections are short and run under the writer lock. Where that lock
+//! keeps preemption off, a reader that finds `seq` odd spins only briefly;
+//! where it does not (PREEMPT_RT, whose spinlocks sleep), the writer can be
+//! preempted inside a section, so the reader's `wait` takes and drops the
+//! writer lock instead, which runs the writer first (priority inheritance),
+//! as the kernel's `seqcount_spinlock_t` does on RT.
 //!
 //! # Hash
 //!
@@ -66,11 +70,9 @@
 //! BPF hash maps likewise use jhash with a random `hashrnd`). Two 64-bit
 //! secrets drawn at load enter every step, so a caller who cannot read the
 //! secrets cannot compute which bucket a key lands in and cannot flood one.
-//! It costs about 10 instructions per 16 bytes; SipHash-1-3, used before,
-//! cost about 470 guest instructions per get (notes: "Where a get's
-//! instructions go").
+//! One multiply per 16 bytes of key keeps it a small share of a get, where a
+//! cryptographic keyed hash such as SipHash would dominate the lookup.
 
-use core::hint::spin_loop;
 use core::mem::MaybeUninit;
 use core::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
 
@@ -444,11 +446,14 @@ impl Default for Bucket {
     }
 }
 
-/// Where a lookup found its key: the slot and the value's length.
+/// Where a lookup found its key: the slot, the value's length, and the
+/// bucket's sequence count the lookup was validated against (a writer that
+/// sees the same even count knows the bucket has not changed since).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Found {
     pub slot: u32,
     pub len: usize,
+    pub seq: u32,
 }
 
 /// The hash table over caller-provided storage (`KVVec` in the kernel, `Vec`
@@ -570,15 +575,21 @@ where
     /// header for why the copy is never torn. A discarded attempt may have
     /// written words of `out` past the final value; they are never read
     /// (`ValueOut::bytes` ends at the value).
+    ///
+    /// `wait` runs each time the bucket has a write in progress, before the
+    /// next attempt: a spin hint where the writer cannot be preempted inside
+    /// its section, or taking and dropping the writer's lock where it can
+    /// (PREEMPT_RT), so that the reader waits for the writer instead of
+    /// spinning against it.
     #[inline(always)]
-    pub fn read(&self, key: &Key, out: &mut ValueOut) -> Option<Found> {
+    pub fn read(&self, key: &Key, out: &mut ValueOut, wait: impl Fn()) -> Option<Found> {
         let bucket = self.bucket(key.hash)?;
         loop {
             // Acquire: pairs with the Release store of `write_end`, so a
             // reader that sees an even count sees that section's stores.
             let seq = bucket.seq.load(Ordering::Acquire);
             if seq & 1 == 1 {
-                spin_loop();
+                wait();
                 continue;
             }
             let found = self.walk(bucket, key, out);
@@ -589,15 +600,18 @@ where
             if bucket.seq.load(Ordering::Relaxed) == seq {
                 // A walk that ran out of steps in a stable bucket would mean a
                 // cycle in a consistent chain, which the writer never makes.
-                return found.unwrap_or(None);
+                return found
+                    .unwrap_or(None)
+                    .map(|(slot, len)| Found { slot, len, seq });
             }
         }
     }
 
-    /// One walk of the chain: `Some(result)`, or `None` when it ran out of
+    /// One walk of the chain: `Some(result)` (the slot holding `key` and its
+    /// value's length, copied into `out`), or `None` when it ran out of
     /// steps (a cycle seen mid-change).
     #[inline(always)]
-    fn walk(&self, bucket: &Bucket, key: &Key, out: &mut ValueOut) -> Option<Option<Found>> {
+    fn walk(&self, bucket: &Bucket, key: &Key, out: &mut ValueOut) -> Option<Option<(u32, usize)>> {
         let mut i = bucket.head.load(Ordering::Relaxed);
         // A consistent chain has at most `slots.len()` slots.
         let mut steps = self.slots.len();
@@ -605,7 +619,7 @@ where
             let slot = self.slot(i)?; // NIL (or garbage): the end
             if let Some(len) = slot.holds(key) {
                 out.fill(slot, len);
-                return Some(Some(Found { slot: i, len }));
+                return Some(Some((i, len)));
             }
             i = slot.next.load(Ordering::Relaxed);
             if i == NIL {
@@ -617,6 +631,7 @@ where
 
     /// Marks a slot referenced after a hit, writing only if not yet set, so
     /// a hot item's cache line is written once per pass of the policy.
+    #[inline]
     pub fn mark_referenced(&self, i: u32) {
         if let Some(slot) = self.slot(i) {
             if !slot.referenced.load(Ordering::Relaxed) {
@@ -640,6 +655,15 @@ where
         // Release: the section's stores are visible to a reader that loads
         // this even count with Acquire.
         bucket.seq.store(seq.wrapping_add(1), Ordering::Release);
+    }
+
+    /// Whether `key`'s bucket still has the sequence count `seq` that a
+    /// lock-free lookup validated ([`Found::seq`]): then no write section
+    /// has touched the bucket since, and what the lookup saw is still there.
+    /// Writer only (no section is in progress).
+    pub(crate) fn unchanged_since(&self, key: &Key, seq: u32) -> bool {
+        self.bucket(key.hash)
+            .is_some_and(|bucket| bucket.seq.load(Ordering::Relaxed) == seq)
     }
 
     /// The slot holding `key` and its predecessor in the chain (`NIL` for
@@ -745,16 +769,23 @@ where
         }
     }
 
-    /// Calls `f` with every item of bucket `b`. Writer only, so consistent.
+    /// Calls `f` with the first `limit` items of bucket `b`; their number,
+    /// or `limit + 1` if the bucket holds more. Writer only, so consistent.
     pub(crate) fn for_each_in_bucket(
         &self,
         b: u32,
+        limit: u32,
         mut f: impl FnMut(&[u8], &[u8]),
     ) -> Result<u32, Error> {
         let bucket = self.buckets.get(b as usize).ok_or(Error::BadBucket)?;
         let mut count = 0u32;
         let mut i = bucket.head.load(Ordering::Relaxed);
         while let Some(slot) = self.slot(i) {
+            if count == limit {
+                // One more than the limit: the caller learns the bucket is
+                // longer without a walk to its end.
+                return Ok(count.saturating_add(1));
+            }
             slot.with_item(&mut f);
             count = count.saturating_add(1);
             i = slot.next.load(Ordering::Relaxed);
@@ -766,11 +797,6 @@ where
     pub(crate) fn take_referenced(&self, i: u32) -> bool {
         self.slot(i)
             .is_some_and(|s| s.referenced.swap(false, Ordering::Relaxed))
-    }
-
-    /// Sets slot `i`'s referenced bit (policy, writer only).
-    pub(crate) fn set_referenced(&self, i: u32) {
-        self.mark_referenced(i);
     }
 
     #[cfg(test)]

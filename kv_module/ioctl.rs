@@ -1,0 +1,309 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The ioctl handlers but the dump (`dump.rs`): put, get, del, stat, put
+//! with flags, batch and clear. `kv_main.rs` dispatches to them with the
+//! file's [`Access`].
+//!
+//! A request is checked whole before the file's access is: an invalid one
+//! answers EINVAL on any file, and EBADF answers only a valid request that
+//! the file may not make (a change on a file opened without write, a read
+//! on a file opened without read).
+//!
+//! Each copies its request in, operates on the loaded store
+//! (`loaded_store.rs`) and copies its answer out, with user memory touched
+//! outside every lock. A batch runs one op at a time through the same paths
+//! as the single ioctls (a get without a lock, an exact-LRU get's relink and
+//! a put or del under the writer lock), so it buffers one op.
+
+use core::mem::{offset_of, size_of, MaybeUninit};
+
+use kernel::{
+    cpu::CpuId,
+    prelude::*,
+    uaccess::{UserPtr, UserSlice},
+};
+
+use crate::abi::{
+    self, KvBatchArgs, KvOp, KvPair, KvUsageStat, KV_BATCH_MAX, KV_PUT_EXIST, KV_PUT_NOEXIST,
+};
+use crate::loaded_store::{shared, store_error, with_writer, Store};
+use crate::policy::Relink;
+use crate::loaded_store::wait_for_writer;
+use crate::store::{Condition, Key, Relinked, ValueOut};
+use crate::user_copy::{read_in_place, write_value};
+
+/// What the file an ioctl came on was opened for (its `O_ACCMODE`).
+#[derive(Clone, Copy)]
+pub(crate) struct Access {
+    read: bool,
+    write: bool,
+}
+
+impl Access {
+    /// `O_RDONLY`, `O_WRONLY`, `O_RDWR`, or 3 (neither: the kernel opens
+    /// such a file without read or write access).
+    pub(crate) fn from_accmode(accmode: u32) -> Self {
+        Access {
+            read: accmode == kernel::fs::file::flags::O_RDONLY
+                || accmode == kernel::fs::file::flags::O_RDWR,
+            write: accmode == kernel::fs::file::flags::O_WRONLY
+                || accmode == kernel::fs::file::flags::O_RDWR,
+        }
+    }
+
+    /// A valid request to change the store: EBADF unless the file was
+    /// opened for writing, as `write(2)` answers. So device permissions can
+    /// hand out read-only access.
+    pub(crate) fn require_write(self) -> Result {
+        if self.write {
+            Ok(())
+        } else {
+            Err(EBADF)
+        }
+    }
+
+    /// A valid request to read items (get, dump): EBADF unless the file was
+    /// opened for reading, as `read(2)` answers, so a write-only grant
+    /// cannot read values.
+    pub(crate) fn require_read(self) -> Result {
+        if self.read {
+            Ok(())
+        } else {
+            Err(EBADF)
+        }
+    }
+}
+
+/// The first `len` bytes of `data`, or EINVAL when `len` exceeds the array.
+/// The store checks the lower bounds (a key is at least one byte).
+fn prefix(data: &[u8], len: u32) -> Result<&[u8]> {
+    let len = usize::try_from(len).map_err(|_| EINVAL)?;
+    data.get(..len).ok_or(EINVAL)
+}
+
+/// `KV_IOC_PUT`.
+pub(crate) fn put(arg: UserPtr, access: Access) -> Result {
+    let mut slot = MaybeUninit::uninit();
+    let pair: &KvPair = read_in_place(arg, &mut slot)?;
+    let store = shared()?;
+    let key = store
+        .key(prefix(&pair.key.data, pair.key.len)?)
+        .map_err(store_error)?;
+    let value = prefix(&pair.value.data, pair.value.len)?;
+    access.require_write()?;
+    put_if(store, &key, value, Condition::Always)
+}
+
+/// A checked put under `cond`.
+fn put_if(store: &Store, key: &Key, value: &[u8], cond: Condition) -> Result {
+    with_writer(|writer| writer.put_if(store, key, value, cond)).map(drop)
+}
+
+/// `KV_IOC_GET`.
+pub(crate) fn get(arg: UserPtr, access: Access) -> Result {
+    let store = shared()?;
+    let mut slot = MaybeUninit::uninit();
+    let key = key_from_user(store, arg, &mut slot)?;
+    access.require_read()?;
+    get_to_user(store, key, arg.wrapping_byte_add(offset_of!(KvPair, value)))
+}
+
+/// Copies the `struct kv_key` at `arg` straight into a [`Key`] in `slot`,
+/// then checks and hashes it there (EINVAL for a bad length).
+#[inline(always)]
+fn key_from_user<'a>(
+    store: &Store,
+    arg: UserPtr,
+    slot: &'a mut MaybeUninit<Key>,
+) -> Result<&'a Key> {
+    // SAFETY: `read_in_place` returns `Ok` only after copying every byte of
+    // its slot from userspace.
+    let key = unsafe { Key::fill_uninit(slot, |abi| read_in_place(arg, abi).map(drop)) }?;
+    store.seal(key).map_err(store_error)?;
+    Ok(key)
+}
+
+/// Looks `key` up and answers into the caller's `struct kv_value` at
+/// `value_ptr`: `len` and the value's `len` bytes, leaving the rest of the
+/// caller's buffer as it was. The lookup takes no lock, whatever the policy
+/// (`table.rs` says why it is never torn), and the copy out is outside every
+/// lock. Only a value that has reached the caller counts as a hit, which
+/// the policy records (`policy/mod.rs`); a get that fails changes nothing.
+#[inline(always)]
+fn get_to_user(store: &'static Store, key: &Key, value_ptr: UserPtr) -> Result {
+    // A stale CPU number (after a migration) only picks another CPU's
+    // counters, which are atomic.
+    let cpu = CpuId::current().as_u32();
+    let mut value = ValueOut::new();
+    let found = store
+        .get(key, cpu, &mut value, wait_for_writer)
+        .map_err(store_error)?;
+    write_value(value_ptr, &value)?;
+    if let Some(relink) = store.hit(cpu, &found) {
+        finish_lru_get(store, key, relink, cpu, value_ptr)?;
+    }
+    Ok(())
+}
+
+/// Exact LRU's share of a delivered get, under the writer lock, where the
+/// get takes effect (`policy/mod.rs`): the relink, or, if the key's bucket
+/// changed since the lookup, the get read again and its answer delivered
+/// in place of the first (ENOENT if the key is gone: the caller's value
+/// bytes then hold what the lookup saw). Out of line, so the lock-free
+/// policies' gets stay short.
+#[inline(never)]
+fn finish_lru_get(
+    store: &Store,
+    key: &Key,
+    relink: Relink,
+    cpu: u32,
+    value_ptr: UserPtr,
+) -> Result {
+    let mut value = ValueOut::new();
+    match with_writer(|writer| Ok(writer.relink(store, key, relink, cpu, &mut value)))? {
+        Relinked::Delivered => Ok(()),
+        Relinked::Reread(_) => write_value(value_ptr, &value),
+        Relinked::Gone => Err(ENOENT),
+    }
+}
+
+/// `KV_IOC_DEL`.
+pub(crate) fn del(arg: UserPtr, access: Access) -> Result {
+    let store = shared()?;
+    let mut slot = MaybeUninit::uninit();
+    let key = key_from_user(store, arg, &mut slot)?;
+    access.require_write()?;
+    with_writer(|writer| writer.del(store, key))
+}
+
+/// `KV_IOC_STAT`.
+pub(crate) fn stat(arg: UserPtr) -> Result {
+    let store = shared()?;
+    let usage = with_writer(|writer| Ok(store.usage(writer)))?;
+    UserSlice::new(arg, size_of::<KvUsageStat>())
+        .writer()
+        .write(&usage)
+}
+
+/// A put op's `flags` as a condition.
+fn condition(flags: u32) -> Result<Condition> {
+    match flags {
+        0 => Ok(Condition::Always),
+        KV_PUT_NOEXIST => Ok(Condition::IfAbsent),
+        KV_PUT_EXIST => Ok(Condition::IfPresent),
+        _ => Err(EINVAL), // both flags, or an unknown bit
+    }
+}
+
+/// Runs one op. A get answers into the `struct kv_value` at `value_ptr`,
+/// as the get ioctl does (EFAULT only if that copy fails). The op is
+/// checked whole (lengths, flags, `reserved`) before the file's access.
+fn run_op(op: &KvOp, value_ptr: UserPtr, access: Access) -> Result {
+    if op.reserved != 0 {
+        return Err(EINVAL);
+    }
+    let store = shared()?;
+    let key = prefix(&op.pair.key.data, op.pair.key.len)?;
+    match op.op {
+        abi::KV_OP_GET if op.flags == 0 => {
+            let key = store.key(key).map_err(store_error)?;
+            access.require_read()?;
+            get_to_user(store, &key, value_ptr)
+        }
+        abi::KV_OP_PUT => {
+            let condition = condition(op.flags)?;
+            let key = store.key(key).map_err(store_error)?;
+            let value = prefix(&op.pair.value.data, op.pair.value.len)?;
+            access.require_write()?;
+            put_if(store, &key, value, condition)
+        }
+        abi::KV_OP_DEL if op.flags == 0 => {
+            let key = store.key(key).map_err(store_error)?;
+            access.require_write()?;
+            with_writer(|writer| writer.del(store, &key))
+        }
+        _ => Err(EINVAL),
+    }
+}
+
+/// `KV_IOC_PUT_FLAGS`: one put op; its error is the ioctl's.
+pub(crate) fn put_flags(arg: UserPtr, access: Access) -> Result {
+    let mut slot = MaybeUninit::uninit();
+    let op: &KvOp = read_in_place(arg, &mut slot)?;
+    if op.op != abi::KV_OP_PUT {
+        return Err(EINVAL);
+    }
+    // A put has no value to answer, so `arg` is never written.
+    run_op(op, arg, access)
+}
+
+/// `KV_IOC_BATCH`: the ops in order, one at a time; returns how many ran.
+///
+/// An op runs only once its `result` is known to be writable (it is
+/// written first with the value it holds), so the batch never changes the
+/// store without reporting it: at the first op that cannot be read, whose
+/// `result` cannot be written, or whose get cannot deliver its value, the
+/// batch stops without running that op and answers how many ran before it
+/// (EFAULT if none did, so a failed call changed nothing).
+pub(crate) fn batch(arg: UserPtr, access: Access) -> Result<isize> {
+    let args: KvBatchArgs = UserSlice::new(arg, size_of::<KvBatchArgs>())
+        .reader()
+        .read()?;
+    if args.reserved != 0 || args.count > KV_BATCH_MAX {
+        return Err(EINVAL);
+    }
+    // An address that does not fit a pointer cannot be a user address.
+    let base = usize::try_from(args.ops).map_err(|_| EFAULT)?;
+    // Ops done so far, at most KV_BATCH_MAX: the answer, or EFAULT for none.
+    let done = |ran: u32| match isize::try_from(ran) {
+        Ok(0) | Err(_) => Err(EFAULT),
+        Ok(ran) => Ok(ran),
+    };
+    for i in 0..args.count {
+        let Some(at) = usize::try_from(i)
+            .ok()
+            .and_then(|i| i.checked_mul(size_of::<KvOp>()))
+            .and_then(|offset| base.checked_add(offset))
+        else {
+            return done(i);
+        };
+        let op_ptr = UserPtr::from_addr(at);
+        let mut slot = MaybeUninit::uninit();
+        let Ok(op) = read_in_place::<KvOp>(op_ptr, &mut slot) else {
+            return done(i);
+        };
+        let result_ptr = op_ptr.wrapping_byte_add(offset_of!(KvOp, result));
+        if write_result(result_ptr, op.result).is_err() {
+            return done(i);
+        }
+        let value_ptr =
+            op_ptr.wrapping_byte_add(offset_of!(KvOp, pair) + offset_of!(KvPair, value));
+        let result = match run_op(op, value_ptr, access) {
+            Ok(()) => 0,
+            // A get whose value could not be written: it changed nothing.
+            Err(e) if e == EFAULT => return done(i),
+            Err(e) => e.to_errno(),
+        };
+        // Writable a moment ago: this fails only if another thread of the
+        // caller unmapped it meanwhile, and the op has run, so it counts.
+        if write_result(result_ptr, result).is_err() {
+            return done(i.saturating_add(1));
+        }
+    }
+    // At most KV_BATCH_MAX.
+    isize::try_from(args.count).map_err(|_| EINVAL)
+}
+
+/// Writes an op's `result`.
+fn write_result(at: UserPtr, result: i32) -> Result {
+    UserSlice::new(at, size_of::<i32>()).writer().write(&result)
+}
+
+/// `KV_IOC_CLEAR`.
+pub(crate) fn clear(access: Access) -> Result {
+    access.require_write()?;
+    let store = shared()?;
+    with_writer(|writer| {
+        writer.clear(store);
+        Ok(())
+    })
+}

@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The eviction policies: the one place that says what each event does under
+//! each policy. `lru.rs` and `sieve.rs` hold the two algorithms, `list.rs`
+//! the order of items they keep; the table (`table.rs`) knows nothing of
+//! policies beyond the per-slot bit it stores for SIEVE.
+//!
+//! | event                          | none   | exact LRU            | SIEVE                      |
+//! |--------------------------------|--------|----------------------|----------------------------|
+//! | hit: a get delivered its value | -      | relink as the newest | set the visited bit        |
+//! | replace: a put, key present    | -      | relink as the newest | set the visited bit        |
+//! | insert                         | -      | link as the newest   | link as the newest         |
+//! | remove: a del or an eviction   | -      | unlink               | hand steps off it; unlink  |
+//! | evict: a new key, store full   | `Full` | the oldest           | the hand's sweep           |
+//! | clear                          | -      | forget all           | forget all; hand to oldest |
+//!
+//! Every event but a hit happens under the writer lock, on the writer's
+//! [`Order`]. A hit happens without a lock ([`Policy::hit`]): SIEVE's bit is
+//! an atomic in the table, and exact LRU, whose relink needs the writer lock,
+//! is answered a [`Relink`] for the caller to take the lock with after the
+//! value has reached userspace. So a get that fails changes nothing, and only
+//! exact LRU's gets ever take the lock.
+//!
+//! An exact-LRU get takes effect in that locked section, not at its lookup:
+//! if the key's bucket has not changed since the lookup, the value delivered
+//! is still the key's and the item becomes the newest; if it has (a put or
+//! an eviction ran in between), the get is read again under the lock and its
+//! answer replaces the first (`Writer::relink`). Otherwise a get of A could
+//! return A while a concurrent put evicts A as the oldest, an outcome no
+//! order of the two produces.
+
+mod list;
+mod lru;
+mod sieve;
+
+use core::ops::DerefMut;
+
+pub use list::Links;
+pub use sieve::Visited;
+
+use list::List;
+use sieve::Hand;
+
+use crate::table::Found;
+
+/// The eviction policy, numbered as the `use_lru` parameter and the stat
+/// ioctl's `use_lru` field number it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Policy {
+    /// 0: no eviction; a new key in a full store fails with `Full`.
+    None = 0,
+    /// 1: exact LRU.
+    Lru = 1,
+    /// 2: SIEVE.
+    Sieve = 2,
+}
+
+/// A hit that exact LRU still has to record, under the writer lock, with
+/// [`Order::relink`]: the lookup it came from. Only [`Policy::hit`] makes
+/// one, so only exact LRU's gets relink.
+#[must_use = "exact LRU relinks the item with Order::relink"]
+pub struct Relink(pub(crate) Found);
+
+/// The writer's share of the policy, changed only under the writer lock:
+/// the items in order, oldest first (exact LRU: by last use; SIEVE: by
+/// insertion), and SIEVE's hand. Without a policy the list has no links and
+/// stays empty.
+pub struct Order<L> {
+    list: List<L>,
+    hand: Hand,
+}
+
+impl Policy {
+    pub fn from_u32(n: u32) -> Option<Self> {
+        match n {
+            0 => Some(Self::None),
+            1 => Some(Self::Lru),
+            2 => Some(Self::Sieve),
+            _ => None,
+        }
+    }
+
+    /// How many [`Links`] the policy's [`Order`] needs for `slots` slots.
+    pub fn links(self, slots: u32) -> u32 {
+        match self {
+            Policy::None => 0,
+            Policy::Lru | Policy::Sieve => slots,
+        }
+    }
+
+    /// The value `found` reached the caller of a get; no lock is held. If
+    /// the slot was reused since the lookup, the new item is the one marked:
+    /// one extra pass of SIEVE's hand, never a wrong value.
+    #[inline]
+    pub fn hit(self, visited: &impl Visited, found: &Found) -> Option<Relink> {
+        match self {
+            Policy::None => None,
+            Policy::Lru => Some(Relink(*found)),
+            Policy::Sieve => {
+                sieve::visit(visited, found.slot);
+                None
+            }
+        }
+    }
+
+    /// A put replaced slot `i`'s value: a use, as a hit is.
+    pub fn replaced<L: DerefMut<Target = [Links]>>(
+        self,
+        order: &mut Order<L>,
+        visited: &impl Visited,
+        i: u32,
+    ) {
+        match self {
+            Policy::None => {}
+            Policy::Lru => lru::used(&mut order.list, i),
+            Policy::Sieve => sieve::visit(visited, i),
+        }
+    }
+
+    /// Slot `i` took a new item.
+    pub fn inserted<L: DerefMut<Target = [Links]>>(self, order: &mut Order<L>, i: u32) {
+        match self {
+            Policy::None => {}
+            Policy::Lru | Policy::Sieve => order.list.push_newest(i),
+        }
+    }
+
+    /// Slot `i`'s item is being removed (a del or an eviction).
+    pub fn removed<L: DerefMut<Target = [Links]>>(self, order: &mut Order<L>, i: u32) {
+        match self {
+            Policy::None => {}
+            Policy::Lru => order.list.unlink(i),
+            Policy::Sieve => {
+                order.hand.step_off(&order.list, i);
+                order.list.unlink(i);
+            }
+        }
+    }
+
+    /// The slot to evict for a new key, among the store's `len` items;
+    /// `None` when the policy evicts nothing.
+    pub fn victim<L: DerefMut<Target = [Links]>>(
+        self,
+        order: &mut Order<L>,
+        visited: &impl Visited,
+        len: u32,
+    ) -> Option<u32> {
+        match self {
+            Policy::None => None,
+            Policy::Lru => lru::victim(&order.list),
+            Policy::Sieve => order.hand.victim(&order.list, visited, len),
+        }
+    }
+}
+
+impl<L: DerefMut<Target = [Links]>> Order<L> {
+    /// An empty order over [`Policy::links`] links.
+    pub fn new(links: L) -> Self {
+        Order {
+            list: List::new(links),
+            hand: Hand::new(),
+        }
+    }
+
+    /// Exact LRU's share of a hit, under the writer lock: slot `i`, which
+    /// holds the hit's key now, becomes the newest.
+    pub fn relink(&mut self, i: u32) {
+        lru::used(&mut self.list, i);
+    }
+
+    /// Forgets every item (the store was cleared).
+    pub fn clear(&mut self) {
+        self.list.clear();
+        self.hand.clear();
+    }
+
+    /// The slots oldest first, and SIEVE's hand (tests).
+    #[cfg(test)]
+    pub(crate) fn for_test(&self) -> (std::vec::Vec<u32>, u32) {
+        let mut slots = std::vec::Vec::new();
+        let mut i = self.list.oldest();
+        while i != crate::table::NIL {
+            slots.push(i);
+            i = self.list.newer(i);
+        }
+        (slots, self.hand.at())
+    }
+}

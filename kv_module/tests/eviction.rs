@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: GPL-2.0
+//! What a full store does under each policy: refuse new keys, or evict the
+//! least recently used item (exact LRU) or SIEVE's choice; and a get counts
+//! as a use only once its value was delivered.
+
+use core::hint::spin_loop;
+
+use super::{del, get, put, store};
+use crate::policy::Policy;
+use crate::store::{Error, Put, Relinked};
+use crate::table::ValueOut;
+
+#[test]
+fn full_without_a_policy_refuses_new_keys_but_replaces() {
+    let (s, mut w) = store(2, 2, Policy::None);
+    put(&s, &mut w, b"a", b"1").unwrap();
+    put(&s, &mut w, b"b", b"2").unwrap();
+    let before = s.usage(&w);
+    assert_eq!(put(&s, &mut w, b"c", b"3"), Err(Error::Full));
+    assert_eq!(s.usage(&w), before);
+    assert_eq!(put(&s, &mut w, b"a", b"one"), Ok(Put::Replaced));
+    del(&s, &mut w, b"b").unwrap();
+    assert_eq!(put(&s, &mut w, b"c", b"3"), Ok(Put::Inserted));
+}
+
+#[test]
+fn lru_evicts_the_least_recently_used() {
+    let (s, mut w) = store(1, 3, Policy::Lru);
+    for k in [b"a", b"b", b"c"] {
+        put(&s, &mut w, k, k).unwrap();
+    }
+    get(&s, &mut w, b"a").unwrap(); // b c a
+    assert_eq!(put(&s, &mut w, b"d", b"d"), Ok(Put::Evicted)); // c a d
+    assert_eq!(get(&s, &mut w, b"b"), Err(Error::NotFound));
+    put(&s, &mut w, b"c", b"C").unwrap(); // a d c
+    assert_eq!(put(&s, &mut w, b"e", b"e"), Ok(Put::Evicted)); // d c e
+    assert_eq!(get(&s, &mut w, b"a"), Err(Error::NotFound));
+    let u = s.usage(&w);
+    assert_eq!(
+        (
+            u.curr_items,
+            u.evictions,
+            u.hits,
+            u.misses,
+            u.bytes_used,
+            u.use_lru
+        ),
+        (3, 2, 1, 2, 6, 1)
+    );
+}
+
+#[test]
+fn sieve_keeps_visited_items_and_moves_its_hand() {
+    let (s, mut w) = store(2, 3, Policy::Sieve);
+    for k in [b"a", b"b", b"c"] {
+        put(&s, &mut w, k, k).unwrap();
+    }
+    get(&s, &mut w, b"a").unwrap(); // a* b c, hand at a
+    assert_eq!(put(&s, &mut w, b"d", b"d"), Ok(Put::Evicted)); // clears a, evicts b: a c d, hand at c
+    assert_eq!(get(&s, &mut w, b"b"), Err(Error::NotFound));
+    get(&s, &mut w, b"c").unwrap(); // a c* d
+    get(&s, &mut w, b"a").unwrap(); // a* c* d
+    assert_eq!(put(&s, &mut w, b"e", b"e"), Ok(Put::Evicted)); // clears c, evicts d: a* c e, hand wraps
+    assert_eq!(get(&s, &mut w, b"d"), Err(Error::NotFound));
+    assert_eq!(put(&s, &mut w, b"f", b"f"), Ok(Put::Evicted)); // clears a, evicts c: a e f
+    assert_eq!(get(&s, &mut w, b"c"), Err(Error::NotFound));
+    for k in [b"a", b"e", b"f"] {
+        assert_eq!(get(&s, &mut w, k), Ok(k.to_vec()));
+    }
+    assert_eq!(s.usage(&w).use_lru, 2);
+    assert_eq!(s.usage(&w).evictions, 3);
+}
+
+#[test]
+fn a_get_whose_value_is_not_delivered_changes_nothing() {
+    for policy in [Policy::Lru, Policy::Sieve] {
+        let (s, mut w) = store(1, 2, policy);
+        put(&s, &mut w, b"a", b"1").unwrap();
+        put(&s, &mut w, b"b", b"2").unwrap();
+        // The caller looks up "a" but never records it (its copy failed):
+        // no hit, no use (LRU) or visit (SIEVE), so "a" is the victim.
+        let mut out = ValueOut::new();
+        s.get(&s.key(b"a").unwrap(), 0, &mut out, spin_loop)
+            .unwrap();
+        assert_eq!(s.usage(&w).hits, 0);
+        put(&s, &mut w, b"c", b"3").unwrap();
+        assert_eq!(get(&s, &mut w, b"a"), Err(Error::NotFound), "{policy:?}");
+        assert_eq!(get(&s, &mut w, b"b"), Ok(b"2".to_vec()), "{policy:?}");
+    }
+    // With exact LRU, the delivered get of "a" makes it the newest: "b"
+    // goes next.
+    let (s, mut w) = store(1, 2, Policy::Lru);
+    for (k, v) in [(b"a", b"1"), (b"b", b"2")] {
+        put(&s, &mut w, k, v).unwrap();
+    }
+    assert_eq!(get(&s, &mut w, b"a"), Ok(b"1".to_vec()));
+    put(&s, &mut w, b"c", b"3").unwrap();
+    assert_eq!(get(&s, &mut w, b"b"), Err(Error::NotFound));
+    assert_eq!(get(&s, &mut w, b"a"), Ok(b"1".to_vec()));
+    assert_eq!(s.usage(&w).curr_items, 2);
+}
+
+/// An exact-LRU get takes effect under the writer lock, not at its
+/// lock-free lookup: with "a" the oldest of two, a get of "a" whose lookup
+/// ran before a put of "c" evicted "a" must not answer "a" (no order of the
+/// two leaves "a" gone and "b" alive after a get of "a" that hit).
+#[test]
+fn an_exact_lru_get_is_atomic_with_a_concurrent_eviction() {
+    let (s, mut w) = store(1, 2, Policy::Lru);
+    put(&s, &mut w, b"a", b"1").unwrap();
+    put(&s, &mut w, b"b", b"2").unwrap();
+    let key = s.key(b"a").unwrap();
+    let mut out = ValueOut::new();
+    let found = s.get(&key, 0, &mut out, spin_loop).unwrap();
+    assert_eq!(out.value(), b"1", "the lookup saw \"a\"");
+    let relink = s.hit(0, &found).expect("exact LRU relinks a hit");
+    // The put runs between the lookup and the relink, and evicts "a".
+    assert_eq!(put(&s, &mut w, b"c", b"3"), Ok(Put::Evicted));
+    assert_eq!(w.relink(&s, &key, relink, 0, &mut out), Relinked::Gone);
+    assert_eq!(s.usage(&w).hits, 0);
+    assert_eq!(s.usage(&w).misses, 1);
+    assert_eq!(get(&s, &mut w, b"b"), Ok(b"2".to_vec()));
+
+    // A put to the key's bucket that leaves the key (a replace) makes the
+    // get read again under the lock and answer the value there now.
+    put(&s, &mut w, b"b", b"2").unwrap();
+    let key = s.key(b"b").unwrap();
+    let found = s.get(&key, 0, &mut out, spin_loop).unwrap();
+    let relink = s.hit(0, &found).expect("exact LRU relinks a hit");
+    put(&s, &mut w, b"b", b"22").unwrap();
+    assert!(matches!(
+        w.relink(&s, &key, relink, 0, &mut out),
+        Relinked::Reread(_)
+    ));
+    assert_eq!(out.value(), b"22");
+}

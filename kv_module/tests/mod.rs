@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Host tests of the store, one file per behaviour, with the helpers they
+//! share: a host allocator and the operations as kv.ko runs them. The
+//! model-based test (`model.rs`) checks every policy's exact eviction order;
+//! `threads.rs` tries to catch a lock-free reader seeing a torn value.
+
+mod dump;
+mod eviction;
+mod hash;
+mod key_and_value;
+mod limits;
+mod model;
+mod threads;
+mod writes;
+
+use core::hint::spin_loop;
+use std::vec::Vec;
+
+use crate::policy::Policy;
+use crate::store::{Alloc, Condition, Error, Put, Relinked, Store, Writer};
+use crate::table::ValueOut;
+
+struct HostAlloc;
+
+impl Alloc for HostAlloc {
+    type Vec<T> = Vec<T>;
+    fn vec<T>(len: usize, mut f: impl FnMut() -> T) -> Option<Vec<T>> {
+        let mut v = Vec::new();
+        v.try_reserve_exact(len).ok()?;
+        v.extend((0..len).map(|_| f()));
+        Some(v)
+    }
+}
+
+type HStore = Store<HostAlloc>;
+type HWriter = Writer<HostAlloc>;
+
+fn store(buckets: u32, items: u32, policy: Policy) -> (HStore, HWriter) {
+    Store::new(buckets, items, policy, 4, [7, 11]).unwrap()
+}
+
+fn put(s: &HStore, w: &mut HWriter, k: &[u8], v: &[u8]) -> Result<Put, Error> {
+    put_if(s, w, k, v, Condition::Always)
+}
+
+fn put_if(s: &HStore, w: &mut HWriter, k: &[u8], v: &[u8], c: Condition) -> Result<Put, Error> {
+    let key = s.key(k)?;
+    w.put_if(s, &key, v, c)
+}
+
+/// A get as the module does it: lock-free, then, once the value was
+/// delivered, the hit recorded and (exact LRU) the relink under the writer.
+fn get(s: &HStore, w: &mut HWriter, k: &[u8]) -> Result<Vec<u8>, Error> {
+    let key = s.key(k)?;
+    let mut out = ValueOut::new();
+    let mut found = s.get(&key, 1, &mut out, spin_loop)?;
+    if let Some(relink) = s.hit(1, &found) {
+        match w.relink(s, &key, relink, 1, &mut out) {
+            Relinked::Delivered => {}
+            Relinked::Reread(again) => found = again,
+            Relinked::Gone => return Err(Error::NotFound),
+        }
+    }
+    assert_eq!(found.len, out.value_len());
+    Ok(out.value().to_vec())
+}
+
+fn del(s: &HStore, w: &mut HWriter, k: &[u8]) -> Result<(), Error> {
+    let key = s.key(k)?;
+    w.del(s, &key)
+}

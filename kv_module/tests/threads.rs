@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Threads that try to catch a lock-free reader seeing a torn or foreign
+//! value while writers replace, delete and evict.
+
+use core::hint::spin_loop;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::vec::Vec;
+
+use super::HostAlloc;
+use crate::abi::KV_MAX_VAL;
+use crate::policy::Policy;
+use crate::store::{Relinked, Store};
+use crate::table::ValueOut;
+
+/// A value that checks itself: its length and every byte derive from the key
+/// and a version number stored in the first 4 bytes.
+fn self_checking_value(key: &[u8], version: u32) -> Vec<u8> {
+    // Long values (at least 128 bytes) make the copy, and so the race, long.
+    let len = 128 + (version as usize * 37 + key[0] as usize * 11) % (KV_MAX_VAL - 127);
+    let mut v = version.to_le_bytes().to_vec();
+    v.extend((4..len).map(|i| {
+        (i as u32)
+            .wrapping_mul(version)
+            .wrapping_add(u32::from(key[0])) as u8
+    }));
+    v
+}
+
+fn value_ok(key: &[u8], v: &[u8]) -> bool {
+    v.len() >= 4 && self_checking_value(key, u32::from_le_bytes(v[..4].try_into().unwrap())) == v
+}
+
+/// Writes per writer thread in the stress tests.
+const WRITES: u32 = 25_000;
+
+/// Writers replace, delete and (through eviction and reuse) move slots
+/// between chains while readers check every value they get against its key.
+fn stress(policy: Policy, buckets: u32, cap: u32, keys: u8) {
+    let (s, w) = Store::<HostAlloc>::new(buckets, cap, policy, 8, [3, 5]).unwrap();
+    let shared = Arc::new((s, Mutex::new(w)));
+    let done = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..2u32)
+        .map(|t| {
+            let shared = Arc::clone(&shared);
+            std::thread::spawn(move || {
+                let (s, w) = &*shared;
+                for n in 0..WRITES {
+                    let k = [(n.wrapping_mul(7).wrapping_add(t)) as u8 % keys, 0xee];
+                    let key = s.key(&k).unwrap();
+                    let mut w = w.lock().unwrap();
+                    if n % 13 == 0 {
+                        let _ = w.del(s, &key);
+                    } else {
+                        // Without a policy a full store refuses: fine.
+                        let _ = w.put(s, &key, &self_checking_value(&k, n * 2 + t));
+                    }
+                }
+            })
+        })
+        .collect();
+    let readers: Vec<_> = (0..3u32)
+        .map(|t| {
+            let shared = Arc::clone(&shared);
+            let done = Arc::clone(&done);
+            std::thread::spawn(move || {
+                let (s, w) = &*shared;
+                let mut hits = 0u32;
+                // Until the writers are done (and at least a fixed number).
+                let mut n = 0u32;
+                while n < 10_000 || !done.load(Ordering::Relaxed) {
+                    n = n.wrapping_add(1);
+                    let k = [(n.wrapping_mul(5).wrapping_add(t)) as u8 % keys, 0xee];
+                    let key = s.key(&k).unwrap();
+                    let mut out = ValueOut::new();
+                    if let Ok(found) = s.get(&key, t, &mut out, spin_loop) {
+                        assert!(
+                            found.len == out.value_len() && value_ok(&k, out.value()),
+                            "torn or foreign value for key {k:?}"
+                        );
+                        if let Some(relink) = s.hit(t, &found) {
+                            let again = w.lock().unwrap().relink(s, &key, relink, t, &mut out);
+                            match again {
+                                Relinked::Delivered => {}
+                                Relinked::Reread(found) => assert!(
+                                    found.len == out.value_len() && value_ok(&k, out.value()),
+                                    "torn or foreign value for key {k:?} read again"
+                                ),
+                                // Evicted between the lookup and the relink:
+                                // a miss.
+                                Relinked::Gone => continue,
+                            }
+                        }
+                        hits += 1;
+                    }
+                }
+                hits
+            })
+        })
+        .collect();
+    for t in writers {
+        t.join().unwrap();
+    }
+    done.store(true, Ordering::Relaxed);
+    let hits: u32 = readers.into_iter().map(|t| t.join().unwrap()).sum();
+    assert!(
+        hits > 0,
+        "the readers never found a key: the test tested nothing"
+    );
+    let (s, w) = &*shared;
+    let w = w.lock().unwrap();
+    let u = s.usage(&w);
+    assert!(u.curr_items <= cap);
+    assert_eq!(u.hits, u64::from(hits));
+}
+
+#[test]
+fn threads_never_see_a_torn_value_without_eviction() {
+    stress(Policy::None, 2, 64, 24);
+}
+
+#[test]
+fn threads_never_see_a_torn_value_with_sieve_eviction() {
+    stress(Policy::Sieve, 3, 8, 24);
+}
+
+#[test]
+fn threads_never_see_a_torn_value_with_lru_eviction() {
+    stress(Policy::Lru, 1, 8, 24);
+}
