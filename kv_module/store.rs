@@ -42,9 +42,13 @@ where
         self.take_referenced(i)
     }
 
-    #[inline]
     fn set(&self, i: u32) {
-        self.mark_referenced(i);
+        self.set_referenced(i);
+    }
+
+    #[inline]
+    fn hit(&self, found: &Found) -> bool {
+        self.mark_hit(found)
     }
 }
 
@@ -328,7 +332,7 @@ impl<A: Alloc> Writer<A> {
             }
             let (old, new) = table.replace(i, value).ok_or(Error::NotFound)?;
             self.bytes_used = self.bytes_used.saturating_sub(old).saturating_add(new);
-            store.policy.replaced(&mut self.order, table, i);
+            store.policy.used(&mut self.order, table, i);
             self.puts = self.puts.wrapping_add(1);
             return Ok(Put::Replaced);
         }
@@ -336,17 +340,34 @@ impl<A: Alloc> Writer<A> {
             return Err(Error::NotFound);
         }
 
-        let mut outcome = Put::Inserted;
-        if self.free == NIL && self.fresh >= table.capacity() {
-            let victim = store
-                .policy
-                .victim(&mut self.order, table, self.len)
-                .ok_or(Error::Full)?;
-            self.remove(store, victim, None).ok_or(Error::Full)?;
-            // A counter of events: wrapping after 2^64 is harmless.
-            self.evictions = self.evictions.wrapping_add(1);
-            outcome = Put::Evicted;
+        if self.free != NIL || self.fresh < table.capacity() {
+            return self.insert(store, key, value).map(|()| Put::Inserted);
         }
+        if store.policy == Policy::None {
+            return Err(Error::Full);
+        }
+        // The victim's removal and the new item's insertion are two write
+        // sections in two buckets; lock-free readers see them as one change
+        // (`table.rs`, point 6). The victim is picked inside, after
+        // `evict_begin`, so that a lock-free hit's mark is either seen by
+        // the policy or finished under the lock (`Table::mark_hit`).
+        table.evict_begin();
+        let evicted = store
+            .policy
+            .victim(&mut self.order, table, self.len)
+            .and_then(|victim| self.remove(store, victim, None))
+            .ok_or(Error::Full)
+            .and_then(|()| self.insert(store, key, value));
+        table.evict_end();
+        evicted?;
+        // A counter of events: wrapping after 2^64 is harmless.
+        self.evictions = self.evictions.wrapping_add(1);
+        Ok(Put::Evicted)
+    }
+
+    /// Inserts `key` into a free slot (there is one).
+    fn insert(&mut self, store: &Store<A>, key: &Key, value: &[u8]) -> Result<(), Error> {
+        let table = &store.table;
         let i = if self.free != NIL {
             self.free
         } else {
@@ -362,7 +383,7 @@ impl<A: Alloc> Writer<A> {
         self.len = self.len.saturating_add(1);
         self.bytes_used = self.bytes_used.saturating_add(size);
         self.puts = self.puts.wrapping_add(1);
-        Ok(outcome)
+        Ok(())
     }
 
     /// Removes `key`.
@@ -406,7 +427,7 @@ impl<A: Alloc> Writer<A> {
         let table = &store.table;
         let Relink(found) = relink;
         if table.unchanged_since(key, found.seq) {
-            self.order.relink(found.slot);
+            store.policy.used(&mut self.order, table, found.slot);
             store.count_hit(cpu);
             return Relinked::Delivered;
         }
@@ -414,7 +435,7 @@ impl<A: Alloc> Writer<A> {
         // read validates on its first walk and never waits.
         match table.read(key, out, || {}) {
             Some(found) => {
-                self.order.relink(found.slot);
+                store.policy.used(&mut self.order, table, found.slot);
                 store.count_hit(cpu);
                 Relinked::Reread(found)
             }

@@ -74,7 +74,7 @@
 //! cryptographic keyed hash such as SipHash would dominate the lookup.
 
 use core::mem::MaybeUninit;
-use core::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
 use crate::abi::{KV_MAX_KEY, KV_MAX_VAL};
 
@@ -254,9 +254,13 @@ pub struct Slot {
     key: [AtomicU64; KEY_WORDS],
     value: [AtomicU64; VALUE_WORDS],
     /// The policy's "referenced" bit (like `ref` in the kernel's
-    /// `bpf_lru_node`): set by lock-free hits, read and cleared by the policy
-    /// under the writer lock. A hint only: no data depends on it.
-    referenced: AtomicBool,
+    /// `bpf_lru_node`) in bit 0, and in the bits above it the slot's
+    /// generation, which each insert into the slot advances. A lock-free hit
+    /// sets the bit only while the generation is the one its lookup saw
+    /// ([`Table::mark_hit`]), so a mark meant for an item never lands on a
+    /// later item in its slot; the policy reads and clears the bit under the
+    /// writer lock. No data depends on it.
+    visit: AtomicU32,
 }
 
 impl Slot {
@@ -268,7 +272,7 @@ impl Slot {
             lens: AtomicU32::new(0),
             key: [const { AtomicU64::new(0) }; KEY_WORDS],
             value: [const { AtomicU64::new(0) }; VALUE_WORDS],
-            referenced: AtomicBool::new(false),
+            visit: AtomicU32::new(0),
         }
     }
 
@@ -446,14 +450,17 @@ impl Default for Bucket {
     }
 }
 
-/// Where a lookup found its key: the slot, the value's length, and the
-/// bucket's sequence count the lookup was validated against (a writer that
-/// sees the same even count knows the bucket has not changed since).
+/// Where a lookup found its key: the slot, the value's length, and what the
+/// lookup was validated against: the bucket's sequence count (a writer that
+/// sees the same even count knows the bucket has not changed since), the
+/// table's eviction count, and the slot's generation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Found {
     pub slot: u32,
     pub len: usize,
     pub seq: u32,
+    pub evictions: u32,
+    pub generation: u32,
 }
 
 /// The hash table over caller-provided storage (`KVVec` in the kernel, `Vec`
@@ -466,6 +473,9 @@ pub struct Table<B, S> {
     buckets: B,
     slots: S,
     seed: [u64; 2],
+    /// Sequence count of evictions: odd while one is in progress (header,
+    /// point 6).
+    evictions: AtomicU32,
 }
 
 /// The multiply-fold step: the 128-bit product's halves xored.
@@ -486,6 +496,7 @@ where
             buckets,
             slots,
             seed,
+            evictions: AtomicU32::new(0),
         }
     }
 
@@ -588,30 +599,43 @@ where
             // Acquire: pairs with the Release store of `write_end`, so a
             // reader that sees an even count sees that section's stores.
             let seq = bucket.seq.load(Ordering::Acquire);
-            if seq & 1 == 1 {
+            // Acquire: pairs with `evict_end`'s Release store, as above.
+            let evictions = self.evictions.load(Ordering::Acquire);
+            if (seq | evictions) & 1 == 1 {
                 wait();
                 continue;
             }
             let found = self.walk(bucket, key, out);
             // Acquire fence: pairs with `write_begin`'s Release fence (header,
-            // point 3), so the load below sees any section whose stores the
-            // walk saw.
+            // point 3), so the loads below see any section whose stores the
+            // walk saw, and the eviction it belongs to (point 6).
             fence(Ordering::Acquire);
-            if bucket.seq.load(Ordering::Relaxed) == seq {
+            if bucket.seq.load(Ordering::Relaxed) == seq
+                && self.evictions.load(Ordering::Relaxed) == evictions
+            {
                 // A walk that ran out of steps in a stable bucket would mean a
                 // cycle in a consistent chain, which the writer never makes.
-                return found
-                    .unwrap_or(None)
-                    .map(|(slot, len)| Found { slot, len, seq });
+                return found.unwrap_or(None).map(|(slot, len, generation)| Found {
+                    slot,
+                    len,
+                    seq,
+                    evictions,
+                    generation,
+                });
             }
         }
     }
 
-    /// One walk of the chain: `Some(result)` (the slot holding `key` and its
-    /// value's length, copied into `out`), or `None` when it ran out of
-    /// steps (a cycle seen mid-change).
+    /// One walk of the chain: `Some(result)` (the slot holding `key`, its
+    /// value's length, copied into `out`, and the slot's generation), or
+    /// `None` when it ran out of steps (a cycle seen mid-change).
     #[inline(always)]
-    fn walk(&self, bucket: &Bucket, key: &Key, out: &mut ValueOut) -> Option<Option<(u32, usize)>> {
+    fn walk(
+        &self,
+        bucket: &Bucket,
+        key: &Key,
+        out: &mut ValueOut,
+    ) -> Option<Option<(u32, usize, u32)>> {
         let mut i = bucket.head.load(Ordering::Relaxed);
         // A consistent chain has at most `slots.len()` slots.
         let mut steps = self.slots.len();
@@ -619,7 +643,8 @@ where
             let slot = self.slot(i)?; // NIL (or garbage): the end
             if let Some(len) = slot.holds(key) {
                 out.fill(slot, len);
-                return Some(Some((i, len)));
+                let generation = slot.visit.load(Ordering::Relaxed) >> 1;
+                return Some(Some((i, len, generation)));
             }
             i = slot.next.load(Ordering::Relaxed);
             if i == NIL {
@@ -629,15 +654,32 @@ where
         }
     }
 
-    /// Marks a slot referenced after a hit, writing only if not yet set, so
-    /// a hot item's cache line is written once per pass of the policy.
+    /// Marks the item a lock-free lookup `found` as referenced after its
+    /// hit, writing only if the bit is not yet set (so a hot item's cache
+    /// line is written once per pass of the policy) and only if the slot
+    /// still holds the item the lookup saw (its generation). Answers whether
+    /// no eviction has begun since the lookup: then every eviction to come
+    /// sees the mark, and none before it could have removed the item (point
+    /// 6 of the header); otherwise the caller must finish the hit under the
+    /// writer lock.
     #[inline]
-    pub fn mark_referenced(&self, i: u32) {
-        if let Some(slot) = self.slot(i) {
-            if !slot.referenced.load(Ordering::Relaxed) {
-                slot.referenced.store(true, Ordering::Relaxed);
+    pub fn mark_hit(&self, found: &Found) -> bool {
+        if let Some(slot) = self.slot(found.slot) {
+            let unmarked = found.generation << 1;
+            if slot.visit.load(Ordering::Relaxed) == unmarked {
+                // SeqCst, with the SeqCst load below and `evict_begin`'s
+                // SeqCst store before the hand reads any bit: either this
+                // mark is seen by that eviction, or the load below sees the
+                // eviction's count move.
+                let _ = slot.visit.compare_exchange(
+                    unmarked,
+                    unmarked | 1,
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                );
             }
         }
+        self.evictions.load(Ordering::SeqCst) == found.evictions
     }
 
     // --- writer side: called only by `store::Writer`, under its lock -------
@@ -655,6 +697,25 @@ where
         // Release: the section's stores are visible to a reader that loads
         // this even count with Acquire.
         bucket.seq.store(seq.wrapping_add(1), Ordering::Release);
+    }
+
+    /// Begins an eviction: a put that removes one item and inserts another,
+    /// two write sections in two buckets that readers must see as one
+    /// change (header, point 6). Ends with [`Table::evict_end`].
+    pub(crate) fn evict_begin(&self) {
+        let n = self.evictions.load(Ordering::Relaxed);
+        // SeqCst: pairs with `mark_hit` (see there) before the policy reads
+        // any referenced bit to pick the victim.
+        self.evictions.store(n.wrapping_add(1), Ordering::SeqCst);
+        // Release fence: the eviction's stores come after it, as in
+        // `write_begin`.
+        fence(Ordering::Release);
+    }
+
+    pub(crate) fn evict_end(&self) {
+        let n = self.evictions.load(Ordering::Relaxed);
+        // Release: pairs with the readers' Acquire load, as `write_end`.
+        self.evictions.store(n.wrapping_add(1), Ordering::Release);
     }
 
     /// Whether `key`'s bucket still has the sequence count `seq` that a
@@ -725,7 +786,9 @@ where
         }
         slot.set_lens(key.len(), 0);
         slot.set_value(value);
-        slot.referenced.store(false, Ordering::Relaxed);
+        // A new item: the next generation, not referenced.
+        let generation = (slot.visit.load(Ordering::Relaxed) >> 1).wrapping_add(1);
+        slot.visit.store(generation << 1, Ordering::Relaxed);
         slot.next
             .store(bucket.head.load(Ordering::Relaxed), Ordering::Relaxed);
         bucket.head.store(i, Ordering::Relaxed);
@@ -793,10 +856,17 @@ where
         Ok(count)
     }
 
+    /// Sets slot `i`'s referenced bit (policy, writer only).
+    pub(crate) fn set_referenced(&self, i: u32) {
+        if let Some(s) = self.slot(i) {
+            s.visit.fetch_or(1, Ordering::Relaxed);
+        }
+    }
+
     /// Reads and clears slot `i`'s referenced bit (policy, writer only).
     pub(crate) fn take_referenced(&self, i: u32) -> bool {
         self.slot(i)
-            .is_some_and(|s| s.referenced.swap(false, Ordering::Relaxed))
+            .is_some_and(|s| s.visit.fetch_and(!1, Ordering::SeqCst) & 1 == 1)
     }
 
     #[cfg(test)]
@@ -807,7 +877,7 @@ where
     #[cfg(test)]
     pub(crate) fn referenced_for_test(&self, i: u32) -> bool {
         self.slot(i)
-            .is_some_and(|s| s.referenced.load(Ordering::Relaxed))
+            .is_some_and(|s| s.visit.load(Ordering::Relaxed) & 1 == 1)
     }
 
     #[cfg(test)]

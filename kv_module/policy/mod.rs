@@ -14,19 +14,21 @@
 //! | clear                          | -      | forget all           | forget all; hand to oldest |
 //!
 //! Every event but a hit happens under the writer lock, on the writer's
-//! [`Order`]. A hit happens without a lock ([`Policy::hit`]): SIEVE's bit is
-//! an atomic in the table, and exact LRU, whose relink needs the writer lock,
-//! is answered a [`Relink`] for the caller to take the lock with after the
-//! value has reached userspace. So a get that fails changes nothing, and only
-//! exact LRU's gets ever take the lock.
+//! [`Order`]. A hit happens without a lock ([`Policy::hit`]), after its value
+//! has reached userspace, so a get that fails changes nothing: SIEVE's bit
+//! is an atomic in the table; exact LRU, whose relink needs the writer lock,
+//! is answered a [`Relink`] for the caller to finish the get under it.
 //!
-//! An exact-LRU get takes effect in that locked section, not at its lookup:
-//! if the key's bucket has not changed since the lookup, the value delivered
-//! is still the key's and the item becomes the newest; if it has (a put or
-//! an eviction ran in between), the get is read again under the lock and its
-//! answer replaces the first (`Writer::relink`). Otherwise a get of A could
-//! return A while a concurrent put evicts A as the oldest, an outcome no
-//! order of the two produces.
+//! A get takes effect where its effect on the policy lands, and the value it
+//! answers must still be the key's there, or a get of A could return A while
+//! a concurrent put evicts A as the oldest (or as unvisited), an outcome no
+//! order of the two produces. So an exact-LRU get is finished under the
+//! writer lock: if the key's bucket has not changed since the lookup, the
+//! value delivered stands and the item becomes the newest; if it has, the
+//! get is read again there and its answer replaces the first
+//! (`Writer::relink`). A SIEVE get sets its bit without a lock; if an
+//! eviction began between its lookup and that mark (which the eviction may
+//! have missed), it is finished under the writer lock the same way.
 
 mod list;
 mod lru;
@@ -54,10 +56,10 @@ pub enum Policy {
     Sieve = 2,
 }
 
-/// A hit that exact LRU still has to record, under the writer lock, with
-/// [`Order::relink`]: the lookup it came from. Only [`Policy::hit`] makes
-/// one, so only exact LRU's gets relink.
-#[must_use = "exact LRU relinks the item with Order::relink"]
+/// A hit to finish under the writer lock (`Writer::relink`): the lookup it
+/// came from. Only [`Policy::hit`] makes one: every exact-LRU hit, and a
+/// SIEVE hit that an eviction may have overtaken.
+#[must_use = "the hit is finished by Writer::relink"]
 pub struct Relink(pub(crate) Found);
 
 /// The writer's share of the policy, changed only under the writer lock:
@@ -87,23 +89,20 @@ impl Policy {
         }
     }
 
-    /// The value `found` reached the caller of a get; no lock is held. If
-    /// the slot was reused since the lookup, the new item is the one marked:
-    /// one extra pass of SIEVE's hand, never a wrong value.
+    /// The value `found` reached the caller of a get; no lock is held.
     #[inline]
     pub fn hit(self, visited: &impl Visited, found: &Found) -> Option<Relink> {
         match self {
             Policy::None => None,
             Policy::Lru => Some(Relink(*found)),
-            Policy::Sieve => {
-                sieve::visit(visited, found.slot);
-                None
-            }
+            Policy::Sieve if visited.hit(found) => None,
+            Policy::Sieve => Some(Relink(*found)),
         }
     }
 
-    /// A put replaced slot `i`'s value: a use, as a hit is.
-    pub fn replaced<L: DerefMut<Target = [Links]>>(
+    /// A use under the writer lock: a put replaced slot `i`'s value, or a
+    /// get is finished there (`Writer::relink`).
+    pub fn used<L: DerefMut<Target = [Links]>>(
         self,
         order: &mut Order<L>,
         visited: &impl Visited,
@@ -112,7 +111,7 @@ impl Policy {
         match self {
             Policy::None => {}
             Policy::Lru => lru::used(&mut order.list, i),
-            Policy::Sieve => sieve::visit(visited, i),
+            Policy::Sieve => visited.set(i),
         }
     }
 
@@ -159,12 +158,6 @@ impl<L: DerefMut<Target = [Links]>> Order<L> {
             list: List::new(links),
             hand: Hand::new(),
         }
-    }
-
-    /// Exact LRU's share of a hit, under the writer lock: slot `i`, which
-    /// holds the hit's key now, becomes the newest.
-    pub fn relink(&mut self, i: u32) {
-        lru::used(&mut self.list, i);
     }
 
     /// Forgets every item (the store was cleared).

@@ -4,7 +4,9 @@
 //! Items stay in insertion order (the list, oldest first) with one "visited"
 //! bit each: the table's per-slot `referenced` bit. A hit only sets the bit,
 //! without a lock, and only when it is not set yet, so a hot item's line is
-//! written once per pass. To evict, a hand moves from where it stopped last
+//! written once per pass; a hit that an eviction may have overtaken (one
+//! began between its lookup and its mark) is finished under the writer lock
+//! instead (`policy/mod.rs`). To evict, a hand moves from where it stopped last
 //! (first: the oldest item) towards newer items, wrapping from the newest to
 //! the oldest; it clears each set bit it passes and evicts the first item
 //! whose bit was clear, then rests on the next newer item.
@@ -16,20 +18,19 @@
 use core::ops::DerefMut;
 
 use super::list::{Links, List};
-use crate::table::NIL;
+use crate::table::{Found, NIL};
 
 /// The per-slot bits the hand reads and clears (the table's `referenced`).
 pub trait Visited {
-    /// Reads and clears slot `i`'s bit.
+    /// Reads and clears slot `i`'s bit (writer lock held).
     fn take(&self, i: u32) -> bool;
-    /// Sets slot `i`'s bit, writing only when it is clear.
+    /// Sets slot `i`'s bit (writer lock held).
     fn set(&self, i: u32);
-}
-
-/// Slot `i` was hit: it is visited. Needs no lock.
-#[inline]
-pub fn visit(visited: &impl Visited, i: u32) {
-    visited.set(i);
+    /// Sets the bit of the item a lock-free lookup `found`, if its slot
+    /// still holds it, without a lock; false if an eviction began since the
+    /// lookup, which may have decided on the bit before it was set
+    /// (`Table::mark_hit`).
+    fn hit(&self, found: &Found) -> bool;
 }
 
 /// Where the next eviction starts looking: a slot in the list, or `NIL` for

@@ -6,6 +6,6 @@
 # batches, dumps (also racing writers), clear, and random batch and dump
 # arguments; then the same ABI from a 32-bit program through compat_ioctl.
 . /extra/lib.sh
-run /extra/kv-device-tests stat ops full lru chains put-flags batch dump clear fuzz
+run /extra/kv-device-tests stat ops access full lru chains put-flags batch dump clear fuzz
 reload device/compat32/insmod && run /extra/compat32
 exit $failed

@@ -8,7 +8,8 @@ use kv_module::abi::{
     KV_OP_PUT, KV_PUT_EXIST, KV_PUT_NOEXIST,
 };
 use kv_test_support::{
-    binary, ensure, expect_errno, expect_value, mapping, op, same, Dev, Outcome, PAGE, RESULT_UNSET,
+    binary, ensure, expect_errno, expect_value, map, mapping, op, protect, same, Dev, Outcome,
+    PAGE, RESULT_UNSET,
 };
 
 use crate::store::{contents, empty_store, stat, Items, KERNEL_ADDR};
@@ -203,7 +204,8 @@ pub fn counts_and_pointers(dev: &Dev) -> Outcome {
     empty_store(dev)?;
 
     // Ops running into a hole: the ops before it are done with their
-    // results, the batch fails with EFAULT.
+    // results, and the batch answers how many that was; the op it cannot
+    // read does not run.
     let base = mapping(2, &[1])?;
     let fit = PAGE / size_of::<KvOp>(); // whole ops on the mapped page
     let at = base + PAGE - fit * size_of::<KvOp>();
@@ -212,10 +214,10 @@ pub fn counts_and_pointers(dev: &Dev) -> Outcome {
         // SAFETY: op i lies inside the mapped, writable first page.
         unsafe { std::ptr::write_unaligned((at + i * size_of::<KvOp>()) as *mut KvOp, o) };
     }
-    expect_errno(
+    same(
         "ops running into a hole",
         dev.batch_raw(at, fit as u32 + 1),
-        libc::EFAULT,
+        Ok(fit as i32),
     )?;
     same(
         "the ops before the hole ran",
@@ -227,5 +229,44 @@ pub fn counts_and_pointers(dev: &Dev) -> Outcome {
         let o = unsafe { std::ptr::read_unaligned((at + i * size_of::<KvOp>()) as *const KvOp) };
         same("result before the hole", o.result, 0)?;
     }
+    empty_store(dev)
+}
+
+/// An op whose `result` cannot be written does not run: the batch stops
+/// before it and answers the ops run so far (EFAULT if none), so a failed
+/// call changes nothing and a short one says exactly what ran.
+pub fn unreportable_op_does_not_run(dev: &Dev) -> Outcome {
+    empty_store(dev)?;
+    // Op 0 at the end of a writable page, op 1 on a read-only page after it:
+    // the kernel can read op 1 but not write its result.
+    let base = map(2, libc::PROT_READ | libc::PROT_WRITE)?;
+    let at = base + PAGE - size_of::<KvOp>();
+    for (i, key) in [&b"reported"[..], &b"unreportd"[..]]
+        .into_iter()
+        .enumerate()
+    {
+        let o = op(KV_OP_PUT, 0, key, b"v");
+        // SAFETY: both ops lie inside the two mapped, writable pages.
+        unsafe { std::ptr::write_unaligned((at + i * size_of::<KvOp>()) as *mut KvOp, o) };
+    }
+    protect(base + PAGE, 1, libc::PROT_READ)?;
+    same("batch of 2, op 1 unreportable", dev.batch_raw(at, 2), Ok(1))?;
+    expect_value(dev, b"reported", b"v")?;
+    expect_errno("op 1 did not run", dev.get(b"unreportd"), libc::ENOENT)?;
+    // The same op alone: nothing runs, EFAULT.
+    expect_errno(
+        "batch of the unreportable op alone",
+        dev.batch_raw(at + size_of::<KvOp>(), 1),
+        libc::EFAULT,
+    )?;
+    expect_errno("still not run", dev.get(b"unreportd"), libc::ENOENT)?;
+    same("one item", stat(dev)?.curr_items, 1)?;
+    // A get whose value cannot be delivered stops the batch too.
+    let o = op(KV_OP_GET, 0, b"reported", b"");
+    // SAFETY: op 0's slot is on the writable page.
+    unsafe { std::ptr::write_unaligned(at as *mut KvOp, o) };
+    let hits = stat(dev)?.hits;
+    same("get then the unreportable op", dev.batch_raw(at, 2), Ok(1))?;
+    same("the get hit once", stat(dev)?.hits, hits + 1)?;
     empty_store(dev)
 }

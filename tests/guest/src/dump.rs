@@ -224,3 +224,120 @@ pub fn races_writers(dev: &Dev) -> Outcome {
     same("the stable keys after the race", contents(dev)?, stable)?;
     empty_store(dev)
 }
+
+/// ENOSPC leaves the cursor where the caller had it, also when empty
+/// buckets came before the one that did not fit.
+pub fn enospc_keeps_the_cursor(dev: &Dev) -> Outcome {
+    let mut room = vec![KvPair::ZERO; 4];
+    // One item, in a bucket past the first with 63 chances in 64: try keys
+    // until one lands past bucket 0, so empty buckets precede it.
+    for i in 0..32 {
+        empty_store(dev)?;
+        ok("put", dev.put(format!("lone-{i}").as_bytes(), b"v"))?;
+        let (mut cursor, mut count) = (0u64, 0u32);
+        expect_errno(
+            "room 0",
+            dev.dump_page(&mut cursor, &mut room, &mut count),
+            libc::ENOSPC,
+        )?;
+        same("room asked for", count, 1)?;
+        same("cursor after ENOSPC", cursor, 0)?;
+        let mut count = 1;
+        ok("room 1", dev.dump_page(&mut cursor, &mut room, &mut count))?;
+        same("pairs", count, 1)?;
+        if cursor > 1 {
+            // The item's bucket was cursor - 1 > 0: the ENOSPC above was
+            // answered after walking past empty buckets.
+            return empty_store(dev);
+        }
+    }
+    Err("32 keys all landed in bucket 0: the test tested nothing".into())
+}
+
+/// One call reads at most 1024 items of a bucket: a longer bucket answers
+/// E2BIG with the cursor unchanged, whatever the room.
+pub fn bucket_bound(dev: &Dev) -> Outcome {
+    empty_store(dev)?;
+    ensure!(stat(dev)?.bucket_count == 1, "needs buckets=1");
+    for i in 0..1024 {
+        ok("put", dev.put(format!("b{i}").as_bytes(), b"v"))?;
+    }
+    let mut room = vec![KvPair::ZERO; 1100];
+    let (mut cursor, mut count) = (0u64, 1100u32);
+    ok(
+        "a bucket of 1024",
+        dev.dump_page(&mut cursor, &mut room, &mut count),
+    )?;
+    same("pairs", count, 1024)?;
+    ok("put", dev.put(b"one-more", b"v"))?;
+    let (mut cursor, mut count) = (0u64, 1100u32);
+    expect_errno(
+        "a bucket of 1025",
+        dev.dump_page(&mut cursor, &mut room, &mut count),
+        libc::E2BIG,
+    )?;
+    same("cursor after E2BIG", cursor, 0)?;
+    empty_store(dev)
+}
+
+extern "C" fn on_alarm(_: libc::c_int) {}
+
+/// A pending signal ends a dump: a handled one without SA_RESTART interrupts
+/// a long walk over empty buckets (EINTR, cursor unchanged), where the call
+/// would otherwise run on to the end.
+pub fn signal_ends_a_dump(dev: &Dev) -> Outcome {
+    empty_store(dev)?;
+    ensure!(
+        stat(dev)?.bucket_count >= 1 << 20,
+        "needs buckets=1048576, a walk long enough to be interrupted"
+    );
+    // SAFETY: a handler that does nothing, installed without SA_RESTART;
+    // zeroed sigaction and itimerval are valid.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_alarm as *const () as usize;
+        ensure!(
+            libc::sigaction(libc::SIGALRM, &sa, std::ptr::null_mut()) == 0,
+            "sigaction"
+        );
+    }
+    let mut room = vec![KvPair::ZERO; 4];
+    let mut interrupted = false;
+    for _ in 0..5 {
+        // A timer that fires 1 ms into the call (the walk takes far longer).
+        let timer = libc::itimerval {
+            it_interval: libc::timeval {
+                tv_sec: 0,
+                tv_usec: 0,
+            },
+            it_value: libc::timeval {
+                tv_sec: 0,
+                tv_usec: 1000,
+            },
+        };
+        // SAFETY: a valid itimerval; the old value is not asked for.
+        unsafe { libc::setitimer(libc::ITIMER_REAL, &timer, std::ptr::null_mut()) };
+        let (mut cursor, mut count) = (0u64, 4u32);
+        match dev.dump_page(&mut cursor, &mut room, &mut count) {
+            Err(libc::EINTR) => {
+                same("cursor after EINTR", cursor, 0)?;
+                interrupted = true;
+                break;
+            }
+            Ok(()) => same("an uninterrupted dump of an empty store", count, 0)?,
+            Err(e) => return Err(format!("dump: errno {e}")),
+        }
+    }
+    // SAFETY: restores the default action for SIGALRM.
+    unsafe { libc::signal(libc::SIGALRM, libc::SIG_DFL) };
+    ensure!(
+        interrupted,
+        "5 dumps ran to the end despite a pending signal"
+    );
+    let (mut cursor, mut count) = (0u64, 4u32);
+    ok(
+        "a dump with no signal",
+        dev.dump_page(&mut cursor, &mut room, &mut count),
+    )?;
+    same("reaches the end", count, 0)
+}

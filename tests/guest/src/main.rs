@@ -10,6 +10,7 @@
 //! 1 if any test failed. The suites (tests/suites/device.sh and
 //! concurrency.sh) pick the groups.
 
+mod access;
 mod batch;
 mod capacity;
 mod clear;
@@ -54,6 +55,13 @@ const GROUPS: &[Group] = &[
         ],
     },
     Group {
+        name: "access",
+        tests: &[
+            Test::fresh("read_only", DEFAULTS, access::read_only),
+            Test::then("write_only", access::write_only),
+        ],
+    },
+    Group {
         name: "full",
         tests: &[
             Test::fresh("put_enospc", FULL, capacity::put_enospc),
@@ -86,6 +94,10 @@ const GROUPS: &[Group] = &[
             Test::fresh("same_key", ROOMY, batch::same_key),
             Test::then("per_op_errors", batch::per_op_errors),
             Test::then("counts_and_pointers", batch::counts_and_pointers),
+            Test::then(
+                "unreportable_op_does_not_run",
+                batch::unreportable_op_does_not_run,
+            ),
         ],
     },
     Group {
@@ -94,6 +106,21 @@ const GROUPS: &[Group] = &[
             Test::fresh("every_item_once", ROOMY, dump::every_item_once),
             Test::then("cursor_and_room", dump::cursor_and_room),
             Test::then("races_writers", dump::races_writers),
+            Test::fresh(
+                "enospc_keeps_the_cursor",
+                "buckets=64 max_items=16",
+                dump::enospc_keeps_the_cursor,
+            ),
+            Test::fresh(
+                "bucket_bound",
+                "buckets=1 max_items=1025",
+                dump::bucket_bound,
+            ),
+            Test::fresh(
+                "signal_ends_a_dump",
+                "buckets=1048576 max_items=16",
+                dump::signal_ends_a_dump,
+            ),
         ],
     },
     Group {

@@ -187,10 +187,10 @@ impl Dev {
             reserved: 0,
         };
         let r = self.call(KV_IOC_DUMP, &mut args as *mut KvDumpArgs as usize);
+        // Both as the kernel left them, on failure too: the contract says
+        // what an error does to each (the cursor stays as it was sent).
         *count = args.count;
-        if r.is_ok() {
-            *cursor = args.cursor;
-        }
+        *cursor = args.cursor;
         r
     }
 }

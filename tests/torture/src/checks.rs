@@ -75,7 +75,8 @@ pub fn big(_args: &[String]) -> Result<String, String> {
 }
 
 /// `access`: a file opened O_RDONLY reads but cannot change the store
-/// (EBADF, nothing changed); O_WRONLY and O_RDWR can.
+/// (EBADF, nothing changed); one opened O_WRONLY changes it but cannot read
+/// values (EBADF); an invalid request answers EINVAL on either.
 pub fn access(_args: &[String]) -> Result<String, String> {
     let rw = Dev::open()?;
     let ro = Dev::open_flags(libc::O_RDONLY)?;
@@ -106,13 +107,14 @@ pub fn access(_args: &[String]) -> Result<String, String> {
         ro.del(b"nope"),
         Err(libc::EBADF),
     )?;
-    // The length check comes after the access check: a read-only file
-    // learns nothing about the request.
+    // The request is checked before the file's access: an invalid one
+    // answers EINVAL on any file.
     expect(
         "put bad length O_RDONLY",
         ro.put(b"", b"x"),
-        Err(libc::EBADF),
+        Err(libc::EINVAL),
     )?;
+    expect("del bad length O_RDONLY", ro.del(b""), Err(libc::EINVAL))?;
     if rw.stat() != Ok(before) {
         return Err("refused writes changed the store or its counters".into());
     }
@@ -123,12 +125,19 @@ pub fn access(_args: &[String]) -> Result<String, String> {
     ro.stat()
         .map_err(|e| format!("stat O_RDONLY: {}", errno_name(e)))?;
     expect("put O_WRONLY", wo.put(b"acc", b"wo"), Ok(()))?;
-    match wo.get(b"acc") {
+    // A write-only file cannot read values back.
+    expect("get O_WRONLY", wo.get(b"acc").map(drop), Err(libc::EBADF))?;
+    expect(
+        "get bad length O_WRONLY",
+        wo.get(b"").map(drop),
+        Err(libc::EINVAL),
+    )?;
+    match ro.get(b"acc") {
         Ok(v) if v == b"wo" => {}
-        other => return Err(format!("get O_WRONLY: {other:?}")),
+        other => return Err(format!("get O_RDONLY after the O_WRONLY put: {other:?}")),
     }
     expect("del O_WRONLY", wo.del(b"acc"), Ok(()))?;
-    Ok("access: O_RDONLY: put/del refused (EBADF) and nothing changed, get/stat work; O_WRONLY: put/get/del work, 0 wrong".into())
+    Ok("access: O_RDONLY: put/del refused (EBADF) and nothing changed, invalid requests EINVAL, get/stat work; O_WRONLY: put/del work, get refused (EBADF), 0 wrong".into())
 }
 
 fn write_proc(fd: &mut std::fs::File, text: &str) -> Result<(), String> {

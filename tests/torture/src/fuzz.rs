@@ -364,6 +364,11 @@ enum Check {
         /// (results, the value bytes a get was sent with: none for other ops)
         expect: Vec<(Allowed, Option<Box<[u8; KV_MAX_VAL]>>)>,
     },
+    /// A batch whose ops after the first `ran` cannot be read: it answers
+    /// `ran`, having run only those.
+    BatchStops {
+        ran: u32,
+    },
     /// A dump into `pairs` with room for `room` pairs.
     Dump {
         pairs: usize,
@@ -599,17 +604,22 @@ impl Thread {
                 }
             }
             80..90 => {
-                // Only the first `fits` ops are mapped: they run, then EFAULT.
+                // Only the first `fits` ops are mapped: they run, and the
+                // batch stops at the next, answering `fits` (EFAULT if 0).
                 let fits = rng.below(u64::from(count.clamp(1, KV_BATCH_MAX))) as usize;
                 let at = end - fits * op_size - rng.below(op_size as u64) as usize;
                 for i in 0..=fits {
                     let (o, _) = random_op(rng, writable, false);
                     write_bytes(at + i * op_size, struct_bytes(&o), end);
                 }
-                let allowed = match (refused, count) {
-                    (true, _) => Allowed::errno(libc::EINVAL),
-                    (false, 0) => Allowed::OK,
-                    (false, _) => Allowed::errno(libc::EFAULT),
+                let allowed = match (refused, count, fits) {
+                    (true, _, _) => Allowed::errno(libc::EINVAL),
+                    (false, 0, _) => Allowed::OK,
+                    (false, _, 0) => Allowed::errno(libc::EFAULT),
+                    (false, _, _) => {
+                        *check = Check::BatchStops { ran: fits as u32 };
+                        Allowed::OK
+                    }
                 };
                 (at, allowed)
             }
@@ -740,6 +750,9 @@ impl Thread {
                 self.seen.batch_results += expect.len() as u64;
                 Ok(())
             }
+            (Check::BatchStops { ran }, Ok(n)) if n as u32 != *ran => Err(format!(
+                "a batch whose op {ran} cannot be read returned {n}, not {ran}"
+            )),
             (Check::Dump { pairs, room }, r) => {
                 let args: KvDumpArgs = read_at(arg);
                 match r {
@@ -834,7 +847,7 @@ impl Thread {
             }
         };
         if use_ro && class < 70 && op.writes_store() {
-            allowed = Allowed::errno(libc::EBADF);
+            allowed = on_read_only(allowed);
         }
         let readable = matches!(ptr, Ptr::Aligned | Ptr::Misaligned);
         // A get's pair as sent, to check the bytes after the value after.
@@ -878,6 +891,20 @@ impl Thread {
             );
         }
         ok
+    }
+}
+
+/// The answers a call that changes the store may give on a read-only file,
+/// from those it may give on a writable one: the request is checked whole
+/// first, so an invalid one still answers EINVAL or EFAULT, and EBADF
+/// replaces every answer of a valid one (success or the store's refusals).
+fn on_read_only(writable: Allowed) -> Allowed {
+    let checks = Allowed::of(&[libc::EINVAL, libc::EFAULT]);
+    let invalid = Allowed(writable.0 & checks.0);
+    if writable.0 & !checks.0 != 0 {
+        invalid.or(Allowed::errno(libc::EBADF))
+    } else {
+        invalid
     }
 }
 

@@ -12,7 +12,7 @@ const USAGE: &str = "usage: kv-torture COMMAND [OPTIONS]
   fuzz [--seed S] [--ioctls N] [--threads T]   random and hostile ioctls
   concurrency [--procs P] [--threads T] [--millis MS] [--keys K] [--seed S]
   big                                          fill the loaded store to max_items
-  access                                       O_RDONLY files cannot write
+  access                                       O_RDONLY files cannot write, O_WRONLY ones cannot read
   faults-after-load [--ops N]                  ops with this thread's allocations failing";
 
 fn main() {
