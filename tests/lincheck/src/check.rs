@@ -63,10 +63,16 @@ struct Config {
 
 struct Frame {
     config: Config,
-    /// The thread whose op led here (`None` at the start).
-    via: Option<usize>,
+    /// This configuration's entry in the trail (`None` at the start).
+    step: Option<usize>,
     /// The next thread whose op to try from here.
     next: usize,
+}
+
+/// One step of the search: the op linearized and the step before it.
+struct Step {
+    op: OpId,
+    before: Option<usize>,
 }
 
 /// Whether `history` is linearizable with respect to `model`, starting from
@@ -85,10 +91,13 @@ pub fn check(model: &Model, history: &History, limit: usize) -> Verdict {
     let mut seen = HashSet::from([start.clone()]);
     let mut stack = vec![Frame {
         config: start.clone(),
-        via: None,
+        step: None,
         next: 0,
     }];
-    let mut deepest = (0usize, Vec::new(), start);
+    // Every step taken, so that the deepest configuration's order can be
+    // read back at the end.
+    let mut trail: Vec<Step> = Vec::new();
+    let mut deepest: (usize, Option<usize>, Config) = (0, None, start);
 
     while let Some(top) = stack.last_mut() {
         if top.config.done.iter().zip(&answered).all(|(d, a)| d >= a) {
@@ -114,21 +123,26 @@ pub fn check(model: &Model, history: &History, limit: usize) -> Verdict {
                 state: state.0,
             };
             if seen.insert(config.clone()) {
+                trail.push(Step {
+                    op: OpId {
+                        thread,
+                        index: *top.config.done.get(thread).unwrap_or(&0),
+                    },
+                    before: top.step,
+                });
                 child = Some(Frame {
                     config,
-                    via: Some(thread),
+                    step: Some(trail.len() - 1),
                     next: 0,
                 });
             }
         }
         match child {
             Some(frame) => {
-                stack.push(frame);
-                if stack.len() - 1 > deepest.0 {
-                    let order = path(&stack);
-                    let config = stack.last().map(|f| f.config.clone());
-                    deepest = (order.len(), order, config.unwrap_or_default());
+                if stack.len() > deepest.0 {
+                    deepest = (stack.len(), frame.step, frame.config.clone());
                 }
+                stack.push(frame);
                 if seen.len() > limit {
                     return Verdict::GaveUp {
                         explored: seen.len(),
@@ -141,7 +155,14 @@ pub fn check(model: &Model, history: &History, limit: usize) -> Verdict {
         }
     }
 
-    let (_, order, config) = deepest;
+    let (_, step, config) = deepest;
+    let mut order = Vec::new();
+    let mut at = step;
+    while let Some(s) = at.and_then(|i| trail.get(i)) {
+        order.push(s.op);
+        at = s.before;
+    }
+    order.reverse();
     let horizon = horizon(history, &config.done);
     let stuck = (0..threads.len())
         .filter_map(|thread| {
@@ -188,18 +209,6 @@ fn successor<'h>(
         return None;
     }
     Some((op, model.step(&config.state, &op.call)))
-}
-
-/// The ops linearized along the stack.
-fn path(stack: &[Frame]) -> Vec<OpId> {
-    stack
-        .iter()
-        .filter_map(|frame| {
-            let thread = frame.via?;
-            let index = frame.config.done.get(thread)?.checked_sub(1)?;
-            Some(OpId { thread, index })
-        })
-        .collect()
 }
 
 /// The shortest cut of a history that [`check`] finds not linearizable
