@@ -207,8 +207,8 @@ fn run(args: &Args) -> Result<bool, Error> {
                     start.elapsed().as_secs_f64()
                 );
                 match shortest_failing_cut(&model, &history, DEFAULT_LIMIT) {
-                    Some((cut, failure)) => print!("{}", render(&cut, &failure)),
-                    None => print!("{}", render(&history, &failure)),
+                    Some((cut, failure)) => print!("{}", render(&model, &cut, &failure)),
+                    None => print!("{}", render(&model, &history, &failure)),
                 }
                 return Ok(false);
             }

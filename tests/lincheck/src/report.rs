@@ -6,15 +6,50 @@ use std::fmt::Write;
 
 use crate::check::Failure;
 use crate::history::{History, OpId};
+use crate::model::{Model, State};
 
 /// Nanoseconds as microseconds with three decimals.
 fn micros(ns: u64) -> String {
     format!("{}.{:03}", ns / 1000, ns % 1000)
 }
 
+/// The longest run of ops at the start of `ids` (ordered by invocation)
+/// that ran one at a time, each answered as the model answers, and all
+/// answered before any later op was invoked: they have one order only, so
+/// they can be shown as the state they lead to. Its length and that state.
+fn sequential_prefix(model: &Model, history: &History, ids: &[OpId]) -> (usize, State) {
+    let mut state = State::default();
+    let mut best = (0, state.clone());
+    for (n, id) in ids.iter().enumerate() {
+        let Some(op) = history.op(*id) else { break };
+        let (next, outcome) = model.step(&state, &op.call);
+        if op.outcome != Some(outcome) {
+            break;
+        }
+        state = next;
+        let Some(&later) = ids.get(n + 1) else { break };
+        let Some(later_op) = history.op(later) else {
+            break;
+        };
+        let response = op.response_or_never();
+        if response < later_op.invoke {
+            best = (n + 1, state.clone());
+        } else {
+            // Only the next op of the same thread (the next op of a batch)
+            // may overlap and still come after.
+            let next_of_thread = later.thread == id.thread && later.index == id.index + 1;
+            if !next_of_thread {
+                break;
+            }
+        }
+    }
+    best
+}
+
 /// The history, one op a line by invocation time, numbered `#0`, `#1`, ...,
-/// then the failure in those numbers.
-pub fn render(history: &History, failure: &Failure) -> String {
+/// then the failure in those numbers. A first stretch of ops that ran one
+/// at a time is shown as the state it leaves.
+pub fn render(model: &Model, history: &History, failure: &Failure) -> String {
     let ids = history.by_invocation();
     let number: HashMap<OpId, usize> = ids.iter().enumerate().map(|(n, id)| (*id, n)).collect();
     let name = |id: &OpId| {
@@ -22,13 +57,21 @@ pub fn render(history: &History, failure: &Failure) -> String {
             .get(id)
             .map_or_else(|| "#?".into(), |n| format!("#{n}"))
     };
+    let (skipped, state) = sequential_prefix(model, history, &ids);
     let mut out = String::new();
     let _ = writeln!(
         out,
         "history ({} ops, by invocation; times in microseconds; tN is thread N):",
         ids.len()
     );
-    for id in &ids {
+    if skipped > 0 {
+        let _ = writeln!(
+            out,
+            "  #0..#{}: {skipped} ops one at a time, leaving {state}",
+            skipped - 1
+        );
+    }
+    for id in ids.iter().skip(skipped) {
         let Some(op) = history.op(*id) else { continue };
         let response = op.response.map_or_else(|| "...".into(), micros);
         let outcome = op
@@ -48,11 +91,16 @@ pub fn render(history: &History, failure: &Failure) -> String {
             response,
         );
     }
-    let order: Vec<String> = failure.order.iter().map(name).collect();
+    // The skipped ops precede every other, so they open any order.
+    let order: Vec<String> = failure.order.iter().skip(skipped).map(name).collect();
+    let opening = match skipped {
+        0 => String::new(),
+        n => format!("#0..#{}, then ", n - 1),
+    };
     let _ = writeln!(
         out,
-        "longest linearization found ({} of {} ops): {}",
-        order.len(),
+        "longest linearization found ({} of {} ops): {opening}{}",
+        failure.order.len(),
         ids.len(),
         order.join(" ")
     );

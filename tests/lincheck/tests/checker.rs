@@ -248,7 +248,12 @@ fn the_exact_lru_anomaly_is_not_linearizable() {
     let history = History::from_ops(lru_anomaly());
     // The furthest the search gets: the two puts, the hit of A, the put of
     // C (which then evicts B); A's later miss cannot follow.
-    assert_eq!(failure.order.len(), 4, "{}", render(&history, &failure));
+    assert_eq!(
+        failure.order.len(),
+        4,
+        "{}",
+        render(&lru, &history, &failure)
+    );
     let miss_of_a = OpId {
         thread: 0,
         index: 3,
@@ -275,12 +280,18 @@ fn shortest_failing_cut_of_the_lru_anomaly() {
     // miss, which neither order of the pair explains.
     assert_eq!(cut.len(), 5);
     assert!(cut.threads.iter().flatten().all(|op| op.outcome.is_some()));
-    let text = render(&cut, &failure);
+    let text = render(&lru, &cut, &failure);
     assert!(
         text.contains("get(A): answered ENOENT, the model answers 1"),
         "{text}"
     );
     assert!(!text.contains("get(B)"), "{text}");
+    // The two puts ran one at a time: shown as the state they leave.
+    assert!(
+        text.contains("#0..#1: 2 ops one at a time, leaving [A=1 B=2]"),
+        "{text}"
+    );
+    assert!(!text.contains("put(A, 1)"), "{text}");
     assert!(!text.contains("put(D"), "{text}");
 }
 
@@ -430,7 +441,7 @@ fn display_of_ops_and_state() {
     let Verdict::NotLinearizable(failure) = check(&BIG, &history, DEFAULT_LIMIT) else {
         panic!("passed");
     };
-    let text = render(&history, &failure);
+    let text = render(&BIG, &history, &failure);
     assert!(text.contains("put-if-absent(A, 1)"), "{text}");
     assert!(text.contains("0.500 ..        2.500"), "{text}");
     assert!(

@@ -114,7 +114,7 @@ fn assert_linearizable(model: Model, history: &History) {
         Verdict::NotLinearizable(failure) => {
             let (cut, failure) = shortest_failing_cut(&model, history, DEFAULT_LIMIT)
                 .unwrap_or((history.clone(), failure));
-            panic!("{model:?}:\n{}", render(&cut, &failure));
+            panic!("{model:?}:\n{}", render(&model, &cut, &failure));
         }
         Verdict::GaveUp { explored } => panic!("{model:?}: gave up after {explored}"),
     }
