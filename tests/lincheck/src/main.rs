@@ -5,13 +5,14 @@
 //! threads and checks it; the first history that no sequential order
 //! explains is printed, cut to its shortest failing prefix, and ends the run.
 
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime};
 
 use clap::Parser;
 use kv_lincheck::{
-    check, render, shortest_failing_cut, Call, Model, Outcome, Policy, Rng, Target, Value, Verdict,
+    check, render, shortest_failing_cut, Call, Model, Outcome, Policy, Target, Value, Verdict,
     When, Workload, DEFAULT_LIMIT,
 };
 use kvlib::{Op, Put, Store, KV_MAX_VAL};
@@ -32,7 +33,7 @@ struct Args {
     #[arg(long, default_value_t = 200)]
     ops: usize,
     /// Rounds: each clears the store, records one history and checks it.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
     rounds: u64,
     /// Stop after this many seconds, even with rounds left (0: no limit).
     #[arg(long, default_value_t = 0)]
@@ -47,6 +48,10 @@ struct Args {
     /// The device.
     #[arg(long, default_value = kvlib::DEFAULT_DEVICE)]
     device: PathBuf,
+    /// On a failure, print every op of the history, also the opening ones
+    /// that ran one at a time (shown as the state they leave otherwise).
+    #[arg(long)]
+    full_history: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -140,6 +145,10 @@ impl Target for Device {
             })
             .collect()
     }
+
+    fn clear(&self) -> Result<(), Error> {
+        Ok(self.0.clear()?)
+    }
 }
 
 fn model_policy(policy: kvlib::Policy) -> Result<Policy, Error> {
@@ -185,17 +194,8 @@ fn run(args: &Args) -> Result<bool, Error> {
     let mut checking = Duration::ZERO;
     let mut rounds = 0u64;
     let mut ops = 0usize;
-    while rounds < args.rounds && limit.is_none_or(|l| start.elapsed() < l) {
-        device.0.clear()?;
-        let round_seed = Rng::new(seed ^ rounds).next_u64();
-        let history = match workload.record(&device, round_seed) {
-            Ok(history) => history,
-            Err(e @ Error::UnknownValue { .. }) => {
-                println!("FAIL: {name}: round {rounds}: {e} (seed {seed})");
-                return Ok(false);
-            }
-            Err(e) => return Err(e),
-        };
+    let mut passed = true;
+    let recorded = workload.record_rounds(&device, seed, |round, history| {
         let t = Instant::now();
         let verdict = check(&model, &history, DEFAULT_LIMIT);
         checking += t.elapsed();
@@ -203,24 +203,43 @@ fn run(args: &Args) -> Result<bool, Error> {
             Verdict::Linearizable => {}
             Verdict::NotLinearizable(failure) => {
                 println!(
-                    "FAIL: {name}: round {rounds} is not linearizable (seed {seed}; after {:.1} s)",
+                    "FAIL: {name}: round {round} is not linearizable (seed {seed}; after {:.1} s)",
                     start.elapsed().as_secs_f64()
                 );
-                match shortest_failing_cut(&model, &history, DEFAULT_LIMIT) {
-                    Some((cut, failure)) => print!("{}", render(&model, &cut, &failure)),
-                    None => print!("{}", render(&model, &history, &failure)),
-                }
-                return Ok(false);
+                let report = match shortest_failing_cut(&model, &history, DEFAULT_LIMIT) {
+                    Some((cut, failure)) => render(&model, &cut, &failure, args.full_history),
+                    None => render(&model, &history, &failure, args.full_history),
+                };
+                print!("{report}");
+                passed = false;
+                return ControlFlow::Break(());
             }
             Verdict::GaveUp { explored } => {
                 println!(
-                    "FAIL: {name}: round {rounds}: the check gave up after {explored} configurations (seed {seed}); fewer ops a round decide"
+                    "FAIL: {name}: round {round}: the check gave up after {explored} configurations (seed {seed}); fewer ops a round decide"
                 );
-                return Ok(false);
+                passed = false;
+                return ControlFlow::Break(());
             }
         }
         rounds += 1;
         ops += history.len();
+        if rounds >= args.rounds || limit.is_some_and(|l| start.elapsed() >= l) {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    });
+    match recorded {
+        Ok(()) => {}
+        Err(e @ Error::UnknownValue { .. }) => {
+            println!("FAIL: {name}: round {rounds}: {e} (seed {seed})");
+            return Ok(false);
+        }
+        Err(e) => return Err(e),
+    }
+    if !passed {
+        return Ok(false);
     }
     let end = device.0.stat()?;
     println!(

@@ -47,9 +47,10 @@ fn sequential_prefix(model: &Model, history: &History, ids: &[OpId]) -> (usize, 
 }
 
 /// The history, one op a line by invocation time, numbered `#0`, `#1`, ...,
-/// then the failure in those numbers. A first stretch of ops that ran one
-/// at a time is shown as the state it leaves.
-pub fn render(model: &Model, history: &History, failure: &Failure) -> String {
+/// then the failure in those numbers. Unless `full`, a first stretch of ops
+/// that ran one at a time is shown as the state it leaves. Times are
+/// microseconds from the first invocation.
+pub fn render(model: &Model, history: &History, failure: &Failure, full: bool) -> String {
     let ids = history.by_invocation();
     let number: HashMap<OpId, usize> = ids.iter().enumerate().map(|(n, id)| (*id, n)).collect();
     let name = |id: &OpId| {
@@ -57,11 +58,20 @@ pub fn render(model: &Model, history: &History, failure: &Failure) -> String {
             .get(id)
             .map_or_else(|| "#?".into(), |n| format!("#{n}"))
     };
-    let (skipped, state) = sequential_prefix(model, history, &ids);
+    let (skipped, state) = if full {
+        (0, State::default())
+    } else {
+        sequential_prefix(model, history, &ids)
+    };
+    let base = ids
+        .first()
+        .and_then(|id| history.op(*id))
+        .map_or(0, |op| op.invoke);
+    let micros = |ns: u64| micros(ns.saturating_sub(base));
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "history ({} ops, by invocation; times in microseconds; tN is thread N):",
+        "history ({} ops, by invocation; microseconds from the first; tN is thread N):",
         ids.len()
     );
     if skipped > 0 {
@@ -73,7 +83,7 @@ pub fn render(model: &Model, history: &History, failure: &Failure) -> String {
     }
     for id in ids.iter().skip(skipped) {
         let Some(op) = history.op(*id) else { continue };
-        let response = op.response.map_or_else(|| "...".into(), micros);
+        let response = op.response.map_or_else(|| "...".into(), &micros);
         let outcome = op
             .outcome
             .map_or_else(|| "(pending)".into(), |o| o.to_string());

@@ -252,7 +252,7 @@ fn the_exact_lru_anomaly_is_not_linearizable() {
         failure.order.len(),
         4,
         "{}",
-        render(&lru, &history, &failure)
+        render(&lru, &history, &failure, false)
     );
     let miss_of_a = OpId {
         thread: 0,
@@ -268,6 +268,30 @@ fn the_exact_lru_anomaly_is_not_linearizable() {
     assert!(linearizable(lru, ops));
 }
 
+/// A put of a new key into a full store that evicts, seen half done by
+/// another thread: the victim C already gone, the new key B not yet there.
+/// Had the put taken effect, B would be found; had it not, C would.
+fn evicting_put_seen_half_done() -> Vec<(usize, Op)> {
+    let mut ops = seq(0, 0, &[(put(C, 1), Done), (put(A, 2), Done)]);
+    ops.push(op(0, 100, 1000, put(B, 7), Done));
+    ops.extend(seq(1, 200, &[(get(C), NotFound), (get(B), NotFound)]));
+    ops
+}
+
+#[test]
+fn an_evicting_put_seen_half_done_is_not_linearizable() {
+    for policy in [Policy::Lru, Policy::Sieve] {
+        let evicting = model(policy, 2);
+        assert!(!linearizable(evicting, evicting_put_seen_half_done()));
+        // Either read alone is fine: before the put or after it.
+        for keep in [get(C), get(B)] {
+            let mut ops = evicting_put_seen_half_done();
+            ops.retain(|(thread, op)| *thread == 0 || op.call == keep);
+            assert!(linearizable(evicting, ops), "{policy:?} {keep}");
+        }
+    }
+}
+
 #[test]
 fn shortest_failing_cut_of_the_lru_anomaly() {
     let lru = model(Policy::Lru, 2);
@@ -280,7 +304,7 @@ fn shortest_failing_cut_of_the_lru_anomaly() {
     // miss, which neither order of the pair explains.
     assert_eq!(cut.len(), 5);
     assert!(cut.threads.iter().flatten().all(|op| op.outcome.is_some()));
-    let text = render(&lru, &cut, &failure);
+    let text = render(&lru, &cut, &failure, false);
     assert!(
         text.contains("get(A): answered ENOENT, the model answers 1"),
         "{text}"
@@ -441,7 +465,7 @@ fn display_of_ops_and_state() {
     let Verdict::NotLinearizable(failure) = check(&BIG, &history, DEFAULT_LIMIT) else {
         panic!("passed");
     };
-    let text = render(&BIG, &history, &failure);
+    let text = render(&BIG, &history, &failure, false);
     assert!(text.contains("put-if-absent(A, 1)"), "{text}");
     assert!(text.contains("0.500 ..        2.500"), "{text}");
     assert!(

@@ -2,6 +2,7 @@
 //! `kv_module`): histories recorded from threads, and the module's
 //! lock-free get replayed step by step against a racing put.
 
+use std::ops::ControlFlow;
 use std::sync::Mutex;
 
 use kv_lincheck::{
@@ -104,6 +105,11 @@ impl Target for Locked {
     fn batch(&self, calls: &[Call]) -> Result<Vec<Outcome>, String> {
         calls.iter().map(|&call| self.run(call)).collect()
     }
+
+    fn clear(&self) -> Result<(), String> {
+        self.writer.lock().unwrap().clear(&self.store);
+        Ok(())
+    }
 }
 
 const POLICIES: [Policy; 3] = [Policy::NoEviction, Policy::Lru, Policy::Sieve];
@@ -114,7 +120,7 @@ fn assert_linearizable(model: Model, history: &History) {
         Verdict::NotLinearizable(failure) => {
             let (cut, failure) = shortest_failing_cut(&model, history, DEFAULT_LIMIT)
                 .unwrap_or((history.clone(), failure));
-            panic!("{model:?}:\n{}", render(&model, &cut, &failure));
+            panic!("{model:?}:\n{}", render(&model, &cut, &failure, false));
         }
         Verdict::GaveUp { explored } => panic!("{model:?}: gave up after {explored}"),
     }
@@ -156,11 +162,21 @@ fn threads_on_the_locked_store_are_linearizable() {
                 ops_per_thread: 300 / threads,
                 keys: 3,
             };
-            for seed in 0..20 {
-                let target = Locked::new(model);
-                let history = workload.record(&target, seed).unwrap();
-                assert_linearizable(model, &history);
-            }
+            // One store for every round: each starts with a clear.
+            let target = Locked::new(model);
+            let mut rounds = 0;
+            workload
+                .record_rounds(&target, 7, |_, history| {
+                    assert_linearizable(model, &history);
+                    rounds += 1;
+                    if rounds < 20 {
+                        ControlFlow::Continue(())
+                    } else {
+                        ControlFlow::Break(())
+                    }
+                })
+                .unwrap();
+            assert_eq!(rounds, 20);
         }
     }
 }
