@@ -205,6 +205,33 @@ impl History {
         ids
     }
 
+    /// How many ops overlap in time an op of another thread: those whose
+    /// order the checker has to find, not read off the clock.
+    pub fn concurrent_ops(&self) -> usize {
+        let overlaps = |op: &Op, other: &[Op]| {
+            // A thread's responses never decrease: the first of `other` to
+            // answer after `op` started is the one that may overlap it.
+            let first = other.partition_point(|o| o.response_or_never() <= op.invoke);
+            other
+                .get(first)
+                .is_some_and(|o| o.invoke < op.response_or_never())
+        };
+        self.threads
+            .iter()
+            .enumerate()
+            .map(|(t, ops)| {
+                ops.iter()
+                    .filter(|op| {
+                        self.threads
+                            .iter()
+                            .enumerate()
+                            .any(|(u, other)| u != t && overlaps(op, other))
+                    })
+                    .count()
+            })
+            .sum()
+    }
+
     /// The history as it stood at time `t`: ops answered by then keep their
     /// outcome, ops invoked by then but not answered become pending, later
     /// ops are dropped. Linearizability is closed under this cut: if the

@@ -33,7 +33,7 @@ struct Args {
     #[arg(long, default_value_t = 200)]
     ops: usize,
     /// Rounds: each clears the store, records one history and checks it.
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
     rounds: u64,
     /// Stop after this many seconds, even with rounds left (0: no limit).
     #[arg(long, default_value_t = 0)]
@@ -194,6 +194,7 @@ fn run(args: &Args) -> Result<bool, Error> {
     let mut checking = Duration::ZERO;
     let mut rounds = 0u64;
     let mut ops = 0usize;
+    let mut concurrent = 0usize;
     let mut passed = true;
     let recorded = workload.record_rounds(&device, seed, |round, history| {
         let t = Instant::now();
@@ -224,6 +225,7 @@ fn run(args: &Args) -> Result<bool, Error> {
         }
         rounds += 1;
         ops += history.len();
+        concurrent += history.concurrent_ops();
         if rounds >= args.rounds || limit.is_some_and(|l| start.elapsed() >= l) {
             ControlFlow::Break(())
         } else {
@@ -243,7 +245,8 @@ fn run(args: &Args) -> Result<bool, Error> {
     }
     let end = device.0.stat()?;
     println!(
-        "{name}: {rounds} rounds, {ops} ops in {:.1} s ({:.1} s checking); {} evictions, {} hits, {} misses",
+        "{name}: {rounds} rounds, {ops} ops ({}% overlapping another thread's) in {:.1} s ({:.1} s checking); {} evictions, {} hits, {} misses",
+        concurrent * 100 / ops.max(1),
         start.elapsed().as_secs_f64(),
         checking.as_secs_f64(),
         end.evictions.wrapping_sub(stat.evictions),

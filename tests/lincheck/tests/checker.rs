@@ -456,6 +456,19 @@ fn the_cache_keeps_a_failing_search_short() {
 }
 
 #[test]
+fn concurrent_ops_counts_overlaps_across_threads() {
+    let history = History::from_ops([
+        op(0, 0, 10, get(A), NotFound),
+        op(0, 20, 30, get(A), NotFound), // overlaps t1's first
+        op(1, 25, 40, get(B), NotFound),
+        op(1, 50, 60, get(B), NotFound), // overlaps t0's third
+        op(0, 55, 70, get(C), NotFound),
+        op(0, 80, 90, get(C), NotFound),
+    ]);
+    assert_eq!(history.concurrent_ops(), 4);
+}
+
+#[test]
 fn display_of_ops_and_state() {
     let ops = vec![
         op(0, 0, 1500, put_if_absent(A, 1), Done),
