@@ -182,8 +182,7 @@ fn run(args: &Args) -> Result<bool, Error> {
     });
     let name = format!("lincheck/{}", policy.name());
     println!(
-        "{name}: use_lru={} max_items={} buckets={}; {threads} threads, {} ops a round on {} keys, seed {seed}",
-        stat.policy.name(),
+        "{name}: max_items={} buckets={}; {threads} threads, {} ops a round on {} keys, seed {seed}",
         stat.max_items,
         stat.bucket_count,
         workload.ops_per_thread * threads,
@@ -217,7 +216,7 @@ fn run(args: &Args) -> Result<bool, Error> {
             }
             Verdict::GaveUp { explored } => {
                 println!(
-                    "FAIL: {name}: round {round}: the check gave up after {explored} configurations (seed {seed}); fewer ops a round decide"
+                    "FAIL: {name}: round {round}: the check gave up after {explored} configurations (seed {seed}); try fewer ops a round"
                 );
                 passed = false;
                 return ControlFlow::Break(());
