@@ -1,0 +1,283 @@
+//! The checker against the store itself, built for the host (crate
+//! `kv_module`): histories recorded from threads, and the module's
+//! lock-free get replayed step by step against a racing put.
+
+use std::ops::ControlFlow;
+use std::sync::Mutex;
+
+use kv_lincheck::{
+    check, render, shortest_failing_cut, Call, History, Key, Model, Op, Outcome, Policy, Target,
+    Value, Verdict, When, Workload, DEFAULT_LIMIT,
+};
+use kv_module::store::{Alloc, Condition, Error, PolicyKind, Store, ValueOut, Writer};
+
+struct HostAlloc;
+
+impl Alloc for HostAlloc {
+    type Vec<T> = Vec<T>;
+    fn vec<T>(len: usize, mut f: impl FnMut() -> T) -> Option<Vec<T>> {
+        Some((0..len).map(|_| f()).collect())
+    }
+}
+
+/// The host store with its writer behind a mutex, as kv.ko keeps it behind
+/// a spinlock. A get runs whole under the mutex (lookup, hit, LRU touch),
+/// which makes it atomic, unlike the module's.
+struct Locked {
+    store: Store<HostAlloc>,
+    writer: Mutex<Writer<HostAlloc>>,
+}
+
+fn kind(policy: Policy) -> PolicyKind {
+    match policy {
+        Policy::NoEviction => PolicyKind::None,
+        Policy::Lru => PolicyKind::Lru,
+        Policy::Sieve => PolicyKind::Sieve,
+    }
+}
+
+impl Locked {
+    fn new(model: Model) -> Locked {
+        let (store, writer) =
+            Store::new(1, model.max_items as u32, kind(model.policy), 4, [3, 5]).unwrap();
+        Locked {
+            store,
+            writer: Mutex::new(writer),
+        }
+    }
+}
+
+fn outcome(result: Result<(), Error>) -> Result<Outcome, String> {
+    match result {
+        Ok(()) => Ok(Outcome::Ok),
+        Err(Error::NotFound) => Ok(Outcome::NotFound),
+        Err(Error::Exists) => Ok(Outcome::Exists),
+        Err(Error::Full) => Ok(Outcome::Full),
+        Err(e) => Err(format!("{e:?}")),
+    }
+}
+
+fn value(out: &ValueOut) -> Result<Outcome, String> {
+    // `bytes` is the length word, then the value.
+    let bytes = out.bytes().get(4..).unwrap_or_default();
+    Value::parse(bytes)
+        .map(Outcome::Value)
+        .ok_or_else(|| format!("unknown value {bytes:?}"))
+}
+
+impl Target for Locked {
+    type Error = String;
+
+    fn run(&self, call: Call) -> Result<Outcome, String> {
+        let store = &self.store;
+        let mut writer = self.writer.lock().unwrap();
+        match call {
+            Call::Get(k) => {
+                let key = store.key(&k.bytes()).unwrap();
+                let mut out = ValueOut::new();
+                match store.get(&key, 0, &mut out) {
+                    Ok(found) => {
+                        if store.hit(0, &found) {
+                            writer.touch(store, &key);
+                        }
+                        value(&out)
+                    }
+                    Err(e) => outcome(Err(e)),
+                }
+            }
+            Call::Put(k, v, when) => {
+                let key = store.key(&k.bytes()).unwrap();
+                let cond = match when {
+                    When::Always => Condition::Always,
+                    When::IfAbsent => Condition::IfAbsent,
+                    When::IfPresent => Condition::IfPresent,
+                };
+                outcome(writer.put_if(store, &key, &v.bytes(), cond).map(drop))
+            }
+            Call::Del(k) => {
+                let key = store.key(&k.bytes()).unwrap();
+                outcome(writer.del(store, &key))
+            }
+        }
+    }
+
+    /// One op at a time, each atomic, as the module runs a batch.
+    fn batch(&self, calls: &[Call]) -> Result<Vec<Outcome>, String> {
+        calls.iter().map(|&call| self.run(call)).collect()
+    }
+
+    fn clear(&self) -> Result<(), String> {
+        self.writer.lock().unwrap().clear(&self.store);
+        Ok(())
+    }
+}
+
+const POLICIES: [Policy; 3] = [Policy::NoEviction, Policy::Lru, Policy::Sieve];
+
+fn assert_linearizable(model: Model, history: &History) {
+    match check(&model, history, DEFAULT_LIMIT) {
+        Verdict::Linearizable => {}
+        Verdict::NotLinearizable(failure) => {
+            let (cut, failure) = shortest_failing_cut(&model, history, DEFAULT_LIMIT)
+                .unwrap_or((history.clone(), failure));
+            panic!("{model:?}:\n{}", render(&model, &cut, &failure, false));
+        }
+        Verdict::GaveUp { explored } => panic!("{model:?}: gave up after {explored}"),
+    }
+}
+
+/// One thread: the model must answer every op as the store did, which
+/// checks the model against the store's own eviction order.
+#[test]
+fn one_thread_the_model_answers_as_the_store() {
+    for policy in POLICIES {
+        for (max_items, keys) in [(1, 2), (2, 3), (3, 5), (4, 4)] {
+            let model = Model { policy, max_items };
+            let workload = Workload {
+                threads: 1,
+                ops_per_thread: 2000,
+                keys,
+            };
+            for seed in 0..5 {
+                let target = Locked::new(model);
+                let history = workload.record(&target, seed).unwrap();
+                assert_linearizable(model, &history);
+            }
+        }
+    }
+}
+
+/// Several threads on the host store, each op under the writer mutex:
+/// linearizable by construction, so every history must check.
+#[test]
+fn threads_on_the_locked_store_are_linearizable() {
+    for policy in POLICIES {
+        let model = Model {
+            policy,
+            max_items: 2,
+        };
+        for threads in [2, 4] {
+            let workload = Workload {
+                threads,
+                ops_per_thread: 300 / threads,
+                keys: 3,
+            };
+            // One store for every round: each starts with a clear.
+            let target = Locked::new(model);
+            let mut rounds = 0;
+            workload
+                .record_rounds(&target, 7, |_, history| {
+                    assert_linearizable(model, &history);
+                    rounds += 1;
+                    if rounds < 20 {
+                        ControlFlow::Continue(())
+                    } else {
+                        ControlFlow::Break(())
+                    }
+                })
+                .unwrap();
+            assert_eq!(rounds, 20);
+        }
+    }
+}
+
+const A: Key = Key(0);
+const B: Key = Key(1);
+const C: Key = Key(2);
+
+/// The module's get of A, split at its lock-free lookup: thread 1's put of
+/// C runs between the lookup and the rest (hit counted, SIEVE bit set,
+/// exact LRU's touch), as a racing CPU can. Then thread 0 reads A, B and C.
+/// Returns the history as the two threads saw it.
+fn get_racing_an_evicting_put(policy: Policy) -> (Model, History) {
+    let model = Model {
+        policy,
+        max_items: 2,
+    };
+    let target = Locked::new(model);
+    let store = &target.store;
+    // Times are ticks of a counter: each event is later than the last.
+    let mut clock = 0u64;
+    let mut tick = || {
+        clock += 1;
+        clock
+    };
+    let mut ops = Vec::new();
+    let run = |thread: usize, call: Call, tick: &mut dyn FnMut() -> u64| {
+        let invoke = tick();
+        let outcome = target.run(call).unwrap();
+        (thread, Op::done(call, outcome, invoke, tick()))
+    };
+    ops.push(run(0, Call::Put(A, Value(1), When::Always), &mut tick));
+    ops.push(run(0, Call::Put(B, Value(2), When::Always), &mut tick));
+
+    let get_invoked = tick();
+    let key = store.key(&A.bytes()).unwrap();
+    let mut out = ValueOut::new();
+    let found = store.get(&key, 0, &mut out).unwrap();
+    ops.push(run(1, Call::Put(C, Value(1001), When::Always), &mut tick));
+    if store.hit(0, &found) {
+        target.writer.lock().unwrap().touch(store, &key);
+    }
+    let got = value(&out).unwrap();
+    ops.push((0, Op::done(Call::Get(A), got, get_invoked, tick())));
+
+    for key in [A, B, C] {
+        ops.push(run(0, Call::Get(key), &mut tick));
+    }
+    (model, History::from_ops(ops))
+}
+
+/// Exact LRU's get takes the writer lock only after its lookup, to relink
+/// the key it found; a put that evicted the key meanwhile leaves the get's
+/// value delivered and the key gone, and B, which the get made the least
+/// recently used, still there. The checker rejects it.
+#[test]
+fn lru_get_racing_an_evicting_put_is_not_linearizable() {
+    let (model, history) = get_racing_an_evicting_put(Policy::Lru);
+    let outcomes: Vec<_> = history.threads[0].iter().map(|op| op.outcome).collect();
+    assert_eq!(
+        outcomes[2..],
+        [
+            Some(Outcome::Value(Value(1))),
+            Some(Outcome::NotFound),
+            Some(Outcome::Value(Value(2))),
+            Some(Outcome::Value(Value(1001))),
+        ]
+    );
+    assert!(matches!(
+        check(&model, &history, DEFAULT_LIMIT),
+        Verdict::NotLinearizable(_)
+    ));
+}
+
+/// SIEVE's get sets the visited bit of the slot it found, after its
+/// lookup: a put that evicted A (not visited) meanwhile and put C in A's
+/// slot has C marked instead. A exact SIEVE store could not have served
+/// the hit of A and then evicted A over B.
+#[test]
+fn sieve_get_racing_an_evicting_put_is_not_linearizable() {
+    let (model, history) = get_racing_an_evicting_put(Policy::Sieve);
+    let outcomes: Vec<_> = history.threads[0].iter().map(|op| op.outcome).collect();
+    assert_eq!(
+        outcomes[2..],
+        [
+            Some(Outcome::Value(Value(1))),
+            Some(Outcome::NotFound),
+            Some(Outcome::Value(Value(2))),
+            Some(Outcome::Value(Value(1001))),
+        ]
+    );
+    assert!(matches!(
+        check(&model, &history, DEFAULT_LIMIT),
+        Verdict::NotLinearizable(_)
+    ));
+}
+
+/// Without eviction the same race is harmless: the put of C fails for
+/// lack of room whenever it runs.
+#[test]
+fn no_eviction_get_racing_a_put_is_linearizable() {
+    let (model, history) = get_racing_an_evicting_put(Policy::NoEviction);
+    assert_linearizable(model, &history);
+}
