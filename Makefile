@@ -83,9 +83,10 @@ TEST_CFLAGS := -Wall -Wextra -Werror -O2 -Iinclude
 guest-tests: build-lib-so
 	rm -rf build/guest
 	mkdir -p build/guest
-	$(CARGO) build --release -p kv-device-tests -p kv-torture -p kv-bench
+	$(CARGO) build --release -p kv-device-tests -p kv-torture -p kv-bench -p kv-lincheck
 	$(CARGO) build --release -p kvlib --example put_get_del --example put_with_batch_iter
-	cp target/release/kv-device-tests target/release/kv-torture target/release/kv-bench build/guest/
+	cp target/release/kv-device-tests target/release/kv-torture target/release/kv-bench \
+		target/release/kv-lincheck build/guest/
 	cp target/release/examples/put_get_del build/guest/kvlib_put_get_del
 	cp target/release/examples/put_with_batch_iter build/guest/kvlib_put_with_batch_iter
 	$(CC) $(TEST_CFLAGS) tests/c/libkv_ops.c -L. -lkv -o build/guest/libkv_ops
