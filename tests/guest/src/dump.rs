@@ -280,7 +280,7 @@ pub fn bucket_bound(dev: &Dev) -> Outcome {
     empty_store(dev)
 }
 
-extern "C" fn on_alarm(_: libc::c_int) {}
+extern "C" fn on_signal(_: libc::c_int) {}
 
 /// A pending signal ends a dump: a handled one without SA_RESTART interrupts
 /// a long walk over empty buckets (EINTR, cursor unchanged), where the call
@@ -292,33 +292,33 @@ pub fn signal_ends_a_dump(dev: &Dev) -> Outcome {
         "needs buckets=1048576, a walk long enough to be interrupted"
     );
     // SAFETY: a handler that does nothing, installed without SA_RESTART;
-    // zeroed sigaction and itimerval are valid.
+    // a zeroed sigaction is valid.
     unsafe {
         let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = on_alarm as *const () as usize;
+        sa.sa_sigaction = on_signal as *const () as usize;
         ensure!(
-            libc::sigaction(libc::SIGALRM, &sa, std::ptr::null_mut()) == 0,
+            libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut()) == 0,
             "sigaction"
         );
     }
+    // SAFETY: pthread_self has no preconditions.
+    let me = unsafe { libc::pthread_self() };
     let mut room = vec![KvPair::ZERO; 4];
     let mut interrupted = false;
     for _ in 0..5 {
-        // A timer that fires 1 ms into the call (the walk takes far longer).
-        let timer = libc::itimerval {
-            it_interval: libc::timeval {
-                tv_sec: 0,
-                tv_usec: 0,
-            },
-            it_value: libc::timeval {
-                tv_sec: 0,
-                tv_usec: 1000,
-            },
-        };
-        // SAFETY: a valid itimerval; the old value is not asked for.
-        unsafe { libc::setitimer(libc::ITIMER_REAL, &timer, std::ptr::null_mut()) };
+        // A thread signals this one 20 ms into the call (the walk over a
+        // million buckets takes seconds in the guest).
+        let signaller = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            // SAFETY: `me` is the test's thread, alive until it joins this one.
+            unsafe { libc::pthread_kill(me, libc::SIGUSR1) };
+        });
         let (mut cursor, mut count) = (0u64, 4u32);
-        match dev.dump_page(&mut cursor, &mut room, &mut count) {
+        let r = dev.dump_page(&mut cursor, &mut room, &mut count);
+        signaller
+            .join()
+            .map_err(|_| "the signalling thread panicked")?;
+        match r {
             Err(libc::EINTR) => {
                 same("cursor after EINTR", cursor, 0)?;
                 interrupted = true;
@@ -328,8 +328,8 @@ pub fn signal_ends_a_dump(dev: &Dev) -> Outcome {
             Err(e) => return Err(format!("dump: errno {e}")),
         }
     }
-    // SAFETY: restores the default action for SIGALRM.
-    unsafe { libc::signal(libc::SIGALRM, libc::SIG_DFL) };
+    // SAFETY: restores the default action for SIGUSR1.
+    unsafe { libc::signal(libc::SIGUSR1, libc::SIG_DFL) };
     ensure!(
         interrupted,
         "5 dumps ran to the end despite a pending signal"
