@@ -139,29 +139,19 @@ fn get_to_user(store: &'static Store, key: &Key, value_ptr: UserPtr) -> Result {
         .map_err(store_error)?;
     write_value(value_ptr, &value)?;
     if let Some(relink) = store.hit(cpu, &found) {
-        finish_lru_get(store, key, relink, cpu, value_ptr)?;
+        finish_get(store, key, relink, cpu, &value)?;
     }
     Ok(())
 }
 
-/// Exact LRU's share of a delivered get, under the writer lock, where the
-/// get takes effect (`policy/mod.rs`): the relink, or, if the key's bucket
-/// changed since the lookup, the get read again and its answer delivered
-/// in place of the first (ENOENT if the key is gone: the caller's value
-/// bytes then hold what the lookup saw). Out of line, so the lock-free
-/// policies' gets stay short.
+/// The share of a delivered get that needs the writer lock (every exact-LRU
+/// hit, a SIEVE hit an eviction may have overtaken): there the get takes
+/// effect, or turns out a miss (ENOENT: the caller's value bytes then hold
+/// what the lookup saw). Out of line, so other gets stay short.
 #[inline(never)]
-fn finish_lru_get(
-    store: &Store,
-    key: &Key,
-    relink: Relink,
-    cpu: u32,
-    value_ptr: UserPtr,
-) -> Result {
-    let mut value = ValueOut::new();
-    match with_writer(|writer| Ok(writer.relink(store, key, relink, cpu, &mut value)))? {
+fn finish_get(store: &Store, key: &Key, relink: Relink, cpu: u32, value: &ValueOut) -> Result {
+    match with_writer(|writer| Ok(writer.relink(store, key, relink, cpu, value.value())))? {
         Relinked::Delivered => Ok(()),
-        Relinked::Reread(_) => write_value(value_ptr, &value),
         Relinked::Gone => Err(ENOENT),
     }
 }

@@ -87,15 +87,12 @@ pub enum Condition {
     IfPresent,
 }
 
-/// How [`Writer::relink`] finished an exact-LRU get.
+/// How [`Writer::relink`] finished a get.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Relinked {
     /// The value delivered by the lock-free lookup stands.
     Delivered,
-    /// The bucket changed since the lookup: this is the answer now, its
-    /// value in the `out` given to `relink`.
-    Reread(Found),
-    /// The bucket changed and the key is gone: the get is a miss.
+    /// The get is a miss: the key was evicted since its lookup.
     Gone,
 }
 
@@ -407,43 +404,54 @@ impl<A: Alloc> Writer<A> {
         Some(())
     }
 
-    /// Finishes exact LRU's get of `key` ([`Store::hit`] answered
-    /// `relink`), under the writer lock, where the get takes effect
-    /// (`policy/mod.rs`), and counts its hit or miss on `cpu`'s counters. If
-    /// the key's bucket is unchanged since the lock-free lookup, the value
-    /// already delivered is still the key's and its item becomes the newest:
-    /// [`Relinked::Delivered`]. Otherwise the get is read again here into
-    /// `out`, relinking the item if it is still there: [`Relinked::Reread`],
-    /// whose value the caller delivers in place of the first, or
-    /// [`Relinked::Gone`], a miss.
+    /// Finishes a get of `key` whose lookup `found` delivered `value` and
+    /// whose hit the policy could not record without the lock (`relink`,
+    /// from [`Store::hit`]), under the writer lock, and counts its hit or
+    /// miss on `cpu`'s counters. The get takes effect where the answer holds
+    /// (`policy/mod.rs`), so that its use of the item and the value it
+    /// delivered agree with one order of all operations:
+    /// - the key's bucket is unchanged since the lookup, or the item is
+    ///   still there with that value: the get takes effect now, a use of the
+    ///   item ([`Relinked::Delivered`]);
+    /// - the item is still there with another value: a put replaced it since,
+    ///   itself a use; the get takes effect at its lookup, and its use is
+    ///   the replace's ([`Relinked::Delivered`]);
+    /// - the item is gone (a del, or an eviction) and no eviction began since
+    ///   the lookup: no eviction could have decided on the missing use, and
+    ///   the get takes effect at its lookup ([`Relinked::Delivered`]);
+    /// - otherwise an eviction may have removed the item for want of this
+    ///   use: the get takes effect after that eviction, a miss
+    ///   ([`Relinked::Gone`]).
+    ///
+    /// No answer is delivered twice: the value already delivered stands, or
+    /// the get fails.
     pub fn relink(
         &mut self,
         store: &Store<A>,
         key: &Key,
         relink: Relink,
         cpu: u32,
-        out: &mut ValueOut,
+        value: &[u8],
     ) -> Relinked {
         let table = &store.table;
         let Relink(found) = relink;
-        if table.unchanged_since(key, found.seq) {
+        let present = table.find(key).is_some_and(|(i, _)| i == found.slot)
+            && table.generation(found.slot) == Some(found.generation);
+        let answer = if table.unchanged_since(key, found.seq)
+            || (present && table.value_is(found.slot, value))
+        {
             store.policy.used(&mut self.order, table, found.slot);
-            store.count_hit(cpu);
-            return Relinked::Delivered;
+            Relinked::Delivered
+        } else if present || !table.evicted_since(&found) {
+            Relinked::Delivered
+        } else {
+            Relinked::Gone
+        };
+        match answer {
+            Relinked::Delivered => store.count_hit(cpu),
+            Relinked::Gone => store.count_miss(cpu),
         }
-        // Under the writer lock no write section is in progress, so the
-        // read validates on its first walk and never waits.
-        match table.read(key, out, || {}) {
-            Some(found) => {
-                store.policy.used(&mut self.order, table, found.slot);
-                store.count_hit(cpu);
-                Relinked::Reread(found)
-            }
-            None => {
-                store.count_miss(cpu);
-                Relinked::Gone
-            }
-        }
+        answer
     }
 
     /// Removes every item. Evictions are not counted; the hit, miss and

@@ -414,8 +414,7 @@ impl ValueOut {
         self.len = len.min(KV_MAX_VAL) as u32;
     }
 
-    /// The value's bytes (tests).
-    #[cfg(test)]
+    /// The value's bytes.
     pub fn value(&self) -> &[u8] {
         self.bytes().get(4..).unwrap_or(&[])
     }
@@ -716,6 +715,23 @@ where
         let n = self.evictions.load(Ordering::Relaxed);
         // Release: pairs with the readers' Acquire load, as `write_end`.
         self.evictions.store(n.wrapping_add(1), Ordering::Release);
+    }
+
+    /// Slot `i`'s generation (advanced by each insert into it).
+    pub(crate) fn generation(&self, i: u32) -> Option<u32> {
+        self.slot(i)
+            .map(|slot| slot.visit.load(Ordering::Relaxed) >> 1)
+    }
+
+    /// Whether used slot `i`'s value is `value`. Writer only.
+    pub(crate) fn value_is(&self, i: u32, value: &[u8]) -> bool {
+        self.slot(i)
+            .is_some_and(|slot| slot.with_item(|_, v| v == value))
+    }
+
+    /// Whether an eviction has begun since a lookup `found`. Writer only.
+    pub(crate) fn evicted_since(&self, found: &Found) -> bool {
+        self.evictions.load(Ordering::Relaxed) != found.evictions
     }
 
     /// Whether `key`'s bucket still has the sequence count `seq` that a

@@ -116,21 +116,33 @@ fn an_exact_lru_get_is_atomic_with_a_concurrent_eviction() {
     let relink = s.hit(0, &found).expect("exact LRU relinks a hit");
     // The put runs between the lookup and the relink, and evicts "a".
     assert_eq!(put(&s, &mut w, b"c", b"3"), Ok(Put::Evicted));
-    assert_eq!(w.relink(&s, &key, relink, 0, &mut out), Relinked::Gone);
+    assert_eq!(w.relink(&s, &key, relink, 0, out.value()), Relinked::Gone);
     assert_eq!(s.usage(&w).hits, 0);
     assert_eq!(s.usage(&w).misses, 1);
     assert_eq!(get(&s, &mut w, b"b"), Ok(b"2".to_vec()));
+}
 
-    // A put to the key's bucket that leaves the key (a replace) makes the
-    // get read again under the lock and answer the value there now.
+/// A get whose key was replaced between its lookup and its relink takes
+/// effect at its lookup (it answers the value it saw) and leaves the order
+/// as the replace made it: the replace's use stands for both.
+#[test]
+fn an_exact_lru_get_overtaken_by_a_replace_keeps_its_value() {
+    let (s, mut w) = store(1, 2, Policy::Lru);
+    put(&s, &mut w, b"a", b"1").unwrap();
     put(&s, &mut w, b"b", b"2").unwrap();
-    let key = s.key(b"b").unwrap();
+    let key = s.key(b"a").unwrap();
+    let mut out = ValueOut::new();
     let found = s.get(&key, 0, &mut out, spin_loop).unwrap();
     let relink = s.hit(0, &found).expect("exact LRU relinks a hit");
-    put(&s, &mut w, b"b", b"22").unwrap();
-    assert!(matches!(
-        w.relink(&s, &key, relink, 0, &mut out),
-        Relinked::Reread(_)
-    ));
-    assert_eq!(out.value(), b"22");
+    put(&s, &mut w, b"a", b"11").unwrap(); // "a" newest
+    put(&s, &mut w, b"b", b"22").unwrap(); // "b" newest
+    assert_eq!(
+        w.relink(&s, &key, relink, 0, out.value()),
+        Relinked::Delivered
+    );
+    assert_eq!(out.value(), b"1");
+    // "a" was not made the newest again: it is the oldest, so it goes.
+    put(&s, &mut w, b"c", b"3").unwrap();
+    assert_eq!(get(&s, &mut w, b"a"), Err(Error::NotFound));
+    assert_eq!(get(&s, &mut w, b"b"), Ok(b"22".to_vec()));
 }

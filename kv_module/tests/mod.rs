@@ -53,12 +53,10 @@ fn put_if(s: &HStore, w: &mut HWriter, k: &[u8], v: &[u8], c: Condition) -> Resu
 fn get(s: &HStore, w: &mut HWriter, k: &[u8]) -> Result<Vec<u8>, Error> {
     let key = s.key(k)?;
     let mut out = ValueOut::new();
-    let mut found = s.get(&key, 1, &mut out, spin_loop)?;
+    let found = s.get(&key, 1, &mut out, spin_loop)?;
     if let Some(relink) = s.hit(1, &found) {
-        match w.relink(s, &key, relink, 1, &mut out) {
-            Relinked::Delivered => {}
-            Relinked::Reread(again) => found = again,
-            Relinked::Gone => return Err(Error::NotFound),
+        if w.relink(s, &key, relink, 1, out.value()) == Relinked::Gone {
+            return Err(Error::NotFound);
         }
     }
     assert_eq!(found.len, out.value_len());

@@ -49,7 +49,7 @@ fn finish_get(
     let store = &target.store;
     if let Some(relink) = store.hit(0, &found) {
         let mut writer = target.writer.lock().unwrap();
-        if writer.relink(store, key, relink, 0, out) == Relinked::Gone {
+        if writer.relink(store, key, relink, 0, out.value()) == Relinked::Gone {
             return Ok(Outcome::NotFound);
         }
     }
