@@ -20,9 +20,13 @@
  *   ENOSPC  kv_put/kv_put_flags: the store is full and the module evicts
  *           nothing (use_lru=0); kv_dump: see there
  *   ENOMEM  kv_dump: the module could not allocate its buffer for a bucket
+ *   E2BIG   kv_dump: a bucket holds more than 1024 items
+ *   EINTR   kv_dump: a signal arrived before a pair was written
  *   EFAULT  a pointer the kernel cannot read or write
- *   EBADF   fd is not an open descriptor, or kv_put, kv_put_flags, kv_del or
- *           kv_clear on a descriptor from kv_open_readonly
+ *   EBADF   fd is not an open descriptor; or a valid kv_put, kv_put_flags,
+ *           kv_del or kv_clear on a descriptor not open for writing (from
+ *           kv_open_readonly), a valid kv_get or kv_dump on one not open
+ *           for reading (O_WRONLY). An invalid request answers EINVAL first.
  * A failed call changes nothing in the store.
  * kv_put_flags copies *pair, and kv_dump reads *cursor and *count, in the
  * library: there a bad non-NULL pointer faults in the caller, as with memcpy.
@@ -156,19 +160,21 @@ int kv_put_flags(int fd, const struct kv_pair *pair, uint32_t flags);
  * each op's result to 0 or a negative errno (EINVAL, ENOENT, EEXIST, ENOSPC
  * as for the single calls; EBADF for a put or del on a descriptor from
  * kv_open_readonly) and a successful get's pair.value. Returns the number of
- * ops processed (count), 0 for count 0; -1 with EINVAL for count above
- * KV_BATCH_MAX or a NULL ops with count > 0, EFAULT when an op cannot be
- * read, or its result or a get's value cannot be written (the ops before it
- * were done, with results). */
+ * ops run: count, 0 for count 0, or fewer when the batch stopped at an op it
+ * could not read, whose result it could not write, or whose get could not
+ * write its value (that op did not run; the ops before it did, with
+ * results); -1 with EINVAL for count above KV_BATCH_MAX or a NULL ops with
+ * count > 0, EFAULT when the first op stops it (nothing ran). */
 int kv_batch(int fd, struct kv_op *ops, uint32_t count);
 /* Copies items out, bucket by bucket: set *cursor = 0 to start and *count
  * to the room in pairs; on return *count pairs were written and *cursor is
  * where to go on; *count == 0 is the end. A key present for the whole
  * iteration is returned exactly once, whatever puts and dels run meanwhile
  * (keys added or removed during it may or may not appear). When *count
- * cannot hold the next bucket: -1, ENOSPC, *count set to the room it needs
- * and *cursor to that bucket (past any empty ones), so a call with that room
- * goes on. A dump is not a use: no LRU or SIEVE change, no hit. */
+ * cannot hold the next bucket: -1, ENOSPC, *count set to the room it needs,
+ * so a call with that room goes on. Every failure leaves *cursor as it was.
+ * A signal ends a call early (EINTR if it wrote nothing). A dump is not a
+ * use: no LRU or SIEVE change, no hit. */
 int kv_dump(int fd, uint64_t *cursor, struct kv_pair *pairs, uint32_t *count);
 /* Removes every item (evictions not counted; the counters keep counting). */
 int kv_clear(int fd);

@@ -53,6 +53,19 @@
 //!    never longer than that.
 //! 5. *Bounded garbage.* A torn `lens` word is clamped to the arrays, so a
 //!    copy made from a torn state stays in bounds; it is discarded by step 3.
+//! 6. *Evictions are one change.* A put that evicts removes the victim from
+//!    its bucket and inserts the new item into another: two sections. A
+//!    reader that saw the first and not the second could answer a miss for
+//!    both keys, which no order of whole operations explains. So the table
+//!    also counts evictions in `evictions`, odd while one runs
+//!    (`evict_begin`, `evict_end`, around both sections), and a reader
+//!    validates it as it validates `seq` (step 3, the same fences): a read
+//!    that overlapped any part of an eviction retries, and one that did not
+//!    saw the table before it or after it. The count also tells a lock-free
+//!    hit whether an eviction may have decided on its item before the hit's
+//!    referenced bit was set (`mark_hit`: a SeqCst store in `evict_begin`
+//!    before the policy reads any bit, and a SeqCst load after the mark, so
+//!    at least one of the two sees the other).
 //!
 //! `seq` is a u32: a reader is fooled only if exactly 2^32 sections of its
 //! bucket run during one of its reads, as with the kernel's `seqcount_t`.
