@@ -105,6 +105,12 @@ pub enum Error {
     BadValueLen,
     /// A bucket number at or above the bucket count.
     BadBucket,
+    /// The item's version is not the one a versioned put expected.
+    VersionChanged,
+    /// An increment's item does not hold the decimal text of an `i64`.
+    NotANumber,
+    /// An increment's result is outside `i64`.
+    Overflow,
 }
 
 /// A key checked and packed into words, with its hash under one table's seed.
@@ -251,6 +257,12 @@ pub struct Slot {
     next: AtomicU32,
     /// Key length in bits 0..8, value length in bits 8..24.
     lens: AtomicU32,
+    /// When the item expires, in nanoseconds of the caller's monotonic
+    /// clock; 0: never. Read by every hit, so next to the lengths.
+    expires: AtomicU64,
+    /// The item's version (never 0 on a used slot): the writer gives a
+    /// new one whenever the value or the expiry changes.
+    version: AtomicU64,
     key: [AtomicU64; KEY_WORDS],
     value: [AtomicU64; VALUE_WORDS],
     /// The policy's "referenced" bit (like `ref` in the kernel's
@@ -266,6 +278,8 @@ impl Slot {
             hash: AtomicU64::new(0),
             next: AtomicU32::new(NIL),
             lens: AtomicU32::new(0),
+            expires: AtomicU64::new(0),
+            version: AtomicU64::new(0),
             key: [const { AtomicU64::new(0) }; KEY_WORDS],
             value: [const { AtomicU64::new(0) }; VALUE_WORDS],
             referenced: AtomicBool::new(false),
@@ -446,14 +460,25 @@ impl Default for Bucket {
     }
 }
 
-/// Where a lookup found its key: the slot, the value's length, and the
-/// bucket's sequence count the lookup was validated against (a writer that
-/// sees the same even count knows the bucket has not changed since).
+/// Where a lookup found its key: the slot, the value's length, the item's
+/// expiry and version, and the bucket's sequence count the lookup was
+/// validated against (a writer that sees the same even count knows the
+/// bucket has not changed since).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Found {
     pub slot: u32,
     pub len: usize,
+    /// Nanoseconds of the monotonic clock; 0: never expires.
+    pub expires: u64,
+    pub version: u64,
     pub seq: u32,
+}
+
+/// Whether an item whose expiry is `expires` (0: never) has expired at
+/// `now`: a deadline is the first instant the item is gone.
+#[inline(always)]
+pub fn is_expired(expires: u64, now: u64) -> bool {
+    expires != 0 && expires <= now
 }
 
 /// The hash table over caller-provided storage (`KVVec` in the kernel, `Vec`
@@ -600,18 +625,28 @@ where
             if bucket.seq.load(Ordering::Relaxed) == seq {
                 // A walk that ran out of steps in a stable bucket would mean a
                 // cycle in a consistent chain, which the writer never makes.
-                return found
-                    .unwrap_or(None)
-                    .map(|(slot, len)| Found { slot, len, seq });
+                return found.unwrap_or(None).map(|(slot, len, expires, version)| Found {
+                    slot,
+                    len,
+                    expires,
+                    version,
+                    seq,
+                });
             }
         }
     }
 
-    /// One walk of the chain: `Some(result)` (the slot holding `key` and its
-    /// value's length, copied into `out`), or `None` when it ran out of
-    /// steps (a cycle seen mid-change).
+    /// One walk of the chain: `Some(result)` (the slot holding `key`, its
+    /// value's length, copied into `out`, its expiry and version), or `None`
+    /// when it ran out of steps (a cycle seen mid-change). The expiry and
+    /// version are read inside the validated section, like the value.
     #[inline(always)]
-    fn walk(&self, bucket: &Bucket, key: &Key, out: &mut ValueOut) -> Option<Option<(u32, usize)>> {
+    fn walk(
+        &self,
+        bucket: &Bucket,
+        key: &Key,
+        out: &mut ValueOut,
+    ) -> Option<Option<(u32, usize, u64, u64)>> {
         let mut i = bucket.head.load(Ordering::Relaxed);
         // A consistent chain has at most `slots.len()` slots.
         let mut steps = self.slots.len();
@@ -619,7 +654,9 @@ where
             let slot = self.slot(i)?; // NIL (or garbage): the end
             if let Some(len) = slot.holds(key) {
                 out.fill(slot, len);
-                return Some(Some((i, len)));
+                let expires = slot.expires.load(Ordering::Relaxed);
+                let version = slot.version.load(Ordering::Relaxed);
+                return Some(Some((i, len, expires, version)));
             }
             i = slot.next.load(Ordering::Relaxed);
             if i == NIL {
@@ -700,21 +737,62 @@ where
         None
     }
 
-    /// Replaces the value of used slot `i`; the change in bytes held.
-    pub(crate) fn replace(&self, i: u32, value: &[u8]) -> Option<(u64, u64)> {
+    /// Replaces the value, expiry and version of used slot `i`; the change
+    /// in bytes held.
+    pub(crate) fn replace(
+        &self,
+        i: u32,
+        value: &[u8],
+        expires: u64,
+        version: u64,
+    ) -> Option<(u64, u64)> {
         let slot = self.slot(i)?;
         let bucket = self.bucket(slot.hash.load(Ordering::Relaxed))?;
         let old = slot.size();
         self.write_begin(bucket);
         slot.set_value(value);
+        slot.expires.store(expires, Ordering::Relaxed);
+        slot.version.store(version, Ordering::Relaxed);
         self.write_end(bucket);
         Some((old, slot.size()))
+    }
+
+    /// Sets the expiry and version of used slot `i`, keeping its value.
+    pub(crate) fn set_expiry(&self, i: u32, expires: u64, version: u64) -> Option<()> {
+        let slot = self.slot(i)?;
+        let bucket = self.bucket(slot.hash.load(Ordering::Relaxed))?;
+        self.write_begin(bucket);
+        slot.expires.store(expires, Ordering::Relaxed);
+        slot.version.store(version, Ordering::Relaxed);
+        self.write_end(bucket);
+        Some(())
+    }
+
+    /// Used slot `i`'s expiry and version (writer only, so consistent).
+    pub(crate) fn expiry_and_version(&self, i: u32) -> Option<(u64, u64)> {
+        let slot = self.slot(i)?;
+        Some((
+            slot.expires.load(Ordering::Relaxed),
+            slot.version.load(Ordering::Relaxed),
+        ))
+    }
+
+    /// Calls `f` with used slot `i`'s value (writer only, so consistent).
+    pub(crate) fn with_value<R>(&self, i: u32, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        Some(self.slot(i)?.with_item(|_, value| f(value)))
     }
 
     /// Fills unused slot `i` with the item and links it at the head of its
     /// chain; `free_next` receives the slot's old `next` (its free-list
     /// successor). The item's size.
-    pub(crate) fn insert(&self, i: u32, key: &Key, value: &[u8]) -> Option<(u64, u32)> {
+    pub(crate) fn insert(
+        &self,
+        i: u32,
+        key: &Key,
+        value: &[u8],
+        expires: u64,
+        version: u64,
+    ) -> Option<(u64, u32)> {
         let slot = self.slot(i)?;
         let bucket = self.bucket(key.hash)?;
         let free_next = slot.next.load(Ordering::Relaxed);
@@ -725,6 +803,8 @@ where
         }
         slot.set_lens(key.len(), 0);
         slot.set_value(value);
+        slot.expires.store(expires, Ordering::Relaxed);
+        slot.version.store(version, Ordering::Relaxed);
         slot.referenced.store(false, Ordering::Relaxed);
         slot.next
             .store(bucket.head.load(Ordering::Relaxed), Ordering::Relaxed);
@@ -769,18 +849,24 @@ where
         }
     }
 
-    /// Calls `f` with the first `limit` items of bucket `b`; their number,
-    /// or `limit + 1` if the bucket holds more. Writer only, so consistent.
+    /// Calls `f` with the first `limit` items of bucket `b` whose expiry
+    /// `keep` accepts; their number, or `limit + 1` if the bucket holds more.
+    /// Writer only, so consistent.
     pub(crate) fn for_each_in_bucket(
         &self,
         b: u32,
         limit: u32,
+        keep: impl Fn(u64) -> bool,
         mut f: impl FnMut(&[u8], &[u8]),
     ) -> Result<u32, Error> {
         let bucket = self.buckets.get(b as usize).ok_or(Error::BadBucket)?;
         let mut count = 0u32;
         let mut i = bucket.head.load(Ordering::Relaxed);
         while let Some(slot) = self.slot(i) {
+            if !keep(slot.expires.load(Ordering::Relaxed)) {
+                i = slot.next.load(Ordering::Relaxed);
+                continue;
+            }
             if count == limit {
                 // One more than the limit: the caller learns the bucket is
                 // longer without a walk to its end.

@@ -80,7 +80,7 @@ fn a_get_whose_value_is_not_delivered_changes_nothing() {
         // The caller looks up "a" but never records it (its copy failed):
         // no hit, no use (LRU) or visit (SIEVE), so "a" is the victim.
         let mut out = ValueOut::new();
-        s.get(&s.key(b"a").unwrap(), 0, &mut out, spin_loop)
+        s.get(&s.key(b"a").unwrap(), 0, &mut out, spin_loop, || 1)
             .unwrap();
         assert_eq!(s.usage(&w).hits, 0);
         put(&s, &mut w, b"c", b"3").unwrap();
@@ -111,12 +111,12 @@ fn an_exact_lru_get_is_atomic_with_a_concurrent_eviction() {
     put(&s, &mut w, b"b", b"2").unwrap();
     let key = s.key(b"a").unwrap();
     let mut out = ValueOut::new();
-    let found = s.get(&key, 0, &mut out, spin_loop).unwrap();
+    let found = s.get(&key, 0, &mut out, spin_loop, || 1).unwrap();
     assert_eq!(out.value(), b"1", "the lookup saw \"a\"");
     let relink = s.hit(0, &found).expect("exact LRU relinks a hit");
     // The put runs between the lookup and the relink, and evicts "a".
     assert_eq!(put(&s, &mut w, b"c", b"3"), Ok(Put::Evicted));
-    assert_eq!(w.relink(&s, &key, relink, 0, &mut out), Relinked::Gone);
+    assert_eq!(w.relink(&s, &key, relink, 0, &mut out, &super::never()), Relinked::Gone);
     assert_eq!(s.usage(&w).hits, 0);
     assert_eq!(s.usage(&w).misses, 1);
     assert_eq!(get(&s, &mut w, b"b"), Ok(b"2".to_vec()));
@@ -125,11 +125,11 @@ fn an_exact_lru_get_is_atomic_with_a_concurrent_eviction() {
     // get read again under the lock and answer the value there now.
     put(&s, &mut w, b"b", b"2").unwrap();
     let key = s.key(b"b").unwrap();
-    let found = s.get(&key, 0, &mut out, spin_loop).unwrap();
+    let found = s.get(&key, 0, &mut out, spin_loop, || 1).unwrap();
     let relink = s.hit(0, &found).expect("exact LRU relinks a hit");
     put(&s, &mut w, b"b", b"22").unwrap();
     assert!(matches!(
-        w.relink(&s, &key, relink, 0, &mut out),
+        w.relink(&s, &key, relink, 0, &mut out, &super::never()),
         Relinked::Reread(_)
     ));
     assert_eq!(out.value(), b"22");
