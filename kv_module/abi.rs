@@ -300,8 +300,11 @@ pub const KV_IOC_CLEAR: u32 = ioc(0, 8, 0);
 pub const KV_IOC_CACHE_OP: u32 = ioc(IOC_READ | IOC_WRITE, 9, core::mem::size_of::<KvCacheOp>());
 /// Cache batch: `_IOWR(0xB9, 10, struct kv_batch_args)` whose `ops` are
 /// [`KvCacheOp`]s; returns the ops processed.
-pub const KV_IOC_CACHE_BATCH: u32 =
-    ioc(IOC_READ | IOC_WRITE, 10, core::mem::size_of::<KvBatchArgs>());
+pub const KV_IOC_CACHE_BATCH: u32 = ioc(
+    IOC_READ | IOC_WRITE,
+    10,
+    core::mem::size_of::<KvBatchArgs>(),
+);
 
 // The layout is part of the ABI: these fail the build if it ever changes.
 const _: () = assert!(core::mem::size_of::<KvKey>() == 68);

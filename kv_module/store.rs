@@ -457,10 +457,7 @@ impl<A: Alloc> Writer<A> {
             return Err(Error::BadValueLen);
         }
         let i = self.find_live(store, key, clock).ok_or(Error::NotFound)?;
-        let (expires, current) = store
-            .table
-            .expiry_and_version(i)
-            .ok_or(Error::NotFound)?;
+        let (expires, current) = store.table.expiry_and_version(i).ok_or(Error::NotFound)?;
         if current != version {
             return Err(Error::VersionChanged);
         }
@@ -526,10 +523,7 @@ impl<A: Alloc> Writer<A> {
         clock: &Clock<F>,
     ) -> Result<i64, Error> {
         let i = self.find_live(store, key, clock).ok_or(Error::NotFound)?;
-        let (expires, _) = store
-            .table
-            .expiry_and_version(i)
-            .ok_or(Error::NotFound)?;
+        let (expires, _) = store.table.expiry_and_version(i).ok_or(Error::NotFound)?;
         if expires == 0 {
             return Ok(-1);
         }

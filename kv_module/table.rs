@@ -625,13 +625,15 @@ where
             if bucket.seq.load(Ordering::Relaxed) == seq {
                 // A walk that ran out of steps in a stable bucket would mean a
                 // cycle in a consistent chain, which the writer never makes.
-                return found.unwrap_or(None).map(|(slot, len, expires, version)| Found {
-                    slot,
-                    len,
-                    expires,
-                    version,
-                    seq,
-                });
+                return found
+                    .unwrap_or(None)
+                    .map(|(slot, len, expires, version)| Found {
+                        slot,
+                        len,
+                        expires,
+                        version,
+                        seq,
+                    });
             }
         }
     }

@@ -116,7 +116,10 @@ fn an_exact_lru_get_is_atomic_with_a_concurrent_eviction() {
     let relink = s.hit(0, &found).expect("exact LRU relinks a hit");
     // The put runs between the lookup and the relink, and evicts "a".
     assert_eq!(put(&s, &mut w, b"c", b"3"), Ok(Put::Evicted));
-    assert_eq!(w.relink(&s, &key, relink, 0, &mut out, &super::never()), Relinked::Gone);
+    assert_eq!(
+        w.relink(&s, &key, relink, 0, &mut out, &super::never()),
+        Relinked::Gone
+    );
     assert_eq!(s.usage(&w).hits, 0);
     assert_eq!(s.usage(&w).misses, 1);
     assert_eq!(get(&s, &mut w, b"b"), Ok(b"2".to_vec()));

@@ -39,7 +39,10 @@ fn a_key_sealed_in_place_is_the_key_packed_from_its_bytes() {
             let key = sealed(&s, &k, garbage).unwrap();
             assert_eq!(key.hash_for_test(), s.key(&k).unwrap().hash_for_test());
             let mut out = ValueOut::new();
-            assert_eq!(s.get(&key, 0, &mut out, spin_loop, || 1).map(|f| f.len), Ok(len));
+            assert_eq!(
+                s.get(&key, 0, &mut out, spin_loop, || 1).map(|f| f.len),
+                Ok(len)
+            );
             assert_eq!(out.value(), &k[..]);
         }
     }

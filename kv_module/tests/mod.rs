@@ -45,10 +45,7 @@ fn put(s: &HStore, w: &mut HWriter, k: &[u8], v: &[u8]) -> Result<Put, Error> {
 
 fn put_if(s: &HStore, w: &mut HWriter, k: &[u8], v: &[u8], c: Condition) -> Result<Put, Error> {
     let key = s.key(k)?;
-    let args = PutArgs {
-        cond: c,
-        ttl_ms: 0,
-    };
+    let args = PutArgs { cond: c, ttl_ms: 0 };
     w.put_if(s, &key, v, args, &never())
 }
 

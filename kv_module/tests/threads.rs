@@ -53,7 +53,12 @@ fn stress(policy: Policy, buckets: u32, cap: u32, keys: u8) {
                         let _ = w.del(s, &key, &super::never());
                     } else {
                         // Without a policy a full store refuses: fine.
-                        let _ = w.put(s, &key, &self_checking_value(&k, n * 2 + t), &super::never());
+                        let _ = w.put(
+                            s,
+                            &key,
+                            &self_checking_value(&k, n * 2 + t),
+                            &super::never(),
+                        );
                     }
                 }
             })
@@ -79,7 +84,14 @@ fn stress(policy: Policy, buckets: u32, cap: u32, keys: u8) {
                             "torn or foreign value for key {k:?}"
                         );
                         if let Some(relink) = s.hit(t, &found) {
-                            let again = w.lock().unwrap().relink(s, &key, relink, t, &mut out, &super::never());
+                            let again = w.lock().unwrap().relink(
+                                s,
+                                &key,
+                                relink,
+                                t,
+                                &mut out,
+                                &super::never(),
+                            );
                             match again {
                                 Relinked::Delivered => {}
                                 Relinked::Reread(found) => assert!(
