@@ -4,13 +4,16 @@
 //! model-based test (`model.rs`) checks every policy's exact eviction order;
 //! `threads.rs` tries to catch a lock-free reader seeing a torn value.
 
+mod counters;
 mod dump;
 mod eviction;
+mod expiry;
 mod hash;
 mod key_and_value;
 mod limits;
 mod model;
 mod threads;
+mod versions;
 mod writes;
 
 use core::hint::spin_loop;
