@@ -87,10 +87,10 @@ Examples:
 ///
 /// kvctl works on the store through its device, /dev/kvstore, which the kv
 /// kernel module creates (--device or KVSTORE_DEVICE names another). get,
-/// stat, list and dump open the device read-only, so read permission on it
-/// is enough for them; put, del, load and clear open it for writing (root,
-/// or a member of the group that owns the device: kvstore after make
-/// install).
+/// gets, ttl, stat, list and dump open the device read-only, so read
+/// permission on it is enough for them; put, del, touch, incr, decr, cas,
+/// load and clear open it for writing (root, or a member of the group that
+/// owns the device: kvstore after make install).
 ///
 /// Keys are 1 to 64 bytes and values 0 to 256 bytes, any byte values. Give
 /// them as they are, or with --hex as hexadecimal, for bytes a shell cannot

@@ -12,9 +12,9 @@ use std::sync::Arc;
 
 use kv_module::abi::{
     KvBatchArgs, KvDumpArgs, KvKey, KvOp, KvPair, KvUsageStat, KV_BATCH_MAX, KV_IOC_BATCH,
-    KV_IOC_CLEAR, KV_IOC_DEL, KV_IOC_DUMP, KV_IOC_GET, KV_IOC_MAGIC, KV_IOC_PUT, KV_IOC_PUT_FLAGS,
-    KV_IOC_STAT, KV_MAX_KEY, KV_MAX_VAL, KV_OP_DEL, KV_OP_GET, KV_OP_PUT, KV_PUT_EXIST,
-    KV_PUT_NOEXIST,
+    KV_IOC_CACHE_BATCH, KV_IOC_CLEAR, KV_IOC_DEL, KV_IOC_DUMP, KV_IOC_GET, KV_IOC_MAGIC,
+    KV_IOC_PUT, KV_IOC_PUT_FLAGS, KV_IOC_STAT, KV_MAX_KEY, KV_MAX_VAL, KV_OP_DEL, KV_OP_GET,
+    KV_OP_PUT, KV_PUT_EXIST, KV_PUT_NOEXIST,
 };
 
 use kv_test_support::{errno_name, map, pair, protect, Dev, Errno, Rng, PAGE};
@@ -822,6 +822,7 @@ impl Thread {
                     libc::EBADF,
                     libc::EEXIST,
                     libc::E2BIG,
+                    libc::EOVERFLOW,
                 ]));
             (self.rng.next_u64() as u32 & 0xffff_0000) | (KV_IOC_MAGIC << 8) | nr
         } else {
@@ -844,7 +845,7 @@ impl Thread {
         // Only a batch returns a count.
         let r = match ret {
             Ok(0) => Ok(()),
-            Ok(_) if cmd == KV_IOC_BATCH => Ok(()),
+            Ok(_) if cmd == KV_IOC_BATCH || cmd == KV_IOC_CACHE_BATCH => Ok(()),
             Ok(n) => Err(-n),
             Err(e) => Err(e),
         };
