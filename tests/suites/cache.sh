@@ -19,8 +19,8 @@ expect kvctl/cache/ttl_never 0 "-1" "" sh -c 'kvctl put plain v && kvctl ttl pla
 expect kvctl/cache/ttl_absent 1 "" "kv_ttl error: Key not found" kvctl ttl nothing
 expect kvctl/cache/touch 0 "-1" "" sh -c 'kvctl touch session 0 && kvctl ttl session'
 expect kvctl/cache/touch_absent 1 "" "kv_touch error: Key not found" kvctl touch nothing 5s
-expect kvctl/cache/touch_ms 0 "abc" "" sh -c 'kvctl touch session 300ms && kvctl get session'
-sleep 1
+expect kvctl/cache/touch_ms 0 "abc" "" sh -c 'kvctl touch session 2000ms && kvctl get session'
+sleep 3
 expect kvctl/cache/expired_get 1 "" "kv_get error: Key not found" kvctl get session
 expect kvctl/cache/bad_duration 2 "" "" sh -c 'kvctl put --ttl 5x k v 2>/dev/null'
 expect kvctl/cache/put_ttl_zero 0 "-1" "" sh -c 'kvctl put --ttl 0 z v && kvctl ttl z'
