@@ -84,13 +84,15 @@ guest-tests: build-lib-so
 	rm -rf build/guest
 	mkdir -p build/guest
 	$(CARGO) build --release -p kv-device-tests -p kv-torture -p kv-bench -p kv-lincheck
-	$(CARGO) build --release -p kvlib --example put_get_del --example put_with_batch_iter
+	$(CARGO) build --release -p kvlib --example put_get_del --example put_with_batch_iter --example cache
 	cp target/release/kv-device-tests target/release/kv-torture target/release/kv-bench \
 		target/release/kv-lincheck build/guest/
 	cp target/release/examples/put_get_del build/guest/kvlib_put_get_del
 	cp target/release/examples/put_with_batch_iter build/guest/kvlib_put_with_batch_iter
+	cp target/release/examples/cache build/guest/kvlib_cache
 	$(CC) $(TEST_CFLAGS) tests/c/libkv_ops.c -L. -lkv -o build/guest/libkv_ops
 	$(CC) $(TEST_CFLAGS) tests/c/libkv_batch_dump.c -L. -lkv -o build/guest/libkv_batch_dump
+	$(CC) $(TEST_CFLAGS) tests/c/libkv_cache.c -L. -lkv -o build/guest/libkv_cache
 	$(CC) $(TEST_CFLAGS) -m32 -static tests/c/compat32.c -o build/guest/compat32
 	$(CC) $(TEST_CFLAGS) tests/c/unload_race.c -o build/guest/unload_race
 	$(CC) $(TEST_CFLAGS) tests/c/fault_load.c -o build/guest/fault_load

@@ -10,13 +10,16 @@
  * Return convention of every function: 0 on success (kv_open: a file
  * descriptor; kv_batch: the number of ops processed), -1 on failure with
  * errno set:
- *   ENOENT  kv_get/kv_del: the key is not in the store; kv_put_flags with
- *           KV_PUT_EXIST: the key is not in the store;
+ *   ENOENT  kv_get/kv_del: the key is not in the store (an expired item
+ *           is not); kv_put_flags with KV_PUT_EXIST, kv_touch, kv_ttl,
+ *           kv_get_ver, kv_put_ver: the key is not in the store;
  *           kv_open: /dev/kvstore does not exist (the kv module is not loaded)
  *   EACCES  kv_open: no permission on /dev/kvstore (root, or the kvstore group)
  *   EINVAL  a NULL pointer, key length not in 1..KV_MAX_KEY, or value length
  *           above KV_MAX_VAL; bad flags or counts (see each function)
- *   EEXIST  kv_put_flags with KV_PUT_NOEXIST: the key is in the store
+ *   EEXIST  kv_put_flags with KV_PUT_NOEXIST: the key is in the store;
+ *           kv_put_ver: the item's version changed
+ *   EOVERFLOW kv_incr: the result is outside int64_t
  *   ENOSPC  kv_put/kv_put_flags: the store is full and the module evicts
  *           nothing (use_lru=0); kv_dump: see there
  *   ENOMEM  kv_dump: the module could not allocate its buffer for a bucket
@@ -75,6 +78,7 @@ struct kv_pair {
 #define KV_STAT_HAS_BYTES_USED (1ULL << 7)
 #define KV_STAT_HAS_PUTS (1ULL << 8)
 #define KV_STAT_HAS_DELETES (1ULL << 9)
+#define KV_STAT_HAS_EXPIRED (1ULL << 10)
 
 /* kv_stat. The module zeroes reserved; new counters take reserved words,
  * so the struct keeps its size. */
@@ -90,7 +94,8 @@ struct kv_usage_stat {
 	uint64_t filled;       /* KV_STAT_HAS_* bits of the fields filled */
 	uint64_t puts;         /* successful puts (inserts and replaces) */
 	uint64_t deletes;      /* successful deletes (not clears, not evictions) */
-	uint64_t reserved[7];
+	uint64_t expired;      /* items removed because they expired */
+	uint64_t reserved[6];  /* the first is reserved for a later memory field */
 };
 
 #define KV_PUT_NOEXIST 1 /* kv_put_flags: insert only if absent, else EEXIST */
@@ -99,6 +104,11 @@ struct kv_usage_stat {
 #define KV_OP_GET 1 /* kv_op.op: look up pair.key, the value into pair.value */
 #define KV_OP_PUT 2 /* put pair, with flags as for kv_put_flags */
 #define KV_OP_DEL 3 /* delete pair.key */
+/* The ops below exist only in struct kv_cache_op (kv_cache_batch). */
+#define KV_OP_PUT_VER 4 /* put pair only if the version is still version */
+#define KV_OP_INCR 5    /* add number to the value; the result into number */
+#define KV_OP_TOUCH 6   /* set the expiry to ttl_ms, keeping the value */
+#define KV_OP_TTL 7     /* milliseconds left into number (-1: never expires) */
 #define KV_BATCH_MAX 256 /* most ops in one kv_batch */
 
 /* One op of kv_batch. */
@@ -107,6 +117,19 @@ struct kv_op {
 	uint32_t flags;    /* a put's KV_PUT_NOEXIST or KV_PUT_EXIST; else 0 */
 	int32_t result;    /* out: 0 or a negative errno */
 	uint32_t reserved; /* 0 */
+	struct kv_pair pair;
+};
+
+/* One op of kv_cache_batch: struct kv_op with an expiry, a version and a
+ * number. Every KV_OP_* applies; a get also answers the item's version. */
+struct kv_cache_op {
+	uint32_t op;       /* KV_OP_* */
+	uint32_t flags;    /* a put's KV_PUT_NOEXIST or KV_PUT_EXIST; else 0 */
+	int32_t result;    /* out: 0 or a negative errno */
+	uint32_t reserved; /* 0 */
+	uint64_t ttl_ms;   /* put, touch, incr creating its key: ms from now, 0 never; else 0 */
+	uint64_t version;  /* in: KV_OP_PUT_VER's expected version; out: a get's */
+	int64_t number;    /* in: KV_OP_INCR's delta; out: its result, or KV_OP_TTL's ms */
 	struct kv_pair pair;
 };
 
@@ -135,6 +158,10 @@ struct kv_dump_args {
 #define KV_IOC_BATCH _IOWR(KV_IOC_MAGIC, 6, struct kv_batch_args) /* returns ops processed */
 #define KV_IOC_DUMP _IOWR(KV_IOC_MAGIC, 7, struct kv_dump_args)
 #define KV_IOC_CLEAR _IO(KV_IOC_MAGIC, 8)
+/* One cache op: its error is the ioctl's (result is not written). */
+#define KV_IOC_CACHE_OP _IOWR(KV_IOC_MAGIC, 9, struct kv_cache_op)
+/* A batch of struct kv_cache_op: returns ops processed. */
+#define KV_IOC_CACHE_BATCH _IOWR(KV_IOC_MAGIC, 10, struct kv_batch_args)
 
 /* Opens /dev/kvstore (read-write, close-on-exec); returns the descriptor. */
 int kv_open(void);
@@ -178,6 +205,43 @@ int kv_batch(int fd, struct kv_op *ops, uint32_t count);
 int kv_dump(int fd, uint64_t *cursor, struct kv_pair *pairs, uint32_t *count);
 /* Removes every item (evictions not counted; the counters keep counting). */
 int kv_clear(int fd);
+
+/* Expiry. Times are milliseconds on the monotonic clock (CLOCK_MONOTONIC:
+ * not changed by setting the date, stopped during suspend). An expired item
+ * is gone for every call: a get misses, KV_PUT_NOEXIST succeeds,
+ * KV_PUT_EXIST, kv_touch and kv_ttl answer ENOENT, a dump skips it, and the
+ * store stops counting it within 2 seconds of its expiry. kv_put and
+ * kv_put_flags leave an item that never expires. */
+
+/* kv_put_flags, the item expiring ttl_ms from now (0: never). */
+int kv_put_ttl(int fd, const struct kv_pair *pair, uint32_t flags, uint64_t ttl_ms);
+/* Sets a present item's expiry to ttl_ms from now (0: never), keeping its
+ * value. */
+int kv_touch(int fd, const struct kv_key *key, uint64_t ttl_ms);
+/* Writes the milliseconds key has left (>= 0, rounded up), or -1 if it
+ * never expires. */
+int kv_ttl(int fd, const struct kv_key *key, int64_t *ttl_ms);
+
+/* Counters. Adds delta to the value read as the decimal text of an int64_t
+ * (an optional minus sign and 1 to 19 digits), stores the result back as
+ * such text and writes it to *value. An absent key is created with the value
+ * delta, expiring ttl_ms from now (0: never); a present key keeps its expiry.
+ * EINVAL if the value is not such a number, EOVERFLOW if the result is
+ * outside int64_t; both change nothing. Atomic against every other call. */
+int kv_incr(int fd, const struct kv_key *key, int64_t delta, uint64_t ttl_ms, int64_t *value);
+
+/* Versions. Every item carries a version, never 0, that changes whenever
+ * its value or expiry changes and is never handed out twice while the module
+ * is loaded. */
+
+/* kv_get that also writes the item's version. */
+int kv_get_ver(int fd, struct kv_pair *pair, uint64_t *version);
+/* Replaces the value only if the item's version is still version: EEXIST
+ * if it changed, ENOENT if the key is absent; a refused put changes nothing.
+ * The item keeps its expiry. */
+int kv_put_ver(int fd, const struct kv_pair *pair, uint64_t version);
+/* kv_batch for struct kv_cache_op: every op, with the same rules. */
+int kv_cache_batch(int fd, struct kv_cache_op *ops, uint32_t count);
 
 #ifdef __cplusplus
 }

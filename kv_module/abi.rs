@@ -44,7 +44,7 @@ pub struct KvPair {
 
 /// Number of reserved 64-bit words at the end of [`KvUsageStat`]: room for
 /// new counters without changing the struct's size (and so the ioctl number).
-pub const KV_STAT_RESERVED: usize = 7;
+pub const KV_STAT_RESERVED: usize = 6;
 
 // Bits of `KvUsageStat::filled`, one per field, set when the module fills
 // that field: a 0 counter is then told apart from one an older module lacks.
@@ -58,6 +58,7 @@ pub const KV_STAT_HAS_EVICTIONS: u64 = 1 << 6;
 pub const KV_STAT_HAS_BYTES_USED: u64 = 1 << 7;
 pub const KV_STAT_HAS_PUTS: u64 = 1 << 8;
 pub const KV_STAT_HAS_DELETES: u64 = 1 << 9;
+pub const KV_STAT_HAS_EXPIRED: u64 = 1 << 10;
 
 /// The argument of stat. The kernel zeroes `reserved`; new counters take
 /// reserved words, so binaries built against an older header keep working.
@@ -88,6 +89,10 @@ pub struct KvUsageStat {
     pub puts: u64,
     /// Successful deletes (single or in a batch; not clears or evictions).
     pub deletes: u64,
+    /// Items removed because they expired (by any operation that met them,
+    /// or by the background reclaim).
+    pub expired: u64,
+    /// The first of these is reserved for a later `memory` field.
     pub reserved: [u64; KV_STAT_RESERVED],
 }
 
@@ -102,6 +107,20 @@ pub const KV_OP_GET: u32 = 1;
 pub const KV_OP_PUT: u32 = 2;
 /// [`KvOp::op`]: delete `pair.key`.
 pub const KV_OP_DEL: u32 = 3;
+/// [`KvCacheOp::op`]: put `pair` only if the item's version is still
+/// `version`: `EEXIST` if it changed, `ENOENT` if the key is absent. The
+/// item keeps its expiry.
+pub const KV_OP_PUT_VER: u32 = 4;
+/// [`KvCacheOp::op`]: add `number` to the item's value read as a decimal
+/// `i64`, the result into `number`; an absent key is created with the value
+/// `number` and the expiry `ttl_ms`.
+pub const KV_OP_INCR: u32 = 5;
+/// [`KvCacheOp::op`]: set a present item's expiry to `ttl_ms` (0: never)
+/// without changing its value.
+pub const KV_OP_TOUCH: u32 = 6;
+/// [`KvCacheOp::op`]: the milliseconds the item has left into `number`, or
+/// -1 for an item that never expires.
+pub const KV_OP_TTL: u32 = 7;
 /// Most ops in one batch.
 pub const KV_BATCH_MAX: u32 = 256;
 
@@ -117,6 +136,32 @@ pub struct KvOp {
     pub result: i32,
     /// Must be 0.
     pub reserved: u32,
+    pub pair: KvPair,
+}
+
+/// One operation of a cache batch, and the argument of the one-op cache
+/// ioctl: [`KvOp`] with an expiry, a version and a number. Every `KV_OP_*`
+/// applies.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KvCacheOp {
+    /// A `KV_OP_*` code.
+    pub op: u32,
+    /// `KV_PUT_NOEXIST` or `KV_PUT_EXIST` for a put; 0 otherwise.
+    pub flags: u32,
+    /// Out (batch only): 0 or a negative errno.
+    pub result: i32,
+    /// Must be 0.
+    pub reserved: u32,
+    /// In: the expiry of a put, a touch, or an increment that creates its
+    /// key, in milliseconds from now; 0: never. 0 for the other ops.
+    pub ttl_ms: u64,
+    /// In: a versioned put's expected version (0 for the other ops). Out:
+    /// a get's item version.
+    pub version: u64,
+    /// In: an increment's delta. Out: an increment's result, or the
+    /// milliseconds a ttl op found left (-1: never expires). 0 otherwise.
+    pub number: i64,
     pub pair: KvPair,
 }
 
@@ -183,6 +228,7 @@ impl KvUsageStat {
         filled: 0,
         puts: 0,
         deletes: 0,
+        expired: 0,
         reserved: [0; KV_STAT_RESERVED],
     };
 }
@@ -193,6 +239,19 @@ impl KvOp {
         flags: 0,
         result: 0,
         reserved: 0,
+        pair: KvPair::ZERO,
+    };
+}
+
+impl KvCacheOp {
+    pub const ZERO: Self = Self {
+        op: 0,
+        flags: 0,
+        result: 0,
+        reserved: 0,
+        ttl_ms: 0,
+        version: 0,
+        number: 0,
         pair: KvPair::ZERO,
     };
 }
@@ -236,6 +295,16 @@ pub const KV_IOC_BATCH: u32 = ioc(IOC_READ | IOC_WRITE, 6, core::mem::size_of::<
 pub const KV_IOC_DUMP: u32 = ioc(IOC_READ | IOC_WRITE, 7, core::mem::size_of::<KvDumpArgs>());
 /// Remove every item: `_IO(0xB9, 8)`.
 pub const KV_IOC_CLEAR: u32 = ioc(0, 8, 0);
+/// One cache op: `_IOWR(0xB9, 9, struct kv_cache_op)`; its error is the
+/// ioctl's (`result` is not written), its outputs go to the struct.
+pub const KV_IOC_CACHE_OP: u32 = ioc(IOC_READ | IOC_WRITE, 9, core::mem::size_of::<KvCacheOp>());
+/// Cache batch: `_IOWR(0xB9, 10, struct kv_batch_args)` whose `ops` are
+/// [`KvCacheOp`]s; returns the ops processed.
+pub const KV_IOC_CACHE_BATCH: u32 = ioc(
+    IOC_READ | IOC_WRITE,
+    10,
+    core::mem::size_of::<KvBatchArgs>(),
+);
 
 // The layout is part of the ABI: these fail the build if it ever changes.
 const _: () = assert!(core::mem::size_of::<KvKey>() == 68);
@@ -243,5 +312,6 @@ const _: () = assert!(core::mem::size_of::<KvValue>() == 260);
 const _: () = assert!(core::mem::size_of::<KvPair>() == 328);
 const _: () = assert!(core::mem::size_of::<KvUsageStat>() == 128);
 const _: () = assert!(core::mem::size_of::<KvOp>() == 344);
+const _: () = assert!(core::mem::size_of::<KvCacheOp>() == 368);
 const _: () = assert!(core::mem::size_of::<KvBatchArgs>() == 16);
 const _: () = assert!(core::mem::size_of::<KvDumpArgs>() == 24);

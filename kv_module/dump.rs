@@ -46,7 +46,7 @@ use kernel::{
 
 use crate::abi::{KvDumpArgs, KvPair};
 use crate::ioctl::Access;
-use crate::loaded_store::{shared, with_writer};
+use crate::loaded_store::{clock, shared, with_writer};
 
 /// The most items one call reads from a bucket, and so the most pairs it
 /// buffers (about 330 KB) and the longest walk it makes under the writer
@@ -93,7 +93,7 @@ pub(crate) fn dump(arg: UserPtr, access: Access) -> Result {
         // Under the writer spinlock: the closure copies into capacity
         // reserved beforehand and never sleeps.
         let items = with_writer(|writer| {
-            writer.dump_bucket(store, bucket, BUCKET_MAX, |key, value| {
+            writer.dump_bucket(store, bucket, BUCKET_MAX, &clock(), |key, value| {
                 // A bucket that does not fit the buffer is read again below.
                 if buf.push_within_capacity(KvPair::ZERO).is_err() {
                     return;
@@ -171,7 +171,7 @@ fn write_args(arg: UserPtr, args: &KvDumpArgs) -> Result {
 /// `cond_resched()`. Only kernels that do not preempt tasks at any point
 /// (or choose at boot, `PREEMPT_DYNAMIC`) have `__cond_resched`; a fully
 /// preemptible one needs nothing.
-fn cond_resched() {
+pub(crate) fn cond_resched() {
     #[cfg(any(not(CONFIG_PREEMPTION), CONFIG_PREEMPT_DYNAMIC))]
     // SAFETY: `__cond_resched` may sleep; it is called in process context
     // (an ioctl) with no lock held and interrupts on.

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The ioctl handlers but the dump (`dump.rs`): put, get, del, stat, put
-//! with flags, batch and clear. `kv_main.rs` dispatches to them with the
+//! with flags, batch, clear, and the cache ops (expiry, increments and
+//! versions) one at a time or in a batch. `kv_main.rs` dispatches to them with the
 //! file's [`Access`].
 //!
 //! A request is checked whole before the file's access is: an invalid one
@@ -22,13 +23,16 @@ use kernel::{
     uaccess::{UserPtr, UserSlice},
 };
 
+use kernel::transmute::{AsBytes, FromBytes};
+
 use crate::abi::{
-    self, KvBatchArgs, KvOp, KvPair, KvUsageStat, KV_BATCH_MAX, KV_PUT_EXIST, KV_PUT_NOEXIST,
+    self, KvBatchArgs, KvCacheOp, KvOp, KvPair, KvUsageStat, KV_BATCH_MAX, KV_PUT_EXIST,
+    KV_PUT_NOEXIST,
 };
-use crate::loaded_store::{shared, store_error, with_writer, Store};
-use crate::policy::Relink;
 use crate::loaded_store::wait_for_writer;
-use crate::store::{Condition, Key, Relinked, ValueOut};
+use crate::loaded_store::{clock, now_ns, shared, store_error, with_writer, Store};
+use crate::policy::Relink;
+use crate::store::{Condition, Key, PutArgs, Relinked, ValueOut};
 use crate::user_copy::{read_in_place, write_value};
 
 /// What the file an ioctl came on was opened for (its `O_ACCMODE`).
@@ -90,12 +94,13 @@ pub(crate) fn put(arg: UserPtr, access: Access) -> Result {
         .map_err(store_error)?;
     let value = prefix(&pair.value.data, pair.value.len)?;
     access.require_write()?;
-    put_if(store, &key, value, Condition::Always)
+    put_if(store, &key, value, Condition::Always, 0)
 }
 
-/// A checked put under `cond`.
-fn put_if(store: &Store, key: &Key, value: &[u8], cond: Condition) -> Result {
-    with_writer(|writer| writer.put_if(store, key, value, cond)).map(drop)
+/// A checked put under `cond`, expiring `ttl_ms` from now (0: never).
+fn put_if(store: &Store, key: &Key, value: &[u8], cond: Condition, ttl_ms: u64) -> Result {
+    let args = PutArgs { cond, ttl_ms };
+    with_writer(|writer| writer.put_if(store, key, value, args, &clock())).map(drop)
 }
 
 /// `KV_IOC_GET`.
@@ -104,7 +109,7 @@ pub(crate) fn get(arg: UserPtr, access: Access) -> Result {
     let mut slot = MaybeUninit::uninit();
     let key = key_from_user(store, arg, &mut slot)?;
     access.require_read()?;
-    get_to_user(store, key, arg.wrapping_byte_add(offset_of!(KvPair, value)))
+    get_to_user(store, key, arg.wrapping_byte_add(offset_of!(KvPair, value))).map(drop)
 }
 
 /// Copies the `struct kv_key` at `arg` straight into a [`Key`] in `slot`,
@@ -128,20 +133,22 @@ fn key_from_user<'a>(
 /// (`table.rs` says why it is never torn), and the copy out is outside every
 /// lock. Only a value that has reached the caller counts as a hit, which
 /// the policy records (`policy/mod.rs`); a get that fails changes nothing.
+/// An expired item is a miss; the clock is read only for an item that has
+/// an expiry. Answers the version of the item delivered.
 #[inline(always)]
-fn get_to_user(store: &'static Store, key: &Key, value_ptr: UserPtr) -> Result {
+fn get_to_user(store: &'static Store, key: &Key, value_ptr: UserPtr) -> Result<u64> {
     // A stale CPU number (after a migration) only picks another CPU's
     // counters, which are atomic.
     let cpu = CpuId::current().as_u32();
     let mut value = ValueOut::new();
     let found = store
-        .get(key, cpu, &mut value, wait_for_writer)
+        .get(key, cpu, &mut value, wait_for_writer, now_ns)
         .map_err(store_error)?;
     write_value(value_ptr, &value)?;
     if let Some(relink) = store.hit(cpu, &found) {
         finish_get(store, key, relink, cpu, &value)?;
     }
-    Ok(())
+    Ok(found.version)
 }
 
 /// The share of a delivered get that needs the writer lock (every exact-LRU
@@ -162,7 +169,7 @@ pub(crate) fn del(arg: UserPtr, access: Access) -> Result {
     let mut slot = MaybeUninit::uninit();
     let key = key_from_user(store, arg, &mut slot)?;
     access.require_write()?;
-    with_writer(|writer| writer.del(store, key))
+    with_writer(|writer| writer.del(store, key, &clock()))
 }
 
 /// `KV_IOC_STAT`.
@@ -197,19 +204,19 @@ fn run_op(op: &KvOp, value_ptr: UserPtr, access: Access) -> Result {
         abi::KV_OP_GET if op.flags == 0 => {
             let key = store.key(key).map_err(store_error)?;
             access.require_read()?;
-            get_to_user(store, &key, value_ptr)
+            get_to_user(store, &key, value_ptr).map(drop)
         }
         abi::KV_OP_PUT => {
             let condition = condition(op.flags)?;
             let key = store.key(key).map_err(store_error)?;
             let value = prefix(&op.pair.value.data, op.pair.value.len)?;
             access.require_write()?;
-            put_if(store, &key, value, condition)
+            put_if(store, &key, value, condition, 0)
         }
         abi::KV_OP_DEL if op.flags == 0 => {
             let key = store.key(key).map_err(store_error)?;
             access.require_write()?;
-            with_writer(|writer| writer.del(store, &key))
+            with_writer(|writer| writer.del(store, &key, &clock()))
         }
         _ => Err(EINVAL),
     }
@@ -226,15 +233,71 @@ pub(crate) fn put_flags(arg: UserPtr, access: Access) -> Result {
     run_op(op, arg, access)
 }
 
-/// `KV_IOC_BATCH`: the ops in order, one at a time; returns how many ran.
-///
-/// An op runs only once its `result` is known to be writable (it is
-/// written first with the value it holds), so the batch never changes the
-/// store without reporting it: at the first op that cannot be read, whose
-/// `result` cannot be written, or whose get cannot deliver its value, the
-/// batch stops without running that op and answers how many ran before it
-/// (EFAULT if none did, so a failed call changed nothing).
+/// `KV_IOC_BATCH`: the ops in order, one at a time; returns how many ran
+/// ([`run_batch`]).
 pub(crate) fn batch(arg: UserPtr, access: Access) -> Result<isize> {
+    run_batch::<KvOp>(arg, access)
+}
+
+/// `KV_IOC_CACHE_BATCH`: [`batch`] for [`KvCacheOp`]s.
+pub(crate) fn cache_batch(arg: UserPtr, access: Access) -> Result<isize> {
+    run_batch::<KvCacheOp>(arg, access)
+}
+
+/// An op of a batch.
+trait BatchOp: FromBytes {
+    /// Offset of the op's `result`.
+    const RESULT: usize;
+    /// Writes back, unchanged, the fields the op answers in (its `result`
+    /// and any other), so they are known writable before the op runs.
+    fn probe(&self, at: UserPtr) -> Result;
+    /// Runs the op, which was read from `at`, answering into it.
+    fn run(&self, at: UserPtr, access: Access) -> Result;
+}
+
+impl BatchOp for KvOp {
+    const RESULT: usize = offset_of!(KvOp, result);
+
+    fn probe(&self, at: UserPtr) -> Result {
+        write_result(at.wrapping_byte_add(Self::RESULT), self.result)
+    }
+
+    fn run(&self, at: UserPtr, access: Access) -> Result {
+        let value_ptr = at.wrapping_byte_add(offset_of!(KvOp, pair) + offset_of!(KvPair, value));
+        run_op(self, value_ptr, access)
+    }
+}
+
+impl BatchOp for KvCacheOp {
+    const RESULT: usize = offset_of!(KvCacheOp, result);
+
+    fn probe(&self, at: UserPtr) -> Result {
+        // `result` to `number`: every field but the pair, which only a get
+        // writes (and a get that cannot deliver changes nothing).
+        let fields = self
+            .as_bytes()
+            .get(Self::RESULT..offset_of!(KvCacheOp, pair))
+            .ok_or(EINVAL)?;
+        UserSlice::new(at.wrapping_byte_add(Self::RESULT), fields.len())
+            .writer()
+            .write_slice(fields)
+    }
+
+    fn run(&self, at: UserPtr, access: Access) -> Result {
+        run_cache_op(self, at, access)
+    }
+}
+
+/// The ops of a batch in order, one at a time; returns how many ran.
+///
+/// An op runs only once its answer fields are known to be writable (they
+/// are written first with the values they hold, [`BatchOp::probe`]), so the
+/// batch never changes the store without reporting it: at the first op that
+/// cannot be read, whose answer fields cannot be written, or whose get
+/// cannot deliver its value, the batch stops without running that op and
+/// answers how many ran before it (EFAULT if none did, so a failed call
+/// changed nothing).
+fn run_batch<T: BatchOp>(arg: UserPtr, access: Access) -> Result<isize> {
     let args: KvBatchArgs = UserSlice::new(arg, size_of::<KvBatchArgs>())
         .reader()
         .read()?;
@@ -251,23 +314,20 @@ pub(crate) fn batch(arg: UserPtr, access: Access) -> Result<isize> {
     for i in 0..args.count {
         let Some(at) = usize::try_from(i)
             .ok()
-            .and_then(|i| i.checked_mul(size_of::<KvOp>()))
+            .and_then(|i| i.checked_mul(size_of::<T>()))
             .and_then(|offset| base.checked_add(offset))
         else {
             return done(i);
         };
         let op_ptr = UserPtr::from_addr(at);
         let mut slot = MaybeUninit::uninit();
-        let Ok(op) = read_in_place::<KvOp>(op_ptr, &mut slot) else {
+        let Ok(op) = read_in_place::<T>(op_ptr, &mut slot) else {
             return done(i);
         };
-        let result_ptr = op_ptr.wrapping_byte_add(offset_of!(KvOp, result));
-        if write_result(result_ptr, op.result).is_err() {
+        if op.probe(op_ptr).is_err() {
             return done(i);
         }
-        let value_ptr =
-            op_ptr.wrapping_byte_add(offset_of!(KvOp, pair) + offset_of!(KvPair, value));
-        let result = match run_op(op, value_ptr, access) {
+        let result = match op.run(op_ptr, access) {
             Ok(()) => 0,
             // A get whose value could not be written: it changed nothing.
             Err(e) if e == EFAULT => return done(i),
@@ -275,12 +335,96 @@ pub(crate) fn batch(arg: UserPtr, access: Access) -> Result<isize> {
         };
         // Writable a moment ago: this fails only if another thread of the
         // caller unmapped it meanwhile, and the op has run, so it counts.
+        let result_ptr = op_ptr.wrapping_byte_add(T::RESULT);
         if write_result(result_ptr, result).is_err() {
             return done(i.saturating_add(1));
         }
     }
     // At most KV_BATCH_MAX.
     isize::try_from(args.count).map_err(|_| EINVAL)
+}
+
+/// `KV_IOC_CACHE_OP`: one cache op; its error is the ioctl's, its answers
+/// go to the struct at `arg`.
+pub(crate) fn cache_op(arg: UserPtr, access: Access) -> Result {
+    let mut slot = MaybeUninit::uninit();
+    let op: &KvCacheOp = read_in_place(arg, &mut slot)?;
+    run_cache_op(op, arg, access)
+}
+
+/// Writes a 64-bit answer field of the op at `at`.
+fn write_field<T: kernel::transmute::AsBytes>(at: UserPtr, offset: usize, value: &T) -> Result {
+    UserSlice::new(at.wrapping_byte_add(offset), size_of::<T>())
+        .writer()
+        .write(value)
+}
+
+/// Runs one cache op read from `at`, answering into it: a get's value and
+/// `version`, an increment's or a ttl's `number`. The op is checked whole
+/// (lengths, flags, `reserved`, a `ttl_ms` only where it means something)
+/// before the file's access. A get and a ttl need read access, a change
+/// write access, and an increment, which answers the value, both.
+fn run_cache_op(op: &KvCacheOp, at: UserPtr, access: Access) -> Result {
+    if op.reserved != 0 {
+        return Err(EINVAL);
+    }
+    if op.flags != 0 && op.op != abi::KV_OP_PUT {
+        return Err(EINVAL);
+    }
+    if op.ttl_ms != 0 && !matches!(op.op, abi::KV_OP_PUT | abi::KV_OP_INCR | abi::KV_OP_TOUCH) {
+        return Err(EINVAL);
+    }
+    let store = shared()?;
+    let key = store
+        .key(prefix(&op.pair.key.data, op.pair.key.len)?)
+        .map_err(store_error)?;
+    let value = || prefix(&op.pair.value.data, op.pair.value.len);
+    let clock = clock();
+    match op.op {
+        abi::KV_OP_GET => {
+            access.require_read()?;
+            let value_ptr =
+                at.wrapping_byte_add(offset_of!(KvCacheOp, pair) + offset_of!(KvPair, value));
+            let version = get_to_user(store, &key, value_ptr)?;
+            write_field(at, offset_of!(KvCacheOp, version), &version)
+        }
+        abi::KV_OP_PUT => {
+            let condition = condition(op.flags)?;
+            let value = value()?;
+            access.require_write()?;
+            put_if(store, &key, value, condition, op.ttl_ms)
+        }
+        abi::KV_OP_DEL => {
+            access.require_write()?;
+            with_writer(|writer| writer.del(store, &key, &clock))
+        }
+        abi::KV_OP_PUT_VER => {
+            let value = value()?;
+            access.require_write()?;
+            with_writer(|writer| writer.put_version(store, &key, value, op.version, &clock))
+                .map(drop)
+        }
+        abi::KV_OP_INCR => {
+            access.require_read()?;
+            access.require_write()?;
+            // The answer's room first: an increment that cannot answer
+            // must not happen.
+            write_field(at, offset_of!(KvCacheOp, number), &op.number)?;
+            let number =
+                with_writer(|writer| writer.incr(store, &key, op.number, op.ttl_ms, &clock))?;
+            write_field(at, offset_of!(KvCacheOp, number), &number)
+        }
+        abi::KV_OP_TOUCH => {
+            access.require_write()?;
+            with_writer(|writer| writer.touch(store, &key, op.ttl_ms, &clock))
+        }
+        abi::KV_OP_TTL => {
+            access.require_read()?;
+            let number = with_writer(|writer| writer.ttl(store, &key, &clock))?;
+            write_field(at, offset_of!(KvCacheOp, number), &number)
+        }
+        _ => Err(EINVAL),
+    }
 }
 
 /// Writes an op's `result`.

@@ -22,6 +22,8 @@ use kernel::{
 #[allow(unreachable_pub, dead_code)]
 mod abi;
 #[allow(unreachable_pub, dead_code)]
+mod expiry;
+#[allow(unreachable_pub, dead_code)]
 mod policy;
 #[allow(unreachable_pub, dead_code)]
 mod store;
@@ -32,6 +34,7 @@ mod dump;
 mod ioctl;
 mod loaded_store;
 mod owned_misc;
+mod reclaim;
 mod user_copy;
 
 use ioctl::Access;
@@ -113,11 +116,14 @@ impl kernel::Module for KvModule {
         let (buckets, max_items, policy) = checked_params()?;
         let (store, writer) = loaded_store::new_store(buckets, max_items, policy)?;
         loaded_store::install(store, writer)?;
+        reclaim::start();
 
         // The device's file operations name this module as owner, so the VFS
         // pins kv.ko while any file is open (see owned_misc.rs).
         let miscdev = OwnedMiscDevice::register(c"kvstore", module).inspect_err(|_| {
-            // Free the store now: nothing can reach it without the device.
+            // Free the store now: nothing can reach it without the device,
+            // once the reclaim has stopped.
+            reclaim::stop();
             loaded_store::free_store();
         })?;
 
@@ -137,6 +143,7 @@ impl Drop for KvModule {
         // free the store. No file is open: through `fops->owner` each one
         // holds a module reference until the VFS is done with it.
         drop(self.miscdev.take());
+        reclaim::stop();
         loaded_store::free_store();
         pr_info!("unloaded\n");
     }
@@ -182,6 +189,8 @@ impl MiscDevice for KvDevice {
             abi::KV_IOC_BATCH => return ioctl::batch(arg, access),
             abi::KV_IOC_DUMP => dump::dump(arg, access)?,
             abi::KV_IOC_CLEAR => ioctl::clear(access)?,
+            abi::KV_IOC_CACHE_OP => ioctl::cache_op(arg, access)?,
+            abi::KV_IOC_CACHE_BATCH => return ioctl::cache_batch(arg, access),
             _ => return Err(ENOTTY),
         }
         Ok(0)

@@ -8,6 +8,7 @@
 extern crate std;
 
 pub mod abi;
+pub mod expiry;
 pub mod policy;
 pub mod store;
 pub mod table;

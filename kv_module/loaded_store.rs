@@ -131,11 +131,27 @@ pub(crate) fn free_store() {
     }
 }
 
+/// The monotonic clock (`ktime_get`, `CLOCK_MONOTONIC`) in nanoseconds:
+/// the clock of every expiry.
+pub(crate) fn now_ns() -> u64 {
+    // SAFETY: `ktime_get` may be called from any context but NMI.
+    let now = unsafe { bindings::ktime_get() };
+    // Never negative: it counts from boot.
+    u64::try_from(now).unwrap_or(0)
+}
+
+/// The clock for one store operation: read once, and only if needed.
+pub(crate) fn clock() -> store::Clock<fn() -> u64> {
+    store::Clock::new(now_ns)
+}
+
 /// The errno of a store error.
 pub(crate) fn store_error(err: store::Error) -> Error {
     match err {
         store::Error::NotFound => ENOENT,
-        store::Error::Exists => EEXIST,
+        store::Error::Exists | store::Error::VersionChanged => EEXIST,
+        store::Error::NotANumber => EINVAL,
+        store::Error::Overflow => EOVERFLOW,
         store::Error::Full => ENOSPC,
         store::Error::BadKeyLen | store::Error::BadValueLen | store::Error::BadBucket => EINVAL,
     }

@@ -13,14 +13,33 @@
 //!
 //! Plain `no_std` Rust with no dependency on the kernel crate; storage comes
 //! from the caller through [`Alloc`] (`KVVec` in the module, `Vec` on the
-//! host), all of it at load: no operation allocates.
+//! host), all of it at load: no operation allocates. So does the time: every
+//! operation that may meet an expiring item takes the monotonic clock from
+//! its caller ([`Clock`], read only when an item with an expiry is met or
+//! made), so the host tests drive time.
+//!
+//! # Expiry and versions
+//!
+//! An item may carry a deadline (`ttl_ms` from the put that made it). An
+//! expired item is gone for every operation: a get misses, and a writer
+//! operation that meets it removes it first (counted in `expired`), then
+//! goes on as if the key were absent. The writer also keeps every deadline in
+//! a heap (`expiry.rs`), from which [`Writer::reclaim_expired`] removes expired
+//! items in bounded steps without any operation touching them, and a put
+//! into a full store takes an expired item's room before it evicts a live one.
+//!
+//! Every item carries a version, never 0, from one counter of the writer
+//! that only grows: a put, an increment or a touch gives the item a new one,
+//! so a version is never handed out twice while the store exists.
 
+use core::cell::Cell;
 use core::ops::DerefMut;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::abi::{self, KvUsageStat, KV_MAX_VAL, KV_STAT_RESERVED};
+use crate::expiry::{Deadline, Deadlines};
 use crate::policy::{Links, Order, Policy, Relink, Visited};
-use crate::table::{Bucket, Found, Slot, Table, NIL};
+use crate::table::{is_expired, Bucket, Found, Slot, Table, NIL};
 
 pub use crate::table::{Error, Key, ValueOut, MAX_BUCKETS, MAX_ITEMS};
 
@@ -30,6 +49,61 @@ pub trait Alloc {
     /// `len` elements made by `f`, each written once; `None` when out of
     /// memory.
     fn vec<T>(len: usize, f: impl FnMut() -> T) -> Option<Self::Vec<T>>;
+}
+
+/// The monotonic clock in nanoseconds as one operation sees it: read at the
+/// first [`Clock::now`] and the same for the rest of the operation, and not
+/// at all by an operation that meets no expiring item.
+pub struct Clock<F: Fn() -> u64> {
+    read: F,
+    now: Cell<Option<u64>>,
+}
+
+impl<F: Fn() -> u64> Clock<F> {
+    pub fn new(read: F) -> Self {
+        Clock {
+            read,
+            now: Cell::new(None),
+        }
+    }
+
+    pub fn now(&self) -> u64 {
+        match self.now.get() {
+            Some(now) => now,
+            None => {
+                let now = (self.read)();
+                self.now.set(Some(now));
+                now
+            }
+        }
+    }
+
+    /// The deadline of an item put now with `ttl_ms` (0: none). Saturates:
+    /// a TTL too long for the clock expires at its end.
+    pub fn deadline(&self, ttl_ms: u64) -> u64 {
+        if ttl_ms == 0 {
+            return 0;
+        }
+        self.now()
+            .saturating_add(ttl_ms.saturating_mul(NANOS_PER_MS))
+            .max(1)
+    }
+
+    fn expired(&self, expires: u64) -> bool {
+        expires != 0 && is_expired(expires, self.now())
+    }
+}
+
+const NANOS_PER_MS: u64 = 1_000_000;
+
+/// The milliseconds an item with deadline `expires` has left at `now`,
+/// rounded up (so a fresh item shows its whole TTL), or -1 for no deadline.
+pub fn ms_left(expires: u64, now: u64) -> i64 {
+    if expires == 0 {
+        return -1;
+    }
+    let ms = expires.saturating_sub(now).div_ceil(NANOS_PER_MS);
+    i64::try_from(ms).unwrap_or(i64::MAX)
 }
 
 /// SIEVE's visited bits are the table's per-slot `referenced` bits.
@@ -63,6 +137,14 @@ pub enum ConfigError {
     BucketsNoMemory,
     /// The slots (or what scales with them) cannot be allocated.
     ItemsNoMemory,
+}
+
+/// When a put may happen, and with which expiry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PutArgs {
+    pub cond: Condition,
+    /// Expiry in milliseconds from now; 0: never.
+    pub ttl_ms: u64,
 }
 
 /// What a successful put did.
@@ -146,6 +228,10 @@ pub struct Writer<A: Alloc> {
     evictions: u64,
     puts: u64,
     deletes: u64,
+    expired: u64,
+    deadlines: Deadlines<A::Vec<Deadline>, A::Vec<u32>>,
+    /// The last version handed out (0: none yet).
+    version: u64,
 }
 
 /// The `KV_STAT_HAS_*` bits of every field [`Store::usage`] fills.
@@ -158,7 +244,8 @@ const STAT_FILLED: u64 = abi::KV_STAT_HAS_BUCKET_COUNT
     | abi::KV_STAT_HAS_EVICTIONS
     | abi::KV_STAT_HAS_BYTES_USED
     | abi::KV_STAT_HAS_PUTS
-    | abi::KV_STAT_HAS_DELETES;
+    | abi::KV_STAT_HAS_DELETES
+    | abi::KV_STAT_HAS_EXPIRED;
 
 impl<A: Alloc> Store<A> {
     /// A store of `buckets` buckets and capacity `max_items` with `policy`,
@@ -183,6 +270,8 @@ impl<A: Alloc> Store<A> {
             A::vec(cpus.max(1) as usize, CpuCounters::new).ok_or(ConfigError::ItemsNoMemory)?;
         let links = A::vec(policy.links(max_items) as usize, Links::new)
             .ok_or(ConfigError::ItemsNoMemory)?;
+        let heap = A::vec(max_items as usize, Deadline::new).ok_or(ConfigError::ItemsNoMemory)?;
+        let positions = A::vec(max_items as usize, || NIL).ok_or(ConfigError::ItemsNoMemory)?;
         let store = Store {
             table: Table::new(heads, slots, seed),
             counters,
@@ -197,6 +286,9 @@ impl<A: Alloc> Store<A> {
             evictions: 0,
             puts: 0,
             deletes: 0,
+            expired: 0,
+            deadlines: Deadlines::new(heap, positions),
+            version: 0,
         };
         Ok((store, writer))
     }
@@ -243,9 +335,10 @@ impl<A: Alloc> Store<A> {
     }
 
     /// Lock-free get, for every policy: copies the value of `key` into
-    /// `out`. Counts a miss; a hit is counted by [`Store::hit`] once the
-    /// caller has delivered the value. `wait` runs while the key's bucket
-    /// has a write in progress ([`Table::read`]).
+    /// `out`. Counts a miss (an expired item is one); a hit is counted by
+    /// [`Store::hit`] once the caller has delivered the value. `wait` runs
+    /// while the key's bucket has a write in progress ([`Table::read`]);
+    /// `now` reads the clock, only for an item that has an expiry.
     #[inline(always)]
     pub fn get(
         &self,
@@ -253,10 +346,11 @@ impl<A: Alloc> Store<A> {
         cpu: u32,
         out: &mut ValueOut,
         wait: impl Fn(),
+        now: impl FnOnce() -> u64,
     ) -> Result<Found, Error> {
         match self.table.read(key, out, wait) {
-            Some(found) => Ok(found),
-            None => {
+            Some(found) if found.expires == 0 || !is_expired(found.expires, now()) => Ok(found),
+            _ => {
                 self.count_miss(cpu);
                 Err(Error::NotFound)
             }
@@ -298,47 +392,261 @@ impl<A: Alloc> Store<A> {
             filled: STAT_FILLED,
             puts: writer.puts,
             deletes: writer.deletes,
+            expired: writer.expired,
             reserved: [0; KV_STAT_RESERVED],
         }
     }
 }
 
 impl<A: Alloc> Writer<A> {
-    /// Inserts `key` or replaces its value.
-    pub fn put(&mut self, store: &Store<A>, key: &Key, value: &[u8]) -> Result<Put, Error> {
-        self.put_if(store, key, value, Condition::Always)
-    }
-
-    /// A put under `cond`. A new key in a full store evicts the policy's
-    /// victim, or fails with `Full` without a policy. A replace is a use of
-    /// the item, as a hit is.
-    pub fn put_if(
+    /// Inserts `key` or replaces its value; the item never expires.
+    pub fn put<F: Fn() -> u64>(
         &mut self,
         store: &Store<A>,
         key: &Key,
         value: &[u8],
-        cond: Condition,
+        clock: &Clock<F>,
+    ) -> Result<Put, Error> {
+        let args = PutArgs {
+            cond: Condition::Always,
+            ttl_ms: 0,
+        };
+        self.put_if(store, key, value, args, clock)
+    }
+
+    /// A put under `args.cond`, the item expiring `args.ttl_ms` from now (0:
+    /// never, whatever it had). A new key in a full store takes an expired
+    /// item's room, else evicts the policy's victim, else fails with `Full`.
+    /// A replace is a use of the item, as a hit is.
+    pub fn put_if<F: Fn() -> u64>(
+        &mut self,
+        store: &Store<A>,
+        key: &Key,
+        value: &[u8],
+        args: PutArgs,
+        clock: &Clock<F>,
     ) -> Result<Put, Error> {
         if value.len() > KV_MAX_VAL {
             return Err(Error::BadValueLen);
         }
-        let table = &store.table;
-        if let Some((i, _)) = table.find(key) {
-            if cond == Condition::IfAbsent {
+        let expires = clock.deadline(args.ttl_ms);
+        if let Some(i) = self.find_live(store, key, clock) {
+            if args.cond == Condition::IfAbsent {
                 return Err(Error::Exists);
             }
-            let (old, new) = table.replace(i, value).ok_or(Error::NotFound)?;
-            self.bytes_used = self.bytes_used.saturating_sub(old).saturating_add(new);
-            store.policy.used(&mut self.order, table, i);
-            self.puts = self.puts.wrapping_add(1);
+            self.replace(store, i, value, expires)?;
             return Ok(Put::Replaced);
         }
-        if cond == Condition::IfPresent {
+        if args.cond == Condition::IfPresent {
             return Err(Error::NotFound);
         }
+        self.insert(store, key, value, expires, clock)
+    }
 
+    /// Replaces the value of `key` only if its item's version is still
+    /// `version` (`VersionChanged` otherwise, `NotFound` if absent). The
+    /// item keeps its expiry.
+    pub fn put_version<F: Fn() -> u64>(
+        &mut self,
+        store: &Store<A>,
+        key: &Key,
+        value: &[u8],
+        version: u64,
+        clock: &Clock<F>,
+    ) -> Result<Put, Error> {
+        if value.len() > KV_MAX_VAL {
+            return Err(Error::BadValueLen);
+        }
+        let i = self.find_live(store, key, clock).ok_or(Error::NotFound)?;
+        let (expires, current) = store.table.expiry_and_version(i).ok_or(Error::NotFound)?;
+        if current != version {
+            return Err(Error::VersionChanged);
+        }
+        self.replace(store, i, value, expires)?;
+        Ok(Put::Replaced)
+    }
+
+    /// Adds `delta` to the value of `key` read as the decimal text of an
+    /// `i64`, stores the sum back as such text and answers it. An absent key
+    /// is created with the value `delta`, expiring `ttl_ms` from now (0:
+    /// never); a present one keeps its expiry. `NotANumber` and `Overflow`
+    /// change nothing.
+    pub fn incr<F: Fn() -> u64>(
+        &mut self,
+        store: &Store<A>,
+        key: &Key,
+        delta: i64,
+        ttl_ms: u64,
+        clock: &Clock<F>,
+    ) -> Result<i64, Error> {
+        let Some(i) = self.find_live(store, key, clock) else {
+            let text = Decimal::new(delta);
+            self.insert(store, key, text.bytes(), clock.deadline(ttl_ms), clock)?;
+            return Ok(delta);
+        };
+        let table = &store.table;
+        let old = table
+            .with_value(i, parse_decimal)
+            .ok_or(Error::NotFound)?
+            .ok_or(Error::NotANumber)?;
+        let new = old.checked_add(delta).ok_or(Error::Overflow)?;
+        let (expires, _) = table.expiry_and_version(i).ok_or(Error::NotFound)?;
+        self.replace(store, i, Decimal::new(new).bytes(), expires)?;
+        Ok(new)
+    }
+
+    /// Sets the expiry of a present `key` to `ttl_ms` from now (0: never),
+    /// keeping its value.
+    pub fn touch<F: Fn() -> u64>(
+        &mut self,
+        store: &Store<A>,
+        key: &Key,
+        ttl_ms: u64,
+        clock: &Clock<F>,
+    ) -> Result<(), Error> {
+        let i = self.find_live(store, key, clock).ok_or(Error::NotFound)?;
+        let expires = clock.deadline(ttl_ms);
+        let version = self.next_version();
+        store
+            .table
+            .set_expiry(i, expires, version)
+            .ok_or(Error::NotFound)?;
+        self.deadlines.set(i, expires);
+        Ok(())
+    }
+
+    /// The milliseconds `key` has left (rounded up), or -1 if it never
+    /// expires.
+    pub fn ttl<F: Fn() -> u64>(
+        &mut self,
+        store: &Store<A>,
+        key: &Key,
+        clock: &Clock<F>,
+    ) -> Result<i64, Error> {
+        let i = self.find_live(store, key, clock).ok_or(Error::NotFound)?;
+        let (expires, _) = store.table.expiry_and_version(i).ok_or(Error::NotFound)?;
+        if expires == 0 {
+            return Ok(-1);
+        }
+        Ok(ms_left(expires, clock.now()))
+    }
+
+    /// Removes `key`.
+    pub fn del<F: Fn() -> u64>(
+        &mut self,
+        store: &Store<A>,
+        key: &Key,
+        clock: &Clock<F>,
+    ) -> Result<(), Error> {
+        let i = self.find_live(store, key, clock).ok_or(Error::NotFound)?;
+        self.remove(store, i, None).ok_or(Error::NotFound)?;
+        self.deletes = self.deletes.wrapping_add(1);
+        Ok(())
+    }
+
+    /// Removes up to `limit` items that have expired by `now`, earliest
+    /// first; how many, and whether more have expired.
+    pub fn reclaim_expired(&mut self, store: &Store<A>, now: u64, limit: u32) -> (u32, bool) {
+        let mut done = 0u32;
+        while let Some(first) = self.deadlines.earliest() {
+            if !is_expired(first.at, now) {
+                return (done, false);
+            }
+            if done == limit {
+                return (done, true);
+            }
+            if self.remove(store, first.slot, None).is_none() {
+                // Never: a slot with a deadline is used. Drop the deadline
+                // so the loop ends.
+                self.deadlines.remove(first.slot);
+                continue;
+            }
+            self.expired = self.expired.wrapping_add(1);
+            done = done.saturating_add(1);
+        }
+        (done, false)
+    }
+
+    /// The earliest deadline of any item, if one has a deadline.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.deadlines.earliest().map(|d| d.at)
+    }
+
+    /// The slot of `key` if it holds a live item. An expired item met here
+    /// is removed first (counted as expired), so the caller sees it absent.
+    fn find_live<F: Fn() -> u64>(
+        &mut self,
+        store: &Store<A>,
+        key: &Key,
+        clock: &Clock<F>,
+    ) -> Option<u32> {
+        let (i, prev) = store.table.find(key)?;
+        let (expires, _) = store.table.expiry_and_version(i)?;
+        if clock.expired(expires) {
+            if self.remove(store, i, Some(prev)).is_some() {
+                self.expired = self.expired.wrapping_add(1);
+            }
+            return None;
+        }
+        Some(i)
+    }
+
+    /// The next version: never 0, never one handed out before.
+    fn next_version(&mut self) -> u64 {
+        // 2^64 versions are not reached, so this never wraps in practice;
+        // if it did, 0 would still be skipped.
+        self.version = self.version.wrapping_add(1).max(1);
+        self.version
+    }
+
+    /// Replaces used slot `i`'s value and expiry: a use of the item.
+    fn replace(
+        &mut self,
+        store: &Store<A>,
+        i: u32,
+        value: &[u8],
+        expires: u64,
+    ) -> Result<(), Error> {
+        let table = &store.table;
+        let version = self.next_version();
+        let (old, new) = table
+            .replace(i, value, expires, version)
+            .ok_or(Error::NotFound)?;
+        self.deadlines.set(i, expires);
+        self.bytes_used = self.bytes_used.saturating_sub(old).saturating_add(new);
+        store.policy.used(&mut self.order, table, i);
+        self.puts = self.puts.wrapping_add(1);
+        Ok(())
+    }
+
+    /// Puts a key known to be absent, making room if the store is full: an
+    /// expired item's first, else the policy's victim's.
+    fn insert<F: Fn() -> u64>(
+        &mut self,
+        store: &Store<A>,
+        key: &Key,
+        value: &[u8],
+        expires: u64,
+        clock: &Clock<F>,
+    ) -> Result<Put, Error> {
+        let table = &store.table;
         if self.free != NIL || self.fresh < table.capacity() {
-            return self.insert(store, key, value).map(|()| Put::Inserted);
+            return self
+                .fill_free_slot(store, key, value, expires)
+                .map(|()| Put::Inserted);
+        }
+        let expired = self
+            .deadlines
+            .earliest()
+            .filter(|first| clock.expired(first.at));
+        if let Some(first) = expired {
+            // An expired item is gone for readers already: its removal and
+            // the insert need not look like one change.
+            self.remove(store, first.slot, None).ok_or(Error::Full)?;
+            self.expired = self.expired.wrapping_add(1);
+            return self
+                .fill_free_slot(store, key, value, expires)
+                .map(|()| Put::Inserted);
         }
         if store.policy == Policy::None {
             return Err(Error::Full);
@@ -354,7 +662,7 @@ impl<A: Alloc> Writer<A> {
             .victim(&mut self.order, table, self.len)
             .and_then(|victim| self.remove(store, victim, None))
             .ok_or(Error::Full)
-            .and_then(|()| self.insert(store, key, value));
+            .and_then(|()| self.fill_free_slot(store, key, value, expires));
         table.evict_end();
         evicted?;
         // A counter of events: wrapping after 2^64 is harmless.
@@ -363,31 +671,33 @@ impl<A: Alloc> Writer<A> {
     }
 
     /// Inserts `key` into a free slot (there is one).
-    fn insert(&mut self, store: &Store<A>, key: &Key, value: &[u8]) -> Result<(), Error> {
+    fn fill_free_slot(
+        &mut self,
+        store: &Store<A>,
+        key: &Key,
+        value: &[u8],
+        expires: u64,
+    ) -> Result<(), Error> {
         let table = &store.table;
         let i = if self.free != NIL {
             self.free
         } else {
             self.fresh
         };
-        let (size, free_next) = table.insert(i, key, value).ok_or(Error::Full)?;
+        let version = self.next_version();
+        let (size, free_next) = table
+            .insert(i, key, value, expires, version)
+            .ok_or(Error::Full)?;
         if self.free == i {
             self.free = free_next;
         } else {
             self.fresh = self.fresh.saturating_add(1);
         }
+        self.deadlines.set(i, expires);
         store.policy.inserted(&mut self.order, i);
         self.len = self.len.saturating_add(1);
         self.bytes_used = self.bytes_used.saturating_add(size);
         self.puts = self.puts.wrapping_add(1);
-        Ok(())
-    }
-
-    /// Removes `key`.
-    pub fn del(&mut self, store: &Store<A>, key: &Key) -> Result<(), Error> {
-        let (i, prev) = store.table.find(key).ok_or(Error::NotFound)?;
-        self.remove(store, i, Some(prev)).ok_or(Error::NotFound)?;
-        self.deletes = self.deletes.wrapping_add(1);
         Ok(())
     }
 
@@ -398,6 +708,7 @@ impl<A: Alloc> Writer<A> {
             None => store.table.remove_slot(i, self.free)?,
         };
         self.free = i;
+        self.deadlines.remove(i);
         store.policy.removed(&mut self.order, i);
         self.len = self.len.saturating_sub(1);
         self.bytes_used = self.bytes_used.saturating_sub(size);
@@ -463,23 +774,27 @@ impl<A: Alloc> Writer<A> {
         self.fresh = 0;
         self.len = 0;
         self.bytes_used = 0;
+        self.deadlines.clear();
     }
 
-    /// Calls `f(key, value)` for the first `limit` items of bucket
-    /// `bucket` (below [`Store::buckets`]); the number of items in the
+    /// Calls `f(key, value)` for the first `limit` live items of bucket
+    /// `bucket` (below [`Store::buckets`]); the number of live items in the
     /// bucket, counted up to `limit + 1`: the walk stops there, so it takes
-    /// a bounded time whatever the chain's length. Counts no use and no hit.
-    /// Consistent because it runs under the writer lock, which also means
-    /// `f` runs under it: in the module that is a spinlock, so `f` must not
-    /// sleep.
-    pub fn dump_bucket(
+    /// a bounded time whatever the chain's length. Expired items are
+    /// skipped. Counts no use and no hit. Consistent because it runs under
+    /// the writer lock, which also means `f` runs under it: in the module
+    /// that is a spinlock, so `f` must not sleep.
+    pub fn dump_bucket<F: Fn() -> u64>(
         &self,
         store: &Store<A>,
         bucket: u32,
         limit: u32,
+        clock: &Clock<F>,
         f: impl FnMut(&[u8], &[u8]),
     ) -> Result<u32, Error> {
-        store.table.for_each_in_bucket(bucket, limit, f)
+        store
+            .table
+            .for_each_in_bucket(bucket, limit, |expires| !clock.expired(expires), f)
     }
 
     pub fn len(&self) -> u32 {
@@ -488,6 +803,68 @@ impl<A: Alloc> Writer<A> {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+}
+
+/// Reads an item's value as an increment does: an optional minus sign and
+/// 1 to 19 decimal digits making an `i64`; `None` for anything else.
+pub fn parse_decimal(text: &[u8]) -> Option<i64> {
+    let (negative, digits) = match text.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, text),
+    };
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    // 19 digits stay below 10^19 < 2^64: no overflow in u64.
+    let mut magnitude = 0u64;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        magnitude = magnitude.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
+    }
+    if negative {
+        // i64::MIN's magnitude is i64::MAX + 1.
+        0i64.checked_sub_unsigned(magnitude)
+    } else {
+        i64::try_from(magnitude).ok()
+    }
+}
+
+/// The decimal text of an `i64`, in a buffer of its own (no allocation).
+pub struct Decimal {
+    buf: [u8; 20],
+    start: usize,
+}
+
+impl Decimal {
+    pub fn new(n: i64) -> Self {
+        let mut buf = [0u8; 20];
+        let mut start = buf.len();
+        let mut magnitude = n.unsigned_abs();
+        loop {
+            start = start.saturating_sub(1);
+            if let Some(b) = buf.get_mut(start) {
+                // A digit: below 10.
+                *b = b'0' + (magnitude % 10) as u8;
+            }
+            magnitude /= 10;
+            if magnitude == 0 {
+                break;
+            }
+        }
+        if n < 0 {
+            start = start.saturating_sub(1);
+            if let Some(b) = buf.get_mut(start) {
+                *b = b'-';
+            }
+        }
+        Decimal { buf, start }
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        self.buf.get(self.start..).unwrap_or(&[])
     }
 }
 

@@ -118,6 +118,12 @@ pub enum Error {
     BadValueLen,
     /// A bucket number at or above the bucket count.
     BadBucket,
+    /// The item's version is not the one a versioned put expected.
+    VersionChanged,
+    /// An increment's item does not hold the decimal text of an `i64`.
+    NotANumber,
+    /// An increment's result is outside `i64`.
+    Overflow,
 }
 
 /// A key checked and packed into words, with its hash under one table's seed.
@@ -264,6 +270,12 @@ pub struct Slot {
     next: AtomicU32,
     /// Key length in bits 0..8, value length in bits 8..24.
     lens: AtomicU32,
+    /// When the item expires, in nanoseconds of the caller's monotonic
+    /// clock; 0: never. Read by every hit, so next to the lengths.
+    expires: AtomicU64,
+    /// The item's version (never 0 on a used slot): the writer gives a
+    /// new one whenever the value or the expiry changes.
+    version: AtomicU64,
     key: [AtomicU64; KEY_WORDS],
     value: [AtomicU64; VALUE_WORDS],
     /// The policy's "referenced" bit (like `ref` in the kernel's
@@ -283,6 +295,8 @@ impl Slot {
             hash: AtomicU64::new(0),
             next: AtomicU32::new(NIL),
             lens: AtomicU32::new(0),
+            expires: AtomicU64::new(0),
+            version: AtomicU64::new(0),
             key: [const { AtomicU64::new(0) }; KEY_WORDS],
             value: [const { AtomicU64::new(0) }; VALUE_WORDS],
             visit: AtomicU32::new(0),
@@ -462,17 +476,28 @@ impl Default for Bucket {
     }
 }
 
-/// Where a lookup found its key: the slot, the value's length, and what the
-/// lookup was validated against: the bucket's sequence count (a writer that
-/// sees the same even count knows the bucket has not changed since), the
-/// table's eviction count, and the slot's generation.
+/// Where a lookup found its key: the slot, the value's length, the item's
+/// expiry and version, and what the lookup was validated against: the
+/// bucket's sequence count (a writer that sees the same even count knows
+/// the bucket has not changed since), the table's eviction count, and the
+/// slot's generation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Found {
     pub slot: u32,
     pub len: usize,
+    /// Nanoseconds of the monotonic clock; 0: never expires.
+    pub expires: u64,
+    pub version: u64,
     pub seq: u32,
     pub evictions: u32,
     pub generation: u32,
+}
+
+/// Whether an item whose expiry is `expires` (0: never) has expired at
+/// `now`: a deadline is the first instant the item is gone.
+#[inline(always)]
+pub fn is_expired(expires: u64, now: u64) -> bool {
+    expires != 0 && expires <= now
 }
 
 /// The hash table over caller-provided storage (`KVVec` in the kernel, `Vec`
@@ -627,27 +652,22 @@ where
             {
                 // A walk that ran out of steps in a stable bucket would mean a
                 // cycle in a consistent chain, which the writer never makes.
-                return found.unwrap_or(None).map(|(slot, len, generation)| Found {
-                    slot,
-                    len,
+                return found.unwrap_or(None).map(|found| Found {
                     seq,
                     evictions,
-                    generation,
+                    ..found
                 });
             }
         }
     }
 
     /// One walk of the chain: `Some(result)` (the slot holding `key`, its
-    /// value's length, copied into `out`, and the slot's generation), or
-    /// `None` when it ran out of steps (a cycle seen mid-change).
+    /// value's length, copied into `out`, its expiry and version, and the
+    /// slot's generation), or `None` when it ran out of steps (a cycle seen
+    /// mid-change). All of it is read inside the validated section, like the
+    /// value.
     #[inline(always)]
-    fn walk(
-        &self,
-        bucket: &Bucket,
-        key: &Key,
-        out: &mut ValueOut,
-    ) -> Option<Option<(u32, usize, u32)>> {
+    fn walk(&self, bucket: &Bucket, key: &Key, out: &mut ValueOut) -> Option<Option<Found>> {
         let mut i = bucket.head.load(Ordering::Relaxed);
         // A consistent chain has at most `slots.len()` slots.
         let mut steps = self.slots.len();
@@ -655,8 +675,19 @@ where
             let slot = self.slot(i)?; // NIL (or garbage): the end
             if let Some(len) = slot.holds(key) {
                 out.fill(slot, len);
+                let expires = slot.expires.load(Ordering::Relaxed);
+                let version = slot.version.load(Ordering::Relaxed);
                 let generation = slot.visit.load(Ordering::Relaxed) >> 1;
-                return Some(Some((i, len, generation)));
+                // `read` fills in what it validated against.
+                return Some(Some(Found {
+                    slot: i,
+                    len,
+                    expires,
+                    version,
+                    seq: 0,
+                    evictions: 0,
+                    generation,
+                }));
             }
             i = slot.next.load(Ordering::Relaxed);
             if i == NIL {
@@ -790,21 +821,62 @@ where
         None
     }
 
-    /// Replaces the value of used slot `i`; the change in bytes held.
-    pub(crate) fn replace(&self, i: u32, value: &[u8]) -> Option<(u64, u64)> {
+    /// Replaces the value, expiry and version of used slot `i`; the change
+    /// in bytes held.
+    pub(crate) fn replace(
+        &self,
+        i: u32,
+        value: &[u8],
+        expires: u64,
+        version: u64,
+    ) -> Option<(u64, u64)> {
         let slot = self.slot(i)?;
         let bucket = self.bucket(slot.hash.load(Ordering::Relaxed))?;
         let old = slot.size();
         self.write_begin(bucket);
         slot.set_value(value);
+        slot.expires.store(expires, Ordering::Relaxed);
+        slot.version.store(version, Ordering::Relaxed);
         self.write_end(bucket);
         Some((old, slot.size()))
+    }
+
+    /// Sets the expiry and version of used slot `i`, keeping its value.
+    pub(crate) fn set_expiry(&self, i: u32, expires: u64, version: u64) -> Option<()> {
+        let slot = self.slot(i)?;
+        let bucket = self.bucket(slot.hash.load(Ordering::Relaxed))?;
+        self.write_begin(bucket);
+        slot.expires.store(expires, Ordering::Relaxed);
+        slot.version.store(version, Ordering::Relaxed);
+        self.write_end(bucket);
+        Some(())
+    }
+
+    /// Used slot `i`'s expiry and version (writer only, so consistent).
+    pub(crate) fn expiry_and_version(&self, i: u32) -> Option<(u64, u64)> {
+        let slot = self.slot(i)?;
+        Some((
+            slot.expires.load(Ordering::Relaxed),
+            slot.version.load(Ordering::Relaxed),
+        ))
+    }
+
+    /// Calls `f` with used slot `i`'s value (writer only, so consistent).
+    pub(crate) fn with_value<R>(&self, i: u32, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        Some(self.slot(i)?.with_item(|_, value| f(value)))
     }
 
     /// Fills unused slot `i` with the item and links it at the head of its
     /// chain; `free_next` receives the slot's old `next` (its free-list
     /// successor). The item's size.
-    pub(crate) fn insert(&self, i: u32, key: &Key, value: &[u8]) -> Option<(u64, u32)> {
+    pub(crate) fn insert(
+        &self,
+        i: u32,
+        key: &Key,
+        value: &[u8],
+        expires: u64,
+        version: u64,
+    ) -> Option<(u64, u32)> {
         let slot = self.slot(i)?;
         let bucket = self.bucket(key.hash)?;
         let free_next = slot.next.load(Ordering::Relaxed);
@@ -815,6 +887,8 @@ where
         }
         slot.set_lens(key.len(), 0);
         slot.set_value(value);
+        slot.expires.store(expires, Ordering::Relaxed);
+        slot.version.store(version, Ordering::Relaxed);
         // A new item: the next generation, not referenced.
         let generation = (slot.visit.load(Ordering::Relaxed) >> 1).wrapping_add(1);
         slot.visit.store(generation << 1, Ordering::Relaxed);
@@ -861,18 +935,24 @@ where
         }
     }
 
-    /// Calls `f` with the first `limit` items of bucket `b`; their number,
-    /// or `limit + 1` if the bucket holds more. Writer only, so consistent.
+    /// Calls `f` with the first `limit` items of bucket `b` whose expiry
+    /// `keep` accepts; their number, or `limit + 1` if the bucket holds more.
+    /// Writer only, so consistent.
     pub(crate) fn for_each_in_bucket(
         &self,
         b: u32,
         limit: u32,
+        keep: impl Fn(u64) -> bool,
         mut f: impl FnMut(&[u8], &[u8]),
     ) -> Result<u32, Error> {
         let bucket = self.buckets.get(b as usize).ok_or(Error::BadBucket)?;
         let mut count = 0u32;
         let mut i = bucket.head.load(Ordering::Relaxed);
         while let Some(slot) = self.slot(i) {
+            if !keep(slot.expires.load(Ordering::Relaxed)) {
+                i = slot.next.load(Ordering::Relaxed);
+                continue;
+            }
             if count == limit {
                 // One more than the limit: the caller learns the bucket is
                 // longer without a walk to its end.

@@ -16,7 +16,7 @@ use kernel::{
     uaccess::UserPtr,
 };
 
-use crate::abi::{KvBatchArgs, KvDumpArgs, KvKey, KvOp, KvPair, KvUsageStat};
+use crate::abi::{KvBatchArgs, KvCacheOp, KvDumpArgs, KvKey, KvOp, KvPair, KvUsageStat};
 use crate::store::ValueOut;
 
 // SAFETY: See the file header: every bit pattern is a valid `KvKey`.
@@ -25,6 +25,8 @@ unsafe impl FromBytes for KvKey {}
 unsafe impl FromBytes for KvPair {}
 // SAFETY: See the file header: every bit pattern is a valid `KvOp`.
 unsafe impl FromBytes for KvOp {}
+// SAFETY: See the file header: every bit pattern is a valid `KvCacheOp`.
+unsafe impl FromBytes for KvCacheOp {}
 // SAFETY: See the file header: every bit pattern is a valid `KvBatchArgs`.
 unsafe impl FromBytes for KvBatchArgs {}
 // SAFETY: See the file header: every bit pattern is a valid `KvDumpArgs`.
@@ -35,6 +37,8 @@ unsafe impl AsBytes for KvPair {}
 unsafe impl AsBytes for KvUsageStat {}
 // SAFETY: See the file header: no padding, so every byte is initialised.
 unsafe impl AsBytes for KvDumpArgs {}
+// SAFETY: See the file header: no padding, so every byte is initialised.
+unsafe impl AsBytes for KvCacheOp {}
 
 /// Copies a `T` from userspace at `arg` into `slot` and returns it there:
 /// [`UserSliceReader::read`] without the move out of its buffer (a request

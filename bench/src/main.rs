@@ -17,6 +17,7 @@
 //! run whatever the host is doing. They are instructions, not time: cache
 //! misses and lock contention do not show, which is what `parallel` is for.
 
+mod cache;
 mod hitratio;
 mod report;
 mod target;
@@ -377,6 +378,7 @@ fn ops(module: &str, quick: bool) -> io::Result<OpsReport> {
             });
             op_rows(&kv, &name, &plan, size, &mut rows)?;
             batch_rows(&kv, &name, &plan, size, &mut rows)?;
+            cache::cache_rows(&kv, &name, &plan, size, &mut rows)?;
         }
         unload_module();
         for (kind, name) in [

@@ -123,6 +123,14 @@ pub fn ops_table(r: &OpsReport) -> String {
         ratio_row(format!("{policy} get hit / same at fewest items"), &|s| {
             Some(find(&s.rows, t, "get hit")?.value / find(&smallest(s)?.rows, t, "get hit")?.value)
         });
+        for (op, base, label) in [
+            ("put replace, TTL", "put replace", "TTL put / put"),
+            ("get hit, version", "get hit", "get with version / get"),
+        ] {
+            ratio_row(format!("{policy} {label}"), &|s| {
+                Some(find(&s.rows, t, op)?.value / find(&s.rows, t, base)?.value)
+            });
+        }
         ratio_row(format!("{policy} 32 gets: batch / 32 ioctls"), &|s| {
             Some(
                 find(&s.rows, t, "32 gets, one kv_batch")?.value

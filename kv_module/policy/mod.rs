@@ -62,6 +62,13 @@ pub enum Policy {
 #[must_use = "the hit is finished by Writer::relink"]
 pub struct Relink(pub(crate) Found);
 
+impl Relink {
+    /// The version of the item the lookup delivered.
+    pub fn version(&self) -> u64 {
+        self.0.version
+    }
+}
+
 /// The writer's share of the policy, changed only under the writer lock:
 /// the items in order, oldest first (exact LRU: by last use; SIEVE: by
 /// insertion), and SIEVE's hand. Without a policy the list has no links and

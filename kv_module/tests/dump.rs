@@ -22,11 +22,13 @@ fn dump_bucket_lists_each_item_once_without_counting() {
     let mut total = 0;
     for b in 0..s.buckets() {
         total += w
-            .dump_bucket(&s, b, 64, |k, v| got.push((k.to_vec(), v.to_vec())))
+            .dump_bucket(&s, b, 64, &super::never(), |k, v| {
+                got.push((k.to_vec(), v.to_vec()))
+            })
             .unwrap();
     }
     assert_eq!(
-        w.dump_bucket(&s, s.buckets(), 64, |_, _| ()),
+        w.dump_bucket(&s, s.buckets(), 64, &super::never(), |_, _| ()),
         Err(Error::BadBucket)
     );
     assert_eq!(total, 40);
@@ -43,8 +45,11 @@ fn dump_bucket_stops_one_past_its_limit() {
         put(&s, &mut w, &[i], b"v").unwrap();
     }
     let mut seen = 0;
-    assert_eq!(w.dump_bucket(&s, 0, 4, |_, _| seen += 1), Ok(5));
+    assert_eq!(
+        w.dump_bucket(&s, 0, 4, &super::never(), |_, _| seen += 1),
+        Ok(5)
+    );
     assert_eq!(seen, 4, "f runs for the first `limit` items only");
-    assert_eq!(w.dump_bucket(&s, 0, 10, |_, _| ()), Ok(10));
-    assert_eq!(w.dump_bucket(&s, 0, 0, |_, _| ()), Ok(1));
+    assert_eq!(w.dump_bucket(&s, 0, 10, &super::never(), |_, _| ()), Ok(10));
+    assert_eq!(w.dump_bucket(&s, 0, 0, &super::never(), |_, _| ()), Ok(1));
 }

@@ -80,7 +80,7 @@ fn a_get_whose_value_is_not_delivered_changes_nothing() {
         // The caller looks up "a" but never records it (its copy failed):
         // no hit, no use (LRU) or visit (SIEVE), so "a" is the victim.
         let mut out = ValueOut::new();
-        s.get(&s.key(b"a").unwrap(), 0, &mut out, spin_loop)
+        s.get(&s.key(b"a").unwrap(), 0, &mut out, spin_loop, || 1)
             .unwrap();
         assert_eq!(s.usage(&w).hits, 0);
         put(&s, &mut w, b"c", b"3").unwrap();
@@ -111,7 +111,7 @@ fn an_exact_lru_get_is_atomic_with_a_concurrent_eviction() {
     put(&s, &mut w, b"b", b"2").unwrap();
     let key = s.key(b"a").unwrap();
     let mut out = ValueOut::new();
-    let found = s.get(&key, 0, &mut out, spin_loop).unwrap();
+    let found = s.get(&key, 0, &mut out, spin_loop, || 1).unwrap();
     assert_eq!(out.value(), b"1", "the lookup saw \"a\"");
     let relink = s.hit(0, &found).expect("exact LRU relinks a hit");
     // The put runs between the lookup and the relink, and evicts "a".
@@ -132,7 +132,7 @@ fn an_exact_lru_get_overtaken_by_a_replace_keeps_its_value() {
     put(&s, &mut w, b"b", b"2").unwrap();
     let key = s.key(b"a").unwrap();
     let mut out = ValueOut::new();
-    let found = s.get(&key, 0, &mut out, spin_loop).unwrap();
+    let found = s.get(&key, 0, &mut out, spin_loop, || 1).unwrap();
     let relink = s.hit(0, &found).expect("exact LRU relinks a hit");
     put(&s, &mut w, b"a", b"11").unwrap(); // "a" newest
     put(&s, &mut w, b"b", b"22").unwrap(); // "b" newest

@@ -39,7 +39,10 @@ fn a_key_sealed_in_place_is_the_key_packed_from_its_bytes() {
             let key = sealed(&s, &k, garbage).unwrap();
             assert_eq!(key.hash_for_test(), s.key(&k).unwrap().hash_for_test());
             let mut out = ValueOut::new();
-            assert_eq!(s.get(&key, 0, &mut out, spin_loop).map(|f| f.len), Ok(len));
+            assert_eq!(
+                s.get(&key, 0, &mut out, spin_loop, || 1).map(|f| f.len),
+                Ok(len)
+            );
             assert_eq!(out.value(), &k[..]);
         }
     }
@@ -65,7 +68,7 @@ fn a_get_answers_the_length_and_exactly_the_value_bytes() {
     assert_eq!(put(&s, &mut w, b"k", b"abc"), Ok(Put::Replaced));
     let key = s.key(b"k").unwrap();
     let mut out = ValueOut::new();
-    let found = s.get(&key, 0, &mut out, spin_loop).unwrap();
+    let found = s.get(&key, 0, &mut out, spin_loop, || 1).unwrap();
     assert_eq!(found.len, 3);
     // `struct kv_value`'s first 4 + len bytes: the length, then the value,
     // nothing of the longer value before it.
@@ -79,7 +82,7 @@ fn a_get_answers_the_length_and_exactly_the_value_bytes() {
         let value: Vec<u8> = (0..len).map(|i| (i * 7 + len) as u8).collect();
         put(&s, &mut w, b"k", &value).unwrap();
         let mut out = ValueOut::new();
-        assert_eq!(s.get(&key, 0, &mut out, spin_loop).unwrap().len, len);
+        assert_eq!(s.get(&key, 0, &mut out, spin_loop, || 1).unwrap().len, len);
         assert_eq!(&out.bytes()[..4], &(len as u32).to_ne_bytes()[..]);
         assert_eq!(out.value(), &value[..]);
     }

@@ -4,20 +4,23 @@
 //! model-based test (`model.rs`) checks every policy's exact eviction order;
 //! `threads.rs` tries to catch a lock-free reader seeing a torn value.
 
+mod counters;
 mod dump;
 mod eviction;
+mod expiry;
 mod hash;
 mod key_and_value;
 mod limits;
 mod model;
 mod threads;
+mod versions;
 mod writes;
 
 use core::hint::spin_loop;
 use std::vec::Vec;
 
 use crate::policy::Policy;
-use crate::store::{Alloc, Condition, Error, Put, Relinked, Store, Writer};
+use crate::store::{Alloc, Clock, Condition, Error, Put, PutArgs, Relinked, Store, Writer};
 use crate::table::ValueOut;
 
 struct HostAlloc;
@@ -45,7 +48,13 @@ fn put(s: &HStore, w: &mut HWriter, k: &[u8], v: &[u8]) -> Result<Put, Error> {
 
 fn put_if(s: &HStore, w: &mut HWriter, k: &[u8], v: &[u8], c: Condition) -> Result<Put, Error> {
     let key = s.key(k)?;
-    w.put_if(s, &key, v, c)
+    let args = PutArgs { cond: c, ttl_ms: 0 };
+    w.put_if(s, &key, v, args, &never())
+}
+
+/// A clock for tests where nothing expires: time stands at 1 ns.
+fn never() -> Clock<fn() -> u64> {
+    Clock::new(|| 1)
 }
 
 /// A get as the module does it: lock-free, then, once the value was
@@ -53,7 +62,7 @@ fn put_if(s: &HStore, w: &mut HWriter, k: &[u8], v: &[u8], c: Condition) -> Resu
 fn get(s: &HStore, w: &mut HWriter, k: &[u8]) -> Result<Vec<u8>, Error> {
     let key = s.key(k)?;
     let mut out = ValueOut::new();
-    let found = s.get(&key, 1, &mut out, spin_loop)?;
+    let found = s.get(&key, 1, &mut out, spin_loop, || 1)?;
     if let Some(relink) = s.hit(1, &found) {
         if w.relink(s, &key, relink, 1, out.value()) == Relinked::Gone {
             return Err(Error::NotFound);
@@ -65,5 +74,5 @@ fn get(s: &HStore, w: &mut HWriter, k: &[u8]) -> Result<Vec<u8>, Error> {
 
 fn del(s: &HStore, w: &mut HWriter, k: &[u8]) -> Result<(), Error> {
     let key = s.key(k)?;
-    w.del(s, &key)
+    w.del(s, &key, &never())
 }

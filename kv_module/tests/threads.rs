@@ -50,10 +50,15 @@ fn stress(policy: Policy, buckets: u32, cap: u32, keys: u8) {
                     let key = s.key(&k).unwrap();
                     let mut w = w.lock().unwrap();
                     if n % 13 == 0 {
-                        let _ = w.del(s, &key);
+                        let _ = w.del(s, &key, &super::never());
                     } else {
                         // Without a policy a full store refuses: fine.
-                        let _ = w.put(s, &key, &self_checking_value(&k, n * 2 + t));
+                        let _ = w.put(
+                            s,
+                            &key,
+                            &self_checking_value(&k, n * 2 + t),
+                            &super::never(),
+                        );
                     }
                 }
             })
@@ -73,7 +78,7 @@ fn stress(policy: Policy, buckets: u32, cap: u32, keys: u8) {
                     let k = [(n.wrapping_mul(5).wrapping_add(t)) as u8 % keys, 0xee];
                     let key = s.key(&k).unwrap();
                     let mut out = ValueOut::new();
-                    if let Ok(found) = s.get(&key, t, &mut out, spin_loop) {
+                    if let Ok(found) = s.get(&key, t, &mut out, spin_loop, || 1) {
                         assert!(
                             found.len == out.value_len() && value_ok(&k, out.value()),
                             "torn or foreign value for key {k:?}"

@@ -74,5 +74,5 @@ fn stat_counts_successful_puts_and_deletes_only() {
     w.clear(&s); // not counted as deletes
     let u = s.usage(&w);
     assert_eq!((u.puts, u.deletes), (3, 1));
-    assert_eq!(u.filled, 0x3ff, "every field this store fills is marked");
+    assert_eq!(u.filled, 0x7ff, "every field this store fills is marked");
 }

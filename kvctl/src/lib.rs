@@ -5,6 +5,7 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{ArgAction, CommandFactory, Parser, Subcommand};
 use kvlib::{Error, Policy, Put, Stat, Store, KV_MAX_KEY, KV_MAX_VAL};
@@ -14,13 +15,15 @@ use serde::{Deserialize, Serialize};
 pub mod exit {
     /// Success.
     pub const OK: u8 = 0;
-    /// The key was not in the store (get, del, put --xx).
+    /// The key was not in the store (get, del, put --xx, ttl, touch, gets,
+    /// cas).
     pub const NOT_FOUND: u8 = 1;
     /// Bad command line (clap's own status), or malformed `load` input.
     pub const USAGE: u8 = 2;
     /// Anything else: device missing, no permission, store full, bad lengths.
     pub const FAILURE: u8 = 3;
-    /// The key was already in the store (put --nx).
+    /// The key was already in the store (put --nx), or its version changed
+    /// (cas).
     pub const EXISTS: u8 = 4;
 }
 
@@ -36,15 +39,25 @@ Output:
 get prints the value and a newline (with --hex, the value as hexadecimal).
 list prints every key, one per line. stat prints one \"name: value\" line
 each for buckets, max_items, curr_items, lru (no, yes for exact LRU, or
-sieve), hits, misses, evictions and bytes_used, then puts and deletes when
-the module counts them. stat --json prints the same fields as one JSON
-object, with \"lru\" true only for exact LRU and \"policy\" one of \"none\",
-\"lru\" or \"sieve\".
+sieve), hits, misses, evictions and bytes_used, then puts, deletes and
+expired when the module counts them. stat --json prints the same fields as
+one JSON object, with \"lru\" true only for exact LRU and \"policy\" one of
+\"none\", \"lru\" or \"sieve\". ttl prints the milliseconds the key has left,
+or -1 if it never expires. incr and decr print the new value. gets prints
+the item's version on one line and its value on the next.
+
+Durations:
+A DURATION is an integer with a unit: ms, s, m, h or d (a bare integer is
+seconds), e.g. 500ms, 30s, 10m. Expiry follows the monotonic clock. 0 means
+never: put --ttl 0 and touch KEY 0 leave an item that never expires, as a
+put without --ttl does.
 
 Dump and load:
 dump writes every item as one JSON object per line, key and value in
-hexadecimal, which load reads back byte for byte:
+hexadecimal, which load reads back byte for byte; an item that expires has
+\"ttl_ms\", the milliseconds it had left, which load gives it again:
  {\"key\":\"68656c6c6f\",\"value\":\"776f726c64\"}
+ {\"key\":\"73657373\",\"value\":\"6964\",\"ttl_ms\":59000}
  kvctl dump >backup; kvctl clear; kvctl load backup
 
 load checks the whole input first (JSON, hex, key and value lengths): a
@@ -54,10 +67,10 @@ ends with \"loaded N items\" on standard error.
 
 Exit status:
  0 success
- 1 key not found (get, del, put --xx)
+ 1 key not found (get, del, put --xx, ttl, touch, gets, cas)
  2 usage error, or malformed load input
- 3 any other failure (device missing, permission denied, store full, key or value too long)
- 4 key exists (put --nx)
+ 3 any other failure (device missing, permission denied, store full, key or value too long, incr of a value that is no number or past the 64-bit range)
+ 4 key exists (put --nx), or its version changed (cas)
 
 Examples:
  kvctl put hello world
@@ -65,16 +78,19 @@ Examples:
  kvctl --hex put 00ff00 ff00fe
  kvctl put config - <config.bin
  kvctl put --nx lock me
+ kvctl put --ttl 30s session abc
+ kvctl incr hits 1 --ttl 1m
+ kvctl gets config; kvctl cas config 42 new-value
  kvctl stat --json";
 
 /// Command-line client of kvstore, the in-kernel key-value store.
 ///
 /// kvctl works on the store through its device, /dev/kvstore, which the kv
 /// kernel module creates (--device or KVSTORE_DEVICE names another). get,
-/// stat, list and dump open the device read-only, so read permission on it
-/// is enough for them; put, del, load and clear open it for writing (root,
-/// or a member of the group that owns the device: kvstore after make
-/// install).
+/// gets, ttl, stat, list and dump open the device read-only, so read
+/// permission on it is enough for them; put, del, touch, incr, decr, cas,
+/// load and clear open it for writing (root, or a member of the group that
+/// owns the device: kvstore after make install).
 ///
 /// Keys are 1 to 64 bytes and values 0 to 256 bytes, any byte values. Give
 /// them as they are, or with --hex as hexadecimal, for bytes a shell cannot
@@ -115,6 +131,57 @@ pub enum Cmd {
         /// Only if the key is present (else "Key not found", status 1).
         #[arg(long, action = ArgAction::SetTrue)]
         xx: bool,
+        /// Expire after DURATION (0: never, as without --ttl).
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        ttl: Option<Duration>,
+    },
+    /// Print the milliseconds a key has left, or -1 if it never expires.
+    Ttl {
+        /// The key.
+        key: String,
+    },
+    /// Set a key's expiry to DURATION from now (0: never), keeping its value.
+    Touch {
+        /// The key.
+        key: String,
+        /// The time it has left.
+        #[arg(value_parser = parse_duration)]
+        duration: Duration,
+    },
+    /// Add DELTA (default 1) to a key's number and print the result; an
+    /// absent key starts at DELTA.
+    Incr {
+        /// The key.
+        key: String,
+        /// What to add (negative to subtract).
+        #[arg(default_value_t = 1, allow_negative_numbers = true)]
+        delta: i64,
+        /// The expiry of a key this creates (a present key keeps its own).
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        ttl: Option<Duration>,
+    },
+    /// Subtract DELTA (default 1) from a key's number and print the result.
+    Decr {
+        /// The key.
+        key: String,
+        /// What to subtract.
+        #[arg(default_value_t = 1, allow_negative_numbers = true)]
+        delta: i64,
+    },
+    /// Print a key's version on one line and its value on the next.
+    Gets {
+        /// The key.
+        key: String,
+    },
+    /// Replace a key's value only if its version is still VERSION (else
+    /// status 4; status 1 if the key is absent).
+    Cas {
+        /// The key.
+        key: String,
+        /// The version gets printed.
+        version: u64,
+        /// The new value; - reads it from standard input.
+        value: String,
     },
     /// Print the value of a key and a newline.
     Get {
@@ -156,6 +223,11 @@ impl Cmd {
             Cmd::List | Cmd::Dump => "kv_dump",
             Cmd::Load { .. } => "kv_load",
             Cmd::Clear => "kv_clear",
+            Cmd::Ttl { .. } => "kv_ttl",
+            Cmd::Touch { .. } => "kv_touch",
+            Cmd::Incr { .. } | Cmd::Decr { .. } => "kv_incr",
+            Cmd::Gets { .. } => "kv_get_ver",
+            Cmd::Cas { .. } => "kv_put_ver",
         }
     }
 }
@@ -192,6 +264,32 @@ impl Failure {
             status: exit::FAILURE,
         }
     }
+}
+
+/// Parses a DURATION: an integer with a unit ms, s, m, h or d; a bare
+/// integer is seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let bad = || format!("'{text}' is not a duration: an integer and ms, s, m, h or d");
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    let secs = |per: u64| n.checked_mul(per).map(Duration::from_secs);
+    let duration = match unit {
+        "ms" => Some(Duration::from_millis(n)),
+        "" | "s" => secs(1),
+        "m" => secs(60),
+        "h" => secs(3600),
+        "d" => secs(86400),
+        _ => return Err(bad()),
+    };
+    duration.ok_or_else(|| format!("'{text}' is too long a duration"))
+}
+
+/// A DURATION as a TTL: 0 is never.
+fn ttl(duration: Option<Duration>) -> Option<Duration> {
+    duration.filter(|d| !d.is_zero())
 }
 
 /// Decodes hexadecimal (upper or lower case, even length).
@@ -252,6 +350,9 @@ pub fn format_stat(s: &Stat) -> String {
     if let Some(deletes) = s.deletes {
         out.push_str(&format!("deletes: {deletes}\n"));
     }
+    if let Some(expired) = s.expired {
+        out.push_str(&format!("expired: {expired}\n"));
+    }
     out
 }
 
@@ -270,6 +371,8 @@ struct StatJson {
     puts: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     deletes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expired: Option<u64>,
     policy: String,
 }
 
@@ -286,6 +389,7 @@ pub fn format_stat_json(s: &Stat) -> String {
         bytes_used: s.bytes_used,
         puts: s.puts,
         deletes: s.deletes,
+        expired: s.expired,
         policy: s.policy.name(),
     };
     // Serialising plain integers and booleans cannot fail.
@@ -294,22 +398,27 @@ pub fn format_stat_json(s: &Stat) -> String {
     out
 }
 
-/// One line of `kvctl dump`: key and value as lower-case hex.
+/// One line of `kvctl dump`: key and value as lower-case hex, and the
+/// milliseconds left of an item that expires.
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct DumpLine {
     pub key: String,
     pub value: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_ms: Option<u64>,
 }
 
-/// An item as `(key, value)`.
-pub type Item = (Vec<u8>, Vec<u8>);
+/// An item: key, value and the time it has left (`None`: never expires).
+pub type Item = (Vec<u8>, Vec<u8>, Option<Duration>);
 
 /// A dump line for one item.
-pub fn dump_line(key: &[u8], value: &[u8]) -> String {
+pub fn dump_line(key: &[u8], value: &[u8], ttl: Option<Duration>) -> String {
     let line = DumpLine {
         key: encode_hex(key),
         value: encode_hex(value),
+        // At least 1: an item that expires keeps expiring.
+        ttl_ms: ttl.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)),
     };
     // Two strings always serialise.
     let mut out = serde_json::to_string(&line).unwrap_or_default();
@@ -344,7 +453,8 @@ pub fn parse_dump(input: impl BufRead) -> Result<Vec<Item>, String> {
                 value.len()
             )));
         }
-        items.push((key, value));
+        let ttl = item.ttl_ms.filter(|&ms| ms > 0).map(Duration::from_millis);
+        items.push((key, value, ttl));
     }
     Ok(items)
 }
@@ -357,6 +467,15 @@ fn read_value(stdin: &mut dyn Read) -> Result<Vec<u8>, std::io::Error> {
     Ok(buf)
 }
 
+/// A put's condition from `--nx` and `--xx`.
+fn when(nx: bool, xx: bool) -> Put {
+    match (nx, xx) {
+        (true, _) => Put::IfAbsent,
+        (_, true) => Put::IfPresent,
+        _ => Put::Always,
+    }
+}
+
 /// Runs a parsed command, writing what it prints to `out`; or the failure.
 /// Arguments (and load's input) are checked before the device is opened, so
 /// a usage error is reported as one even without the module.
@@ -367,18 +486,34 @@ pub fn run(cli: &Cli, stdin: &mut dyn Read, out: &mut dyn Write) -> Result<(), F
         status: exit::USAGE,
     };
     let key = match &cli.command {
-        Cmd::Put { key, .. } | Cmd::Get { key } | Cmd::Del { key } => {
-            arg_bytes(key, cli.hex).map_err(usage)?
-        }
+        Cmd::Put { key, .. }
+        | Cmd::Get { key }
+        | Cmd::Del { key }
+        | Cmd::Ttl { key }
+        | Cmd::Touch { key, .. }
+        | Cmd::Incr { key, .. }
+        | Cmd::Decr { key, .. }
+        | Cmd::Gets { key }
+        | Cmd::Cas { key, .. } => arg_bytes(key, cli.hex).map_err(usage)?,
         _ => Vec::new(),
     };
     let value = match &cli.command {
-        Cmd::Put { value, .. } if value == "-" => read_value(stdin).map_err(|e| Failure {
-            message: format!("{op} error: reading standard input: {e}"),
-            status: exit::FAILURE,
-        })?,
-        Cmd::Put { value, .. } => arg_bytes(value, cli.hex).map_err(usage)?,
+        Cmd::Put { value, .. } | Cmd::Cas { value, .. } if value == "-" => read_value(stdin)
+            .map_err(|e| Failure {
+                message: format!("{op} error: reading standard input: {e}"),
+                status: exit::FAILURE,
+            })?,
+        Cmd::Put { value, .. } | Cmd::Cas { value, .. } => {
+            arg_bytes(value, cli.hex).map_err(usage)?
+        }
         _ => Vec::new(),
+    };
+    let delta = match &cli.command {
+        Cmd::Incr { delta, .. } => *delta,
+        Cmd::Decr { delta, .. } => delta
+            .checked_neg()
+            .ok_or_else(|| usage(format!("cannot subtract {delta}")))?,
+        _ => 0,
     };
     let items = match &cli.command {
         Cmd::Load { file } => {
@@ -400,12 +535,20 @@ pub fn run(cli: &Cli, stdin: &mut dyn Read, out: &mut dyn Write) -> Result<(), F
     // Commands that only read open the device read-only, so they work with
     // read permission alone.
     let store = match &cli.command {
-        Cmd::Get { .. } | Cmd::Stat { .. } | Cmd::List | Cmd::Dump => {
-            Store::open_path_read_only(&cli.device)
-        }
-        Cmd::Put { .. } | Cmd::Del { .. } | Cmd::Load { .. } | Cmd::Clear => {
-            Store::open_path(&cli.device)
-        }
+        Cmd::Get { .. }
+        | Cmd::Stat { .. }
+        | Cmd::List
+        | Cmd::Dump
+        | Cmd::Ttl { .. }
+        | Cmd::Gets { .. } => Store::open_path_read_only(&cli.device),
+        Cmd::Put { .. }
+        | Cmd::Del { .. }
+        | Cmd::Load { .. }
+        | Cmd::Clear
+        | Cmd::Touch { .. }
+        | Cmd::Incr { .. }
+        | Cmd::Decr { .. }
+        | Cmd::Cas { .. } => Store::open_path(&cli.device),
     }
     .map_err(|e| Failure::from_error("kv_open", &e))?;
     let fail = |e: Error| Failure::from_error(op, &e);
@@ -413,14 +556,45 @@ pub fn run(cli: &Cli, stdin: &mut dyn Read, out: &mut dyn Write) -> Result<(), F
         out.write_all(bytes).map_err(|e| Failure::output(op, e))
     };
     match &cli.command {
-        Cmd::Put { nx, xx, .. } => {
-            let when = match (nx, xx) {
-                (true, _) => Put::IfAbsent,
-                (_, true) => Put::IfPresent,
-                _ => Put::Always,
+        Cmd::Put {
+            nx, xx, ttl: None, ..
+        } => store.put_with(&key, &value, when(*nx, *xx)).map_err(fail),
+        Cmd::Put {
+            nx,
+            xx,
+            ttl: Some(duration),
+            ..
+        } => store
+            .put_ttl(&key, &value, when(*nx, *xx), ttl(Some(*duration)))
+            .map_err(fail),
+        Cmd::Ttl { .. } => {
+            let ms = match store.ttl(&key).map_err(fail)? {
+                None => -1,
+                Some(left) => i128::try_from(left.as_millis()).unwrap_or(i128::MAX),
             };
-            store.put_with(&key, &value, when).map_err(fail)
+            write(out, format!("{ms}\n").as_bytes())
         }
+        Cmd::Touch { duration, .. } => store.touch(&key, ttl(Some(*duration))).map_err(fail),
+        Cmd::Incr { ttl: duration, .. } => {
+            let n = store.incr(&key, delta, ttl(*duration)).map_err(fail)?;
+            write(out, format!("{n}\n").as_bytes())
+        }
+        Cmd::Decr { .. } => {
+            let n = store.incr(&key, delta, None).map_err(fail)?;
+            write(out, format!("{n}\n").as_bytes())
+        }
+        Cmd::Gets { .. } => {
+            let (value, version) = store.get_ver(&key).map_err(fail)?;
+            let mut text = format!("{version}\n").into_bytes();
+            if cli.hex {
+                text.extend_from_slice(encode_hex(&value).as_bytes());
+            } else {
+                text.extend_from_slice(&value);
+            }
+            text.push(b'\n');
+            write(out, &text)
+        }
+        Cmd::Cas { version, .. } => store.put_ver(&key, &value, *version).map_err(fail),
         Cmd::Get { .. } => {
             let value = store.get(&key).map_err(fail)?;
             let mut line = if cli.hex {
@@ -457,13 +631,24 @@ pub fn run(cli: &Cli, stdin: &mut dyn Read, out: &mut dyn Write) -> Result<(), F
         Cmd::Dump => {
             for item in store.iter() {
                 let (key, value) = item.map_err(fail)?;
-                write(out, dump_line(&key, &value).as_bytes())?;
+                // The time left, read right after: an item that expired or
+                // went meanwhile is left out, as if the dump had missed it.
+                let left = match store.ttl(&key) {
+                    Ok(left) => left,
+                    Err(Error::NotFound) => continue,
+                    Err(e) => return Err(fail(e)),
+                };
+                write(out, dump_line(&key, &value, left).as_bytes())?;
             }
             out.flush().map_err(|e| Failure::output(op, e))
         }
         Cmd::Load { .. } => {
-            for (n, (key, value)) in items.iter().enumerate() {
-                store.put(key, value).map_err(|e| Failure {
+            for (n, (key, value, left)) in items.iter().enumerate() {
+                let put = match left {
+                    None => store.put(key, value),
+                    Some(_) => store.put_ttl(key, value, Put::Always, *left),
+                };
+                put.map_err(|e| Failure {
                     message: format!("{op} error: item {} of {}: {e}", n + 1, items.len()),
                     ..Failure::from_error(op, &e)
                 })?;
@@ -493,6 +678,7 @@ mod tests {
                 value: "world".into(),
                 nx: false,
                 xx: false,
+                ttl: None,
             }
         );
         assert!(matches!(
@@ -599,6 +785,7 @@ mod tests {
             bytes_used: 10,
             puts: None,
             deletes: None,
+            expired: None,
         };
         assert_eq!(
             format_stat(&s),
@@ -665,20 +852,105 @@ mod tests {
     fn dump_lines_round_trip_every_byte() {
         let key: Vec<u8> = (0..=63).map(|i| (i * 4) as u8).collect();
         let value: Vec<u8> = (0..=255).collect();
-        let text = format!("{}\n{}", dump_line(&key, &value), dump_line(b"\n\0", b""));
-        assert_eq!(
-            parse_dump(text.as_bytes()).unwrap(),
-            vec![(key, value), (b"\n\0".to_vec(), vec![])]
+        let text = format!(
+            "{}\n{}",
+            dump_line(&key, &value, None),
+            dump_line(b"\n\0", b"", None)
         );
         assert_eq!(
-            dump_line(b"k", b"\xff"),
+            parse_dump(text.as_bytes()).unwrap(),
+            vec![(key, value, None), (b"\n\0".to_vec(), vec![], None)]
+        );
+        assert_eq!(
+            dump_line(b"k", b"\xff", None),
             "{\"key\":\"6b\",\"value\":\"ff\"}\n"
         );
     }
 
     #[test]
+    fn dump_lines_carry_the_time_left() {
+        let line = dump_line(b"k", b"v", Some(Duration::from_millis(1500)));
+        assert_eq!(line, "{\"key\":\"6b\",\"value\":\"76\",\"ttl_ms\":1500}\n");
+        assert_eq!(
+            parse_dump(line.as_bytes()).unwrap(),
+            vec![(
+                b"k".to_vec(),
+                b"v".to_vec(),
+                Some(Duration::from_millis(1500))
+            )]
+        );
+        // Less than a millisecond left still expires.
+        assert!(dump_line(b"k", b"v", Some(Duration::from_micros(10))).contains("\"ttl_ms\":1}"));
+    }
+
+    #[test]
+    fn durations_take_a_unit_or_mean_seconds() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86400)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        for bad in ["", "s", "1.5s", "-1", "10 s", "3w", "99999999999999999999d"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert_eq!(ttl(Some(Duration::ZERO)), None);
+    }
+
+    #[test]
+    fn parses_the_cache_commands() {
+        assert!(matches!(
+            parse(&["put", "--ttl", "10s", "k", "v"]).unwrap().command,
+            Cmd::Put { ttl: Some(d), .. } if d == Duration::from_secs(10)
+        ));
+        assert_eq!(
+            parse(&["touch", "k", "0"]).unwrap().command,
+            Cmd::Touch {
+                key: "k".into(),
+                duration: Duration::ZERO
+            }
+        );
+        assert_eq!(
+            parse(&["incr", "k"]).unwrap().command,
+            Cmd::Incr {
+                key: "k".into(),
+                delta: 1,
+                ttl: None
+            }
+        );
+        assert_eq!(
+            parse(&["incr", "k", "-5", "--ttl", "1m"]).unwrap().command,
+            Cmd::Incr {
+                key: "k".into(),
+                delta: -5,
+                ttl: Some(Duration::from_secs(60))
+            }
+        );
+        assert_eq!(
+            parse(&["decr", "k", "3"]).unwrap().command,
+            Cmd::Decr {
+                key: "k".into(),
+                delta: 3
+            }
+        );
+        assert_eq!(
+            parse(&["cas", "k", "7", "v"]).unwrap().command,
+            Cmd::Cas {
+                key: "k".into(),
+                version: 7,
+                value: "v".into()
+            }
+        );
+        assert_eq!(parse(&["gets", "k"]).unwrap().command.op(), "kv_get_ver");
+        assert!(parse(&["cas", "k", "-1", "v"]).is_err());
+        assert!(parse(&["touch", "k"]).is_err());
+        assert!(parse(&["decr", "k", "--ttl", "1s"]).is_err());
+    }
+
+    #[test]
     fn malformed_dumps_name_the_line() {
-        let good = dump_line(b"a", b"1");
+        let good = dump_line(b"a", b"1", None);
         for (bad, why) in [
             ("{\"key\":\"6b\"}", "missing field `value`"),
             (

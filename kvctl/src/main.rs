@@ -1,5 +1,6 @@
 //! kvctl: `kvctl put <key> <value>`, `get`, `del`, `stat`, `list`, `dump`,
-//! `load`, `clear`. See `kvctl --help`.
+//! `load`, `clear`, and the cache's `ttl`, `touch`, `incr`, `decr`, `gets`,
+//! `cas`. See `kvctl --help`.
 
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;

@@ -6,7 +6,10 @@
 
 use std::ffi::c_int;
 
-use kv_module::abi::{KvBatchArgs, KvDumpArgs, KvKey, KvOp, KvPair, KvUsageStat, KV_OP_PUT};
+use kv_module::abi::{
+    KvBatchArgs, KvCacheOp, KvDumpArgs, KvKey, KvOp, KvPair, KvUsageStat, KV_OP_GET, KV_OP_INCR,
+    KV_OP_PUT, KV_OP_PUT_VER, KV_OP_TOUCH, KV_OP_TTL,
+};
 use nix::errno::Errno;
 
 use crate::sys;
@@ -195,6 +198,172 @@ pub extern "C" fn kv_clear(fd: c_int) -> c_int {
     status(sys::clear(fd))
 }
 
+/// A cache op for `key` (non-NULL, read here) with the pair's value empty.
+///
+/// # Safety
+/// `key` is non-NULL and points to a readable `struct kv_key`.
+unsafe fn key_op(code: u32, key: *const KvKey) -> KvCacheOp {
+    let mut op = KvCacheOp::ZERO;
+    op.op = code;
+    // SAFETY: The caller's contract. Unaligned reads are fine for C callers.
+    op.pair.key = unsafe { key.read_unaligned() };
+    op
+}
+
+/// `kv_put_flags` with an expiry `ttl_ms` from now (0: never).
+///
+/// # Safety
+/// `pair` is NULL or points to a readable `struct kv_pair` (copied here).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kv_put_ttl(
+    fd: c_int,
+    pair: *const KvPair,
+    flags: u32,
+    ttl_ms: u64,
+) -> c_int {
+    call(pair, || {
+        let mut op = KvCacheOp::ZERO;
+        op.op = KV_OP_PUT;
+        op.flags = flags;
+        op.ttl_ms = ttl_ms;
+        // SAFETY: `call` passes on only a non-NULL `pair`; the caller's
+        // contract makes it readable.
+        op.pair = unsafe { pair.read_unaligned() };
+        sys::cache_op(fd, &mut op)
+    })
+}
+
+/// Sets a present item's expiry to `ttl_ms` from now (0: never).
+///
+/// # Safety
+/// `key` is NULL or points to a readable `struct kv_key` (copied here).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kv_touch(fd: c_int, key: *const KvKey, ttl_ms: u64) -> c_int {
+    call(key, || {
+        // SAFETY: `call` passes on only a non-NULL `key`; the caller's
+        // contract makes it readable.
+        let mut op = unsafe { key_op(KV_OP_TOUCH, key) };
+        op.ttl_ms = ttl_ms;
+        sys::cache_op(fd, &mut op)
+    })
+}
+
+/// Writes the milliseconds `key` has left, or -1 for never.
+///
+/// # Safety
+/// `key` is NULL or points to a readable `struct kv_key`; `ttl_ms` is NULL
+/// or points to a writable `int64_t`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kv_ttl(fd: c_int, key: *const KvKey, ttl_ms: *mut i64) -> c_int {
+    if ttl_ms.is_null() {
+        return status(Err(Errno::EINVAL));
+    }
+    call(key, || {
+        // SAFETY: As in `kv_touch`.
+        let mut op = unsafe { key_op(KV_OP_TTL, key) };
+        sys::cache_op(fd, &mut op)?;
+        // SAFETY: Non-NULL, and writable by the caller's contract.
+        unsafe { ttl_ms.write_unaligned(op.number) };
+        Ok(())
+    })
+}
+
+/// Adds `delta` to `key`'s number; the result into `*value`.
+///
+/// # Safety
+/// `key` is NULL or points to a readable `struct kv_key`; `value` is NULL
+/// or points to a writable `int64_t`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kv_incr(
+    fd: c_int,
+    key: *const KvKey,
+    delta: i64,
+    ttl_ms: u64,
+    value: *mut i64,
+) -> c_int {
+    if value.is_null() {
+        return status(Err(Errno::EINVAL));
+    }
+    call(key, || {
+        // SAFETY: As in `kv_touch`.
+        let mut op = unsafe { key_op(KV_OP_INCR, key) };
+        op.number = delta;
+        op.ttl_ms = ttl_ms;
+        sys::cache_op(fd, &mut op)?;
+        // SAFETY: Non-NULL, and writable by the caller's contract.
+        unsafe { value.write_unaligned(op.number) };
+        Ok(())
+    })
+}
+
+/// `kv_get` that also writes the item's version.
+///
+/// # Safety
+/// `pair` is NULL or points to a writable `struct kv_pair`; `version` is
+/// NULL or points to a writable `uint64_t`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kv_get_ver(fd: c_int, pair: *mut KvPair, version: *mut u64) -> c_int {
+    if version.is_null() {
+        return status(Err(Errno::EINVAL));
+    }
+    call(pair, || {
+        // SAFETY: `call` passes on only a non-NULL `pair`, readable and
+        // writable by the caller's contract.
+        let mut op = unsafe { key_op(KV_OP_GET, core::ptr::addr_of!((*pair).key)) };
+        sys::cache_op(fd, &mut op)?;
+        // The rest of the value zeroed, as `kv_get` promises.
+        let value = &mut op.pair.value;
+        if let Some(rest) = value.data.get_mut(value.len as usize..) {
+            rest.fill(0);
+        }
+        // SAFETY: Both non-NULL and writable by the caller's contract.
+        unsafe {
+            core::ptr::addr_of_mut!((*pair).value).write_unaligned(op.pair.value);
+            version.write_unaligned(op.version);
+        }
+        Ok(())
+    })
+}
+
+/// Replaces `pair`'s value only if the item's version is still `version`.
+///
+/// # Safety
+/// `pair` is NULL or points to a readable `struct kv_pair` (copied here).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kv_put_ver(fd: c_int, pair: *const KvPair, version: u64) -> c_int {
+    call(pair, || {
+        let mut op = KvCacheOp::ZERO;
+        op.op = KV_OP_PUT_VER;
+        op.version = version;
+        // SAFETY: As in `kv_put_ttl`.
+        op.pair = unsafe { pair.read_unaligned() };
+        sys::cache_op(fd, &mut op)
+    })
+}
+
+/// `kv_batch` for `struct kv_cache_op`.
+///
+/// # Safety
+/// `ops` is NULL (allowed only with `count` 0) or points to `count`
+/// `struct kv_cache_op`s (the kernel checks it).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kv_cache_batch(fd: c_int, ops: *mut KvCacheOp, count: u32) -> c_int {
+    if ops.is_null() && count > 0 {
+        return status(Err(Errno::EINVAL));
+    }
+    let mut args = KvBatchArgs {
+        ops: ops as u64,
+        count,
+        reserved: 0,
+    };
+    // SAFETY: The caller's contract covers `ops`; the kernel checks it.
+    match unsafe { sys::cache_batch(fd, &mut args) } {
+        // At most KV_BATCH_MAX, far below c_int::MAX.
+        Ok(n) => c_int::try_from(n).unwrap_or(c_int::MAX),
+        Err(e) => status(Err(e)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,6 +387,30 @@ mod tests {
             assert_eq!(kv_put_flags(0, std::ptr::null(), 0), -1);
             assert_eq!(errno(), Errno::EINVAL);
             assert_eq!(kv_batch(0, std::ptr::null_mut(), 1), -1);
+            assert_eq!(errno(), Errno::EINVAL);
+            let mut n64 = 0i64;
+            let mut v = 0u64;
+            let key = KvKey::ZERO;
+            let mut pair = KvPair::ZERO;
+            assert_eq!(kv_put_ttl(0, std::ptr::null(), 0, 1), -1);
+            assert_eq!(errno(), Errno::EINVAL);
+            assert_eq!(kv_touch(0, std::ptr::null(), 1), -1);
+            assert_eq!(errno(), Errno::EINVAL);
+            assert_eq!(kv_ttl(0, std::ptr::null(), &mut n64), -1);
+            assert_eq!(errno(), Errno::EINVAL);
+            assert_eq!(kv_ttl(0, &key, std::ptr::null_mut()), -1);
+            assert_eq!(errno(), Errno::EINVAL);
+            assert_eq!(kv_incr(0, std::ptr::null(), 1, 0, &mut n64), -1);
+            assert_eq!(errno(), Errno::EINVAL);
+            assert_eq!(kv_incr(0, &key, 1, 0, std::ptr::null_mut()), -1);
+            assert_eq!(errno(), Errno::EINVAL);
+            assert_eq!(kv_get_ver(0, std::ptr::null_mut(), &mut v), -1);
+            assert_eq!(errno(), Errno::EINVAL);
+            assert_eq!(kv_get_ver(0, &mut pair, std::ptr::null_mut()), -1);
+            assert_eq!(errno(), Errno::EINVAL);
+            assert_eq!(kv_put_ver(0, std::ptr::null(), 1), -1);
+            assert_eq!(errno(), Errno::EINVAL);
+            assert_eq!(kv_cache_batch(0, std::ptr::null_mut(), 1), -1);
             assert_eq!(errno(), Errno::EINVAL);
             let mut n = 0u32;
             assert_eq!(

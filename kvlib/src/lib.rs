@@ -36,13 +36,16 @@ use std::path::{Path, PathBuf};
 
 use kv_module::abi::{
     KvBatchArgs, KvDumpArgs, KvKey, KvOp, KvPair, KvUsageStat, KV_OP_DEL, KV_OP_GET, KV_OP_PUT,
-    KV_PUT_EXIST, KV_PUT_NOEXIST, KV_STAT_HAS_DELETES, KV_STAT_HAS_PUTS,
+    KV_PUT_EXIST, KV_PUT_NOEXIST, KV_STAT_HAS_DELETES, KV_STAT_HAS_EXPIRED, KV_STAT_HAS_PUTS,
 };
 pub use kv_module::abi::{KV_BATCH_MAX, KV_MAX_KEY, KV_MAX_VAL};
 use nix::errno::Errno;
 
+mod cache;
 mod ffi;
 mod sys;
+
+pub use cache::CacheOp;
 
 /// The device the kv module creates.
 pub const DEFAULT_DEVICE: &str = "/dev/kvstore";
@@ -53,9 +56,16 @@ pub enum Error {
     /// The key is not in the store.
     #[error("Key not found")]
     NotFound,
-    /// A put with [`Put::IfAbsent`] found the key in the store.
+    /// A put with [`Put::IfAbsent`] found the key in the store, or a
+    /// versioned put ([`Store::put_ver`]) found the item's version changed.
     #[error("Key exists")]
     Exists,
+    /// [`Store::incr`]: the value is not the decimal text of an `i64`.
+    #[error("the value is not a decimal 64-bit integer")]
+    NotANumber,
+    /// [`Store::incr`]: the result is outside `i64`.
+    #[error("the result is outside the 64-bit integer range")]
+    Overflow,
     /// [`Op::result`] of an op that has not run in a batch.
     #[error("the op has not run")]
     NotRun,
@@ -151,6 +161,9 @@ pub struct Stat {
     pub puts: Option<u64>,
     /// Successful deletes; `None` from a module that does not count them.
     pub deletes: Option<u64>,
+    /// Items removed because they expired; `None` from a module without
+    /// expiry.
+    pub expired: Option<u64>,
 }
 
 impl From<&KvUsageStat> for Stat {
@@ -167,6 +180,7 @@ impl From<&KvUsageStat> for Stat {
             bytes_used: s.bytes_used,
             puts: (s.filled & KV_STAT_HAS_PUTS != 0).then_some(s.puts),
             deletes: (s.filled & KV_STAT_HAS_DELETES != 0).then_some(s.deletes),
+            expired: (s.filled & KV_STAT_HAS_EXPIRED != 0).then_some(s.expired),
         }
     }
 }

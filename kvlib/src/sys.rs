@@ -4,8 +4,9 @@
 use std::os::fd::RawFd;
 
 use kv_module::abi::{
-    KvBatchArgs, KvDumpArgs, KvKey, KvOp, KvPair, KvUsageStat, KV_IOC_BATCH, KV_IOC_CLEAR,
-    KV_IOC_DEL, KV_IOC_DUMP, KV_IOC_GET, KV_IOC_PUT, KV_IOC_PUT_FLAGS, KV_IOC_STAT,
+    KvBatchArgs, KvCacheOp, KvDumpArgs, KvKey, KvOp, KvPair, KvUsageStat, KV_IOC_BATCH,
+    KV_IOC_CACHE_BATCH, KV_IOC_CACHE_OP, KV_IOC_CLEAR, KV_IOC_DEL, KV_IOC_DUMP, KV_IOC_GET,
+    KV_IOC_PUT, KV_IOC_PUT_FLAGS, KV_IOC_STAT,
 };
 use nix::errno::Errno;
 
@@ -17,6 +18,23 @@ nix::ioctl_write_ptr_bad!(ioctl_put_flags, KV_IOC_PUT_FLAGS, KvOp);
 nix::ioctl_readwrite_bad!(ioctl_batch, KV_IOC_BATCH, KvBatchArgs);
 nix::ioctl_readwrite_bad!(ioctl_dump, KV_IOC_DUMP, KvDumpArgs);
 nix::ioctl_none_bad!(ioctl_clear, KV_IOC_CLEAR);
+nix::ioctl_readwrite_bad!(ioctl_cache_op, KV_IOC_CACHE_OP, KvCacheOp);
+nix::ioctl_readwrite_bad!(ioctl_cache_batch, KV_IOC_CACHE_BATCH, KvBatchArgs);
+
+/// One cache op; its answers land in `op`.
+pub(crate) fn cache_op(fd: RawFd, op: &mut KvCacheOp) -> Result<(), Errno> {
+    // SAFETY: `op` is a live KvCacheOp the kernel may read and write.
+    unsafe { ioctl_cache_op(fd, op) }.map(drop)
+}
+
+/// # Safety
+/// `args.ops` must be 0 or the address of `args.count` `KvCacheOp`s the
+/// kernel may read and write (the kernel checks it and fails with EFAULT).
+pub(crate) unsafe fn cache_batch(fd: RawFd, args: &mut KvBatchArgs) -> Result<u32, Errno> {
+    // SAFETY: `args` is live; the caller vouches for what it points to.
+    let n = unsafe { ioctl_cache_batch(fd, args) }?;
+    u32::try_from(n).map_err(|_| Errno::EIO) // the kernel returns 0..=count
+}
 
 /// # Safety
 /// `pair` must be NULL or point to memory the kernel may read as a

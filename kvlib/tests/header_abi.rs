@@ -44,6 +44,14 @@ int main(void) {
     P("sizeof kv_dump_args", sizeof(struct kv_dump_args)); O(kv_dump_args, cursor);
     O(kv_dump_args, pairs); O(kv_dump_args, count); O(kv_dump_args, reserved);
     P("kv_op.result signed", (struct kv_op){.result = -1}.result < 0);
+    O(kv_usage_stat, expired); P("KV_STAT_HAS_EXPIRED", KV_STAT_HAS_EXPIRED);
+    P("KV_OP_PUT_VER", KV_OP_PUT_VER); P("KV_OP_INCR", KV_OP_INCR);
+    P("KV_OP_TOUCH", KV_OP_TOUCH); P("KV_OP_TTL", KV_OP_TTL);
+    P("KV_IOC_CACHE_OP", KV_IOC_CACHE_OP); P("KV_IOC_CACHE_BATCH", KV_IOC_CACHE_BATCH);
+    P("sizeof kv_cache_op", sizeof(struct kv_cache_op)); O(kv_cache_op, op); O(kv_cache_op, flags);
+    O(kv_cache_op, result); O(kv_cache_op, reserved); O(kv_cache_op, ttl_ms);
+    O(kv_cache_op, version); O(kv_cache_op, number); O(kv_cache_op, pair);
+    P("kv_cache_op.number signed", (struct kv_cache_op){.number = -1}.number < 0);
     return 0;
 }
 "#;
@@ -134,6 +142,24 @@ fn expected() -> String {
         ("kv_dump_args.count", offset_of!(KvDumpArgs, count)),
         ("kv_dump_args.reserved", offset_of!(KvDumpArgs, reserved)),
         ("kv_op.result signed", 1),
+        ("kv_usage_stat.expired", offset_of!(KvUsageStat, expired)),
+        ("KV_STAT_HAS_EXPIRED", KV_STAT_HAS_EXPIRED as usize),
+        ("KV_OP_PUT_VER", KV_OP_PUT_VER as usize),
+        ("KV_OP_INCR", KV_OP_INCR as usize),
+        ("KV_OP_TOUCH", KV_OP_TOUCH as usize),
+        ("KV_OP_TTL", KV_OP_TTL as usize),
+        ("KV_IOC_CACHE_OP", KV_IOC_CACHE_OP as usize),
+        ("KV_IOC_CACHE_BATCH", KV_IOC_CACHE_BATCH as usize),
+        ("sizeof kv_cache_op", size_of::<KvCacheOp>()),
+        ("kv_cache_op.op", offset_of!(KvCacheOp, op)),
+        ("kv_cache_op.flags", offset_of!(KvCacheOp, flags)),
+        ("kv_cache_op.result", offset_of!(KvCacheOp, result)),
+        ("kv_cache_op.reserved", offset_of!(KvCacheOp, reserved)),
+        ("kv_cache_op.ttl_ms", offset_of!(KvCacheOp, ttl_ms)),
+        ("kv_cache_op.version", offset_of!(KvCacheOp, version)),
+        ("kv_cache_op.number", offset_of!(KvCacheOp, number)),
+        ("kv_cache_op.pair", offset_of!(KvCacheOp, pair)),
+        ("kv_cache_op.number signed", 1),
     ];
     rows.iter().map(|(k, v)| format!("{k} {v}\n")).collect()
 }

@@ -7,7 +7,7 @@
 nl='
 '
 session_stat() { # stat's lines, counters last
-	echo "buckets: 128${nl}max_items: 100${nl}curr_items: $1${nl}lru: yes${nl}hits: $2${nl}misses: $3${nl}evictions: 0${nl}bytes_used: $4${nl}puts: 1${nl}deletes: $5"
+	echo "buckets: 128${nl}max_items: 100${nl}curr_items: $1${nl}lru: yes${nl}hits: $2${nl}misses: $3${nl}evictions: 0${nl}bytes_used: $4${nl}puts: 1${nl}deletes: $5${nl}expired: 0"
 }
 
 # The README's session.
@@ -35,7 +35,7 @@ expect kvctl/value_too_long 3 "" "kv_put error: value is 257 bytes; values are a
 expect kvctl/key_too_long 3 "" "kv_put error: key is 65 bytes; keys are 1 to 64 bytes" kvctl put "$(printf '%065d' 0)" v
 expect kvctl/empty_key 3 "" "kv_put error: key is 0 bytes; keys are 1 to 64 bytes" kvctl put "" v
 json=$(kvctl stat --json)
-if echo "$json" | grep -q '^{"buckets":128,"max_items":100,"curr_items":3,"lru":true,"hits":[0-9]*,"misses":[0-9]*,"evictions":0,"bytes_used":[0-9]*,"puts":[0-9]*,"deletes":[0-9]*,"policy":"lru"}$'; then
+if echo "$json" | grep -q '^{"buckets":128,"max_items":100,"curr_items":3,"lru":true,"hits":[0-9]*,"misses":[0-9]*,"evictions":0,"bytes_used":[0-9]*,"puts":[0-9]*,"deletes":[0-9]*,"expired":0,"policy":"lru"}$'; then
 	pass kvctl/stat_json
 else
 	fail kvctl/stat_json "$json"
@@ -137,7 +137,7 @@ reload kvctl/insmod
 expect kvctl/stdin_endless 3 "" "kv_put error: value is 257 bytes; values are at most 256 bytes" sh -c 'kvctl put k - </dev/zero'
 expect kvctl/stdin_256 0 "" "" sh -c 'head -c 256 /dev/zero | kvctl put k -'
 kvctl del k
-expect kvctl/stat_counters 0 "puts: 1${nl}deletes: 1" "" sh -c 'kvctl stat | tail -2'
+expect kvctl/stat_counters 0 "puts: 1${nl}deletes: 1${nl}expired: 0" "" sh -c 'kvctl stat | tail -3'
 
 # Without the module: a clear hint and a failure status.
 rmmod kv

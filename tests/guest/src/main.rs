@@ -12,16 +12,20 @@
 
 mod access;
 mod batch;
+mod cache;
 mod capacity;
 mod clear;
 mod concurrency;
+mod counters;
 mod dump;
+mod expiry;
 mod fuzz;
 mod lru;
 mod ops;
 mod put_flags;
 mod stat;
 mod store;
+mod versions;
 
 use kv_test_support::{run_groups, Group, Test};
 
@@ -135,6 +139,33 @@ const GROUPS: &[Group] = &[
             fuzz::counts_and_pointers,
         )],
     },
+    Group {
+        name: "cache",
+        tests: &[
+            Test::fresh("requests", ROOMY, cache::request_checks),
+            Test::then("counters", counters::contract),
+            Test::fresh("fuzz", ROOMY, cache::fuzz),
+        ],
+    },
+    // Expiry, counters and versions from every guest CPU at once; the
+    // expiry test in a store smaller than its working set.
+    Group {
+        name: "cache-concurrency",
+        tests: &[
+            Test::fresh("counter_processes", ROOMY, counters::processes_sum),
+            Test::then("cas_loop", versions::cas_loop),
+            Test::fresh(
+                "expiry",
+                "buckets=16 max_items=64 use_lru=2",
+                expiry::under_concurrency,
+            ),
+            Test::fresh(
+                "expiry_no_eviction",
+                "buckets=16 max_items=64 use_lru=0",
+                expiry::under_concurrency,
+            ),
+        ],
+    },
     // A small table, so chains are shared and deleted slots are reused by
     // other keys.
     Group {
@@ -182,6 +213,14 @@ fn main() {
         let id = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(0);
         if let Err(e) = concurrency::worker(id) {
             eprintln!("worker {id}: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    if args.first().map(String::as_str) == Some("counter-worker") {
+        let id = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        if let Err(e) = counters::worker(id) {
+            eprintln!("counter worker {id}: {e}");
             std::process::exit(1);
         }
         return;

@@ -10,7 +10,14 @@ use kv_lincheck::{
     Value, Verdict, When, Workload, DEFAULT_LIMIT,
 };
 use kv_module::policy::Policy as StorePolicy;
-use kv_module::store::{Alloc, Condition, Error, Relinked, Store, ValueOut, Writer};
+use kv_module::store::{
+    Alloc, Clock, Condition, Error, PutArgs, Relinked, Store, ValueOut, Writer,
+};
+
+/// A clock that never reaches any item's expiry (these items have none).
+fn clock() -> Clock<fn() -> u64> {
+    Clock::new(|| 1)
+}
 
 struct HostAlloc;
 
@@ -96,7 +103,7 @@ impl Target for Locked {
                 let key = store.key(&k.bytes()).unwrap();
                 let mut out = ValueOut::new();
                 drop(writer);
-                match store.get(&key, 0, &mut out, std::hint::spin_loop) {
+                match store.get(&key, 0, &mut out, std::hint::spin_loop, || 1) {
                     Ok(found) => finish_get(self, &key, found, &mut out),
                     Err(e) => outcome(Err(e)),
                 }
@@ -108,11 +115,21 @@ impl Target for Locked {
                     When::IfAbsent => Condition::IfAbsent,
                     When::IfPresent => Condition::IfPresent,
                 };
-                outcome(writer.put_if(store, &key, &v.bytes(), cond).map(drop))
+                outcome(
+                    writer
+                        .put_if(
+                            store,
+                            &key,
+                            &v.bytes(),
+                            PutArgs { cond, ttl_ms: 0 },
+                            &clock(),
+                        )
+                        .map(drop),
+                )
             }
             Call::Del(k) => {
                 let key = store.key(&k.bytes()).unwrap();
-                outcome(writer.del(store, &key))
+                outcome(writer.del(store, &key, &clock()))
             }
         }
     }
@@ -230,7 +247,9 @@ fn get_racing_an_evicting_put(policy: Policy) -> (Model, History) {
     let get_invoked = tick();
     let key = store.key(&A.bytes()).unwrap();
     let mut out = ValueOut::new();
-    let found = store.get(&key, 0, &mut out, std::hint::spin_loop).unwrap();
+    let found = store
+        .get(&key, 0, &mut out, std::hint::spin_loop, || 1)
+        .unwrap();
     ops.push(run(1, Call::Put(C, Value(1001), When::Always), &mut tick));
     let got = finish_get(&target, &key, found, &mut out).unwrap();
     ops.push((0, Op::done(Call::Get(A), got, get_invoked, tick())));

@@ -11,10 +11,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use kv_module::abi::{
-    KvBatchArgs, KvDumpArgs, KvKey, KvOp, KvPair, KvUsageStat, KV_BATCH_MAX, KV_IOC_BATCH,
-    KV_IOC_CLEAR, KV_IOC_DEL, KV_IOC_DUMP, KV_IOC_GET, KV_IOC_MAGIC, KV_IOC_PUT, KV_IOC_PUT_FLAGS,
-    KV_IOC_STAT, KV_MAX_KEY, KV_MAX_VAL, KV_OP_DEL, KV_OP_GET, KV_OP_PUT, KV_PUT_EXIST,
-    KV_PUT_NOEXIST,
+    KvBatchArgs, KvCacheOp, KvDumpArgs, KvKey, KvOp, KvPair, KvUsageStat, KV_BATCH_MAX,
+    KV_IOC_BATCH, KV_IOC_CACHE_BATCH, KV_IOC_CACHE_OP, KV_IOC_CLEAR, KV_IOC_DEL, KV_IOC_DUMP,
+    KV_IOC_GET, KV_IOC_MAGIC, KV_IOC_PUT, KV_IOC_PUT_FLAGS, KV_IOC_STAT, KV_MAX_KEY, KV_MAX_VAL,
+    KV_OP_DEL, KV_OP_GET, KV_OP_PUT, KV_PUT_EXIST, KV_PUT_NOEXIST,
 };
 
 use kv_test_support::{errno_name, map, pair, protect, Dev, Errno, Rng, PAGE};
@@ -96,6 +96,8 @@ enum Op {
     Batch,
     Dump,
     Clear,
+    Cache,
+    CacheBatch,
 }
 
 impl Op {
@@ -109,6 +111,8 @@ impl Op {
             Op::Batch => KV_IOC_BATCH,
             Op::Dump => KV_IOC_DUMP,
             Op::Clear => KV_IOC_CLEAR,
+            Op::Cache => KV_IOC_CACHE_OP,
+            Op::CacheBatch => KV_IOC_CACHE_BATCH,
         }
     }
     /// Bytes the kernel reads before it can decide anything.
@@ -129,6 +133,8 @@ impl Op {
             Op::Batch => size_of::<KvBatchArgs>(),
             Op::Dump => size_of::<KvDumpArgs>(),
             Op::Clear => 0,
+            Op::Cache => size_of::<KvCacheOp>(),
+            Op::CacheBatch => size_of::<KvBatchArgs>(),
         }
     }
     fn writes_store(self) -> bool {
@@ -153,6 +159,17 @@ impl Op {
             Op::Batch => Allowed::OK.or(Allowed::of(&[libc::EINVAL, libc::EFAULT])),
             Op::Dump => Allowed::OK.or(Allowed::of(&[libc::EINVAL, libc::EFAULT, libc::ENOSPC])),
             Op::Clear => Allowed::OK,
+            // Op by op: any documented answer (access included).
+            Op::Cache => Allowed::OK.or(Allowed::of(&[
+                libc::EINVAL,
+                libc::EFAULT,
+                libc::ENOSPC,
+                libc::EEXIST,
+                libc::ENOENT,
+                libc::EOVERFLOW,
+                libc::EBADF,
+            ])),
+            Op::CacheBatch => Allowed::OK.or(Allowed::of(&[libc::EINVAL, libc::EFAULT])),
         }
     }
     /// The answers for readable contents: `key_ok` and `value_ok` say
@@ -255,6 +272,44 @@ fn random_pair(rng: &mut Rng) -> (KvPair, bool, bool) {
         };
     }
     (p, key_ok, value_ok)
+}
+
+/// A random cache op: any op code (some unknown), flags, TTLs (none, an
+/// hour, or past the clock's end: nothing expires during a run, so the
+/// store check after it holds), versions, deltas at the int64 limits and
+/// bad lengths.
+fn random_cache_op(rng: &mut Rng) -> KvCacheOp {
+    let (pair, _, _) = random_pair(rng);
+    KvCacheOp {
+        op: match rng.below(10) {
+            0 => 0,
+            1 => rng.next_u64() as u32,
+            n => n as u32 - 1, // 1..=8: every op and one past them
+        },
+        flags: if rng.chance(1, 5) {
+            rng.below(4) as u32
+        } else {
+            0
+        },
+        result: 0,
+        reserved: u32::from(rng.chance(1, 20)),
+        ttl_ms: match rng.below(4) {
+            0 => 3_600_000,
+            1 => u64::MAX,
+            _ => 0,
+        },
+        version: match rng.below(3) {
+            0 => 0,
+            1 => u64::MAX,
+            _ => rng.below(64),
+        },
+        number: match rng.below(5) {
+            0 => i64::MAX,
+            1 => i64::MIN,
+            _ => rng.below(7) as i64 - 3,
+        },
+        pair,
+    }
 }
 
 /// A random batch op (or put-with-flags argument): mostly valid, sometimes
@@ -478,6 +533,24 @@ impl Thread {
             }
             Op::Batch => self.batch_args(writable, &mut check),
             Op::Dump => self.dump_args(&mut check),
+            Op::Cache => (
+                struct_bytes(&random_cache_op(&mut self.rng)).to_vec(),
+                op.any_answer(),
+            ),
+            Op::CacheBatch => {
+                // Ops at a hostile address (or none): EFAULT, EINVAL, or 0.
+                let count = match self.rng.below(4) {
+                    0 => 0,
+                    1 => KV_BATCH_MAX + 1,
+                    _ => 1 + self.rng.below(8) as u32,
+                };
+                let args = KvBatchArgs {
+                    ops: hostile(&mut self.rng),
+                    count,
+                    reserved: u32::from(self.rng.chance(1, 20)),
+                };
+                (struct_bytes(&args).to_vec(), op.any_answer())
+            }
             Op::Clear => (Vec::new(), Allowed::OK),
         };
         let end = self.arena + 2 * PAGE;
@@ -529,7 +602,12 @@ impl Thread {
             }
             // The read-only page holds a pair, which read as another struct
             // is garbage: any documented answer.
-            Ptr::ReadOnly { .. } if matches!(op, Op::PutFlags | Op::Batch | Op::Dump) => {
+            Ptr::ReadOnly { .. }
+                if matches!(
+                    op,
+                    Op::PutFlags | Op::Batch | Op::Dump | Op::Cache | Op::CacheBatch
+                ) =>
+            {
                 (self.ro_page, op.any_answer())
             }
             Ptr::ReadOnly { valid } => {
@@ -793,15 +871,18 @@ impl Thread {
     /// One random call; false when its answer was not allowed.
     fn step(&mut self, iter: u64) -> bool {
         let use_ro = self.rng.chance(1, 10);
-        // A clear in 1% of calls: the store fills again in between.
+        // A clear in 1% of calls: the store fills again in between. The cache
+        // ops' arguments are random whole (`random_cache_op`).
         let op = match self.rng.below(100) {
             0..22 => Op::Put,
             22..44 => Op::Get,
             44..58 => Op::Del,
             58..66 => Op::Stat,
             66..78 => Op::PutFlags,
-            78..90 => Op::Batch,
-            90..99 => Op::Dump,
+            78..87 => Op::Batch,
+            87..93 => Op::Dump,
+            93..98 => Op::Cache,
+            98 => Op::CacheBatch,
             _ => Op::Clear,
         };
         let mut ptr = self.pick_ptr();
@@ -835,6 +916,7 @@ impl Thread {
                     libc::EBADF,
                     libc::EEXIST,
                     libc::E2BIG,
+                    libc::EOVERFLOW,
                 ]));
             (self.rng.next_u64() as u32 & 0xffff_0000) | (KV_IOC_MAGIC << 8) | nr
         } else {
@@ -857,7 +939,7 @@ impl Thread {
         // Only a batch returns a count.
         let r = match ret {
             Ok(0) => Ok(()),
-            Ok(_) if cmd == KV_IOC_BATCH => Ok(()),
+            Ok(_) if cmd == KV_IOC_BATCH || cmd == KV_IOC_CACHE_BATCH => Ok(()),
             Ok(n) => Err(-n),
             Err(e) => Err(e),
         };

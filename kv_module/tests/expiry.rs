@@ -1,0 +1,268 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Expiry, with time driven by the test: an expired item is gone for every
+//! operation, the background reclaim removes it in bounded steps, a full
+//! store reuses its room first, and the deadline heap agrees with a model.
+
+use core::hint::spin_loop;
+use std::collections::BTreeMap;
+use std::vec;
+use std::vec::Vec;
+
+use proptest::prelude::*;
+
+use super::{store, HStore, HWriter};
+use crate::expiry::{Deadline, Deadlines};
+use crate::policy::Policy;
+use crate::store::{ms_left, Clock, Condition, Error, Put, PutArgs};
+use crate::table::{ValueOut, NIL};
+
+const MS: u64 = 1_000_000;
+
+fn at(now_ms: u64) -> Clock<impl Fn() -> u64> {
+    Clock::new(move || now_ms * MS)
+}
+
+fn put_ttl(
+    s: &HStore,
+    w: &mut HWriter,
+    k: &[u8],
+    v: &[u8],
+    ttl_ms: u64,
+    now: u64,
+) -> Result<Put, Error> {
+    put_cond(s, w, k, v, Condition::Always, ttl_ms, now)
+}
+
+fn put_cond(
+    s: &HStore,
+    w: &mut HWriter,
+    k: &[u8],
+    v: &[u8],
+    cond: Condition,
+    ttl_ms: u64,
+    now: u64,
+) -> Result<Put, Error> {
+    let key = s.key(k)?;
+    w.put_if(s, &key, v, PutArgs { cond, ttl_ms }, &at(now))
+}
+
+fn get_at(s: &HStore, k: &[u8], now: u64) -> Result<Vec<u8>, Error> {
+    let key = s.key(k)?;
+    let mut out = ValueOut::new();
+    s.get(&key, 0, &mut out, spin_loop, || now * MS)?;
+    Ok(out.value().to_vec())
+}
+
+#[test]
+fn an_expired_item_is_gone_for_every_operation() {
+    let (s, mut w) = store(8, 8, Policy::None);
+    // Time starts at 1 s; the item lives 100 ms.
+    put_ttl(&s, &mut w, b"a", b"1", 100, 1000).unwrap();
+    assert_eq!(get_at(&s, b"a", 1099), Ok(b"1".to_vec()));
+    let key = s.key(b"a").unwrap();
+    assert_eq!(w.ttl(&s, &key, &at(1040)), Ok(60));
+    // At the deadline it is gone: a get misses, and counts a miss.
+    let misses = s.usage(&w).misses;
+    assert_eq!(get_at(&s, b"a", 1100), Err(Error::NotFound));
+    assert_eq!(s.usage(&w).misses, misses + 1);
+    assert_eq!(w.ttl(&s, &key, &at(1100)), Err(Error::NotFound));
+    // The writer met it: removed and counted, so stat stops counting it.
+    let u = s.usage(&w);
+    assert_eq!((u.curr_items, u.bytes_used, u.expired), (0, 0, 1));
+
+    for (name, op) in [
+        ("touch", 0u8),
+        ("put if present", 1),
+        ("del", 2),
+        ("put_version", 3),
+    ] {
+        put_ttl(&s, &mut w, b"b", b"2", 10, 2000).unwrap();
+        let key = s.key(b"b").unwrap();
+        let later = at(2010);
+        let got = match op {
+            0 => w.touch(&s, &key, 0, &later),
+            1 => w
+                .put_if(
+                    &s,
+                    &key,
+                    b"3",
+                    PutArgs {
+                        cond: Condition::IfPresent,
+                        ttl_ms: 0,
+                    },
+                    &later,
+                )
+                .map(drop),
+            2 => w.del(&s, &key, &later),
+            _ => w.put_version(&s, &key, b"3", 1, &later).map(drop),
+        };
+        assert_eq!(got, Err(Error::NotFound), "{name}");
+    }
+    // A put if absent succeeds over an expired item.
+    put_ttl(&s, &mut w, b"c", b"1", 10, 3000).unwrap();
+    assert_eq!(
+        put_cond(&s, &mut w, b"c", b"2", Condition::IfAbsent, 0, 3010),
+        Ok(Put::Inserted)
+    );
+    assert_eq!(get_at(&s, b"c", 999_999), Ok(b"2".to_vec()));
+    // Deletes of expired items are not deletes.
+    assert_eq!(s.usage(&w).deletes, 0);
+}
+
+#[test]
+fn plain_puts_never_expire_and_clear_an_expiry() {
+    let (s, mut w) = store(8, 8, Policy::None);
+    put_ttl(&s, &mut w, b"a", b"1", 100, 1000).unwrap();
+    let key = s.key(b"a").unwrap();
+    w.put(&s, &key, b"2", &at(1050)).unwrap();
+    assert_eq!(w.ttl(&s, &key, &at(1050)), Ok(-1));
+    assert_eq!(get_at(&s, b"a", u64::MAX / MS), Ok(b"2".to_vec()));
+    // touch sets and clears it.
+    w.touch(&s, &key, 500, &at(2000)).unwrap();
+    assert_eq!(w.ttl(&s, &key, &at(2000)), Ok(500));
+    assert_eq!(get_at(&s, b"a", 2500), Err(Error::NotFound));
+    w.touch(&s, &key, 0, &at(2100)).unwrap();
+    assert_eq!(get_at(&s, b"a", 1_000_000), Ok(b"2".to_vec()));
+}
+
+#[test]
+fn huge_ttls_saturate() {
+    let (s, mut w) = store(8, 8, Policy::None);
+    put_ttl(&s, &mut w, b"a", b"1", u64::MAX, 1000).unwrap();
+    let key = s.key(b"a").unwrap();
+    assert!(w.ttl(&s, &key, &at(1000)).unwrap() > 1 << 40);
+    assert_eq!(get_at(&s, b"a", u64::MAX / MS), Ok(b"1".to_vec()));
+    assert_eq!(ms_left(0, 5), -1);
+    assert_eq!(ms_left(5 * MS, 6 * MS), 0);
+    assert_eq!(ms_left(10 * MS + 1, 0), 11);
+}
+
+#[test]
+fn reclaim_removes_expired_items_in_bounded_steps() {
+    let (s, mut w) = store(16, 64, Policy::Sieve);
+    for i in 0..40u8 {
+        // Items 0..30 expire at 1000 + i ms; the rest never.
+        let ttl = if i < 30 { 100 + u64::from(i) } else { 0 };
+        put_ttl(&s, &mut w, &[b'k', i], b"v", ttl, 900).unwrap();
+    }
+    assert_eq!(w.next_deadline(), Some(1000 * MS));
+    // Nothing has expired yet.
+    assert_eq!(w.reclaim_expired(&s, 999 * MS, 8), (0, false));
+    // At 1019 ms, 20 have expired: two steps of 8, then 4.
+    assert_eq!(w.reclaim_expired(&s, 1019 * MS, 8), (8, true));
+    assert_eq!(w.reclaim_expired(&s, 1019 * MS, 8), (8, true));
+    assert_eq!(w.reclaim_expired(&s, 1019 * MS, 8), (4, false));
+    let u = s.usage(&w);
+    assert_eq!((u.curr_items, u.expired, u.evictions), (20, 20, 0));
+    assert_eq!(u.bytes_used, 20 * 3);
+    assert_eq!(get_at(&s, &[b'k', 25], 1019), Ok(b"v".to_vec()));
+    assert_eq!(w.reclaim_expired(&s, u64::MAX, 100), (10, false));
+    assert_eq!(w.next_deadline(), None);
+    assert_eq!(s.usage(&w).curr_items, 10);
+}
+
+#[test]
+fn a_full_store_reuses_an_expired_items_room_first() {
+    for policy in [Policy::None, Policy::Lru, Policy::Sieve] {
+        let (s, mut w) = store(4, 3, policy);
+        put_ttl(&s, &mut w, b"live1", b"v", 0, 1000).unwrap();
+        put_ttl(&s, &mut w, b"short", b"v", 10, 1000).unwrap();
+        put_ttl(&s, &mut w, b"live2", b"v", 0, 1000).unwrap();
+        // Full, and nothing expired yet: evict, or ENOSPC without a policy.
+        let before = put_ttl(&s, &mut w, b"new", b"v", 0, 1005);
+        match policy {
+            Policy::None => assert_eq!(before, Err(Error::Full)),
+            _ => assert_eq!(before, Ok(Put::Evicted)),
+        }
+        let (s, mut w) = store(4, 3, policy);
+        put_ttl(&s, &mut w, b"live1", b"v", 0, 1000).unwrap();
+        put_ttl(&s, &mut w, b"short", b"v", 10, 1000).unwrap();
+        put_ttl(&s, &mut w, b"live2", b"v", 0, 1000).unwrap();
+        assert_eq!(
+            put_ttl(&s, &mut w, b"new", b"v", 0, 1010),
+            Ok(Put::Inserted),
+            "{policy:?}"
+        );
+        let u = s.usage(&w);
+        assert_eq!(
+            (u.curr_items, u.evictions, u.expired),
+            (3, 0, 1),
+            "{policy:?}"
+        );
+        for k in [&b"live1"[..], b"live2", b"new"] {
+            assert_eq!(get_at(&s, k, 1010), Ok(b"v".to_vec()), "{policy:?}");
+        }
+    }
+}
+
+#[test]
+fn dump_skips_expired_items() {
+    let (s, mut w) = store(1, 8, Policy::None);
+    put_ttl(&s, &mut w, b"a", b"1", 10, 1000).unwrap();
+    put_ttl(&s, &mut w, b"b", b"2", 0, 1000).unwrap();
+    let mut seen = Vec::new();
+    let n = w.dump_bucket(&s, 0, 8, &at(1010), |k, _| seen.push(k.to_vec()));
+    assert_eq!((n, seen), (Ok(1), vec![b"b".to_vec()]));
+    let n = w.dump_bucket(&s, 0, 8, &at(1009), |_, _| ());
+    assert_eq!(n, Ok(2));
+}
+
+#[test]
+fn the_clock_is_read_only_for_items_that_expire() {
+    let (s, mut w) = store(8, 8, Policy::Lru);
+    put_ttl(&s, &mut w, b"a", b"1", 0, 1000).unwrap();
+    let key = s.key(b"a").unwrap();
+    let mut out = ValueOut::new();
+    let found = s
+        .get(&key, 0, &mut out, spin_loop, || {
+            panic!("the clock was read")
+        })
+        .unwrap();
+    assert_eq!(found.expires, 0);
+    let never = Clock::new(|| -> u64 { panic!("the clock was read") });
+    w.put(&s, &key, b"2", &never).unwrap();
+    w.del(&s, &key, &never).unwrap();
+}
+
+#[derive(Clone, Debug)]
+enum HeapOp {
+    Set(u32, u64),
+    Remove(u32),
+    Clear,
+}
+
+fn heap_op() -> impl Strategy<Value = HeapOp> {
+    prop_oneof![
+        6 => (0..16u32, 0..50u64).prop_map(|(s, d)| HeapOp::Set(s, d)),
+        3 => (0..16u32).prop_map(HeapOp::Remove),
+        1 => Just(HeapOp::Clear),
+    ]
+}
+
+proptest! {
+    /// The heap's earliest deadline and each slot's deadline match a map.
+    #[test]
+    fn deadline_heap_matches_a_model(ops in proptest::collection::vec(heap_op(), 1..200)) {
+        let mut heap = Deadlines::new(vec![Deadline::new(); 16], vec![NIL; 16]);
+        let mut model: BTreeMap<u32, u64> = BTreeMap::new();
+        for op in &ops {
+            match *op {
+                HeapOp::Set(slot, at) => {
+                    heap.set(slot, at);
+                    if at == 0 { model.remove(&slot); } else { model.insert(slot, at); }
+                }
+                HeapOp::Remove(slot) => { heap.remove(slot); model.remove(&slot); }
+                HeapOp::Clear => { heap.clear(); model.clear(); }
+            }
+            prop_assert_eq!(heap.len() as usize, model.len());
+            let earliest = model.values().min().copied();
+            prop_assert_eq!(heap.earliest().map(|d| d.at), earliest);
+            if let Some(first) = heap.earliest() {
+                prop_assert_eq!(model.get(&first.slot), Some(&first.at));
+            }
+            for slot in 0..16 {
+                prop_assert_eq!(heap.of(slot), model.get(&slot).copied());
+            }
+        }
+    }
+}
