@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The keyed hash spreads keys over the buckets and depends on every byte of
-//! the key, its length and the seed.
+//! the key, its length and the hash secrets.
 
 use super::HostAlloc;
 use crate::abi::KV_MAX_KEY;
