@@ -39,7 +39,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use crate::abi::{self, KvUsageStat, KV_MAX_VAL, KV_STAT_RESERVED};
 use crate::expiry::{Deadline, Deadlines};
 use crate::policy::{Links, Order, Policy, Relink, Visited};
-use crate::table::{is_expired, Bucket, Found, Slot, Table, NIL};
+use crate::table::{is_expired, Bucket, Found, Hit, Slot, Table, NIL};
 
 pub use crate::table::{Error, Key, ValueOut, MAX_BUCKETS, MAX_ITEMS};
 
@@ -121,7 +121,7 @@ where
     }
 
     #[inline]
-    fn hit(&self, found: &Found) -> bool {
+    fn hit(&self, found: &Found) -> Hit {
         self.mark_hit(found)
     }
 }
@@ -734,6 +734,10 @@ impl<A: Alloc> Writer<A> {
     ///   use: the get takes effect after that eviction, a miss
     ///   ([`Relinked::Gone`]).
     ///
+    /// A SIEVE hit whose mark landed ([`Relink`]'s `marked`) is already
+    /// done: every eviction that read the bit since saw it, so the get takes
+    /// effect at its lookup ([`Relinked::Delivered`]).
+    ///
     /// No answer is delivered twice: the value already delivered stands, or
     /// the get fails.
     pub fn relink(
@@ -745,10 +749,12 @@ impl<A: Alloc> Writer<A> {
         value: &[u8],
     ) -> Relinked {
         let table = &store.table;
-        let Relink(found) = relink;
+        let Relink { found, marked } = relink;
         let present = table.find(key).is_some_and(|(i, _)| i == found.slot)
-            && table.generation(found.slot) == Some(found.generation);
-        let answer = if table.unchanged_since(key, found.seq)
+            && table.generation(found.slot) == Some(found.generation());
+        let answer = if marked {
+            Relinked::Delivered
+        } else if table.unchanged_since(key, found.seq)
             || (present && table.value_is(found.slot, value))
         {
             store.policy.used(&mut self.order, table, found.slot);
@@ -880,6 +886,10 @@ impl<A: Alloc> Store<A> {
 
     pub(crate) fn referenced(&self, i: u32) -> bool {
         self.table.referenced_for_test(i)
+    }
+
+    pub(crate) fn table_for_test(&self) -> &StoreTable<A> {
+        &self.table
     }
 }
 

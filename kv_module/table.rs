@@ -65,7 +65,11 @@
 //!    hit whether an eviction may have decided on its item before the hit's
 //!    referenced bit was set (`mark_hit`: a SeqCst store in `evict_begin`
 //!    before the policy reads any bit, and a SeqCst load after the mark, so
-//!    at least one of the two sees the other).
+//!    at least one of the two sees the other). A mark is a compare-exchange
+//!    against the slot's `visit` word as the lookup saw it, and each read of
+//!    the bit by the policy advances that word's stamp: a mark comes before
+//!    the read (which counts it) or fails, never between two reads of one
+//!    eviction.
 //!
 //! `seq` is a u32: a reader is fooled only if exactly 2^32 sections of its
 //! bucket run during one of its reads, as with the kernel's `seqcount_t`.
@@ -279,13 +283,15 @@ pub struct Slot {
     key: [AtomicU64; KEY_WORDS],
     value: [AtomicU64; VALUE_WORDS],
     /// The policy's "referenced" bit (like `ref` in the kernel's
-    /// `bpf_lru_node`) in bit 0, and in the bits above it the slot's
-    /// generation, which each insert into the slot advances. A lock-free hit
-    /// sets the bit only while the generation is the one its lookup saw
+    /// `bpf_lru_node`) in bit 0; in bits 1..32 a stamp that each read of
+    /// the bit by the policy advances; in bits 32..64 the slot's generation,
+    /// which each insert into the slot advances. A lock-free hit sets the
+    /// bit only while the whole word is the one its lookup saw
     /// ([`Table::mark_hit`]), so a mark meant for an item never lands on a
-    /// later item in its slot; the policy reads and clears the bit under the
-    /// writer lock. No data depends on it.
-    visit: AtomicU32,
+    /// later item in its slot, nor after an eviction has read the bit (which
+    /// would then count a hit it did not see). The policy reads and clears
+    /// the bit under the writer lock. No data depends on it.
+    visit: AtomicU64,
 }
 
 impl Slot {
@@ -299,7 +305,7 @@ impl Slot {
             version: AtomicU64::new(0),
             key: [const { AtomicU64::new(0) }; KEY_WORDS],
             value: [const { AtomicU64::new(0) }; VALUE_WORDS],
-            visit: AtomicU32::new(0),
+            visit: AtomicU64::new(0),
         }
     }
 
@@ -480,7 +486,7 @@ impl Default for Bucket {
 /// expiry and version, and what the lookup was validated against: the
 /// bucket's sequence count (a writer that sees the same even count knows
 /// the bucket has not changed since), the table's eviction count, and the
-/// slot's generation.
+/// slot's `visit` word (generation, stamp and referenced bit).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Found {
     pub slot: u32,
@@ -490,7 +496,27 @@ pub struct Found {
     pub version: u64,
     pub seq: u32,
     pub evictions: u32,
-    pub generation: u32,
+    pub visit: u64,
+}
+
+impl Found {
+    /// The generation of the slot the lookup found the item in.
+    pub fn generation(&self) -> u32 {
+        (self.visit >> 32) as u32
+    }
+}
+
+/// How a lock-free hit was recorded ([`Table::mark_hit`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hit {
+    /// No eviction began since the lookup: every eviction to come sees the
+    /// item as referenced, and none before could have removed it for want
+    /// of the hit.
+    Recorded,
+    /// An eviction began since the lookup. `marked`: the hit set the bit,
+    /// before any eviction read it (so every eviction that read it counted
+    /// the hit); otherwise the hit is not recorded.
+    Raced { marked: bool },
 }
 
 /// Whether an item whose expiry is `expires` (0: never) has expired at
@@ -663,7 +689,7 @@ where
 
     /// One walk of the chain: `Some(result)` (the slot holding `key`, its
     /// value's length, copied into `out`, its expiry and version, and the
-    /// slot's generation), or `None` when it ran out of steps (a cycle seen
+    /// slot's `visit` word), or `None` when it ran out of steps (a cycle seen
     /// mid-change). All of it is read inside the validated section, like the
     /// value.
     #[inline(always)]
@@ -677,7 +703,7 @@ where
                 out.fill(slot, len);
                 let expires = slot.expires.load(Ordering::Relaxed);
                 let version = slot.version.load(Ordering::Relaxed);
-                let generation = slot.visit.load(Ordering::Relaxed) >> 1;
+                let visit = slot.visit.load(Ordering::Relaxed);
                 // `read` fills in what it validated against.
                 return Some(Some(Found {
                     slot: i,
@@ -686,7 +712,7 @@ where
                     version,
                     seq: 0,
                     evictions: 0,
-                    generation,
+                    visit,
                 }));
             }
             i = slot.next.load(Ordering::Relaxed);
@@ -699,30 +725,36 @@ where
 
     /// Marks the item a lock-free lookup `found` as referenced after its
     /// hit, writing only if the bit is not yet set (so a hot item's cache
-    /// line is written once per pass of the policy) and only if the slot
-    /// still holds the item the lookup saw (its generation). Answers whether
-    /// no eviction has begun since the lookup: then every eviction to come
-    /// sees the mark, and none before it could have removed the item (point
-    /// 6 of the header); otherwise the caller must finish the hit under the
-    /// writer lock.
+    /// line is written once per pass of the policy) and only if the slot's
+    /// `visit` word is still the one the lookup saw: the same item (its
+    /// generation) whose bit no eviction has read since (its stamp). So an
+    /// eviction that reads the bit either sees the mark, and the hit comes
+    /// before it, or makes the mark fail; it never reads a bit twice and
+    /// sees the hit only the second time. Answers [`Hit::Recorded`] if no
+    /// eviction has begun since the lookup (point 6 of the header);
+    /// otherwise the caller finishes the hit under the writer lock.
     #[inline]
-    pub fn mark_hit(&self, found: &Found) -> bool {
+    pub fn mark_hit(&self, found: &Found) -> Hit {
+        let mut marked = false;
         if let Some(slot) = self.slot(found.slot) {
-            let unmarked = found.generation << 1;
+            let unmarked = found.visit & !1;
             if slot.visit.load(Ordering::Relaxed) == unmarked {
                 // SeqCst, with the SeqCst load below and `evict_begin`'s
                 // SeqCst store before the hand reads any bit: either this
                 // mark is seen by that eviction, or the load below sees the
-                // eviction's count move.
-                let _ = slot.visit.compare_exchange(
-                    unmarked,
-                    unmarked | 1,
-                    Ordering::SeqCst,
-                    Ordering::Relaxed,
-                );
+                // eviction's count move. Pairs with `take_referenced`'s
+                // SeqCst read-modify-write of the same word.
+                marked = slot
+                    .visit
+                    .compare_exchange(unmarked, unmarked | 1, Ordering::SeqCst, Ordering::Relaxed)
+                    .is_ok();
             }
         }
-        self.evictions.load(Ordering::SeqCst) == found.evictions
+        if self.evictions.load(Ordering::SeqCst) == found.evictions {
+            Hit::Recorded
+        } else {
+            Hit::Raced { marked }
+        }
     }
 
     // --- writer side: called only by `store::Writer`, under its lock -------
@@ -764,7 +796,7 @@ where
     /// Slot `i`'s generation (advanced by each insert into it).
     pub(crate) fn generation(&self, i: u32) -> Option<u32> {
         self.slot(i)
-            .map(|slot| slot.visit.load(Ordering::Relaxed) >> 1)
+            .map(|slot| (slot.visit.load(Ordering::Relaxed) >> 32) as u32)
     }
 
     /// Whether used slot `i`'s value is `value`. Writer only.
@@ -890,8 +922,8 @@ where
         slot.expires.store(expires, Ordering::Relaxed);
         slot.version.store(version, Ordering::Relaxed);
         // A new item: the next generation, not referenced.
-        let generation = (slot.visit.load(Ordering::Relaxed) >> 1).wrapping_add(1);
-        slot.visit.store(generation << 1, Ordering::Relaxed);
+        let generation = (slot.visit.load(Ordering::Relaxed) >> 32).wrapping_add(1);
+        slot.visit.store(generation << 32, Ordering::Relaxed);
         slot.next
             .store(bucket.head.load(Ordering::Relaxed), Ordering::Relaxed);
         bucket.head.store(i, Ordering::Relaxed);
@@ -972,10 +1004,26 @@ where
         }
     }
 
-    /// Reads and clears slot `i`'s referenced bit (policy, writer only).
+    /// Reads and clears slot `i`'s referenced bit and advances its stamp,
+    /// so that a hit whose lookup came before this read can no longer mark
+    /// it (`mark_hit`). Policy, writer only.
     pub(crate) fn take_referenced(&self, i: u32) -> bool {
-        self.slot(i)
-            .is_some_and(|s| s.visit.fetch_and(!1, Ordering::SeqCst) & 1 == 1)
+        let Some(slot) = self.slot(i) else {
+            return false;
+        };
+        // SeqCst: pairs with `mark_hit`'s compare-exchange (one of the two
+        // read-modify-writes of the word comes first) and, like it, orders
+        // after `evict_begin`'s SeqCst store.
+        let old = slot
+            .visit
+            .fetch_update(Ordering::SeqCst, Ordering::Relaxed, |w| {
+                // Generation kept; stamp + 1 (wrapping inside bits 1..32); bit 0 clear.
+                let low = (w as u32 & !1).wrapping_add(2);
+                Some((w & !0xffff_ffff) | u64::from(low))
+            });
+        // The closure always answers `Some`: `Err` cannot happen.
+        let (Ok(w) | Err(w)) = old;
+        w & 1 == 1
     }
 
     #[cfg(test)]

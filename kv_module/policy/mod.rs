@@ -27,8 +27,11 @@
 //! value delivered stands and the item becomes the newest; if it has, the
 //! get is read again there and its answer replaces the first
 //! (`Writer::relink`). A SIEVE get sets its bit without a lock; if an
-//! eviction began between its lookup and that mark (which the eviction may
-//! have missed), it is finished under the writer lock the same way.
+//! eviction began between its lookup and that mark, then either the mark
+//! landed before any eviction read the bit (the get comes before them all:
+//! done) or it did not land (the eviction missed the hit): it is finished
+//! under the writer lock the same way. No eviction reads a bit before a
+//! mark and again after it (`Table::mark_hit`).
 
 mod list;
 mod lru;
@@ -42,7 +45,7 @@ pub use sieve::Visited;
 use list::List;
 use sieve::Hand;
 
-use crate::table::Found;
+use crate::table::{Found, Hit};
 
 /// The eviction policy, numbered as the `use_lru` parameter and the stat
 /// ioctl's `use_lru` field number it.
@@ -57,15 +60,20 @@ pub enum Policy {
 }
 
 /// A hit to finish under the writer lock (`Writer::relink`): the lookup it
-/// came from. Only [`Policy::hit`] makes one: every exact-LRU hit, and a
+/// came from, and whether its mark is already in the item's bit for every
+/// eviction that read it (a SIEVE hit raced by an eviction, whose mark
+/// landed). Only [`Policy::hit`] makes one: every exact-LRU hit, and a
 /// SIEVE hit that an eviction may have overtaken.
 #[must_use = "the hit is finished by Writer::relink"]
-pub struct Relink(pub(crate) Found);
+pub struct Relink {
+    pub(crate) found: Found,
+    pub(crate) marked: bool,
+}
 
 impl Relink {
     /// The version of the item the lookup delivered.
     pub fn version(&self) -> u64 {
-        self.0.version
+        self.found.version
     }
 }
 
@@ -101,9 +109,17 @@ impl Policy {
     pub fn hit(self, visited: &impl Visited, found: &Found) -> Option<Relink> {
         match self {
             Policy::None => None,
-            Policy::Lru => Some(Relink(*found)),
-            Policy::Sieve if visited.hit(found) => None,
-            Policy::Sieve => Some(Relink(*found)),
+            Policy::Lru => Some(Relink {
+                found: *found,
+                marked: false,
+            }),
+            Policy::Sieve => match visited.hit(found) {
+                Hit::Recorded => None,
+                Hit::Raced { marked } => Some(Relink {
+                    found: *found,
+                    marked,
+                }),
+            },
         }
     }
 

@@ -11,14 +11,16 @@
 //! the oldest; it clears each set bit it passes and evicts the first item
 //! whose bit was clear, then rests on the next newer item.
 //!
-//! Lock-free hits can set bits while the hand sweeps, so in theory the hand
-//! could find every bit set again and again; after two full passes it evicts
-//! the item it is on, whatever its bit.
+//! A lock-free hit whose lookup came before an eviction cannot set a bit the
+//! hand has already read in it (each read advances the slot's stamp:
+//! `Table::mark_hit`), so one pass clears every bit and the hand stops at
+//! the latest on its second visit to where it started. The sweep is bounded
+//! by two passes all the same, and then evicts the item it is on.
 
 use core::ops::DerefMut;
 
 use super::list::{Links, List};
-use crate::table::{Found, NIL};
+use crate::table::{Found, Hit, NIL};
 
 /// The per-slot bits the hand reads and clears (the table's `referenced`).
 pub trait Visited {
@@ -27,10 +29,9 @@ pub trait Visited {
     /// Sets slot `i`'s bit (writer lock held).
     fn set(&self, i: u32);
     /// Sets the bit of the item a lock-free lookup `found`, if its slot
-    /// still holds it, without a lock; false if an eviction began since the
-    /// lookup, which may have decided on the bit before it was set
-    /// (`Table::mark_hit`).
-    fn hit(&self, found: &Found) -> bool;
+    /// still holds it and no eviction has read the bit since, without a
+    /// lock (`Table::mark_hit`).
+    fn hit(&self, found: &Found) -> Hit;
 }
 
 /// Where the next eviction starts looking: a slot in the list, or `NIL` for

@@ -122,6 +122,69 @@ fn an_exact_lru_get_is_atomic_with_a_concurrent_eviction() {
     assert_eq!(get(&s, &mut w, b"b"), Ok(b"2".to_vec()));
 }
 
+/// A SIEVE hit whose lookup came before an eviction and whose mark comes
+/// after the eviction's hand read the item's bit does not set the bit: the
+/// hand, coming round again in the same eviction, would otherwise count a
+/// hit it did not see the first time (an order no sequence of the two
+/// calls gives), and evict another item in its place.
+#[test]
+fn a_sieve_mark_cannot_land_after_the_hand_read_the_bit() {
+    let (s, mut w) = store(1, 2, Policy::Sieve);
+    put(&s, &mut w, b"a", b"1").unwrap();
+    put(&s, &mut w, b"b", b"2").unwrap();
+    let key = s.key(b"a").unwrap();
+    let mut out = ValueOut::new();
+    // The lookup sees "a" not yet referenced.
+    let found = s.get(&key, 0, &mut out, spin_loop, || 1).unwrap();
+    // An eviction begins and its hand reads (and clears) "a"'s bit...
+    let table = s.table_for_test();
+    table.evict_begin();
+    assert!(!table.take_referenced(found.slot));
+    // ...then the hit's mark arrives: it must not land.
+    let relink = s
+        .hit(0, &found)
+        .expect("an eviction began since the lookup");
+    assert!(!relink.marked, "the mark landed after the hand's read");
+    assert!(!s.referenced(found.slot));
+    table.evict_end();
+    // Finished under the lock, after the eviction: "a" is still there.
+    assert_eq!(
+        w.relink(&s, &key, relink, 0, out.value()),
+        Relinked::Delivered
+    );
+    assert!(s.referenced(found.slot));
+}
+
+/// A SIEVE hit whose mark lands after an eviction began but before the
+/// hand read the bit is seen by that eviction: the get is done, and its
+/// finish under the lock neither repeats the use nor changes the answer.
+#[test]
+fn a_sieve_mark_the_hand_then_reads_counts_once() {
+    let (s, mut w) = store(1, 2, Policy::Sieve);
+    put(&s, &mut w, b"a", b"1").unwrap();
+    put(&s, &mut w, b"b", b"2").unwrap();
+    let key = s.key(b"a").unwrap();
+    let mut out = ValueOut::new();
+    let found = s.get(&key, 0, &mut out, spin_loop, || 1).unwrap();
+    let table = s.table_for_test();
+    table.evict_begin();
+    let relink = s
+        .hit(0, &found)
+        .expect("an eviction began since the lookup");
+    assert!(relink.marked);
+    assert!(table.take_referenced(found.slot), "the hand sees the hit");
+    table.evict_end();
+    assert_eq!(
+        w.relink(&s, &key, relink, 0, out.value()),
+        Relinked::Delivered
+    );
+    assert!(
+        !s.referenced(found.slot),
+        "the hit was used once, by the hand"
+    );
+    assert_eq!(s.usage(&w).hits, 1);
+}
+
 /// A get whose key was replaced between its lookup and its relink takes
 /// effect at its lookup (it answers the value it saw) and leaves the order
 /// as the replace made it: the replace's use stands for both.
