@@ -5,7 +5,7 @@
 //!   lengths, bad pointers and unknown commands reach the kernel exactly as
 //!   a hostile caller sends them, and loading kv.ko in the guest;
 //! - [`build`]: the ABI structs built from bytes;
-//! - [`rng`]: the seeded generator;
+//! - [`rng`]: one seeded generator;
 //! - [`mem`]: page mappings with holes and read-only pages;
 //! - [`check`]: the checks' outcome, `ensure!` and friends, and the group
 //!   runner that prints one `PASS:`/`FAIL:` line per test.
