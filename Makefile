@@ -41,7 +41,7 @@ help:
 	@echo '  make artifacts      kv.ko, libkv.so and kvctl: what the test guest needs'
 	@echo '  make guest-tests    the test programs that run in the guest, into build/guest/'
 	@echo '  make docs           kvctl'"'"'s man page and shell completions, into build/docs/'
-	@echo '  make clean          remove what the builds made'
+	@echo '  make clean          remove kv.ko'"'"'s objects, target/ (cargo clean), libkv.so and kvctl/kvctl'
 	@echo 'Installing'
 	@echo '  make install        kvctl, libkv.so, kv.h, kv.pc, the udev rule, man page and completions (PREFIX, DESTDIR)'
 	@echo '  make uninstall      remove what make install put in place'

@@ -1,10 +1,31 @@
-# params: buckets=128 max_items=256 use_lru=0
-# kv.ko as a kernel module: parameters (load-factor warnings, every bad value
-# refused with EINVAL and a log line naming it, the defaults), the device
-# node's mode, no unload while a file is open, load/unload cycles, a large
-# store from vmalloc loaded and unloaded cleanly, and no key or value in the
-# kernel log.
+# params: --no-load
+# mem: 256
+# kv.ko as a kernel module: parameters (a capacity within the limit that
+# this 256 MiB guest cannot allocate fails cleanly, load-factor warnings,
+# every bad value refused with EINVAL and a log line naming it, the
+# defaults), the device node's mode, no unload while a file is open,
+# load/unload cycles, a large store from vmalloc loaded and unloaded
+# cleanly, and no key or value in the kernel log.
 . /extra/lib.sh
+
+# 1048576 items need about 340 MiB: insmod fails cleanly with EINVAL and one
+# log line, and nothing is left loaded or leaked.
+out=$(insmod /lib/kv.ko max_items=1048576 2>&1)
+log=$(dmesg | grep ' kv: ' | tail -n 1)
+if grep -q '^kv ' /proc/modules; then
+	fail module/params/unallocatable_max_items "the module loaded"
+elif echo "$out" | grep -q 'Invalid argument\|Invalid parameters' && echo "$log" | grep -q 'max_items=1048576: cannot allocate'; then
+	pass module/params/unallocatable_max_items
+else
+	fail module/params/unallocatable_max_items "$out / $log"
+fi
+# The store still loads with a size that fits.
+if insmod /lib/kv.ko max_items=1000 && kvctl put k v && [ "$(kvctl get k)" = v ]; then
+	pass module/params/loads_after_failed_allocation
+else
+	fail module/params/loads_after_failed_allocation "insmod, put or get failed"
+fi
+
 last_kv_log() { dmesg | grep ' kv: ' | tail -n 1; }
 
 # More than two items per bucket on average is allowed, with a warning.

@@ -1,4 +1,4 @@
-//! One seeded generator, which every test program and the benchmark draw from.
+//! One seeded generator for every test program and the benchmark.
 
 /// SplitMix64: small, fast, and the same sequence for the same seed on
 /// every machine, so a seed replays a run.
