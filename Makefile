@@ -75,6 +75,7 @@ guest-tests: build-lib-so
 	cp tests/torture/guest.sh build/guest/kv-torture.sh
 	$(CC) -Wall -Wextra -Werror -O2 -Iinclude tests/c/unload_race.c -o build/guest/unload_race
 	$(CC) -Wall -Wextra -Werror -O2 tests/c/fault_load.c -o build/guest/fault_load
+	$(CC) -Wall -Wextra -Werror -O2 -Iinclude -pthread tests/c/rt_get_latency.c -o build/guest/rt_get_latency
 
 load: module
 	$(SUDO) insmod kv.ko $(PARAMS)

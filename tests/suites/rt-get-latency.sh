@@ -1,0 +1,13 @@
+# params: buckets=1
+# PREEMPT_RT only (tests/run-all boots it on debian-rt with --icount: one CPU,
+# the guest's clock counting instructions): a SCHED_FIFO reader's gets while
+# a SCHED_OTHER writer is preempted inside its write section must not wait for
+# it (tests/c/rt_get_latency.c). Prints PASS/FAIL lines.
+case "$(uname -v)" in
+*PREEMPT_RT*) ;;
+*)
+	echo "FAIL: rt/preempt_rt_kernel: '$(uname -v)' is not a PREEMPT_RT kernel: the check would prove nothing"
+	exit 1
+	;;
+esac
+/extra/rt_get_latency
