@@ -98,6 +98,7 @@ guest-tests: build-lib-so
 	$(CC) $(TEST_CFLAGS) tests/c/fault_load.c -o build/guest/fault_load
 	cp tests/torture/guest.sh build/guest/kv-torture.sh
 	cp tests/lib.sh build/guest/lib.sh
+	$(CC) $(TEST_CFLAGS) -pthread tests/c/rt_get_latency.c -o build/guest/rt_get_latency
 
 load: module
 	$(SUDO) insmod kv.ko $(PARAMS)

@@ -54,14 +54,39 @@ kernel_build_dir() {
 	echo "$KV_CACHE/kernel/linux-$KERNEL_VERSION-$variant-$hash"
 }
 
-# Debian 13's own Rust-enabled kernel (trixie-backports), the kernel users
-# run: its image (linux-binary-*) and headers, pinned like the source.
-DEBIAN_KVER=7.2.12+deb13-amd64
+# Debian 13's own Rust-enabled kernels (trixie-backports), the kernels users
+# run: each flavour built with CONFIG_RUST=y (all by trixie's rustc 1.85.1,
+# bindgen 0.71.1 and gcc-14), by the rig's name for it. Each one's image
+# package (linux-binary-*, holding the vmlinuz) and headers package are
+# pinned like the source.
+DEBIAN_KERNELS="debian debian-cloud debian-rt"
 DEBIAN_KERNEL_DEB_VERSION=$KERNEL_DEB_VERSION
-DEBIAN_BINARY_PKG=linux-binary-$DEBIAN_KVER
-DEBIAN_BINARY_SHA256=0d916c7f1310a7cb0567f235785d1c4511d894eb95e9810a2bc1f67e7ec18c2f
-DEBIAN_HEADERS_PKG=linux-headers-$DEBIAN_KVER
-DEBIAN_HEADERS_SHA256=f4a0369d09122cf77410d651d7a1ecba8a861970013d566aafd79cdb7d261dd8
+
+# Set the pins of the Debian kernel NAME: DEBIAN_KVER (its release, uname -r),
+# DEBIAN_BINARY_PKG, DEBIAN_BINARY_SHA256, DEBIAN_HEADERS_PKG,
+# DEBIAN_HEADERS_SHA256.
+debian_kernel() {
+	case "$1" in
+	debian)
+		DEBIAN_KVER=7.2.12+deb13-amd64
+		DEBIAN_BINARY_SHA256=0d916c7f1310a7cb0567f235785d1c4511d894eb95e9810a2bc1f67e7ec18c2f
+		DEBIAN_HEADERS_SHA256=f4a0369d09122cf77410d651d7a1ecba8a861970013d566aafd79cdb7d261dd8
+		;;
+	debian-cloud) # for virtual machines in clouds: fewer drivers
+		DEBIAN_KVER=7.2.12+deb13-cloud-amd64
+		DEBIAN_BINARY_SHA256=aa6720823145e351d3c817c95fe58d89995a2bcba4978ad2418c36a1c272f795
+		DEBIAN_HEADERS_SHA256=13bb1c14fd4b527c71710179a86120c57466c7879112ec4dcb8af89e4b72c5ee
+		;;
+	debian-rt) # PREEMPT_RT: spinlocks are sleeping locks, preemptible inside
+		DEBIAN_KVER=7.2.12+deb13-rt-amd64
+		DEBIAN_BINARY_SHA256=0fad7cd8ce810db6804ffe6f7593b377a3144efbe06c4d807d0ce2236bf8e06e
+		DEBIAN_HEADERS_SHA256=ea032be239347ed000d666676675ba885de70ab43248a7e30023bb200a749b95
+		;;
+	*) die "unknown Debian kernel '$1' (one of: $DEBIAN_KERNELS)" ;;
+	esac
+	DEBIAN_BINARY_PKG=linux-binary-$DEBIAN_KVER
+	DEBIAN_HEADERS_PKG=linux-headers-$DEBIAN_KVER
+}
 
 # The file name apt gives PACKAGE=VERSION for ARCH.
 deb_file_name() { echo "${1}_${2//:/%3a}_$3.deb"; }
