@@ -126,6 +126,12 @@ pub fn ops_table(r: &OpsReport) -> String {
         for (op, base, label) in [
             ("put replace, TTL", "put replace", "TTL put / put"),
             ("get hit, version", "get hit", "get with version / get"),
+            (
+                "get hit, expiring",
+                "get hit",
+                "get of an expiring item / get",
+            ),
+            ("put replace, version", "put replace", "versioned put / put"),
         ] {
             ratio_row(format!("{policy} {label}"), &|s| {
                 Some(find(&s.rows, t, op)?.value / find(&s.rows, t, base)?.value)
