@@ -1,6 +1,7 @@
 # params: --no-load
 # Linearizability (kv-lincheck): histories of gets, puts (plain and
-# conditional), dels and batches from 2 threads on every guest CPU against
+# conditional), dels, the cache ops (get-ver, put-ver, incr) and batches of
+# both kinds from 2 threads on every guest CPU against
 # a two-item store of one bucket under each policy, so nearly every put of
 # a new key evicts; each history is checked against the sequential model of
 # the store (Wing & Gong's search). A failure prints the shortest failing

@@ -20,10 +20,15 @@
 //! A pending op (no answer) may be linearized, with any outcome, at any
 //! point after its invocation, or never: the search succeeds once every
 //! answered op is linearized.
+//!
+//! Versions answered by get-vers are not in the configuration beyond the
+//! model's state: which versions the linearized get-vers answered follows
+//! from the per-thread prefixes ([`VersionsAnswered`]), so the cache stays
+//! as small as without them.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
-use crate::history::{History, Op, OpId, Outcome};
+use crate::history::{Call, History, Op, OpId, Outcome, Version};
 use crate::model::{Model, State};
 
 /// How many configurations one check may explore before giving up.
@@ -75,10 +80,47 @@ struct Step {
     before: Option<usize>,
 }
 
+/// For each version some get-ver of the history answered, the index in
+/// each thread of that thread's first get-ver answering it: whether a
+/// linearized prefix holds a get-ver that answered a version is then a
+/// comparison per thread.
+struct VersionsAnswered(HashMap<Version, Vec<usize>>);
+
+impl VersionsAnswered {
+    fn new(history: &History) -> VersionsAnswered {
+        let threads = history.threads.len();
+        let mut first: HashMap<Version, Vec<usize>> = HashMap::new();
+        for (thread, ops) in history.threads.iter().enumerate() {
+            for (index, op) in ops.iter().enumerate() {
+                if let (Call::GetVer(_), Some(Outcome::Versioned(_, version))) =
+                    (op.call, op.outcome)
+                {
+                    let at = first
+                        .entry(version)
+                        .or_insert_with(|| vec![usize::MAX; threads]);
+                    if let Some(slot) = at.get_mut(thread) {
+                        *slot = (*slot).min(index);
+                    }
+                }
+            }
+        }
+        VersionsAnswered(first)
+    }
+
+    /// Whether a get-ver among each thread's first `done` ops answered
+    /// `version`.
+    fn seen(&self, done: &[usize], version: Version) -> bool {
+        self.0
+            .get(&version)
+            .is_some_and(|first| first.iter().zip(done).any(|(f, d)| f < d))
+    }
+}
+
 /// Whether `history` is linearizable with respect to `model`, starting from
 /// an empty store, exploring at most `limit` configurations.
 pub fn check(model: &Model, history: &History, limit: usize) -> Verdict {
     let threads = &history.threads;
+    let versions = VersionsAnswered::new(history);
     // Pending ops are each thread's last; the answered ones must all go in.
     let answered: Vec<usize> = threads
         .iter()
@@ -108,20 +150,19 @@ pub fn check(model: &Model, history: &History, limit: usize) -> Verdict {
         while child.is_none() && top.next < threads.len() {
             let thread = top.next;
             top.next += 1;
-            let Some((op, state)) = successor(model, history, &top.config, thread, horizon) else {
+            let Some(op) = successor(history, &top.config, thread, horizon) else {
                 continue;
             };
-            if op.outcome.is_some_and(|o| o != state.1) {
+            let answered_before = |version| versions.seen(&top.config.done, version);
+            let Ok(state) = model.apply(&top.config.state, &op.call, op.outcome, answered_before)
+            else {
                 continue;
-            }
+            };
             let mut done = top.config.done.clone();
             if let Some(d) = done.get_mut(thread) {
                 *d += 1;
             }
-            let config = Config {
-                done,
-                state: state.0,
-            };
+            let config = Config { done, state };
             if seen.insert(config.clone()) {
                 trail.push(Step {
                     op: OpId {
@@ -166,7 +207,8 @@ pub fn check(model: &Model, history: &History, limit: usize) -> Verdict {
     let horizon = horizon(history, &config.done);
     let stuck = (0..threads.len())
         .filter_map(|thread| {
-            let (_, (_, outcome)) = successor(model, history, &config, thread, horizon)?;
+            let op = successor(history, &config, thread, horizon)?;
+            let (_, outcome) = model.step(&config.state, &op.call);
             let index = *config.done.get(thread)?;
             Some((OpId { thread, index }, outcome))
         })
@@ -192,15 +234,13 @@ fn horizon(history: &History, done: &[usize]) -> u64 {
         .unwrap_or(u64::MAX)
 }
 
-/// Thread `thread`'s next op if real time lets it come next, with the
-/// model's state and answer after it.
+/// Thread `thread`'s next op if real time lets it come next.
 fn successor<'h>(
-    model: &Model,
     history: &'h History,
     config: &Config,
     thread: usize,
     horizon: u64,
-) -> Option<(&'h Op, (State, Outcome))> {
+) -> Option<&'h Op> {
     let index = *config.done.get(thread)?;
     let op = history.threads.get(thread)?.get(index)?;
     // An op that answered before this one was invoked precedes it; ties
@@ -208,7 +248,7 @@ fn successor<'h>(
     if op.invoke > horizon {
         return None;
     }
-    Some((op, model.step(&config.state, &op.call)))
+    Some(op)
 }
 
 /// The shortest cut of a history that [`check`] finds not linearizable

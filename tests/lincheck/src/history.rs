@@ -23,29 +23,61 @@ impl fmt::Display for Key {
     }
 }
 
-/// A value: a number, stored as its decimal digits.
+/// A value, stored as text: a decimal number (what an increment reads), or
+/// a word that is none (an increment of it answers EINVAL).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Value(pub u32);
+pub enum Value {
+    /// Stored as its decimal digits, with a `-` when negative.
+    Number(i64),
+    /// Stored as the digits of the number followed by `x`: no decimal
+    /// number, yet as distinct as the numbers are.
+    Word(u32),
+}
 
 impl Value {
     pub fn bytes(self) -> Vec<u8> {
-        self.0.to_string().into_bytes()
+        self.to_string().into_bytes()
     }
 
-    /// The value whose bytes these are; `None` for bytes no value has.
+    /// The value whose bytes these are; `None` for bytes no value has
+    /// (`bytes` writes one text per value: no `+`, no leading zero).
     pub fn parse(bytes: &[u8]) -> Option<Value> {
         let text = std::str::from_utf8(bytes).ok()?;
-        // `parse` accepts a leading `+`, which `bytes` never writes.
-        if text.starts_with('+') {
-            return None;
-        }
-        text.parse().ok().map(Value)
+        let value = match text.strip_suffix('x') {
+            Some(digits) => Value::Word(digits.parse().ok()?),
+            None => Value::Number(text.parse().ok()?),
+        };
+        (value.bytes() == bytes).then_some(value)
     }
 }
 
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
+        match self {
+            Value::Number(n) => write!(f, "{n}"),
+            Value::Word(n) => write!(f, "{n}x"),
+        }
+    }
+}
+
+/// An item's version as the store numbers it. The store never hands out 0,
+/// so the model uses it for a version no get-ver has answered yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Version(pub u64);
+
+impl Version {
+    /// No item's version: a version the store hands out is never 0. In the
+    /// model's state, the version of an item that no get-ver has answered.
+    pub const UNSEEN: Version = Version(0);
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if *self == Version::UNSEEN {
+            write!(f, "v?")
+        } else {
+            write!(f, "v{}", self.0)
+        }
     }
 }
 
@@ -63,6 +95,23 @@ pub enum Call {
     Get(Key),
     Put(Key, Value, When),
     Del(Key),
+    /// A get that also answers the item's version (`KV_OP_GET` of a
+    /// `kv_cache_op`).
+    GetVer(Key),
+    /// A put only if the item's version is still the one given
+    /// (`KV_OP_PUT_VER`).
+    PutVer(Key, Value, Version),
+    /// Adds the delta to the item's number, creating an absent key with
+    /// the delta (`KV_OP_INCR`, no expiry).
+    Incr(Key, i64),
+}
+
+impl Call {
+    /// Whether only `kv_cache_op` can carry the call (`KV_IOC_CACHE_OP`,
+    /// `KV_IOC_CACHE_BATCH`).
+    pub fn is_cache_op(&self) -> bool {
+        matches!(self, Call::GetVer(_) | Call::PutVer(..) | Call::Incr(..))
+    }
 }
 
 impl fmt::Display for Call {
@@ -73,6 +122,9 @@ impl fmt::Display for Call {
             Call::Put(k, v, When::IfAbsent) => write!(f, "put-if-absent({k}, {v})"),
             Call::Put(k, v, When::IfPresent) => write!(f, "put-if-present({k}, {v})"),
             Call::Del(k) => write!(f, "del({k})"),
+            Call::GetVer(k) => write!(f, "get-ver({k})"),
+            Call::PutVer(k, v, ver) => write!(f, "put-ver({k}, {v}, {ver})"),
+            Call::Incr(k, delta) => write!(f, "incr({k}, {delta})"),
         }
     }
 }
@@ -80,16 +132,26 @@ impl fmt::Display for Call {
 /// What the store answered. The errors are the errnos the ioctls return.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Outcome {
-    /// A put or del that succeeded.
+    /// A put, put-ver or del that succeeded.
     Ok,
     /// A get that found its key.
     Value(Value),
-    /// ENOENT: a get or del of an absent key, a put-if-present of one.
+    /// A get-ver that found its key: the value and the item's version.
+    Versioned(Value, Version),
+    /// An increment's result.
+    Number(i64),
+    /// ENOENT: a get, get-ver or del of an absent key, a put-if-present or
+    /// put-ver of one.
     NotFound,
-    /// EEXIST: a put-if-absent of a present key.
+    /// EEXIST: a put-if-absent of a present key; a put-ver whose version
+    /// changed.
     Exists,
     /// ENOSPC: a new key in a full store that evicts nothing.
     Full,
+    /// EINVAL: an increment of a value that is not a decimal number.
+    NotANumber,
+    /// EOVERFLOW: an increment whose result is outside `i64`.
+    Overflow,
 }
 
 impl fmt::Display for Outcome {
@@ -97,9 +159,13 @@ impl fmt::Display for Outcome {
         match self {
             Outcome::Ok => write!(f, "ok"),
             Outcome::Value(v) => write!(f, "{v}"),
+            Outcome::Versioned(v, ver) => write!(f, "{v} {ver}"),
+            Outcome::Number(n) => write!(f, "{n}"),
             Outcome::NotFound => write!(f, "ENOENT"),
             Outcome::Exists => write!(f, "EEXIST"),
             Outcome::Full => write!(f, "ENOSPC"),
+            Outcome::NotANumber => write!(f, "EINVAL"),
+            Outcome::Overflow => write!(f, "EOVERFLOW"),
         }
     }
 }

@@ -16,7 +16,7 @@ pub mod report;
 pub mod workload;
 
 pub use check::{check, shortest_failing_cut, Failure, Verdict, DEFAULT_LIMIT};
-pub use history::{BatchPos, Call, History, Key, Op, OpId, Outcome, Value, When};
+pub use history::{BatchPos, Call, History, Key, Op, OpId, Outcome, Value, Version, When};
 pub use model::{Model, Policy, State};
 pub use report::render;
 pub use workload::{Rng, Target, Workload};

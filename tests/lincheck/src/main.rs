@@ -13,9 +13,9 @@ use std::time::{Duration, Instant, SystemTime};
 use clap::Parser;
 use kv_lincheck::{
     check, render, shortest_failing_cut, Call, Model, Outcome, Policy, Target, Value, Verdict,
-    When, Workload, DEFAULT_LIMIT,
+    Version, When, Workload, DEFAULT_LIMIT,
 };
-use kvlib::{Op, Put, Store, KV_MAX_VAL};
+use kvlib::{CacheOp, Op, Put, Store, KV_MAX_VAL};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -73,6 +73,8 @@ fn error_outcome(e: kvlib::Error) -> Result<Outcome, Error> {
         kvlib::Error::NotFound => Ok(Outcome::NotFound),
         kvlib::Error::Exists => Ok(Outcome::Exists),
         kvlib::Error::StoreFull => Ok(Outcome::Full),
+        kvlib::Error::NotANumber => Ok(Outcome::NotANumber),
+        kvlib::Error::Overflow => Ok(Outcome::Overflow),
         e => Err(e.into()),
     }
 }
@@ -86,6 +88,13 @@ fn value_outcome(call: Call, bytes: &[u8]) -> Result<Outcome, Error> {
         })
 }
 
+fn versioned_outcome(call: Call, bytes: &[u8], version: u64) -> Result<Outcome, Error> {
+    match value_outcome(call, bytes)? {
+        Outcome::Value(value) => Ok(Outcome::Versioned(value, Version(version))),
+        other => Ok(other),
+    }
+}
+
 fn unit_outcome(result: kvlib::Result<()>) -> Result<Outcome, Error> {
     result.map_or_else(error_outcome, |()| Ok(Outcome::Ok))
 }
@@ -95,6 +104,16 @@ fn put_when(when: When) -> Put {
         When::Always => Put::Always,
         When::IfAbsent => Put::IfAbsent,
         When::IfPresent => Put::IfPresent,
+    }
+}
+
+/// The `kv_op` of a call, if `KV_IOC_BATCH` can carry it.
+fn plain_op(call: &Call) -> Option<kvlib::Result<Op>> {
+    match *call {
+        Call::Get(key) => Some(Op::get(&key.bytes())),
+        Call::Put(key, value, when) => Some(Op::put(&key.bytes(), &value.bytes(), put_when(when))),
+        Call::Del(key) => Some(Op::del(&key.bytes())),
+        Call::GetVer(_) | Call::PutVer(..) | Call::Incr(..) => None,
     }
 }
 
@@ -121,20 +140,28 @@ impl Target for Device {
                 put_when(when),
             )),
             Call::Del(key) => unit_outcome(self.0.del(&key.bytes())),
+            // The cache ops go through KV_IOC_CACHE_OP.
+            Call::GetVer(key) => match self.0.get_ver(&key.bytes()) {
+                Ok((bytes, version)) => versioned_outcome(call, &bytes, version),
+                Err(e) => error_outcome(e),
+            },
+            Call::PutVer(key, value, version) => {
+                unit_outcome(self.0.put_ver(&key.bytes(), &value.bytes(), version.0))
+            }
+            Call::Incr(key, delta) => match self.0.incr(&key.bytes(), delta, None) {
+                Ok(n) => Ok(Outcome::Number(n)),
+                Err(e) => error_outcome(e),
+            },
         }
     }
 
+    /// A batch of gets, puts and dels goes through KV_IOC_BATCH, one that
+    /// holds a cache op through KV_IOC_CACHE_BATCH.
     fn batch(&self, calls: &[Call]) -> Result<Vec<Outcome>, Error> {
-        let mut ops = calls
-            .iter()
-            .map(|call| match *call {
-                Call::Get(key) => Op::get(&key.bytes()),
-                Call::Put(key, value, when) => {
-                    Op::put(&key.bytes(), &value.bytes(), put_when(when))
-                }
-                Call::Del(key) => Op::del(&key.bytes()),
-            })
-            .collect::<kvlib::Result<Vec<Op>>>()?;
+        let Some(ops) = calls.iter().map(plain_op).collect::<Option<Vec<_>>>() else {
+            return self.cache_batch(calls);
+        };
+        let mut ops = ops.into_iter().collect::<kvlib::Result<Vec<Op>>>()?;
         self.0.batch(&mut ops)?;
         calls
             .iter()
@@ -148,6 +175,43 @@ impl Target for Device {
 
     fn clear(&self) -> Result<(), Error> {
         Ok(self.0.clear()?)
+    }
+}
+
+impl Device {
+    fn cache_batch(&self, calls: &[Call]) -> Result<Vec<Outcome>, Error> {
+        let mut ops = calls
+            .iter()
+            .map(|call| match *call {
+                Call::Get(key) | Call::GetVer(key) => CacheOp::get(&key.bytes()),
+                Call::Put(key, value, when) => {
+                    CacheOp::put(&key.bytes(), &value.bytes(), put_when(when), None)
+                }
+                Call::Del(key) => CacheOp::del(&key.bytes()),
+                Call::PutVer(key, value, version) => {
+                    CacheOp::put_ver(&key.bytes(), &value.bytes(), version.0)
+                }
+                Call::Incr(key, delta) => CacheOp::incr(&key.bytes(), delta, None),
+            })
+            .collect::<kvlib::Result<Vec<CacheOp>>>()?;
+        self.0.cache_batch(&mut ops)?;
+        calls
+            .iter()
+            .zip(&ops)
+            .map(|(call, op)| match (call, op.result()) {
+                (Call::Get(_), Ok(())) => value_outcome(*call, op.value().unwrap_or_default()),
+                (Call::GetVer(_), Ok(())) => versioned_outcome(
+                    *call,
+                    op.value().unwrap_or_default(),
+                    op.version().unwrap_or_default(),
+                ),
+                (Call::Incr(..), Ok(())) => op
+                    .number()
+                    .map(Outcome::Number)
+                    .ok_or(Error::Kv(kvlib::Error::NotRun)),
+                (_, result) => unit_outcome(result),
+            })
+            .collect()
     }
 }
 

@@ -1,11 +1,11 @@
 //! A failed check, printed for a person: the history as a table, the
 //! longest linearization found and the ops that cannot follow it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
 
 use crate::check::Failure;
-use crate::history::{History, OpId};
+use crate::history::{History, OpId, Outcome};
 use crate::model::{Model, State};
 
 /// Nanoseconds as microseconds with three decimals.
@@ -20,11 +20,19 @@ fn micros(ns: u64) -> String {
 fn sequential_prefix(model: &Model, history: &History, ids: &[OpId]) -> (usize, State) {
     let mut state = State::default();
     let mut best = (0, state.clone());
+    // The versions the get-vers so far answered.
+    let mut answered = HashSet::new();
     for (n, id) in ids.iter().enumerate() {
         let Some(op) = history.op(*id) else { break };
-        let (next, outcome) = model.step(&state, &op.call);
-        if op.outcome != Some(outcome) {
+        if op.outcome.is_none() {
             break;
+        }
+        let seen = |version| answered.contains(&version);
+        let Ok(next) = model.apply(&state, &op.call, op.outcome, seen) else {
+            break;
+        };
+        if let Some(Outcome::Versioned(_, version)) = op.outcome {
+            answered.insert(version);
         }
         state = next;
         let Some(&later) = ids.get(n + 1) else { break };

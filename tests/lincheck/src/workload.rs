@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Barrier, Mutex, PoisonError};
 use std::time::Instant;
 
-use crate::history::{BatchPos, Call, History, Key, Op, Outcome, Value, When};
+use crate::history::{BatchPos, Call, History, Key, Op, Outcome, Value, Version, When};
 
 /// A store to run calls against, from several threads at once.
 pub trait Target: Sync {
@@ -63,7 +63,7 @@ const BATCH_MAX: u64 = 4;
 
 /// Values put by one thread: `thread * VALUES_PER_THREAD + n`, so a value
 /// tells which thread put it.
-const VALUES_PER_THREAD: u32 = 1000;
+const VALUES_PER_THREAD: i64 = 1000;
 
 /// Where a worker leaves its ops of a round, or its error.
 type Slot<E> = Mutex<Option<Result<Vec<Op>, E>>>;
@@ -86,37 +86,101 @@ enum Step {
     Batch(Vec<Call>),
 }
 
-/// One thread's value counter.
-struct Values {
-    base: u32,
-    n: u32,
+/// What one thread draws its calls from: its random numbers, its value
+/// counter and the versions its get-vers answered.
+struct Thread {
+    rng: Rng,
+    /// The thread's values are `base + n`, `n` cycling through
+    /// `1..VALUES_PER_THREAD`.
+    base: i64,
+    n: i64,
+    /// Per key, the version the thread's last get-ver of it answered
+    /// ([`Version::UNSEEN`] before any).
+    versions: Vec<Version>,
+    /// A version the thread saw replaced by another: a put-ver with it
+    /// should fail, unless the store reuses versions.
+    stale: Version,
+    /// A key whose get-ver just answered: the next call is, at times, a
+    /// put-ver of it with that version, as a compare-and-swap loop does.
+    follow: Option<Key>,
 }
 
-impl Values {
-    fn next(&mut self) -> Value {
+impl Thread {
+    fn value(&mut self) -> Value {
         self.n = self.n % (VALUES_PER_THREAD - 1) + 1;
-        Value(self.base.wrapping_add(self.n))
+        let n = self.base.wrapping_add(self.n);
+        // A few words, so that some increments answer EINVAL.
+        if self.rng.below(16) == 0 {
+            Value::Word(n as u32)
+        } else {
+            Value::Number(n)
+        }
+    }
+
+    /// Mostly small, at times an extreme that takes a value of the
+    /// workload out of `i64` (EOVERFLOW) or makes one that the next
+    /// increments take out.
+    fn delta(&mut self) -> i64 {
+        match self.rng.below(20) {
+            0 => i64::MAX,
+            1 => i64::MIN,
+            n => (n % 7) as i64 - 3,
+        }
+    }
+
+    fn version(&self, key: Key) -> Version {
+        self.versions
+            .get(usize::from(key.0))
+            .copied()
+            .unwrap_or(Version::UNSEEN)
+    }
+
+    /// Notes the version a get-ver answered.
+    fn answered(&mut self, call: Call, outcome: Outcome) {
+        let (Call::GetVer(key), Outcome::Versioned(_, version)) = (call, outcome) else {
+            return;
+        };
+        if let Some(known) = self.versions.get_mut(usize::from(key.0)) {
+            if *known != version && *known != Version::UNSEEN {
+                self.stale = *known;
+            }
+            *known = version;
+        }
     }
 }
 
 impl Workload {
-    fn call(&self, rng: &mut Rng, values: &mut Values) -> Call {
-        let key = Key(rng.below(u64::from(self.keys.clamp(1, Key::MAX))) as u8);
-        match rng.below(100) {
-            0..=44 => Call::Get(key),
-            45..=76 => Call::Put(key, values.next(), When::Always),
-            77..=83 => Call::Put(key, values.next(), When::IfAbsent),
-            84..=90 => Call::Put(key, values.next(), When::IfPresent),
+    fn key(&self, rng: &mut Rng) -> Key {
+        Key(rng.below(u64::from(self.keys.clamp(1, Key::MAX))) as u8)
+    }
+
+    fn call(&self, t: &mut Thread) -> Call {
+        if let Some(key) = t.follow.take() {
+            if t.rng.below(2) == 0 {
+                return Call::PutVer(key, t.value(), t.version(key));
+            }
+        }
+        let key = self.key(&mut t.rng);
+        match t.rng.below(100) {
+            0..=33 => Call::Get(key),
+            34..=43 => Call::GetVer(key),
+            44..=67 => Call::Put(key, t.value(), When::Always),
+            68..=73 => Call::Put(key, t.value(), When::IfAbsent),
+            74..=79 => Call::Put(key, t.value(), When::IfPresent),
+            // Mostly the version last seen, at times a stale one.
+            80..=84 => Call::PutVer(key, t.value(), t.version(key)),
+            85..=86 => Call::PutVer(key, t.value(), t.stale),
+            87..=93 => Call::Incr(key, t.delta()),
             _ => Call::Del(key),
         }
     }
 
-    fn step(&self, rng: &mut Rng, values: &mut Values, left: usize) -> Step {
-        if rng.below(10) == 0 {
-            let len = (2 + rng.below(BATCH_MAX - 1)) as usize;
-            Step::Batch((0..len.min(left)).map(|_| self.call(rng, values)).collect())
+    fn step(&self, t: &mut Thread, left: usize) -> Step {
+        if t.rng.below(10) == 0 {
+            let len = (2 + t.rng.below(BATCH_MAX - 1)) as usize;
+            Step::Batch((0..len.min(left)).map(|_| self.call(t)).collect())
         } else {
-            Step::One(self.call(rng, values))
+            Step::One(self.call(t))
         }
     }
 
@@ -128,19 +192,26 @@ impl Workload {
         seed: u64,
         now: impl Fn() -> u64,
     ) -> Result<Vec<Op>, T::Error> {
-        let mut rng = Rng::new(seed ^ (thread as u64).wrapping_mul(0xA076_1D64_78BD_642F));
-        let mut values = Values {
-            base: (thread as u32).wrapping_mul(VALUES_PER_THREAD),
+        let mut t = Thread {
+            rng: Rng::new(seed ^ (thread as u64).wrapping_mul(0xA076_1D64_78BD_642F)),
+            base: (thread as i64).wrapping_mul(VALUES_PER_THREAD),
             n: 0,
+            versions: vec![Version::UNSEEN; usize::from(self.keys.clamp(1, Key::MAX))],
+            stale: Version::UNSEEN,
+            follow: None,
         };
         let mut ops = Vec::with_capacity(self.ops_per_thread);
         while ops.len() < self.ops_per_thread {
             let left = self.ops_per_thread - ops.len();
-            match self.step(&mut rng, &mut values, left) {
+            match self.step(&mut t, left) {
                 Step::One(call) => {
                     let invoke = now();
                     let outcome = target.run(call)?;
                     ops.push(Op::done(call, outcome, invoke, now()));
+                    t.answered(call, outcome);
+                    if let (Call::GetVer(key), Outcome::Versioned(..)) = (call, outcome) {
+                        t.follow = Some(key);
+                    }
                 }
                 Step::Batch(calls) => {
                     let invoke = now();
@@ -148,6 +219,7 @@ impl Workload {
                     let response = now();
                     let len = calls.len();
                     for (index, (call, outcome)) in calls.into_iter().zip(outcomes).enumerate() {
+                        t.answered(call, outcome);
                         ops.push(Op {
                             batch: Some(BatchPos { index, len }),
                             ..Op::done(call, outcome, invoke, response)

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use kv_lincheck::{
     check, render, shortest_failing_cut, Call, History, Key, Model, Op, Outcome, Policy, Target,
-    Value, Verdict, When, Workload, DEFAULT_LIMIT,
+    Value, Verdict, Version, When, Workload, DEFAULT_LIMIT,
 };
 use kv_module::policy::Policy as StorePolicy;
 use kv_module::store::{
@@ -80,6 +80,9 @@ fn outcome(result: Result<(), Error>) -> Result<Outcome, String> {
         Err(Error::NotFound) => Ok(Outcome::NotFound),
         Err(Error::Exists) => Ok(Outcome::Exists),
         Err(Error::Full) => Ok(Outcome::Full),
+        Err(Error::VersionChanged) => Ok(Outcome::Exists),
+        Err(Error::NotANumber) => Ok(Outcome::NotANumber),
+        Err(Error::Overflow) => Ok(Outcome::Overflow),
         Err(e) => Err(format!("{e:?}")),
     }
 }
@@ -99,12 +102,32 @@ impl Target for Locked {
         let store = &self.store;
         let mut writer = self.writer.lock().unwrap();
         match call {
-            Call::Get(k) => {
+            Call::Get(k) | Call::GetVer(k) => {
                 let key = store.key(&k.bytes()).unwrap();
                 let mut out = ValueOut::new();
                 drop(writer);
                 match store.get(&key, 0, &mut out, std::hint::spin_loop, || 1) {
-                    Ok(found) => finish_get(self, &key, found, &mut out),
+                    Ok(found) => {
+                        let version = Version(found.version);
+                        match (call, finish_get(self, &key, found, &mut out)?) {
+                            (Call::GetVer(_), Outcome::Value(v)) => {
+                                Ok(Outcome::Versioned(v, version))
+                            }
+                            (_, answer) => Ok(answer),
+                        }
+                    }
+                    Err(e) => outcome(Err(e)),
+                }
+            }
+            Call::PutVer(k, v, version) => {
+                let key = store.key(&k.bytes()).unwrap();
+                let put = writer.put_version(store, &key, &v.bytes(), version.0, &clock());
+                outcome(put.map(drop))
+            }
+            Call::Incr(k, delta) => {
+                let key = store.key(&k.bytes()).unwrap();
+                match writer.incr(store, &key, delta, 0, &clock()) {
+                    Ok(n) => Ok(Outcome::Number(n)),
                     Err(e) => outcome(Err(e)),
                 }
             }
@@ -241,8 +264,16 @@ fn get_racing_an_evicting_put(policy: Policy) -> (Model, History) {
         let outcome = target.run(call).unwrap();
         (thread, Op::done(call, outcome, invoke, tick()))
     };
-    ops.push(run(0, Call::Put(A, Value(1), When::Always), &mut tick));
-    ops.push(run(0, Call::Put(B, Value(2), When::Always), &mut tick));
+    ops.push(run(
+        0,
+        Call::Put(A, Value::Number(1), When::Always),
+        &mut tick,
+    ));
+    ops.push(run(
+        0,
+        Call::Put(B, Value::Number(2), When::Always),
+        &mut tick,
+    ));
 
     let get_invoked = tick();
     let key = store.key(&A.bytes()).unwrap();
@@ -250,7 +281,11 @@ fn get_racing_an_evicting_put(policy: Policy) -> (Model, History) {
     let found = store
         .get(&key, 0, &mut out, std::hint::spin_loop, || 1)
         .unwrap();
-    ops.push(run(1, Call::Put(C, Value(1001), When::Always), &mut tick));
+    ops.push(run(
+        1,
+        Call::Put(C, Value::Number(1001), When::Always),
+        &mut tick,
+    ));
     let got = finish_get(&target, &key, found, &mut out).unwrap();
     ops.push((0, Op::done(Call::Get(A), got, get_invoked, tick())));
 
@@ -274,8 +309,8 @@ fn get_racing_an_evicting_put_is_linearizable(policy: Policy) {
         [
             Some(Outcome::NotFound),
             Some(Outcome::NotFound),
-            Some(Outcome::Value(Value(2))),
-            Some(Outcome::Value(Value(1001))),
+            Some(Outcome::Value(Value::Number(2))),
+            Some(Outcome::Value(Value::Number(1001))),
         ]
     );
     assert_linearizable(model, &history);
@@ -297,4 +332,167 @@ fn sieve_get_racing_an_evicting_put_is_linearizable() {
 fn no_eviction_get_racing_a_put_is_linearizable() {
     let (model, history) = get_racing_an_evicting_put(Policy::NoEviction);
     assert_linearizable(model, &history);
+}
+
+/// Each kind of answer the cache ops have, in histories the workload
+/// records on the host store: so the checks above cover every one.
+#[test]
+fn the_workload_reaches_every_answer_of_the_cache_ops() {
+    let model = Model {
+        policy: Policy::Lru,
+        max_items: 2,
+    };
+    let workload = Workload {
+        threads: 2,
+        ops_per_thread: 150,
+        keys: 3,
+    };
+    let target = Locked::new(model);
+    let mut kinds = std::collections::BTreeSet::new();
+    let mut cache_ops_in_batches = 0;
+    let mut rounds = 0;
+    workload
+        .record_rounds(&target, 11, |_, history| {
+            assert_linearizable(model, &history);
+            for op in history.threads.iter().flatten() {
+                let kind = match (op.call, op.outcome) {
+                    (Call::GetVer(_), Some(Outcome::Versioned(..))) => "get-ver found",
+                    (Call::GetVer(_), Some(Outcome::NotFound)) => "get-ver missed",
+                    (Call::PutVer(..), Some(Outcome::Ok)) => "put-ver ok",
+                    (Call::PutVer(..), Some(Outcome::Exists)) => "put-ver EEXIST",
+                    (Call::PutVer(..), Some(Outcome::NotFound)) => "put-ver ENOENT",
+                    (Call::Incr(..), Some(Outcome::Number(_))) => "incr counted",
+                    (Call::Incr(..), Some(Outcome::NotANumber)) => "incr EINVAL",
+                    (Call::Incr(..), Some(Outcome::Overflow)) => "incr EOVERFLOW",
+                    _ => continue,
+                };
+                kinds.insert(kind);
+                if op.batch.is_some() {
+                    cache_ops_in_batches += 1;
+                }
+            }
+            rounds += 1;
+            if rounds < 30 {
+                ControlFlow::Continue(())
+            } else {
+                ControlFlow::Break(())
+            }
+        })
+        .unwrap();
+    assert_eq!(kinds.len(), 8, "{kinds:?}");
+    assert!(cache_ops_in_batches > 0);
+}
+
+/// The host store with a broken get-ver: the version it answers is made
+/// from the value, so it repeats whenever a value comes back.
+struct VersionsFromValues(Locked);
+
+impl Target for VersionsFromValues {
+    type Error = String;
+
+    fn run(&self, call: Call) -> Result<Outcome, String> {
+        match self.0.run(call)? {
+            Outcome::Versioned(value, _) => {
+                let made_up = value
+                    .bytes()
+                    .iter()
+                    .fold(1u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(*b)));
+                Ok(Outcome::Versioned(value, Version(made_up)))
+            }
+            answer => Ok(answer),
+        }
+    }
+
+    fn batch(&self, calls: &[Call]) -> Result<Vec<Outcome>, String> {
+        calls.iter().map(|&call| self.run(call)).collect()
+    }
+
+    fn clear(&self) -> Result<(), String> {
+        self.0.clear()
+    }
+}
+
+/// Versions that repeat are caught: the workload's increments bring values
+/// back, and the checker rejects the version a get-ver answered before.
+#[test]
+fn versions_that_repeat_are_not_linearizable() {
+    for policy in POLICIES {
+        let model = Model {
+            policy,
+            max_items: 2,
+        };
+        let workload = Workload {
+            threads: 1,
+            ops_per_thread: 2000,
+            keys: 3,
+        };
+        for seed in 0..3 {
+            let target = VersionsFromValues(Locked::new(model));
+            let history = workload.record(&target, seed).unwrap();
+            let verdict = check(&model, &history, DEFAULT_LIMIT);
+            assert!(
+                matches!(verdict, Verdict::NotLinearizable(_)),
+                "{policy:?} seed {seed}: {verdict:?}"
+            );
+        }
+    }
+}
+
+/// An increment split into a read and a write, each atomic on its own
+/// (the lost update of a counter kept with get and put): thread 1's whole
+/// increment runs between thread 0's read and write, so both answer 11.
+/// The checker must reject the history, and accept the one the store's
+/// atomic increment records for the same interleaving.
+#[test]
+fn an_increment_that_loses_an_update_is_not_linearizable() {
+    let model = Model {
+        policy: Policy::NoEviction,
+        max_items: 4,
+    };
+    let incr = Call::Incr(A, 1);
+    let target = Locked::new(model);
+    let mut ops = Vec::new();
+    let mut t = 0u64;
+    let mut tick = || {
+        t += 1;
+        t
+    };
+    let put = Call::Put(A, Value::Number(10), When::Always);
+    let invoke = tick();
+    ops.push((0, Op::done(put, target.run(put).unwrap(), invoke, tick())));
+
+    let split_invoked = tick();
+    let Outcome::Value(Value::Number(read)) = target.run(Call::Get(A)).unwrap() else {
+        panic!("A holds a number");
+    };
+    let invoke = tick();
+    let atomic = target.run(incr).unwrap();
+    ops.push((1, Op::done(incr, atomic, invoke, tick())));
+    let written = Call::Put(A, Value::Number(read + 1), When::Always);
+    assert_eq!(target.run(written).unwrap(), Outcome::Ok);
+    let split = Op::done(incr, Outcome::Number(read + 1), split_invoked, tick());
+    let invoke = tick();
+    let last = target.run(Call::Get(A)).unwrap();
+    let mut lost = ops.clone();
+    lost.push((0, split));
+    lost.push((0, Op::done(Call::Get(A), last, invoke, tick())));
+    assert_eq!(atomic, Outcome::Number(11));
+    assert_eq!(split.outcome, Some(Outcome::Number(11)));
+    assert!(matches!(
+        check(&model, &History::from_ops(lost), DEFAULT_LIMIT),
+        Verdict::NotLinearizable(_)
+    ));
+
+    // The store's own increment in thread 0's place answers 12.
+    let target = Locked::new(model);
+    let mut ops = Vec::new();
+    for (thread, call) in [(0, put), (1, incr), (0, incr), (0, Call::Get(A))] {
+        let invoke = tick();
+        ops.push((
+            thread,
+            Op::done(call, target.run(call).unwrap(), invoke, tick()),
+        ));
+    }
+    assert_eq!(ops[2].1.outcome, Some(Outcome::Number(12)));
+    assert_linearizable(model, &History::from_ops(ops));
 }

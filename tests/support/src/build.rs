@@ -1,6 +1,6 @@
 //! The ABI structs built from bytes.
 
-use kv_module::abi::{KvKey, KvOp, KvPair, KV_MAX_KEY, KV_MAX_VAL};
+use kv_module::abi::{KvCacheOp, KvKey, KvOp, KvPair, KV_MAX_KEY, KV_MAX_VAL};
 
 /// A key struct. `key` may be longer than `KV_MAX_KEY` only to build a bad
 /// length: the length says so, the bytes stop at the limit.
@@ -33,6 +33,16 @@ pub fn op(kind: u32, flags: u32, key: &[u8], value: &[u8]) -> KvOp {
         result: RESULT_UNSET,
         reserved: 0,
         pair: pair(key, value),
+    }
+}
+
+/// A `kv_cache_op` of `kind` on `key` with `value`, every other field 0.
+pub fn cache_op(kind: u32, key: &[u8], value: &[u8]) -> KvCacheOp {
+    KvCacheOp {
+        op: kind,
+        result: RESULT_UNSET,
+        pair: pair(key, value),
+        ..KvCacheOp::ZERO
     }
 }
 

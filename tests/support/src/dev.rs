@@ -6,12 +6,12 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::process::{Command, Stdio};
 
 use kv_module::abi::{
-    KvBatchArgs, KvDumpArgs, KvKey, KvOp, KvPair, KvUsageStat, KV_IOC_BATCH, KV_IOC_CLEAR,
-    KV_IOC_DEL, KV_IOC_DUMP, KV_IOC_GET, KV_IOC_PUT, KV_IOC_PUT_FLAGS, KV_IOC_STAT, KV_MAX_VAL,
-    KV_OP_PUT, KV_STAT_RESERVED,
+    KvBatchArgs, KvCacheOp, KvDumpArgs, KvKey, KvOp, KvPair, KvUsageStat, KV_IOC_BATCH,
+    KV_IOC_CACHE_OP, KV_IOC_CLEAR, KV_IOC_DEL, KV_IOC_DUMP, KV_IOC_GET, KV_IOC_PUT,
+    KV_IOC_PUT_FLAGS, KV_IOC_STAT, KV_MAX_VAL, KV_OP_INCR, KV_OP_PUT, KV_STAT_RESERVED,
 };
 
-use crate::build::{key_of, op, pair};
+use crate::build::{cache_op, key_of, op, pair};
 
 pub const DEVICE: &str = "/dev/kvstore";
 /// kv.ko in the rig's guest.
@@ -148,6 +148,28 @@ impl Dev {
         s.reserved = [u64::MAX; KV_STAT_RESERVED];
         self.call(KV_IOC_STAT, &mut s as *mut KvUsageStat as usize)?;
         Ok(s)
+    }
+
+    /// `KV_IOC_CACHE_OP`: runs `op`, its answers landing in it.
+    pub fn cache_op(&self, op: &mut KvCacheOp) -> Result<(), Errno> {
+        self.call(KV_IOC_CACHE_OP, op as *mut KvCacheOp as usize)
+    }
+
+    /// A plain put (no flags) whose item expires `ttl_ms` from now (0:
+    /// never).
+    pub fn put_ttl(&self, key: &[u8], value: &[u8], ttl_ms: u64) -> Result<(), Errno> {
+        let mut op = cache_op(KV_OP_PUT, key, value);
+        op.ttl_ms = ttl_ms;
+        self.cache_op(&mut op)
+    }
+
+    /// `KV_OP_INCR` of `key` by `delta` (an absent key is created never to
+    /// expire): the result.
+    pub fn incr(&self, key: &[u8], delta: i64) -> Result<i64, Errno> {
+        let mut op = cache_op(KV_OP_INCR, key, b"");
+        op.number = delta;
+        self.cache_op(&mut op)?;
+        Ok(op.number)
     }
 
     pub fn clear(&self) -> Result<(), Errno> {

@@ -16,7 +16,7 @@ pub mod dev;
 pub mod mem;
 pub mod rng;
 
-pub use build::{binary, key_of, op, pair, RESULT_UNSET};
+pub use build::{binary, cache_op, key_of, op, pair, RESULT_UNSET};
 pub use check::{expect_errno, expect_value, join_all, ok, run_groups, same, Group, Outcome, Test};
 pub use dev::{
     errno, errno_name, load_module, unload_module, Dev, Errno, DEVICE, MODULE, UNTOUCHED,

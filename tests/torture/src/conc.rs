@@ -1,15 +1,25 @@
 //! The concurrency checker: processes of threads put, get and del random
 //! keys of a small shared set for a while, with values that check
-//! themselves. Every thread is a writer with its own id and sequence.
+//! themselves, and increment a few counter keys. Every thread is a writer
+//! with its own id and sequence. Some puts carry a TTL too long to expire
+//! during the run, which changes nothing below; some a short one (tens of
+//! milliseconds), whose items may vanish, so a get of them may miss.
 //!
 //! Checked while running (by every reader): no torn value (the value is
 //! rebuilt from its header and compared byte for byte), no value under the
-//! wrong key, and never an older value from a writer than one already seen
-//! for that key. Checked at the end (by the parent): every key holds one of
-//! the values last written to it (or is absent only if someone's last word
-//! on it was a delete, or items were evicted), the store's counters match
-//! the workers' (hits, misses) and its contents (items, bytes), and items
-//! never exceeded max_items (a monitor thread polls stat meanwhile).
+//! wrong key, never an older value from a writer than one already seen
+//! for that key, and a counter's increments answering more each time
+//! (unless it was lost to an eviction). Checked at the end (by the parent),
+//! once every short TTL has passed: every key holds one of the values last
+//! written to it, and not one put with a short TTL (or is absent only if
+//! someone's last word on it was a delete or a short-lived put, or items
+//! were evicted); each counter holds the sum of the deltas applied to it
+//! when nothing can have evicted it since its first increment; the store's
+//! counters match the workers' (hits, misses), `expired` counts no more
+//! items than short-lived puts made, and within the 2 seconds the ABI
+//! allows for reclaiming expired items, the store's contents (items,
+//! bytes) match what the keys hold; items never exceeded max_items (a
+//! monitor thread polls stat meanwhile).
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -18,7 +28,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kv_module::abi::KV_MAX_VAL;
+use kv_module::abi::{KvUsageStat, KV_MAX_VAL};
 
 use kv_test_support::{errno_name, Dev, Rng, UNTOUCHED};
 
@@ -29,12 +39,30 @@ const HEADER: usize = 4 + 8 + 4 + 4;
 const MIN_LEN: usize = HEADER + 8;
 /// Violations printed per worker; the rest are counted.
 const MAX_REPORTS: u64 = 10;
+/// A TTL that no run outlasts: such items behave as those without one.
+const LONG_TTL_MS: u64 = 3_600_000;
+/// Short TTLs are drawn from this range: long enough that a get soon after
+/// the put usually finds the item, short enough that items expire during
+/// the run.
+const SHORT_TTL_MS: std::ops::RangeInclusive<u64> = 10..=50;
+/// Counter keys, incremented by every worker, never deleted nor given a TTL.
+const COUNTERS: u32 = 2;
+/// Increments add 1 to this: positive, so that a counter only grows while
+/// it is kept, and one that answers exactly its delta found no value.
+const MAX_DELTA: u64 = 9;
+/// How long the store may take to stop counting an expired item
+/// (`kv.h`: within 2 seconds), with a margin for a loaded guest.
+const RECLAIM_WITHIN: Duration = Duration::from_millis(2500);
 
 fn key_name(k: u32) -> Vec<u8> {
     // Different lengths, so a value under the wrong key is also a wrong length.
     let mut name = format!("ck-{k}-").into_bytes();
     name.resize(7 + (k as usize * 4) % 56, b'k');
     name
+}
+
+fn counter_name(c: u32) -> Vec<u8> {
+    format!("cnt-{c}").into_bytes()
 }
 
 /// FNV-1a, 64 bit: the checksum of self-checking values.
@@ -88,10 +116,28 @@ fn parse_value(v: &[u8], k: u32) -> Result<(u32, u64), String> {
     Ok((w, seq))
 }
 
+/// How long a put's item lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lifetime {
+    /// Until replaced or removed: no TTL, or one longer than the run.
+    Kept,
+    /// A short TTL: gone by the end of the run.
+    Short,
+}
+
+impl Lifetime {
+    fn name(self) -> &'static str {
+        match self {
+            Lifetime::Kept => "kept",
+            Lifetime::Short => "short",
+        }
+    }
+}
+
 /// A writer's last word on a key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Last {
-    Put(u64),
+    Put(u64, Lifetime),
     /// Deleted, or found absent (del ENOENT, put ENOSPC): its earlier values
     /// are gone.
     Gone,
@@ -106,11 +152,28 @@ struct Counts {
     puts: u64,
     full: u64,
     dels: u64,
+    /// Successful puts with a short TTL (among `puts`).
+    short_puts: u64,
+    incrs: u64,
+}
+
+/// One worker's increments of one counter.
+#[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
+struct Tally {
+    /// The deltas of the increments that succeeded.
+    sum: u64,
+    /// Increments that answered exactly their delta: found the counter at
+    /// 0 (only before the first increment) or absent (lost).
+    restarts: u64,
+    /// Increments that answered no more than this worker's previous one
+    /// did: the counter went back, which only its loss explains.
+    backwards: u64,
 }
 
 struct WorkerResult {
     counts: Counts,
     last: HashMap<u32, Last>,
+    tallies: Vec<Tally>,
     violations: u64,
 }
 
@@ -127,8 +190,11 @@ fn worker_thread(
     let mut res = WorkerResult {
         counts: Counts::default(),
         last: HashMap::new(),
+        tallies: vec![Tally::default(); COUNTERS as usize],
         violations: 0,
     };
+    // Per counter, this worker's last answer from it.
+    let mut counted = vec![0i64; COUNTERS as usize];
     let mut seq = 0u64;
     let violation = |res: &mut WorkerResult, what: String| {
         res.violations += 1;
@@ -145,10 +211,24 @@ fn worker_thread(
                 0..45 => {
                     seq += 1;
                     let len = MIN_LEN + rng.below((KV_MAX_VAL - MIN_LEN + 1) as u64) as usize;
-                    match dev.put(&key, &make_value(writer, seq, k, len)) {
+                    let value = make_value(writer, seq, k, len);
+                    // Mostly KV_IOC_PUT; the TTLs need KV_IOC_CACHE_OP.
+                    let (put, lifetime) = match rng.below(20) {
+                        0..14 => (dev.put(&key, &value), Lifetime::Kept),
+                        14..17 => (dev.put_ttl(&key, &value, LONG_TTL_MS), Lifetime::Kept),
+                        _ => {
+                            let span = SHORT_TTL_MS.end() - SHORT_TTL_MS.start() + 1;
+                            let ttl = SHORT_TTL_MS.start() + rng.below(span);
+                            (dev.put_ttl(&key, &value, ttl), Lifetime::Short)
+                        }
+                    };
+                    match put {
                         Ok(()) => {
                             res.counts.puts += 1;
-                            res.last.insert(k, Last::Put(seq));
+                            if lifetime == Lifetime::Short {
+                                res.counts.short_puts += 1;
+                            }
+                            res.last.insert(k, Last::Put(seq, lifetime));
                             seen.insert((k, writer), seq);
                         }
                         Err(libc::ENOSPC) => {
@@ -158,7 +238,7 @@ fn worker_thread(
                         Err(e) => violation(&mut res, format!("put key {k}: {}", errno_name(e))),
                     }
                 }
-                45..85 => {
+                45..80 => {
                     res.counts.gets += 1;
                     match dev.get_pair(&key) {
                         Ok(p) => {
@@ -190,6 +270,31 @@ fn worker_thread(
                         }
                         Err(libc::ENOENT) => res.counts.misses += 1,
                         Err(e) => violation(&mut res, format!("get key {k}: {}", errno_name(e))),
+                    }
+                }
+                80..90 => {
+                    let c = k % COUNTERS;
+                    let delta = 1 + rng.below(MAX_DELTA) as i64;
+                    res.counts.incrs += 1;
+                    match dev.incr(&counter_name(c), delta) {
+                        Ok(n) => {
+                            let tally = &mut res.tallies[c as usize];
+                            let last = &mut counted[c as usize];
+                            tally.sum += delta as u64;
+                            if n == delta {
+                                tally.restarts += 1;
+                            } else if n <= *last {
+                                // Wrong only if the counter was never lost
+                                // meanwhile, which the parent can tell.
+                                tally.backwards += 1;
+                            }
+                            *last = n;
+                        }
+                        // The counter was evicted, and the store is full.
+                        Err(libc::ENOSPC) => res.counts.full += 1,
+                        Err(e) => {
+                            violation(&mut res, format!("incr counter {c}: {}", errno_name(e)))
+                        }
                     }
                 }
                 _ => match dev.del(&key) {
@@ -234,18 +339,65 @@ pub fn worker(args: &[String]) -> Result<bool, String> {
         let r = r?;
         let c = r.counts;
         println!(
-            "counts {} {} {} {} {} {} {} {}",
-            c.ops, c.gets, c.hits, c.misses, c.puts, c.full, c.dels, r.violations
+            "counts {} {} {} {} {} {} {} {} {} {}",
+            c.ops,
+            c.gets,
+            c.hits,
+            c.misses,
+            c.puts,
+            c.full,
+            c.dels,
+            r.violations,
+            c.short_puts,
+            c.incrs
         );
         for (k, last) in &r.last {
             match last {
-                Last::Put(s) => println!("last {writer} {k} put {s}"),
+                Last::Put(s, lifetime) => println!("last {writer} {k} put {s} {}", lifetime.name()),
                 Last::Gone => println!("last {writer} {k} gone"),
             }
+        }
+        for (c, tally) in r.tallies.iter().enumerate() {
+            println!(
+                "counter {c} {} {} {}",
+                tally.sum, tally.restarts, tally.backwards
+            );
         }
         clean &= r.violations == 0;
     }
     Ok(clean)
+}
+
+/// Checks the end value `held` of a counter against the workers' tally:
+/// `Ok(true)` when the counter was never lost after its first increment
+/// (at most one increment found it at 0, the first), so it must hold every
+/// delta; `Ok(false)` when it was lost and recreated, so it holds the
+/// deltas since, no more than all of them.
+fn check_counter(tally: &Tally, held: &[u8]) -> Result<bool, String> {
+    let text = String::from_utf8_lossy(held);
+    let n: u64 = text
+        .parse()
+        .map_err(|_| format!("holds {text:?}, not a count"))?;
+    if tally.restarts > 1 {
+        return if n <= tally.sum {
+            Ok(false)
+        } else {
+            Err(format!(
+                "holds {n}, more than the {} the increments added",
+                tally.sum
+            ))
+        };
+    }
+    if n != tally.sum {
+        return Err(format!("holds {n}, but the increments added {}", tally.sum));
+    }
+    if tally.backwards > 0 {
+        return Err(format!(
+            "{} increments answered no more than the same worker's previous one",
+            tally.backwards
+        ));
+    }
+    Ok(true)
 }
 
 pub struct Summary {
@@ -276,6 +428,12 @@ pub fn run(args: &[String]) -> Result<Summary, String> {
         "concurrency: use_lru={} max_items={} keys={keys} seed {seed:#x}",
         start.use_lru, start.max_items
     );
+    // The counters start at 0, so that their first increment, like one
+    // that recreates a lost counter, answers its delta.
+    for c in 0..COUNTERS {
+        dev.put(&counter_name(c), b"0")
+            .map_err(|e| format!("put counter {c}: {}", errno_name(e)))?;
+    }
 
     // Items never exceed capacity, checked while the workers run.
     let stop = Arc::new(AtomicBool::new(false));
@@ -327,6 +485,7 @@ pub fn run(args: &[String]) -> Result<Summary, String> {
     let mut total = Counts::default();
     let mut violations = 0u64;
     let mut last: HashMap<u32, Vec<(u32, Last)>> = HashMap::new();
+    let mut tallies = vec![Tally::default(); COUNTERS as usize];
     for mut child in children {
         let out = child.stdout.take().ok_or("no worker stdout")?;
         for line in BufReader::new(out).lines() {
@@ -347,16 +506,26 @@ pub fn run(args: &[String]) -> Result<Summary, String> {
                     total.full += num(6)?;
                     total.dels += num(7)?;
                     violations += num(8)?;
+                    total.short_puts += num(9)?;
+                    total.incrs += num(10)?;
                 }
                 Some("last") => {
-                    let what = if f.get(3) == Some(&"put") {
-                        Last::Put(num(4)?)
-                    } else {
-                        Last::Gone
+                    let what = match (f.get(3), f.get(5)) {
+                        (Some(&"put"), Some(&"short")) => Last::Put(num(4)?, Lifetime::Short),
+                        (Some(&"put"), _) => Last::Put(num(4)?, Lifetime::Kept),
+                        _ => Last::Gone,
                     };
                     last.entry(num(2)? as u32)
                         .or_default()
                         .push((num(1)? as u32, what));
+                }
+                Some("counter") => {
+                    let tally = tallies
+                        .get_mut(num(1)? as usize)
+                        .ok_or(format!("bad worker line: {line}"))?;
+                    tally.sum += num(2)?;
+                    tally.restarts += num(3)?;
+                    tally.backwards += num(4)?;
                 }
                 _ => println!("{line}"),
             }
@@ -389,6 +558,9 @@ pub fn run(args: &[String]) -> Result<Summary, String> {
     if start.use_lru == 0 && end.evictions != 0 {
         problem(format!("{} evictions without LRU", end.evictions));
     }
+    // Every item put with a short TTL has expired once the longest has
+    // passed since the workers' last puts (and a millisecond of rounding).
+    std::thread::sleep(Duration::from_millis(SHORT_TTL_MS.end() + 5));
     let (mut items, mut bytes) = (0u32, 0u64);
     for k in 0..keys {
         let key = key_name(k);
@@ -399,7 +571,9 @@ pub fn run(args: &[String]) -> Result<Summary, String> {
                 bytes += (key.len() + v.len()) as u64;
                 match parse_value(&v, k) {
                     Ok((w, s)) => {
-                        if !lasts.contains(&(w, Last::Put(s))) {
+                        if lasts.contains(&(w, Last::Put(s, Lifetime::Short))) {
+                            problem(format!("key {k} still holds writer {w} seq {s}, put with a TTL that has passed"));
+                        } else if !lasts.contains(&(w, Last::Put(s, Lifetime::Kept))) {
                             problem(format!("key {k} ends with writer {w} seq {s}, not a last write (last words: {lasts:?})"));
                         }
                     }
@@ -407,25 +581,71 @@ pub fn run(args: &[String]) -> Result<Summary, String> {
                 }
             }
             Err(libc::ENOENT) => {
-                let someone_deleted = lasts.iter().any(|(_, l)| *l == Last::Gone);
-                if !lasts.is_empty() && !someone_deleted && end.evictions == 0 {
+                let may_be_gone = lasts
+                    .iter()
+                    .any(|(_, l)| matches!(l, Last::Gone | Last::Put(_, Lifetime::Short)));
+                if !lasts.is_empty() && !may_be_gone && end.evictions == 0 {
                     problem(format!(
-                        "key {k} is absent, but every writer's last word was a put: {lasts:?}"
+                        "key {k} is absent, but every writer's last word was a put that does not expire: {lasts:?}"
                     ));
                 }
             }
             Err(e) => problem(format!("final get key {k}: {}", errno_name(e))),
         }
     }
-    if end.curr_items != items || end.bytes_used != bytes {
+    let mut exact_counters = 0;
+    for (c, tally) in (0..COUNTERS).zip(&tallies) {
+        let key = counter_name(c);
+        match dev.get(&key) {
+            Ok(v) => {
+                items += 1;
+                bytes += (key.len() + v.len()) as u64;
+                match check_counter(tally, &v) {
+                    Ok(exact) => exact_counters += u32::from(exact),
+                    Err(e) => problem(format!("counter {c}: {e}")),
+                }
+            }
+            Err(libc::ENOENT) if end.evictions > 0 => {}
+            Err(e) => problem(format!("final get counter {c}: {}", errno_name(e))),
+        }
+    }
+    // The store stops counting expired items within RECLAIM_WITHIN.
+    let reclaim_deadline = Instant::now() + RECLAIM_WITHIN;
+    let settled = loop {
+        let s: KvUsageStat = dev.stat().map_err(|e| format!("stat: {}", errno_name(e)))?;
+        if (s.curr_items == items && s.bytes_used == bytes) || Instant::now() >= reclaim_deadline {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    if settled.curr_items != items || settled.bytes_used != bytes {
         problem(format!(
-            "stat says {} items / {} bytes, the keys hold {items} / {bytes}",
-            end.curr_items, end.bytes_used
+            "stat says {} items / {} bytes {} ms after the short TTLs passed, the keys hold {items} / {bytes}",
+            settled.curr_items,
+            settled.bytes_used,
+            RECLAIM_WITHIN.as_millis()
+        ));
+    }
+    // Only short-lived puts set a deadline that passes during the run, and
+    // each such item expires once.
+    if settled.expired > total.short_puts {
+        problem(format!(
+            "{} items expired, but only {} puts gave one a short TTL",
+            settled.expired, total.short_puts
         ));
     }
     println!(
-        "concurrency: {} gets ({} hits), {} puts ({} ENOSPC), {} dels, {} evictions, {} stat polls",
-        total.gets, total.hits, total.puts, total.full, total.dels, end.evictions, polls
+        "concurrency: {} gets ({} hits), {} puts ({} ENOSPC, {} with a short TTL), {} dels, {} incrs ({exact_counters} of {COUNTERS} counters checked exactly), {} evictions, {} expired, {} stat polls",
+        total.gets,
+        total.hits,
+        total.puts,
+        total.full,
+        total.short_puts,
+        total.dels,
+        total.incrs,
+        end.evictions,
+        settled.expired,
+        polls
     );
     Ok(Summary {
         procs,
@@ -466,6 +686,44 @@ mod tests {
         assert!(parse_value(&a[..100], 2).is_err());
         // Intact, but under another key.
         assert!(parse_value(&a, 3).unwrap_err().contains("under key 3"));
+    }
+
+    #[test]
+    fn a_counter_kept_holds_every_delta() {
+        let kept = Tally {
+            sum: 42,
+            restarts: 1,
+            backwards: 0,
+        };
+        assert_eq!(check_counter(&kept, b"42"), Ok(true));
+        assert!(check_counter(&kept, b"41")
+            .unwrap_err()
+            .contains("added 42"));
+        assert!(check_counter(&kept, b"4x")
+            .unwrap_err()
+            .contains("not a count"));
+        // Untouched: still the 0 it started at.
+        assert_eq!(check_counter(&Tally::default(), b"0"), Ok(true));
+        // An answer that went back, with no loss to explain it.
+        let back = Tally {
+            backwards: 1,
+            ..kept
+        };
+        assert!(check_counter(&back, b"42").is_err());
+    }
+
+    #[test]
+    fn a_counter_lost_and_recreated_holds_at_most_every_delta() {
+        let lost = Tally {
+            sum: 42,
+            restarts: 2,
+            backwards: 3,
+        };
+        assert_eq!(check_counter(&lost, b"7"), Ok(false));
+        assert_eq!(check_counter(&lost, b"42"), Ok(false));
+        assert!(check_counter(&lost, b"43")
+            .unwrap_err()
+            .contains("more than"));
     }
 
     #[test]
