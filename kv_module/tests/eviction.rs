@@ -5,10 +5,10 @@
 
 use core::hint::spin_loop;
 
-use super::{del, get, put, store};
+use super::{del, get, put, store, HStore, HWriter};
 use crate::policy::Policy;
 use crate::store::{Error, Put, Relinked};
-use crate::table::ValueOut;
+use crate::table::{Found, Key, ValueOut};
 
 #[test]
 fn full_without_a_policy_refuses_new_keys_but_replaces() {
@@ -122,6 +122,18 @@ fn an_exact_lru_get_is_atomic_with_a_concurrent_eviction() {
     assert_eq!(get(&s, &mut w, b"b"), Ok(b"2".to_vec()));
 }
 
+/// A SIEVE store holding "a" and "b", neither referenced, and a lock-free
+/// lookup of "a" whose hit is not recorded yet.
+fn sieve_store_with_a_lookup_of_a() -> (HStore, HWriter, Key, ValueOut, Found) {
+    let (s, mut w) = store(1, 2, Policy::Sieve);
+    put(&s, &mut w, b"a", b"1").unwrap();
+    put(&s, &mut w, b"b", b"2").unwrap();
+    let key = s.key(b"a").unwrap();
+    let mut out = ValueOut::new();
+    let found = s.get(&key, 0, &mut out, spin_loop, || 1).unwrap();
+    (s, w, key, out, found)
+}
+
 /// A SIEVE hit whose lookup came before an eviction and whose mark comes
 /// after the eviction's hand read the item's bit does not set the bit: the
 /// hand, coming round again in the same eviction, would otherwise count a
@@ -129,13 +141,8 @@ fn an_exact_lru_get_is_atomic_with_a_concurrent_eviction() {
 /// calls gives), and evict another item in its place.
 #[test]
 fn a_sieve_mark_cannot_land_after_the_hand_read_the_bit() {
-    let (s, mut w) = store(1, 2, Policy::Sieve);
-    put(&s, &mut w, b"a", b"1").unwrap();
-    put(&s, &mut w, b"b", b"2").unwrap();
-    let key = s.key(b"a").unwrap();
-    let mut out = ValueOut::new();
     // The lookup sees "a" not yet referenced.
-    let found = s.get(&key, 0, &mut out, spin_loop, || 1).unwrap();
+    let (s, mut w, key, out, found) = sieve_store_with_a_lookup_of_a();
     // An eviction begins and its hand reads (and clears) "a"'s bit...
     let table = s.table_for_test();
     table.evict_begin();
@@ -160,12 +167,7 @@ fn a_sieve_mark_cannot_land_after_the_hand_read_the_bit() {
 /// finish under the lock neither repeats the use nor changes the answer.
 #[test]
 fn a_sieve_mark_the_hand_then_reads_counts_once() {
-    let (s, mut w) = store(1, 2, Policy::Sieve);
-    put(&s, &mut w, b"a", b"1").unwrap();
-    put(&s, &mut w, b"b", b"2").unwrap();
-    let key = s.key(b"a").unwrap();
-    let mut out = ValueOut::new();
-    let found = s.get(&key, 0, &mut out, spin_loop, || 1).unwrap();
+    let (s, mut w, key, out, found) = sieve_store_with_a_lookup_of_a();
     let table = s.table_for_test();
     table.evict_begin();
     let relink = s
