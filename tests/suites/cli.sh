@@ -1,4 +1,5 @@
 # params: buckets=128 max_items=100 use_lru=1
+# kernels: debian debian-cloud debian-rt
 # kvctl, the CLI, in the guest: the README's session verbatim, every option
 # and exit status, put --nx/--xx, list, dump, load (binary data round trips
 # byte for byte, malformed input writes nothing) and clear, and the hint it
