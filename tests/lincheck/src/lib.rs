@@ -19,4 +19,4 @@ pub use check::{check, shortest_failing_cut, Failure, Verdict, DEFAULT_LIMIT};
 pub use history::{BatchPos, Call, History, Key, Op, OpId, Outcome, Value, Version, When};
 pub use model::{Model, Policy, State};
 pub use report::render;
-pub use workload::{Rng, Target, Workload};
+pub use workload::{Target, Workload};

@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Barrier, Mutex, PoisonError};
 use std::time::Instant;
 
+use kv_test_support::Rng;
+
 use crate::history::{BatchPos, Call, History, Key, Op, Outcome, Value, Version, When};
 
 /// A store to run calls against, from several threads at once.
@@ -22,30 +24,6 @@ pub trait Target: Sync {
 
     /// Empties the store (between rounds: nothing else runs meanwhile).
     fn clear(&self) -> Result<(), Self::Error>;
-}
-
-/// SplitMix64: small, fast and good enough to pick ops; the same seed gives
-/// the same ops.
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n` (0 when `n` is 0).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64().checked_rem(n).unwrap_or(0)
-    }
 }
 
 /// What each thread of a recording does.
