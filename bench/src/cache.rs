@@ -42,13 +42,7 @@ pub fn cache_rows(
 ) -> io::Result<()> {
     let n = plan.loop_ops;
     let working = items.min(4096);
-    let mut row = |op: &str, value: f64| {
-        rows.push(Cost {
-            target: name.to_string(),
-            op: op.to_string(),
-            value,
-        })
-    };
+    let mut row = |op: &str, value: f64| rows.push(Cost::new(name, op, value));
     let all = |code: u32, value: &dyn Fn(u64) -> Vec<u8>| -> Vec<KvCacheOp> {
         (0..working as u64)
             .map(|k| cache_op(code, k, key_size, &value(k)))

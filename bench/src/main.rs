@@ -46,6 +46,16 @@ pub struct Cost {
     pub value: f64,
 }
 
+impl Cost {
+    pub fn new(target: &str, op: &str, value: f64) -> Cost {
+        Cost {
+            target: target.to_string(),
+            op: op.to_string(),
+            value,
+        }
+    }
+}
+
 /// The rows measured at one key size, value size and item count.
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct SizeResult {
@@ -221,13 +231,7 @@ fn op_rows(
 ) -> io::Result<()> {
     let n = plan.loop_ops;
     let working = items.min(4096);
-    let mut row = |op: &str, value: f64| {
-        rows.push(Cost {
-            target: name.to_string(),
-            op: op.to_string(),
-            value,
-        })
-    };
+    let mut row = |op: &str, value: f64| rows.push(Cost::new(name, op, value));
 
     let mut hits = hit_requests(working, items, key_size, value_size);
     row(
@@ -308,11 +312,7 @@ fn batch_rows(
         ("32 gets, 32 ioctls", single),
         ("32 gets, one kv_batch", batch),
     ] {
-        rows.push(Cost {
-            target: name.to_string(),
-            op: op.to_string(),
-            value,
-        });
+        rows.push(Cost::new(name, op, value));
     }
     Ok(())
 }
@@ -337,17 +337,11 @@ fn ops(module: &str, quick: bool) -> io::Result<OpsReport> {
         black_box(unsafe { libc::getppid() });
         Ok(())
     })?;
-    report.floors.push(Cost {
-        target: "syscall".into(),
-        op: "getppid()".into(),
-        value: getppid,
-    });
+    report
+        .floors
+        .push(Cost::new("syscall", "getppid()", getppid));
     let floor = per_op(plan.loop_ops, |_| target::unknown_ioctl(&kv))?;
-    report.floors.push(Cost {
-        target: "ioctl".into(),
-        op: "ENOTTY".into(),
-        value: floor,
-    });
+    report.floors.push(Cost::new("ioctl", "ENOTTY", floor));
     drop(kv);
 
     let mut supported = Vec::new();
@@ -371,11 +365,8 @@ fn ops(module: &str, quick: bool) -> io::Result<OpsReport> {
             let kv = target::open()?;
             fill(&kv, items, key_size, value_size).map_err(context("filling kvstore"))?;
             let name = format!("kvstore use_lru={policy}");
-            rows.push(Cost {
-                target: name.clone(),
-                op: "stat".into(),
-                value: per_op(plan.loop_ops, |_| target::stat(&kv).map(drop))?,
-            });
+            let stat = per_op(plan.loop_ops, |_| target::stat(&kv).map(drop))?;
+            rows.push(Cost::new(&name, "stat", stat));
             op_rows(&kv, &name, &plan, size, &mut rows)?;
             batch_rows(&kv, &name, &plan, size, &mut rows)?;
             cache::cache_rows(&kv, &name, &plan, size, &mut rows)?;
