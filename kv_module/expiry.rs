@@ -1,61 +1,134 @@
 // SPDX-License-Identifier: GPL-2.0
-//! The deadlines of the items that expire: a binary min-heap of
-//! (deadline, slot), indexed by slot, kept by the writer under its lock.
+//! The deadlines of the items that expire, kept by the writer under its
+//! lock: first-in first-out queues of items that share a TTL, and a binary
+//! min-heap for the rest.
 //!
-//! It answers the two questions expiry asks of the writer in O(1): which
-//! item expires first (the background reclaim takes expired items from the
-//! top, a bounded number per step, as Redis's active expiry does, and a put
-//! into a full store reuses an expired item's room before it evicts a live
-//! one), and whether a slot has a deadline at all. Setting, moving and
-//! removing a deadline are O(log n). All storage is allocated at load, one
-//! entry and one position per slot, so no operation allocates.
+//! It answers the two questions expiry asks of the writer: which item
+//! expires first (the background reclaim takes expired items from the
+//! front, a bounded number per step, as Redis's active expiry does, and a
+//! put into a full store reuses an expired item's room before it evicts a
+//! live one), and whether a slot has a deadline at all.
 //!
-//! Plain `no_std` Rust; every index is checked (`get`), so a broken
-//! invariant would make a wrong answer, never a panic.
+//! Why queues: items put with the same TTL, one after another under the
+//! writer lock on a clock that never goes back, expire in the order they
+//! were put. Appending each to the queue of its TTL keeps that queue sorted
+//! without comparing anything, and the commonest change of a cache, a put
+//! that renews an item's TTL, moves the item from wherever it is to its
+//! queue's tail: O(1), where a heap sifts the item down O(log n) levels.
+//! A cache uses few TTLs; [`QUEUES`] of them at a time have a queue. A
+//! deadline that fits no queue (yet another TTL while every queue serves
+//! one, or a deadline earlier than its queue's tail, which only a clock
+//! that went back would make) goes to the heap, O(log n). The order of
+//! every queue is checked at each append, so a queue is never out of order
+//! whatever the clock does: the queues make the index fast, never wrong.
+//! The earliest deadline is the least of the heap's top and the queues'
+//! heads: O([`QUEUES`]), asked only by the reclaim and by a put into a
+//! full store.
+//!
+//! All storage is allocated at load (one [`Entry`] and one heap place per
+//! slot), so no operation allocates. Plain `no_std` Rust; every index is
+//! checked (`get`), so a broken invariant would make a wrong answer, never
+//! a panic.
 
 use core::ops::DerefMut;
 
 use crate::table::NIL;
 
-/// One heap entry: a slot and its deadline (nanoseconds of the caller's
-/// monotonic clock, never 0).
+/// How many TTLs have a queue at a time.
+pub const QUEUES: usize = 8;
+
+/// [`Entry::place`] of a slot in queue `q`: `IN_QUEUE + q`. Heap positions
+/// are below `MAX_ITEMS` (2^20), far below this.
+const IN_QUEUE: u32 = NIL - QUEUES as u32;
+
+/// A slot and its deadline (nanoseconds of the caller's monotonic clock,
+/// never 0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Deadline {
     pub at: u64,
     pub slot: u32,
 }
 
-impl Deadline {
+/// What the index keeps for one slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The slot's deadline, meaningful when `place` is not `NIL`.
+    at: u64,
+    /// `NIL`: no deadline; `IN_QUEUE + q`: in queue `q`; else the slot's
+    /// position in the heap.
+    place: u32,
+    /// Neighbours in the slot's queue, toward the head and the tail.
+    prev: u32,
+    next: u32,
+}
+
+impl Entry {
     pub const fn new() -> Self {
-        Deadline { at: 0, slot: NIL }
+        Entry {
+            at: 0,
+            place: NIL,
+            prev: NIL,
+            next: NIL,
+        }
     }
 }
 
-impl Default for Deadline {
+impl Default for Entry {
     fn default() -> Self {
         Self::new()
     }
 }
 
-/// The heap (`heap[..len]`, the earliest deadline at 0) and each slot's
-/// position in it (`NIL`: the slot has no deadline). Invariant: for every
-/// `p < len`, `pos[heap[p].slot] == p`, and a parent's deadline is at most
-/// its children's.
-pub struct Deadlines<H, P> {
-    heap: H,
-    pos: P,
+/// One queue: the slots whose deadline came from `ttl_ms`, earliest at the
+/// head. A queue without slots may be given another TTL.
+#[derive(Clone, Copy, Debug)]
+struct Queue {
+    ttl_ms: u64,
+    head: u32,
+    tail: u32,
     len: u32,
 }
 
-impl<H, P> Deadlines<H, P>
+impl Queue {
+    const EMPTY: Queue = Queue {
+        ttl_ms: 0,
+        head: NIL,
+        tail: NIL,
+        len: 0,
+    };
+}
+
+/// The index. Invariants: a slot with a deadline is in exactly one queue
+/// or in the heap, as its entry's `place` says; each queue's deadlines
+/// never decrease from head to tail; for every heap position `p < len`,
+/// the entry of `heap[p]` has `place == p`, and a parent's deadline is at
+/// most its children's.
+pub struct Deadlines<E, H> {
+    entries: E,
+    heap: H,
+    heap_len: u32,
+    queues: [Queue; QUEUES],
+    /// The queue the last deadline went to: the first one tried.
+    last_queue: usize,
+    len: u32,
+}
+
+impl<E, H> Deadlines<E, H>
 where
-    H: DerefMut<Target = [Deadline]>,
-    P: DerefMut<Target = [u32]>,
+    E: DerefMut<Target = [Entry]>,
+    H: DerefMut<Target = [u32]>,
 {
-    /// Over `heap` (as many entries as slots) and `pos` (one per slot,
-    /// every one `NIL`).
-    pub fn new(heap: H, pos: P) -> Self {
-        Deadlines { heap, pos, len: 0 }
+    /// Over `entries` (one per slot, every one new) and `heap` (as many
+    /// places as slots).
+    pub fn new(entries: E, heap: H) -> Self {
+        Deadlines {
+            entries,
+            heap,
+            heap_len: 0,
+            queues: [Queue::EMPTY; QUEUES],
+            last_queue: 0,
+            len: 0,
+        }
     }
 
     /// Number of slots with a deadline.
@@ -67,111 +140,213 @@ where
         self.len == 0
     }
 
+    /// Number of slots whose deadline is in the heap, not a queue.
+    pub fn in_heap(&self) -> u32 {
+        self.heap_len
+    }
+
     /// The earliest deadline, if any slot has one.
     pub fn earliest(&self) -> Option<Deadline> {
-        if self.len == 0 {
-            return None;
+        let mut first = self.heap.first().filter(|_| self.heap_len > 0).copied();
+        for queue in self.queues.iter().filter(|q| q.len > 0) {
+            if first.is_none_or(|f| self.at(queue.head) < self.at(f)) {
+                first = Some(queue.head);
+            }
         }
-        self.heap.first().copied()
+        first.map(|slot| Deadline {
+            at: self.at(slot),
+            slot,
+        })
     }
 
     /// The deadline of `slot`, if it has one.
     pub fn of(&self, slot: u32) -> Option<u64> {
-        let p = self.position(slot)?;
-        self.heap.get(p as usize).map(|d| d.at)
-    }
-
-    fn position(&self, slot: u32) -> Option<u32> {
-        self.pos
+        self.entries
             .get(slot as usize)
-            .copied()
-            .filter(|&p| p < self.len)
+            .filter(|e| e.place != NIL)
+            .map(|e| e.at)
     }
 
-    /// Gives `slot` the deadline `at`, or, for `at == 0`, none.
-    pub fn set(&mut self, slot: u32, at: u64) {
-        if at == 0 {
-            self.remove(slot);
-            return;
-        }
-        if let Some(p) = self.position(slot) {
-            if let Some(e) = self.heap.get_mut(p as usize) {
-                e.at = at;
-            }
-            self.restore(p);
-            return;
-        }
-        let p = self.len;
-        let (Some(e), Some(pos)) = (
-            self.heap.get_mut(p as usize),
-            self.pos.get_mut(slot as usize),
-        ) else {
+    /// Gives `slot` the deadline `at` (0: none), which an item put with
+    /// `ttl_ms` got: the TTL chooses the queue. A slot that keeps its
+    /// deadline stays where it is.
+    #[inline]
+    pub fn set(&mut self, slot: u32, at: u64, ttl_ms: u64) {
+        let Some(&Entry { at: had, place, .. }) = self.entries.get(slot as usize) else {
             return; // a slot number past the storage: never from the writer
         };
-        *e = Deadline { at, slot };
-        *pos = p;
-        self.len = p.saturating_add(1);
-        self.sift_up(p);
+        if place != NIL {
+            if had == at {
+                return;
+            }
+            self.remove(slot);
+        }
+        if at != 0 {
+            self.add(slot, at, ttl_ms);
+        }
+    }
+
+    fn add(&mut self, slot: u32, at: u64, ttl_ms: u64) {
+        let Some(e) = self.entries.get_mut(slot as usize) else {
+            return;
+        };
+        e.at = at;
+        match self.queue_for(ttl_ms, at) {
+            Some(q) => self.append(q, slot),
+            None => self.heap_insert(slot),
+        }
+        self.len = self.len.saturating_add(1);
     }
 
     /// Takes `slot`'s deadline away, if it has one.
     pub fn remove(&mut self, slot: u32) {
-        let Some(p) = self.position(slot) else {
+        let Some(place) = self.entries.get(slot as usize).map(|e| e.place) else {
             return;
         };
-        if let Some(pos) = self.pos.get_mut(slot as usize) {
-            *pos = NIL;
+        if place == NIL {
+            return;
         }
-        let last = self.len.saturating_sub(1);
-        self.len = last;
+        if place >= IN_QUEUE {
+            self.unlink((place - IN_QUEUE) as usize, slot);
+        } else {
+            self.heap_remove(place);
+        }
+        if let Some(e) = self.entries.get_mut(slot as usize) {
+            e.place = NIL;
+        }
+        self.len = self.len.saturating_sub(1);
+    }
+
+    /// Forgets every deadline.
+    pub fn clear(&mut self) {
+        for e in self.entries.iter_mut().filter(|e| e.place != NIL) {
+            *e = Entry::new();
+        }
+        self.queues = [Queue::EMPTY; QUEUES];
+        self.heap_len = 0;
+        self.len = 0;
+    }
+
+    fn at(&self, slot: u32) -> u64 {
+        self.entries.get(slot as usize).map_or(u64::MAX, |e| e.at)
+    }
+
+    fn set_place(&mut self, slot: u32, place: u32) {
+        if let Some(e) = self.entries.get_mut(slot as usize) {
+            e.place = place;
+        }
+    }
+
+    /// The queue that can take a deadline `at` from `ttl_ms` at its tail:
+    /// the TTL's own queue if `at` is not before its tail, else an empty
+    /// one, which then serves `ttl_ms`.
+    fn queue_for(&mut self, ttl_ms: u64, at: u64) -> Option<usize> {
+        let fits = |q: &Queue| q.ttl_ms == ttl_ms && (q.len == 0 || self.at(q.tail) <= at);
+        let q = if self.queues.get(self.last_queue).is_some_and(fits) {
+            self.last_queue
+        } else if let Some(q) = self.queues.iter().position(fits) {
+            q
+        } else {
+            let q = self.queues.iter().position(|q| q.len == 0)?;
+            if let Some(queue) = self.queues.get_mut(q) {
+                queue.ttl_ms = ttl_ms;
+            }
+            q
+        };
+        self.last_queue = q;
+        Some(q)
+    }
+
+    fn append(&mut self, q: usize, slot: u32) {
+        let Some(queue) = self.queues.get_mut(q) else {
+            return;
+        };
+        let tail = queue.tail;
+        if queue.len == 0 {
+            queue.head = slot;
+        }
+        queue.tail = slot;
+        queue.len = queue.len.saturating_add(1);
+        if let Some(e) = self.entries.get_mut(tail as usize) {
+            e.next = slot;
+        }
+        if let Some(e) = self.entries.get_mut(slot as usize) {
+            // Below QUEUES: no overflow.
+            e.place = IN_QUEUE + q as u32;
+            e.prev = tail;
+            e.next = NIL;
+        }
+    }
+
+    fn unlink(&mut self, q: usize, slot: u32) {
+        let Some(&Entry { prev, next, .. }) = self.entries.get(slot as usize) else {
+            return;
+        };
+        match self.entries.get_mut(prev as usize) {
+            Some(e) => e.next = next,
+            None => {
+                if let Some(queue) = self.queues.get_mut(q) {
+                    queue.head = next;
+                }
+            }
+        }
+        match self.entries.get_mut(next as usize) {
+            Some(e) => e.prev = prev,
+            None => {
+                if let Some(queue) = self.queues.get_mut(q) {
+                    queue.tail = prev;
+                }
+            }
+        }
+        if let Some(queue) = self.queues.get_mut(q) {
+            queue.len = queue.len.saturating_sub(1);
+        }
+    }
+
+    fn heap_insert(&mut self, slot: u32) {
+        let p = self.heap_len;
+        let Some(place) = self.heap.get_mut(p as usize) else {
+            return; // never: one place per slot
+        };
+        *place = slot;
+        self.set_place(slot, p);
+        self.heap_len = p.saturating_add(1);
+        self.sift_up(p);
+    }
+
+    fn heap_remove(&mut self, p: u32) {
+        let last = self.heap_len.saturating_sub(1);
+        self.heap_len = last;
         if p == last {
             return;
         }
         let Some(moved) = self.heap.get(last as usize).copied() else {
             return;
         };
-        if let Some(e) = self.heap.get_mut(p as usize) {
-            *e = moved;
+        if let Some(place) = self.heap.get_mut(p as usize) {
+            *place = moved;
         }
-        if let Some(pos) = self.pos.get_mut(moved.slot as usize) {
-            *pos = p;
-        }
-        self.restore(p);
-    }
-
-    /// Forgets every deadline.
-    pub fn clear(&mut self) {
-        let len = self.len as usize;
-        for e in self.heap.iter().take(len) {
-            if let Some(pos) = self.pos.get_mut(e.slot as usize) {
-                *pos = NIL;
-            }
-        }
-        self.len = 0;
-    }
-
-    /// Moves the entry at `p` up or down to where the order wants it.
-    fn restore(&mut self, p: u32) {
+        self.set_place(moved, p);
         let p = self.sift_up(p);
         self.sift_down(p);
     }
 
-    fn at(&self, p: u32) -> u64 {
-        self.heap.get(p as usize).map_or(u64::MAX, |e| e.at)
+    fn heap_at(&self, p: u32) -> u64 {
+        self.heap
+            .get(p as usize)
+            .map_or(u64::MAX, |&slot| self.at(slot))
     }
 
-    /// Swaps the entries at `a` and `b` (both below `len`), positions too.
+    /// Swaps the heap places `a` and `b` (both below `heap_len`).
     fn swap(&mut self, a: u32, b: u32) {
         let n = self.heap.len();
         if a as usize >= n || b as usize >= n {
-            return; // never: both are below `len`
+            return; // never: both are below `heap_len`
         }
         self.heap.swap(a as usize, b as usize);
         for p in [a, b] {
-            if let Some(slot) = self.heap.get(p as usize).map(|e| e.slot) {
-                if let Some(pos) = self.pos.get_mut(slot as usize) {
-                    *pos = p;
-                }
+            if let Some(&slot) = self.heap.get(p as usize) {
+                self.set_place(slot, p);
             }
         }
     }
@@ -179,7 +354,7 @@ where
     fn sift_up(&mut self, mut p: u32) -> u32 {
         while p > 0 {
             let parent = (p - 1) / 2;
-            if self.at(parent) <= self.at(p) {
+            if self.heap_at(parent) <= self.heap_at(p) {
                 break;
             }
             self.swap(parent, p);
@@ -194,10 +369,10 @@ where
             let left = p.saturating_mul(2).saturating_add(1);
             let right = left.saturating_add(1);
             let mut least = p;
-            if left < self.len && self.at(left) < self.at(least) {
+            if left < self.heap_len && self.heap_at(left) < self.heap_at(least) {
                 least = left;
             }
-            if right < self.len && self.at(right) < self.at(least) {
+            if right < self.heap_len && self.heap_at(right) < self.heap_at(least) {
                 least = right;
             }
             if least == p {

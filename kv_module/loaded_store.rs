@@ -131,13 +131,17 @@ pub(crate) fn free_store() {
     }
 }
 
-/// The monotonic clock (`ktime_get`, `CLOCK_MONOTONIC`) in nanoseconds:
-/// the clock of every expiry.
+/// The clock of every expiry, in nanoseconds: the kernel's tick counter
+/// (`jiffies_64`, the clock of `CLOCK_MONOTONIC_COARSE`), which only goes
+/// forward and advances once a tick (every 1 to 10 ms, `CONFIG_HZ`). A
+/// read is one load, where `ktime_get` reads the clocksource.
 pub(crate) fn now_ns() -> u64 {
-    // SAFETY: `ktime_get` may be called from any context but NMI.
-    let now = unsafe { bindings::ktime_get() };
-    // Never negative: it counts from boot.
-    u64::try_from(now).unwrap_or(0)
+    // SAFETY: `jiffies_64` is a kernel global that is always there; on a
+    // 64-bit kernel an aligned 64-bit load of it is atomic, and a volatile
+    // read keeps the compiler from caching it, as the kernel's `READ_ONCE`
+    // (via `get_jiffies_64`) does.
+    let ticks = unsafe { core::ptr::read_volatile(&raw const bindings::jiffies_64) };
+    ticks.saturating_mul(u64::from(bindings::TICK_NSEC))
 }
 
 /// The clock for one store operation: read once, and only if needed.

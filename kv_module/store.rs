@@ -24,7 +24,7 @@
 //! expired item is gone for every operation: a get misses, and a writer
 //! operation that meets it removes it first (counted in `expired`), then
 //! goes on as if the key were absent. The writer also keeps every deadline in
-//! a heap (`expiry.rs`), from which [`Writer::reclaim_expired`] removes expired
+//! an index (`expiry.rs`), from which [`Writer::reclaim_expired`] removes expired
 //! items in bounded steps without any operation touching them, and a put
 //! into a full store takes an expired item's room before it evicts a live one.
 //!
@@ -37,7 +37,7 @@ use core::ops::DerefMut;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::abi::{self, KvUsageStat, KV_MAX_VAL, KV_STAT_RESERVED};
-use crate::expiry::{Deadline, Deadlines};
+use crate::expiry::{Deadlines, Entry};
 use crate::policy::{Links, Order, Policy, Relink, Visited};
 use crate::table::{is_expired, Bucket, Found, Hit, Slot, Table, NIL};
 
@@ -78,15 +78,17 @@ impl<F: Fn() -> u64> Clock<F> {
         }
     }
 
-    /// The deadline of an item put now with `ttl_ms` (0: none). Saturates:
+    /// The expiry of an item put now with `ttl_ms` (0: none). Saturates:
     /// a TTL too long for the clock expires at its end.
-    pub fn deadline(&self, ttl_ms: u64) -> u64 {
+    pub fn expiry(&self, ttl_ms: u64) -> Expiry {
         if ttl_ms == 0 {
-            return 0;
+            return Expiry::NEVER;
         }
-        self.now()
+        let at = self
+            .now()
             .saturating_add(ttl_ms.saturating_mul(NANOS_PER_MS))
-            .max(1)
+            .max(1);
+        Expiry { at, ttl_ms }
     }
 
     fn expired(&self, expires: u64) -> bool {
@@ -95,6 +97,23 @@ impl<F: Fn() -> u64> Clock<F> {
 }
 
 const NANOS_PER_MS: u64 = 1_000_000;
+
+/// An item's deadline (0: never) and the TTL it came from, which tells the
+/// deadline index (`expiry.rs`) where to keep it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Expiry {
+    pub at: u64,
+    pub ttl_ms: u64,
+}
+
+impl Expiry {
+    pub const NEVER: Expiry = Expiry { at: 0, ttl_ms: 0 };
+
+    /// The deadline an item has and keeps.
+    fn kept(at: u64) -> Self {
+        Expiry { at, ttl_ms: 0 }
+    }
+}
 
 /// The milliseconds an item with deadline `expires` has left at `now`,
 /// rounded up (so a fresh item shows its whole TTL), or -1 for no deadline.
@@ -229,7 +248,7 @@ pub struct Writer<A: Alloc> {
     puts: u64,
     deletes: u64,
     expired: u64,
-    deadlines: Deadlines<A::Vec<Deadline>, A::Vec<u32>>,
+    deadlines: Deadlines<A::Vec<Entry>, A::Vec<u32>>,
     /// The last version handed out (0: none yet).
     version: u64,
 }
@@ -270,8 +289,8 @@ impl<A: Alloc> Store<A> {
             A::vec(cpus.max(1) as usize, CpuCounters::new).ok_or(ConfigError::ItemsNoMemory)?;
         let links = A::vec(policy.links(max_items) as usize, Links::new)
             .ok_or(ConfigError::ItemsNoMemory)?;
-        let heap = A::vec(max_items as usize, Deadline::new).ok_or(ConfigError::ItemsNoMemory)?;
-        let positions = A::vec(max_items as usize, || NIL).ok_or(ConfigError::ItemsNoMemory)?;
+        let entries = A::vec(max_items as usize, Entry::new).ok_or(ConfigError::ItemsNoMemory)?;
+        let heap = A::vec(max_items as usize, || NIL).ok_or(ConfigError::ItemsNoMemory)?;
         let store = Store {
             table: Table::new(heads, slots, seed),
             counters,
@@ -287,7 +306,7 @@ impl<A: Alloc> Store<A> {
             puts: 0,
             deletes: 0,
             expired: 0,
-            deadlines: Deadlines::new(heap, positions),
+            deadlines: Deadlines::new(entries, heap),
             version: 0,
         };
         Ok((store, writer))
@@ -429,7 +448,7 @@ impl<A: Alloc> Writer<A> {
         if value.len() > KV_MAX_VAL {
             return Err(Error::BadValueLen);
         }
-        let expires = clock.deadline(args.ttl_ms);
+        let expires = clock.expiry(args.ttl_ms);
         if let Some(i) = self.find_live(store, key, clock) {
             if args.cond == Condition::IfAbsent {
                 return Err(Error::Exists);
@@ -462,7 +481,7 @@ impl<A: Alloc> Writer<A> {
         if current != version {
             return Err(Error::VersionChanged);
         }
-        self.replace(store, i, value, expires)?;
+        self.replace(store, i, value, Expiry::kept(expires))?;
         Ok(Put::Replaced)
     }
 
@@ -481,7 +500,7 @@ impl<A: Alloc> Writer<A> {
     ) -> Result<i64, Error> {
         let Some(i) = self.find_live(store, key, clock) else {
             let text = Decimal::new(delta);
-            self.insert(store, key, text.bytes(), clock.deadline(ttl_ms), clock)?;
+            self.insert(store, key, text.bytes(), clock.expiry(ttl_ms), clock)?;
             return Ok(delta);
         };
         let table = &store.table;
@@ -491,7 +510,7 @@ impl<A: Alloc> Writer<A> {
             .ok_or(Error::NotANumber)?;
         let new = old.checked_add(delta).ok_or(Error::Overflow)?;
         let (expires, _) = table.expiry_and_version(i).ok_or(Error::NotFound)?;
-        self.replace(store, i, Decimal::new(new).bytes(), expires)?;
+        self.replace(store, i, Decimal::new(new).bytes(), Expiry::kept(expires))?;
         Ok(new)
     }
 
@@ -505,13 +524,13 @@ impl<A: Alloc> Writer<A> {
         clock: &Clock<F>,
     ) -> Result<(), Error> {
         let i = self.find_live(store, key, clock).ok_or(Error::NotFound)?;
-        let expires = clock.deadline(ttl_ms);
+        let expires = clock.expiry(ttl_ms);
         let version = self.next_version();
         store
             .table
-            .set_expiry(i, expires, version)
+            .set_expiry(i, expires.at, version)
             .ok_or(Error::NotFound)?;
-        self.deadlines.set(i, expires);
+        self.deadlines.set(i, expires.at, expires.ttl_ms);
         Ok(())
     }
 
@@ -605,14 +624,14 @@ impl<A: Alloc> Writer<A> {
         store: &Store<A>,
         i: u32,
         value: &[u8],
-        expires: u64,
+        expires: Expiry,
     ) -> Result<(), Error> {
         let table = &store.table;
         let version = self.next_version();
         let (old, new) = table
-            .replace(i, value, expires, version)
+            .replace(i, value, expires.at, version)
             .ok_or(Error::NotFound)?;
-        self.deadlines.set(i, expires);
+        self.deadlines.set(i, expires.at, expires.ttl_ms);
         self.bytes_used = self.bytes_used.saturating_sub(old).saturating_add(new);
         store.policy.used(&mut self.order, table, i);
         self.puts = self.puts.wrapping_add(1);
@@ -626,7 +645,7 @@ impl<A: Alloc> Writer<A> {
         store: &Store<A>,
         key: &Key,
         value: &[u8],
-        expires: u64,
+        expires: Expiry,
         clock: &Clock<F>,
     ) -> Result<Put, Error> {
         let table = &store.table;
@@ -676,7 +695,7 @@ impl<A: Alloc> Writer<A> {
         store: &Store<A>,
         key: &Key,
         value: &[u8],
-        expires: u64,
+        expires: Expiry,
     ) -> Result<(), Error> {
         let table = &store.table;
         let i = if self.free != NIL {
@@ -686,14 +705,14 @@ impl<A: Alloc> Writer<A> {
         };
         let version = self.next_version();
         let (size, free_next) = table
-            .insert(i, key, value, expires, version)
+            .insert(i, key, value, expires.at, version)
             .ok_or(Error::Full)?;
         if self.free == i {
             self.free = free_next;
         } else {
             self.fresh = self.fresh.saturating_add(1);
         }
-        self.deadlines.set(i, expires);
+        self.deadlines.set(i, expires.at, expires.ttl_ms);
         store.policy.inserted(&mut self.order, i);
         self.len = self.len.saturating_add(1);
         self.bytes_used = self.bytes_used.saturating_add(size);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Expiry, with time driven by the test: an expired item is gone for every
 //! operation, the background reclaim removes it in bounded steps, a full
-//! store reuses its room first, and the deadline heap agrees with a model.
+//! store reuses its room first, and the deadline index agrees with a model.
 
 use core::hint::spin_loop;
 use std::collections::BTreeMap;
@@ -11,7 +11,7 @@ use std::vec::Vec;
 use proptest::prelude::*;
 
 use super::{store, HStore, HWriter};
-use crate::expiry::{Deadline, Deadlines};
+use crate::expiry::{Deadlines, Entry, QUEUES};
 use crate::policy::Policy;
 use crate::store::{ms_left, Clock, Condition, Error, Put, PutArgs};
 use crate::table::{ValueOut, NIL};
@@ -225,44 +225,82 @@ fn the_clock_is_read_only_for_items_that_expire() {
 }
 
 #[derive(Clone, Debug)]
-enum HeapOp {
-    Set(u32, u64),
+enum IndexOp {
+    /// Time moves on by the first number; the slot gets the deadline
+    /// now + TTL, the TTL one of more than `QUEUES`.
+    Renew(u32, u64, u64),
+    /// A deadline from nowhere, maybe earlier than its queue's tail.
+    Set(u32, u64, u64),
     Remove(u32),
     Clear,
 }
 
-fn heap_op() -> impl Strategy<Value = HeapOp> {
+fn index_op() -> impl Strategy<Value = IndexOp> {
+    let ttl = (1..=QUEUES as u64 + 4).prop_map(|t| t * 10);
     prop_oneof![
-        6 => (0..16u32, 0..50u64).prop_map(|(s, d)| HeapOp::Set(s, d)),
-        3 => (0..16u32).prop_map(HeapOp::Remove),
-        1 => Just(HeapOp::Clear),
+        8 => (0..16u32, 0..3u64, ttl.clone()).prop_map(|(s, dt, t)| IndexOp::Renew(s, dt, t)),
+        2 => (0..16u32, 0..200u64, ttl).prop_map(|(s, at, t)| IndexOp::Set(s, at, t)),
+        3 => (0..16u32).prop_map(IndexOp::Remove),
+        1 => Just(IndexOp::Clear),
     ]
 }
 
 proptest! {
-    /// The heap's earliest deadline and each slot's deadline match a map.
+    /// The index's earliest deadline and each slot's deadline match a map,
+    /// whatever the TTLs and however the deadlines come.
     #[test]
-    fn deadline_heap_matches_a_model(ops in proptest::collection::vec(heap_op(), 1..200)) {
-        let mut heap = Deadlines::new(vec![Deadline::new(); 16], vec![NIL; 16]);
+    fn deadline_index_matches_a_model(ops in proptest::collection::vec(index_op(), 1..300)) {
+        let mut index = Deadlines::new(vec![Entry::new(); 16], vec![NIL; 16]);
         let mut model: BTreeMap<u32, u64> = BTreeMap::new();
+        let mut now = 1;
         for op in &ops {
+            let mut set = |slot: u32, at: u64, ttl: u64| {
+                index.set(slot, at, ttl);
+                if at == 0 { model.remove(&slot); } else { model.insert(slot, at); }
+            };
             match *op {
-                HeapOp::Set(slot, at) => {
-                    heap.set(slot, at);
-                    if at == 0 { model.remove(&slot); } else { model.insert(slot, at); }
-                }
-                HeapOp::Remove(slot) => { heap.remove(slot); model.remove(&slot); }
-                HeapOp::Clear => { heap.clear(); model.clear(); }
+                IndexOp::Renew(slot, dt, ttl) => { now += dt; set(slot, now + ttl, ttl) }
+                IndexOp::Set(slot, at, ttl) => set(slot, at, ttl),
+                IndexOp::Remove(slot) => { index.remove(slot); model.remove(&slot); }
+                IndexOp::Clear => { index.clear(); model.clear(); }
             }
-            prop_assert_eq!(heap.len() as usize, model.len());
+            prop_assert_eq!(index.len() as usize, model.len());
             let earliest = model.values().min().copied();
-            prop_assert_eq!(heap.earliest().map(|d| d.at), earliest);
-            if let Some(first) = heap.earliest() {
+            prop_assert_eq!(index.earliest().map(|d| d.at), earliest);
+            if let Some(first) = index.earliest() {
                 prop_assert_eq!(model.get(&first.slot), Some(&first.at));
             }
             for slot in 0..16 {
-                prop_assert_eq!(heap.of(slot), model.get(&slot).copied());
+                prop_assert_eq!(index.of(slot), model.get(&slot).copied());
             }
         }
     }
+}
+
+/// Items renewed with a few TTLs, on a clock that moves on, never reach the
+/// heap: each renewal is a move to a queue's tail.
+#[test]
+fn renewals_with_few_ttls_stay_in_queues() {
+    let mut index = Deadlines::new(vec![Entry::new(); 64], vec![NIL; 64]);
+    let ttls = [1000, 60_000, 5, 3_600_000];
+    for round in 0..20u64 {
+        for slot in 0..64u32 {
+            let ttl = ttls[slot as usize % ttls.len()];
+            index.set(slot, round * 100 + u64::from(slot) + ttl, ttl);
+        }
+    }
+    assert_eq!(index.len(), 64);
+    assert_eq!(index.in_heap(), 0);
+    assert_eq!(
+        index.earliest().map(|d| (d.at, d.slot)),
+        Some((1900 + 2 + 5, 2))
+    );
+    // More TTLs than the queues left free: the TTLs that find every queue
+    // serving another go to the heap.
+    let free = QUEUES - ttls.len();
+    for (slot, ttl) in (0..=QUEUES as u32).zip(100u64..) {
+        index.set(slot, 10_000 + ttl, ttl);
+    }
+    assert_eq!(index.in_heap() as usize, QUEUES + 1 - free);
+    assert_eq!(index.len(), 64);
 }
