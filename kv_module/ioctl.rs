@@ -35,30 +35,26 @@ use crate::policy::Relink;
 use crate::store::{Condition, Key, PutArgs, Relinked, ValueOut};
 use crate::user_copy::{read_in_place, write_value};
 
-/// What the file an ioctl came on was opened for (its `O_ACCMODE`).
+/// What the file an ioctl came on was opened for (its `O_ACCMODE`): kept
+/// as is and decoded only by the check an operation needs.
 #[derive(Clone, Copy)]
 pub(crate) struct Access {
-    read: bool,
-    write: bool,
+    accmode: u32,
 }
 
 impl Access {
     /// `O_RDONLY`, `O_WRONLY`, `O_RDWR`, or 3 (neither: the kernel opens
     /// such a file without read or write access).
     pub(crate) fn from_accmode(accmode: u32) -> Self {
-        Access {
-            read: accmode == kernel::fs::file::flags::O_RDONLY
-                || accmode == kernel::fs::file::flags::O_RDWR,
-            write: accmode == kernel::fs::file::flags::O_WRONLY
-                || accmode == kernel::fs::file::flags::O_RDWR,
-        }
+        Access { accmode }
     }
 
     /// A valid request to change the store: EBADF unless the file was
     /// opened for writing, as `write(2)` answers. So device permissions can
     /// hand out read-only access.
     pub(crate) fn require_write(self) -> Result {
-        if self.write {
+        use kernel::fs::file::flags::{O_RDWR, O_WRONLY};
+        if self.accmode == O_WRONLY || self.accmode == O_RDWR {
             Ok(())
         } else {
             Err(EBADF)
@@ -69,7 +65,8 @@ impl Access {
     /// opened for reading, as `read(2)` answers, so a write-only grant
     /// cannot read values.
     pub(crate) fn require_read(self) -> Result {
-        if self.read {
+        use kernel::fs::file::flags::{O_RDONLY, O_RDWR};
+        if self.accmode == O_RDONLY || self.accmode == O_RDWR {
             Ok(())
         } else {
             Err(EBADF)

@@ -142,8 +142,9 @@ pub enum Error {
 #[derive(Clone, Copy)]
 #[repr(C, align(8))]
 pub struct Key {
-    /// Puts `words` at an 8-byte boundary right after `len`.
-    _pad: u32,
+    /// Puts `words` at an 8-byte boundary right after `len`; never read,
+    /// so never written either.
+    _pad: MaybeUninit<u32>,
     /// In bytes; 1..=KV_MAX_KEY once sealed.
     len: u32,
     words: [u64; KEY_WORDS],
@@ -154,7 +155,7 @@ impl Key {
     /// An empty key.
     pub const fn new() -> Self {
         Key {
-            _pad: 0,
+            _pad: MaybeUninit::uninit(),
             len: 0,
             words: [0; KEY_WORDS],
             hash: 0,
@@ -177,7 +178,6 @@ impl Key {
         // SAFETY: `p` is valid and aligned for a `Key`; writing a field
         // through a raw place needs no initialised value.
         unsafe {
-            core::ptr::addr_of_mut!((*p)._pad).write(0);
             core::ptr::addr_of_mut!((*p).hash).write(0);
         }
         let at = core::mem::offset_of!(Key, len);
@@ -188,9 +188,9 @@ impl Key {
         // requirement. The pointer is derived from the whole `slot`.
         let abi = unsafe { &mut *p.cast::<u8>().add(at).cast() };
         fill(abi)?;
-        // SAFETY: `_pad` and `hash` are written above, `len` and `words` by
-        // `fill` (the caller's contract), and integers are valid for any
-        // bytes, so the whole `Key` is initialised.
+        // SAFETY: `hash` is written above, `len` and `words` by `fill` (the
+        // caller's contract), integers are valid for any bytes, and `_pad`
+        // is a `MaybeUninit`, so the whole `Key` is initialised.
         Ok(unsafe { slot.assume_init_mut() })
     }
 
@@ -668,19 +668,23 @@ where
                 wait();
                 continue;
             }
+            // Both counts in one word: one register stays live across the
+            // walk instead of two.
+            let seen = u64::from(seq) | u64::from(evictions) << 32;
             let found = self.walk(bucket, key, out);
             // Acquire fence: pairs with `write_begin`'s Release fence (header,
             // point 3), so the loads below see any section whose stores the
             // walk saw, and the eviction it belongs to (point 6).
             fence(Ordering::Acquire);
-            if bucket.seq.load(Ordering::Relaxed) == seq
-                && self.evictions.load(Ordering::Relaxed) == evictions
-            {
+            let now = u64::from(bucket.seq.load(Ordering::Relaxed))
+                | u64::from(self.evictions.load(Ordering::Relaxed)) << 32;
+            if now == seen {
                 // A walk that ran out of steps in a stable bucket would mean a
                 // cycle in a consistent chain, which the writer never makes.
                 return found.unwrap_or(None).map(|found| Found {
-                    seq,
-                    evictions,
+                    // The low and high halves of `seen`.
+                    seq: seen as u32,
+                    evictions: (seen >> 32) as u32,
                     ..found
                 });
             }
