@@ -135,13 +135,15 @@ fn key_from_user<'a>(
 #[inline(always)]
 fn get_to_user(store: &'static Store, key: &Key, value_ptr: UserPtr) -> Result<u64> {
     // A stale CPU number (after a migration) only picks another CPU's
-    // counters, which are atomic.
-    let cpu = CpuId::current().as_u32();
+    // counters, which are atomic. Read after the lookup, so that it is not
+    // kept across it.
+    let cpu = || CpuId::current().as_u32();
     let mut value = ValueOut::new();
     let found = store
-        .get(key, cpu, &mut value, wait_for_writer, now_ns)
+        .get_on(key, cpu, &mut value, wait_for_writer, now_ns)
         .map_err(store_error)?;
     write_value(value_ptr, &value)?;
+    let cpu = cpu();
     if let Some(relink) = store.hit(cpu, &found) {
         finish_get(store, key, relink, cpu, &value)?;
     }

@@ -367,10 +367,23 @@ impl<A: Alloc> Store<A> {
         wait: impl Fn(),
         now: impl FnOnce() -> u64,
     ) -> Result<Found, Error> {
+        self.get_on(key, || cpu, out, wait, now)
+    }
+
+    /// [`Store::get`] that asks `cpu` for the CPU only to count a miss.
+    #[inline(always)]
+    pub fn get_on(
+        &self,
+        key: &Key,
+        cpu: impl FnOnce() -> u32,
+        out: &mut ValueOut,
+        wait: impl Fn(),
+        now: impl FnOnce() -> u64,
+    ) -> Result<Found, Error> {
         match self.table.read(key, out, wait) {
             Some(found) if found.expires == 0 || !is_expired(found.expires, now()) => Ok(found),
             _ => {
-                self.count_miss(cpu);
+                self.count_miss(cpu());
                 Err(Error::NotFound)
             }
         }
