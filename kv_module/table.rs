@@ -205,7 +205,8 @@ impl Key {
     }
 
     fn used_words(&self) -> &[u64] {
-        let n = self.len().div_ceil(WORD);
+        // At most KEY_WORDS, which the compiler then knows: no second check.
+        let n = self.len().div_ceil(WORD).min(KEY_WORDS);
         self.words.get(..n).unwrap_or(&self.words)
     }
 }
