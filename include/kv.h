@@ -206,10 +206,10 @@ int kv_dump(int fd, uint64_t *cursor, struct kv_pair *pairs, uint32_t *count);
 /* Removes every item (evictions not counted; the counters keep counting). */
 int kv_clear(int fd);
 
-/* Expiry. Times are milliseconds on the kernel's tick clock (as
- * CLOCK_MONOTONIC_COARSE: not changed by setting the date, stopped during
- * suspend, advancing once a tick, 1 to 10 ms: an item may expire up to one
- * tick before its TTL has passed on a finer clock). An expired item
+/* Expiry. Times are milliseconds on the kernel's coarse boot-time clock
+ * (CLOCK_BOOTTIME_COARSE: never goes back, not changed by setting the date,
+ * counts time suspended, advances once a tick, 1 to 10 ms: an item may
+ * expire up to a tick before or after its TTL by a finer clock). An expired item
  * is gone for every call: a get misses, KV_PUT_NOEXIST succeeds,
  * KV_PUT_EXIST, kv_touch and kv_ttl answer ENOENT, a dump skips it, and the
  * store stops counting it within 2 seconds of its expiry. kv_put and

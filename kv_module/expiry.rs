@@ -170,13 +170,28 @@ where
     /// Gives `slot` the deadline `at` (0: none), which an item put with
     /// `ttl_ms` got: the TTL chooses the queue. A slot that keeps its
     /// deadline stays where it is.
-    #[inline]
+    #[inline(always)]
     pub fn set(&mut self, slot: u32, at: u64, ttl_ms: u64) {
         let Some(&Entry { at: had, place, .. }) = self.entries.get(slot as usize) else {
             return; // a slot number past the storage: never from the writer
         };
+        // Inline, so that the two commonest changes cost little: a put of
+        // an item that never expires and had no deadline (two compares),
+        // and a put that renews an item's TTL (a move to its queue's tail).
+        if place == NIL && at == 0 {
+            return;
+        }
+        self.change(slot, at, had, place, ttl_ms);
+    }
+
+    /// [`Deadlines::set`] for a slot whose entry was (`had`, `place`).
+    #[inline(never)]
+    fn change(&mut self, slot: u32, at: u64, had: u64, place: u32, ttl_ms: u64) {
         if place != NIL {
             if had == at {
+                return;
+            }
+            if at != 0 && place >= IN_QUEUE && self.renew(slot, place - IN_QUEUE, at, ttl_ms) {
                 return;
             }
             self.remove(slot);
@@ -184,6 +199,30 @@ where
         if at != 0 {
             self.add(slot, at, ttl_ms);
         }
+    }
+
+    /// `slot`, in queue `q`, renewed with the TTL of that queue, moves to
+    /// its tail. False if the queue cannot take it.
+    #[inline(always)]
+    fn renew(&mut self, slot: u32, q: u32, at: u64, ttl_ms: u64) -> bool {
+        let q = q as usize;
+        let Some(&Queue {
+            ttl_ms: ttl, tail, ..
+        }) = self.queues.get(q)
+        else {
+            return false;
+        };
+        if ttl != ttl_ms || self.at(tail) > at {
+            return false;
+        }
+        if tail != slot {
+            self.unlink(q, slot);
+            self.append(q, slot);
+        }
+        if let Some(e) = self.entries.get_mut(slot as usize) {
+            e.at = at;
+        }
+        true
     }
 
     fn add(&mut self, slot: u32, at: u64, ttl_ms: u64) {
@@ -257,6 +296,7 @@ where
         Some(q)
     }
 
+    #[inline(always)]
     fn append(&mut self, q: usize, slot: u32) {
         let Some(queue) = self.queues.get_mut(q) else {
             return;
@@ -278,6 +318,7 @@ where
         }
     }
 
+    #[inline(always)]
     fn unlink(&mut self, q: usize, slot: u32) {
         let Some(&Entry { prev, next, .. }) = self.entries.get(slot as usize) else {
             return;

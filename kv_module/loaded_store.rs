@@ -29,7 +29,7 @@
 //! before the store exists or after it is freed.
 
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
 use kernel::{alloc::flags::__GFP_NOWARN, bindings, global_lock, prelude::*};
 
@@ -131,22 +131,52 @@ pub(crate) fn free_store() {
     }
 }
 
-/// The clock of every expiry, in nanoseconds: the kernel's tick counter
-/// (`jiffies_64`, the clock of `CLOCK_MONOTONIC_COARSE`), which only goes
-/// forward and advances once a tick (every 1 to 10 ms, `CONFIG_HZ`). A
-/// read is one load, where `ktime_get` reads the clocksource.
+/// The clock of every expiry, in nanoseconds: `CLOCK_BOOTTIME_COARSE`, the
+/// timekeeper's reading at the last tick plus the time spent suspended. It
+/// never goes back, setting the date does not move it, and it advances once
+/// a tick (every 1 to 10 ms, `CONFIG_HZ`). A read is a few loads, where
+/// `ktime_get` reads the clocksource; unlike `jiffies`, it does not fall
+/// behind when a virtual machine loses ticks.
 pub(crate) fn now_ns() -> u64 {
-    // SAFETY: `jiffies_64` is a kernel global that is always there; on a
-    // 64-bit kernel an aligned 64-bit load of it is atomic, and a volatile
-    // read keeps the compiler from caching it, as the kernel's `READ_ONCE`
-    // (via `get_jiffies_64`) does.
-    let ticks = unsafe { core::ptr::read_volatile(&raw const bindings::jiffies_64) };
-    ticks.saturating_mul(u64::from(bindings::TICK_NSEC))
+    // SAFETY: `ktime_get_coarse_with_offset` only reads the timekeeper under
+    // its sequence count, from any context but NMI; `TK_OFFS_BOOT` is one of
+    // the offsets it knows. No expiry runs while timekeeping is suspended.
+    let now = unsafe { bindings::ktime_get_coarse_with_offset(bindings::tk_offsets_TK_OFFS_BOOT) };
+    // Never negative: it counts from boot.
+    u64::try_from(now).unwrap_or(0)
 }
 
-/// The clock for one store operation: read once, and only if needed.
-pub(crate) fn clock() -> store::Clock<fn() -> u64> {
-    store::Clock::new(now_ns)
+/// The tick (`jiffies_64`) at which [`WRITER_CLOCK_NS`] was read. Both are
+/// used only under [`WRITER`], which orders every access; they are atomics
+/// only to be shareable statics.
+static WRITER_CLOCK_TICK: AtomicU64 = AtomicU64::new(0);
+static WRITER_CLOCK_NS: AtomicU64 = AtomicU64::new(0);
+
+/// [`now_ns`] for the writer, under [`WRITER`]: a writer that reads the
+/// clock again within the same tick reuses the reading it made, one load of
+/// `jiffies_64` and a compare instead of a read of the timekeeper. The coarse
+/// clock itself advances only at ticks, so this lags it by at most the tick
+/// in which the timekeeper's update comes after `jiffies_64`'s, and, like
+/// it, never goes back.
+fn writer_now_ns() -> u64 {
+    // SAFETY: `jiffies_64` is a kernel global that is always there; on a
+    // 64-bit kernel an aligned 64-bit load of it is atomic, and a volatile
+    // read keeps the compiler from caching it, as `get_jiffies_64` does.
+    let tick = unsafe { ptr::read_volatile(&raw const bindings::jiffies_64) };
+    if WRITER_CLOCK_TICK.load(Ordering::Relaxed) == tick {
+        return WRITER_CLOCK_NS.load(Ordering::Relaxed);
+    }
+    let now = now_ns();
+    WRITER_CLOCK_TICK.store(tick, Ordering::Relaxed);
+    WRITER_CLOCK_NS.store(now, Ordering::Relaxed);
+    now
+}
+
+/// The clock for one operation of the writer, under [`WRITER`]: read once,
+/// and only if needed.
+/// (A function item, not a pointer: the compiler calls it directly.)
+pub(crate) fn clock() -> store::Clock<impl Fn() -> u64> {
+    store::Clock::new(writer_now_ns)
 }
 
 /// The errno of a store error.
