@@ -175,9 +175,8 @@ where
         let Some(&Entry { at: had, place, .. }) = self.entries.get(slot as usize) else {
             return; // a slot number past the storage: never from the writer
         };
-        // Inline, so that the two commonest changes cost little: a put of
-        // an item that never expires and had no deadline (two compares),
-        // and a put that renews an item's TTL (a move to its queue's tail).
+        // Inline, so that the commonest put, of an item that never expires
+        // and had no deadline, costs two compares here.
         if place == NIL && at == 0 {
             return;
         }
@@ -206,16 +205,13 @@ where
     #[inline(always)]
     fn renew(&mut self, slot: u32, q: u32, at: u64, ttl_ms: u64) -> bool {
         let q = q as usize;
-        let Some(&Queue {
-            ttl_ms: ttl, tail, ..
-        }) = self.queues.get(q)
-        else {
+        let Some(&queue) = self.queues.get(q) else {
             return false;
         };
-        if ttl != ttl_ms || self.at(tail) > at {
+        if !self.fits(&queue, ttl_ms, at) {
             return false;
         }
-        if tail != slot {
+        if queue.tail != slot {
             self.unlink(q, slot);
             self.append(q, slot);
         }
@@ -250,9 +246,7 @@ where
         } else {
             self.heap_remove(place);
         }
-        if let Some(e) = self.entries.get_mut(slot as usize) {
-            e.place = NIL;
-        }
+        self.set_place(slot, NIL);
         self.len = self.len.saturating_sub(1);
     }
 
@@ -276,11 +270,18 @@ where
         }
     }
 
+    /// Whether `queue` serves `ttl_ms` and can take `at` at its tail
+    /// without going out of order.
+    #[inline(always)]
+    fn fits(&self, queue: &Queue, ttl_ms: u64, at: u64) -> bool {
+        queue.ttl_ms == ttl_ms && (queue.len == 0 || self.at(queue.tail) <= at)
+    }
+
     /// The queue that can take a deadline `at` from `ttl_ms` at its tail:
     /// the TTL's own queue if `at` is not before its tail, else an empty
     /// one, which then serves `ttl_ms`.
     fn queue_for(&mut self, ttl_ms: u64, at: u64) -> Option<usize> {
-        let fits = |q: &Queue| q.ttl_ms == ttl_ms && (q.len == 0 || self.at(q.tail) <= at);
+        let fits = |q: &Queue| self.fits(q, ttl_ms, at);
         let q = if self.queues.get(self.last_queue).is_some_and(fits) {
             self.last_queue
         } else if let Some(q) = self.queues.iter().position(fits) {

@@ -348,11 +348,18 @@ fn run_batch<T: BatchOp>(arg: UserPtr, access: Access) -> Result<isize> {
 pub(crate) fn cache_op(arg: UserPtr, access: Access) -> Result {
     let mut slot = MaybeUninit::uninit();
     let op: &KvCacheOp = read_in_place(arg, &mut slot)?;
+    run_cache_op(op, arg, access)
+}
+
+/// Runs one cache op read from `at`, answering into it. A put
+/// (`kv_put_ttl`) is inlined into the caller, as short a path as a plain
+/// put's; the other ops are [`run_other_cache_op`].
+#[inline(always)]
+fn run_cache_op(op: &KvCacheOp, at: UserPtr, access: Access) -> Result {
     if op.op == abi::KV_OP_PUT {
-        // `kv_put_ttl`, inlined here: as short a path as a plain put's.
         return put_op(op, access);
     }
-    run_cache_op(op, arg, access)
+    run_other_cache_op(op, at, access)
 }
 
 /// A cache op's put (`kv_put_ttl`): [`put`] with flags and a TTL.
@@ -378,15 +385,12 @@ fn write_field<T: kernel::transmute::AsBytes>(at: UserPtr, offset: usize, value:
         .write(value)
 }
 
-/// Runs one cache op read from `at`, answering into it: a get's value and
-/// `version`, an increment's or a ttl's `number`. The op is checked whole
-/// (lengths, flags, `reserved`, a `ttl_ms` only where it means something)
-/// before the file's access. A get and a ttl need read access, a change
-/// write access, and an increment, which answers the value, both.
-fn run_cache_op(op: &KvCacheOp, at: UserPtr, access: Access) -> Result {
-    if op.op == abi::KV_OP_PUT {
-        return put_op(op, access);
-    }
+/// Runs one cache op other than a put, read from `at`, answering into it: a
+/// get's value and `version`, an increment's or a ttl's `number`. The op is
+/// checked whole (lengths, flags, `reserved`, a `ttl_ms` only where it means
+/// something) before the file's access. A get and a ttl need read access, a
+/// change write access, and an increment, which answers the value, both.
+fn run_other_cache_op(op: &KvCacheOp, at: UserPtr, access: Access) -> Result {
     if op.reserved != 0 {
         return Err(EINVAL);
     }

@@ -173,8 +173,8 @@ fn writer_now_ns() -> u64 {
 }
 
 /// The clock for one operation of the writer, under [`WRITER`]: read once,
-/// and only if needed.
-/// (A function item, not a pointer: the compiler calls it directly.)
+/// and only if needed. Its type is the function item, not a pointer, so the
+/// compiler calls it directly.
 pub(crate) fn clock() -> store::Clock<impl Fn() -> u64> {
     store::Clock::new(writer_now_ns)
 }
