@@ -41,7 +41,7 @@ pub fn cache_rows(
     rows: &mut Vec<Cost>,
 ) -> io::Result<()> {
     let n = plan.loop_ops;
-    let working = items.min(4096);
+    let working = crate::working_set(items);
     let mut row = |op: &str, value: f64| rows.push(Cost::new(name, op, value));
     let all = |code: u32, value: &dyn Fn(u64) -> Vec<u8>| -> Vec<KvCacheOp> {
         (0..working as u64)

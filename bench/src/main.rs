@@ -37,6 +37,12 @@ use target::{key_bytes, value_bytes, BpfMap, MapKind, Request, Target};
 /// The eviction policies `use_lru` selects; one kv.ko may not have them all.
 const POLICIES: [u32; 3] = [0, 1, 2];
 
+/// How many of a store's items an op loop cycles over: at most 4096, so
+/// that the requests are built once and the loop measures the op alone.
+fn working_set(items: usize) -> usize {
+    items.min(4096)
+}
+
 /// One measured row: `target` doing `op` costs `value` (instructions per
 /// op, or ops per second in `parallel`).
 #[derive(Serialize, Deserialize, Clone, Debug)]
@@ -230,7 +236,7 @@ fn op_rows(
     rows: &mut Vec<Cost>,
 ) -> io::Result<()> {
     let n = plan.loop_ops;
-    let working = items.min(4096);
+    let working = working_set(items);
     let mut row = |op: &str, value: f64| rows.push(Cost::new(name, op, value));
 
     let mut hits = hit_requests(working, items, key_size, value_size);
@@ -287,7 +293,7 @@ fn batch_rows(
     (key_size, value_size, items): (usize, usize, usize),
     rows: &mut Vec<Cost>,
 ) -> io::Result<()> {
-    let working = items.min(4096);
+    let working = working_set(items);
     let groups = (plan.loop_ops / BATCH_GETS).max(1);
     let mut hits = hit_requests(working, items, key_size, value_size);
     let single = per_op(groups, |g| {

@@ -106,12 +106,7 @@ fn a_get_whose_value_is_not_delivered_changes_nothing() {
 /// two leaves "a" gone and "b" alive after a get of "a" that hit).
 #[test]
 fn an_exact_lru_get_is_atomic_with_a_concurrent_eviction() {
-    let (s, mut w) = store(1, 2, Policy::Lru);
-    put(&s, &mut w, b"a", b"1").unwrap();
-    put(&s, &mut w, b"b", b"2").unwrap();
-    let key = s.key(b"a").unwrap();
-    let mut out = ValueOut::new();
-    let found = s.get(&key, 0, &mut out, spin_loop, || 1).unwrap();
+    let (s, mut w, key, out, found) = store_with_a_lookup_of_a(Policy::Lru);
     assert_eq!(out.value(), b"1", "the lookup saw \"a\"");
     let relink = s.hit(0, &found).expect("exact LRU relinks a hit");
     // The put runs between the lookup and the relink, and evicts "a".
@@ -122,10 +117,10 @@ fn an_exact_lru_get_is_atomic_with_a_concurrent_eviction() {
     assert_eq!(get(&s, &mut w, b"b"), Ok(b"2".to_vec()));
 }
 
-/// A SIEVE store holding "a" and "b", neither referenced, and a lock-free
-/// lookup of "a" whose hit is not recorded yet.
-fn sieve_store_with_a_lookup_of_a() -> (HStore, HWriter, Key, ValueOut, Found) {
-    let (s, mut w) = store(1, 2, Policy::Sieve);
+/// A full store of two items under `policy`, "a" put before "b" (neither
+/// referenced), and a lock-free lookup of "a" whose hit is not recorded yet.
+fn store_with_a_lookup_of_a(policy: Policy) -> (HStore, HWriter, Key, ValueOut, Found) {
+    let (s, mut w) = store(1, 2, policy);
     put(&s, &mut w, b"a", b"1").unwrap();
     put(&s, &mut w, b"b", b"2").unwrap();
     let key = s.key(b"a").unwrap();
@@ -142,7 +137,7 @@ fn sieve_store_with_a_lookup_of_a() -> (HStore, HWriter, Key, ValueOut, Found) {
 #[test]
 fn a_sieve_mark_cannot_land_after_the_hand_read_the_bit() {
     // The lookup sees "a" not yet referenced.
-    let (s, mut w, key, out, found) = sieve_store_with_a_lookup_of_a();
+    let (s, mut w, key, out, found) = store_with_a_lookup_of_a(Policy::Sieve);
     // An eviction begins and its hand reads (and clears) "a"'s bit...
     let table = s.table_for_test();
     table.evict_begin();
@@ -167,7 +162,7 @@ fn a_sieve_mark_cannot_land_after_the_hand_read_the_bit() {
 /// finish under the lock neither repeats the use nor changes the answer.
 #[test]
 fn a_sieve_mark_the_hand_then_reads_counts_once() {
-    let (s, mut w, key, out, found) = sieve_store_with_a_lookup_of_a();
+    let (s, mut w, key, out, found) = store_with_a_lookup_of_a(Policy::Sieve);
     let table = s.table_for_test();
     table.evict_begin();
     let relink = s
@@ -192,12 +187,7 @@ fn a_sieve_mark_the_hand_then_reads_counts_once() {
 /// as the replace made it: the replace's use stands for both.
 #[test]
 fn an_exact_lru_get_overtaken_by_a_replace_keeps_its_value() {
-    let (s, mut w) = store(1, 2, Policy::Lru);
-    put(&s, &mut w, b"a", b"1").unwrap();
-    put(&s, &mut w, b"b", b"2").unwrap();
-    let key = s.key(b"a").unwrap();
-    let mut out = ValueOut::new();
-    let found = s.get(&key, 0, &mut out, spin_loop, || 1).unwrap();
+    let (s, mut w, key, out, found) = store_with_a_lookup_of_a(Policy::Lru);
     let relink = s.hit(0, &found).expect("exact LRU relinks a hit");
     put(&s, &mut w, b"a", b"11").unwrap(); // "a" newest
     put(&s, &mut w, b"b", b"22").unwrap(); // "b" newest

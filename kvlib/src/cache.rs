@@ -3,16 +3,16 @@
 //! they travel as whole milliseconds, rounded up (so a TTL shorter than a
 //! millisecond still expires, at the next one) and saturated.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 
 use kv_module::abi::{
-    KvBatchArgs, KvCacheOp, KvPair, KV_BATCH_MAX, KV_OP_DEL, KV_OP_GET, KV_OP_INCR, KV_OP_PUT,
-    KV_OP_PUT_VER, KV_OP_TOUCH, KV_OP_TTL,
+    KvBatchArgs, KvCacheOp, KvPair, KV_OP_DEL, KV_OP_GET, KV_OP_INCR, KV_OP_PUT, KV_OP_PUT_VER,
+    KV_OP_TOUCH, KV_OP_TTL,
 };
 use nix::errno::Errno;
 
-use crate::{op_error, pair, sys, Error, Put, Result, Store, NOT_RUN};
+use crate::{op_error, pair, sys, BatchOp, Error, Put, Result, Store, NOT_RUN};
 
 /// A TTL as the ABI's milliseconds: 0 for never.
 fn ttl_ms(ttl: Option<Duration>) -> u64 {
@@ -113,21 +113,7 @@ impl Store {
 
     /// [`Store::batch`] for [`CacheOp`]s.
     pub fn cache_batch(&self, ops: &mut [CacheOp]) -> Result<()> {
-        for chunk in ops.chunks_mut(KV_BATCH_MAX as usize) {
-            for op in chunk.iter_mut() {
-                op.0.result = NOT_RUN;
-            }
-            let mut args = KvBatchArgs {
-                ops: chunk.as_mut_ptr() as u64,
-                count: chunk.len() as u32, // at most KV_BATCH_MAX
-                reserved: 0,
-            };
-            // SAFETY: `CacheOp` is a transparent KvCacheOp, so `args.ops`
-            // points to `count` live KvCacheOps the kernel may read and write.
-            unsafe { sys::cache_batch(self.fd.as_raw_fd(), &mut args) }
-                .map_err(|e| op_error("batch", e))?;
-        }
-        Ok(())
+        self.run_batches(ops)
     }
 }
 
@@ -137,6 +123,16 @@ impl Store {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[repr(transparent)]
 pub struct CacheOp(KvCacheOp);
+
+// SAFETY: `CacheOp` is a transparent `KvCacheOp`, what `sys::cache_batch`
+// sends.
+unsafe impl BatchOp for CacheOp {
+    const RUN: unsafe fn(RawFd, &mut KvBatchArgs) -> std::result::Result<u32, Errno> =
+        sys::cache_batch;
+    fn result(&mut self) -> &mut i32 {
+        &mut self.0.result
+    }
+}
 
 impl CacheOp {
     /// Looks up `key`: its value and version.

@@ -31,7 +31,7 @@
 //! any byte values.
 
 use std::fs::OpenOptions;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use kv_module::abi::{
@@ -215,6 +215,26 @@ const NOT_RUN: i32 = 1;
 #[repr(transparent)]
 pub struct Op(KvOp);
 
+/// An op a batch ioctl runs.
+///
+/// # Safety
+/// The type is `#[repr(transparent)]` over the struct that `RUN` sends the
+/// kernel an array of.
+pub(crate) unsafe trait BatchOp {
+    /// The batch ioctl for this kind of op.
+    const RUN: unsafe fn(RawFd, &mut KvBatchArgs) -> std::result::Result<u32, Errno>;
+    /// The op's answer field.
+    fn result(&mut self) -> &mut i32;
+}
+
+// SAFETY: `Op` is a transparent `KvOp`, what `sys::batch` sends.
+unsafe impl BatchOp for Op {
+    const RUN: unsafe fn(RawFd, &mut KvBatchArgs) -> std::result::Result<u32, Errno> = sys::batch;
+    fn result(&mut self) -> &mut i32 {
+        &mut self.0.result
+    }
+}
+
 impl Op {
     fn new(op: u32, flags: u32, pair: KvPair) -> Op {
         Op(KvOp {
@@ -319,18 +339,25 @@ impl Store {
     /// one system call per [`KV_BATCH_MAX`] ops. Each op's own outcome is in
     /// [`Op::result`]; the error here is one of the batch as a whole.
     pub fn batch(&self, ops: &mut [Op]) -> Result<()> {
+        self.run_batches(ops)
+    }
+
+    /// Runs `ops` through their batch ioctl, [`KV_BATCH_MAX`] at a time,
+    /// each marked not run until the kernel answers it.
+    fn run_batches<T: BatchOp>(&self, ops: &mut [T]) -> Result<()> {
         for chunk in ops.chunks_mut(KV_BATCH_MAX as usize) {
             for op in chunk.iter_mut() {
-                op.0.result = NOT_RUN;
+                *op.result() = NOT_RUN;
             }
             let mut args = KvBatchArgs {
                 ops: chunk.as_mut_ptr() as u64,
                 count: chunk.len() as u32, // at most KV_BATCH_MAX
                 reserved: 0,
             };
-            // SAFETY: `Op` is a transparent KvOp, so `args.ops` points to
-            // `count` live KvOps the kernel may read and write.
-            unsafe { sys::batch(self.fd.as_raw_fd(), &mut args) }
+            // SAFETY: `BatchOp`'s contract: `T` is a transparent wrapper of
+            // the struct `T::RUN` sends, so `args.ops` points to `count` live
+            // ones the kernel may read and write.
+            unsafe { (T::RUN)(self.fd.as_raw_fd(), &mut args) }
                 .map_err(|e| op_error("batch", e))?;
         }
         Ok(())

@@ -9,7 +9,7 @@ use kv_module::abi::{
 };
 use kv_test_support::{expect_errno, expect_value, ok, op, pair, same, Dev, Outcome};
 
-use crate::store::{empty_store, stat, KERNEL_ADDR};
+use crate::store::{batch_results, empty_store, stat, KERNEL_ADDR};
 
 /// A read-only file: every invalid write request answers as on a writable
 /// file, every valid one EBADF, and nothing changes.
@@ -56,8 +56,7 @@ pub fn read_only(dev: &Dev) -> Outcome {
         op(KV_OP_DEL, 0, b"here", b""),
         op(KV_OP_GET, 0, b"here", b""),
     ];
-    same("batch", ro.batch(&mut ops), Ok(4))?;
-    let results: Vec<i32> = ops.iter().map(|o| o.result).collect();
+    let results = batch_results(&ro, &mut ops)?;
     same(
         "batch results",
         results,

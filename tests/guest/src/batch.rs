@@ -12,7 +12,7 @@ use kv_test_support::{
     PAGE, RESULT_UNSET,
 };
 
-use crate::store::{contents, empty_store, stat, Items, KERNEL_ADDR};
+use crate::store::{batch_results, contents, empty_store, stat, Items, KERNEL_ADDR};
 
 /// Ops on one key see the earlier ones of the same batch; a get writes only
 /// the value's bytes, a failed get none.
@@ -36,12 +36,7 @@ pub fn same_key(dev: &Dev) -> Outcome {
     // bytes and leaves the rest as sent.
     ops[4].pair.value.data = [0xAA; KV_MAX_VAL];
     ops[6].pair.value.len = 77; // a failed get writes no value
-    same(
-        "batch returns the count",
-        dev.batch(&mut ops),
-        Ok(ops.len() as i32),
-    )?;
-    let results: Vec<i32> = ops.iter().map(|o| o.result).collect();
+    let results = batch_results(dev, &mut ops)?;
     same(
         "results",
         results,
@@ -113,9 +108,7 @@ pub fn per_op_errors(dev: &Dev) -> Outcome {
         op(KV_OP_PUT, 0, b"d", b"4"),
         op(KV_OP_GET, 0, b"a", b""),
     ];
-    let n = ops.len();
-    same("batch returns the count", dev.batch(&mut ops), Ok(n as i32))?;
-    let results: Vec<i32> = ops.iter().map(|o| o.result).collect();
+    let results = batch_results(dev, &mut ops)?;
     let e = -libc::EINVAL;
     let mut want = vec![0, e, 0, e, e, e, e, e, e, e, e, e, e, e, e, e];
     want.extend([-libc::EEXIST, -libc::ENOENT, 0, 0]);

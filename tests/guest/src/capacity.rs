@@ -5,7 +5,7 @@ use kv_module::abi::{KV_MAX_VAL, KV_OP_DEL, KV_OP_GET, KV_OP_PUT, KV_PUT_EXIST, 
 use kv_test_support::{binary, expect_errno, expect_value, op, same, Dev, Outcome};
 
 use crate::concurrency::tagged_value;
-use crate::store::{contents, item_count, stat, Items};
+use crate::store::{batch_results, contents, item_count, stat, Items};
 
 /// Without eviction a full store refuses a new key with ENOSPC and changes
 /// nothing; a replace never needs room; a delete makes room.
@@ -53,8 +53,7 @@ pub fn batch_enospc(dev: &Dev) -> Outcome {
         op(KV_OP_PUT, 0, b"d", b"4"),
         op(KV_OP_GET, 0, b"d", b""),
     ];
-    same("batch", dev.batch(&mut ops), Ok(9))?;
-    let results: Vec<i32> = ops.iter().map(|o| o.result).collect();
+    let results = batch_results(dev, &mut ops)?;
     same(
         "results",
         results,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use kv_module::abi::{KvDumpArgs, KvPair, KV_IOC_DUMP, KV_MAX_KEY, KV_MAX_VAL};
 use kv_test_support::{binary, ensure, expect_errno, mapping, ok, same, Dev, Outcome};
 
-use crate::store::{contents, dump_all, empty_store, stat, Items, KERNEL_ADDR};
+use crate::store::{contents, dump_all, empty_store, put_numbered, stat, Items, KERNEL_ADDR};
 
 /// Every item exactly once, whatever the page size; a dump counts no hit.
 pub fn every_item_once(dev: &Dev) -> Outcome {
@@ -48,9 +48,7 @@ pub fn every_item_once(dev: &Dev) -> Outcome {
 /// end, bad arguments and pointers.
 pub fn cursor_and_room(dev: &Dev) -> Outcome {
     empty_store(dev)?;
-    for i in 0..200 {
-        ok("put", dev.put(format!("k{i}").as_bytes(), b"v"))?;
-    }
+    put_numbered(dev, "k", 200)?;
     let mut room = vec![KvPair::ZERO; 300];
     // Room 0: ENOSPC with the first non-empty bucket's size; cursor unchanged.
     let (mut cursor, mut count) = (0u64, 0u32);
@@ -259,9 +257,7 @@ pub fn enospc_keeps_the_cursor(dev: &Dev) -> Outcome {
 pub fn bucket_bound(dev: &Dev) -> Outcome {
     empty_store(dev)?;
     ensure!(stat(dev)?.bucket_count == 1, "needs buckets=1");
-    for i in 0..1024 {
-        ok("put", dev.put(format!("b{i}").as_bytes(), b"v"))?;
-    }
+    put_numbered(dev, "b", 1024)?;
     let mut room = vec![KvPair::ZERO; 1100];
     let (mut cursor, mut count) = (0u64, 1100u32);
     ok(

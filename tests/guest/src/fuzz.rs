@@ -6,18 +6,16 @@
 use std::collections::BTreeMap;
 
 use kv_module::abi::{KvBatchArgs, KvDumpArgs, KV_BATCH_MAX, KV_IOC_BATCH, KV_IOC_DUMP};
-use kv_test_support::{ensure, map, mapping, ok, same, Dev, Outcome, Rng};
+use kv_test_support::{ensure, map, mapping, same, Dev, Outcome, Rng};
 
-use crate::store::{contents, empty_store, KERNEL_ADDR};
+use crate::store::{contents, empty_store, put_numbered, KERNEL_ADDR};
 
 /// Random counts, pointers and argument words against batch and dump: only
 /// EFAULT, EINVAL or ENOSPC, never a kernel report (the rig checks the
 /// log), and the store holds exactly what it held.
 pub fn counts_and_pointers(dev: &Dev) -> Outcome {
     empty_store(dev)?;
-    for i in 0..50 {
-        ok("put", dev.put(format!("f{i}").as_bytes(), b"v"))?;
-    }
+    put_numbered(dev, "f", 50)?;
     let want = contents(dev)?;
     let hole = mapping(1, &[0])?;
     // A zeroed read-only page: ops read from it are op 0 (EINVAL), whose

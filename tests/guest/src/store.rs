@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use kv_module::abi::{KvPair, KvUsageStat, KV_MAX_KEY, KV_MAX_VAL};
+use kv_module::abi::{KvOp, KvPair, KvUsageStat, KV_MAX_KEY, KV_MAX_VAL};
 use kv_test_support::{ensure, ok, same, Dev, Outcome};
 
 /// The store's items, key to value.
@@ -71,6 +71,24 @@ pub fn item_count(dev: &Dev) -> Result<u32, String> {
 pub fn empty_store(dev: &Dev) -> Outcome {
     ok("clear", dev.clear())?;
     same("curr_items", item_count(dev)?, 0)
+}
+
+/// Runs `ops` in one batch, which must run them all; each op's result.
+pub fn batch_results(dev: &Dev, ops: &mut [KvOp]) -> Result<Vec<i32>, String> {
+    same(
+        "batch returns the count",
+        dev.batch(ops),
+        Ok(ops.len() as i32),
+    )?;
+    Ok(ops.iter().map(|o| o.result).collect())
+}
+
+/// Puts `count` keys `{prefix}0`, `{prefix}1`, ..., each with the value "v".
+pub fn put_numbered(dev: &Dev, prefix: &str, count: u32) -> Outcome {
+    for i in 0..count {
+        ok("put", dev.put(format!("{prefix}{i}").as_bytes(), b"v"))?;
+    }
+    Ok(())
 }
 
 /// The store's counters, or a failure naming the errno.
