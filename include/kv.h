@@ -209,7 +209,10 @@ int kv_clear(int fd);
 /* Expiry. Times are milliseconds on the kernel's coarse boot-time clock
  * (CLOCK_BOOTTIME_COARSE: never goes back, not changed by setting the date,
  * counts time suspended, advances once a tick, 1 to 10 ms: an item may
- * expire up to a tick before or after its TTL by a finer clock). An expired item
+ * expire up to a tick before or after its TTL by a finer clock). A deadline
+ * is rounded down to a step under 1/1024 of the TTL: an item may expire that
+ * much early, never late, and kv_ttl never answers more than the TTL put.
+ * An expired item
  * is gone for every call: a get misses, KV_PUT_NOEXIST succeeds,
  * KV_PUT_EXIST, kv_touch and kv_ttl answer ENOENT, a dump skips it, and the
  * store stops counting it within 2 seconds of its expiry. kv_put and

@@ -15,6 +15,9 @@
 //! without comparing anything, and the commonest change of a cache, a put
 //! that renews an item's TTL, moves the item from wherever it is to its
 //! queue's tail: O(1), where a heap sifts the item down O(log n) levels.
+//! Most renewals do not even move: deadlines are rounded down to a step of
+//! under 1/1024 of the TTL (`Clock::expiry`), so an item renewed within a
+//! step keeps its deadline and [`Deadlines::set`] returns after a compare.
 //! A cache uses few TTLs; [`QUEUES`] of them at a time have a queue. A
 //! deadline that fits no queue (yet another TTL while every queue serves
 //! one, or a deadline earlier than its queue's tail, which only a clock
@@ -175,21 +178,21 @@ where
         let Some(&Entry { at: had, place, .. }) = self.entries.get(slot as usize) else {
             return; // a slot number past the storage: never from the writer
         };
-        // Inline, so that the commonest put, of an item that never expires
-        // and had no deadline, costs two compares here.
-        if place == NIL && at == 0 {
+        // Inline, so that the commonest puts cost a compare or two here: of
+        // an item that never expires and had no deadline, and of one whose
+        // deadline stays (a renewal within the deadline's resolution).
+        let keeps = if place == NIL { at == 0 } else { had == at };
+        if keeps {
             return;
         }
-        self.change(slot, at, had, place, ttl_ms);
+        self.change(slot, at, place, ttl_ms);
     }
 
-    /// [`Deadlines::set`] for a slot whose entry was (`had`, `place`).
+    /// [`Deadlines::set`] for a slot whose entry's place was `place`, with
+    /// a deadline other than the one it had.
     #[inline(never)]
-    fn change(&mut self, slot: u32, at: u64, had: u64, place: u32, ttl_ms: u64) {
+    fn change(&mut self, slot: u32, at: u64, place: u32, ttl_ms: u64) {
         if place != NIL {
-            if had == at {
-                return;
-            }
             if at != 0 && place >= IN_QUEUE && self.renew(slot, place - IN_QUEUE, at, ttl_ms) {
                 return;
             }

@@ -78,16 +78,30 @@ impl<F: Fn() -> u64> Clock<F> {
         }
     }
 
-    /// The expiry of an item put now with `ttl_ms` (0: none). Saturates:
-    /// a TTL too long for the clock expires at its end.
+    /// The expiry of an item put now with `ttl_ms` (0: none): `ttl_ms`
+    /// from now, rounded down to a step of a power of two nanoseconds, at
+    /// most 1/[`DEADLINE_SLACK`] of the TTL. So the deadline is early by
+    /// less than 1/1024 of the TTL (a lease's holder budgets more than
+    /// that for clock drift), never late, and puts that renew an item within
+    /// one step give it the same deadline, which the deadline index then
+    /// leaves where it is (the kernel's timer wheel trades a bounded
+    /// imprecision for not moving timers in the same way). Saturates: a TTL
+    /// too long for the clock expires at its end.
     pub fn expiry(&self, ttl_ms: u64) -> Expiry {
         if ttl_ms == 0 {
             return Expiry::NEVER;
         }
-        let at = self
-            .now()
-            .saturating_add(ttl_ms.saturating_mul(NANOS_PER_MS))
-            .max(1);
+        let ttl_ns = ttl_ms.saturating_mul(NANOS_PER_MS);
+        // ttl_ns >= 10^6, so the slack is at least 976 ns: a step of 2^9 to
+        // 2^53 ns.
+        let step = (ttl_ns / DEADLINE_SLACK)
+            .checked_ilog2()
+            .map_or(1, |bits| 1u64 << bits);
+        // The step is below the TTL, so the deadline stays after now.
+        let at = match self.now().checked_add(ttl_ns) {
+            Some(at) => at & !(step - 1),
+            None => u64::MAX,
+        };
         Expiry { at, ttl_ms }
     }
 
@@ -97,6 +111,9 @@ impl<F: Fn() -> u64> Clock<F> {
 }
 
 const NANOS_PER_MS: u64 = 1_000_000;
+
+/// A deadline may be early by less than 1/`DEADLINE_SLACK` of its TTL.
+pub const DEADLINE_SLACK: u64 = 1024;
 
 /// An item's deadline (0: never) and the TTL it came from, which tells the
 /// deadline index (`expiry.rs`) where to keep it.

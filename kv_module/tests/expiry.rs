@@ -145,7 +145,9 @@ fn reclaim_removes_expired_items_in_bounded_steps() {
         let ttl = if i < 30 { 100 + u64::from(i) } else { 0 };
         put_ttl(&s, &mut w, &[b'k', i], b"v", ttl, 900).unwrap();
     }
-    assert_eq!(w.next_deadline(), Some(1000 * MS));
+    // Early by less than 1/1024 of its TTL of 100 ms.
+    let first = w.next_deadline().unwrap();
+    assert!(first <= 1000 * MS && first > 1000 * MS - 100 * MS / 1024);
     // Nothing has expired yet.
     assert_eq!(w.reclaim_expired(&s, 999 * MS, 8), (0, false));
     // At 1019 ms, 20 have expired: two steps of 8, then 4.
@@ -275,6 +277,44 @@ proptest! {
             }
         }
     }
+}
+
+proptest! {
+    /// A deadline is never late and early by less than 1/1024 of its TTL,
+    /// never at or before now, and never goes back as the clock moves on.
+    #[test]
+    fn deadlines_are_early_by_less_than_a_1024th_of_the_ttl(
+        now in 0..1u64 << 62,
+        later in 0..1u64 << 40,
+        ttl_ms in prop_oneof![1..5000u64, 1..1u64 << 40],
+    ) {
+        let at = Clock::new(|| now).expiry(ttl_ms).at;
+        let ttl_ns = ttl_ms * MS;
+        prop_assert!(at <= now + ttl_ns, "late: {} > {}", at, now + ttl_ns);
+        prop_assert!(at > now + ttl_ns - ttl_ns / 1024, "too early: {}", at);
+        prop_assert!(at > now);
+        prop_assert!(Clock::new(|| now + later).expiry(ttl_ms).at >= at);
+    }
+}
+
+/// Puts that renew an item within its deadline's step leave the deadline
+/// as it was: what lets the index leave the item where it is.
+#[test]
+fn renewals_within_a_step_keep_the_deadline() {
+    let (s, mut w) = store(8, 8, Policy::None);
+    // An hour's TTL has a step of 2^31 ns (2.1 s). Put at 1 s, its
+    // deadline of 3601 s rounds down to 1676 steps (3599.18 s); the next
+    // step begins at 3601.33 s, the deadline of a put at 1.33 s.
+    let hour = 3_600_000;
+    let step = 1u64 << 31;
+    put_ttl(&s, &mut w, b"a", b"1", hour, 1000).unwrap();
+    assert_eq!(w.next_deadline(), Some(1676 * step));
+    for now in [1001, 1200, 1330] {
+        put_ttl(&s, &mut w, b"a", b"2", hour, now).unwrap();
+        assert_eq!(w.next_deadline(), Some(1676 * step), "renewed at {now} ms");
+    }
+    put_ttl(&s, &mut w, b"a", b"3", hour, 1340).unwrap();
+    assert_eq!(w.next_deadline(), Some(1677 * step));
 }
 
 /// Items renewed with a few TTLs, on a clock that moves on, never reach the

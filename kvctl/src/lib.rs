@@ -49,7 +49,8 @@ the item's version on one line and its value on the next.
 Durations:
 A DURATION is an integer with a unit: ms, s, m, h or d (a bare integer is
 seconds), e.g. 500ms, 30s, 10m. Expiry follows the kernel's coarse boot-time
-clock (it counts time suspended and advances once a tick, 1 to 10 ms). 0 means
+clock (it counts time suspended and advances once a tick, 1 to 10 ms); an item
+may expire up to 1/1024 of its TTL early, never late. 0 means
 never: put --ttl 0 and touch KEY 0 leave an item that never expires, as a
 put without --ttl does.
 
