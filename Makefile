@@ -135,6 +135,12 @@ demo:
 bench:
 	bench/run
 
+# kv-peers: the peers' rows of make bench (memcached, Redis, LMDB through
+# their C clients), run in the guest by bench/peers-run.
+build/bench/kv-peers: bench/peers.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -Wall -Wextra -Werror -o $@ $< -lmemcached -lhiredis -llmdb
+
 # --- installation ------------------------------------------------------------
 VERSION := 0.1.0
 PREFIX ?= /usr/local

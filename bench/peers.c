@@ -1,0 +1,329 @@
+/*
+ * kv-peers: what a get hit and a replacing set cost in kvstore's peers,
+ * measured the way kv-bench measures kvstore (bench/src/main.rs): under
+ * QEMU -icount shift=0 the guest clock advances one nanosecond per guest
+ * instruction, so a loop of N operations timed with CLOCK_MONOTONIC gives
+ * guest instructions per operation: the client's, the kernel's and (for
+ * the servers) the server process's, all on the one CPU.
+ *
+ *   kv-peers [--items N] [--ops N] [--memcached SOCK] [--redis SOCK] [--lmdb DIR]
+ *
+ * Each peer named is filled with items 0..N (16-byte keys, 64-byte values)
+ * and timed like kv-bench's rows: one untimed pass of up to 1,000 ops to
+ * fault pages in, then three timed passes of --ops ops, the cheapest
+ * counting. Gets cycle over up to 4,096 stored keys spread over the store,
+ * sets rewrite those keys with their same-sized value.
+ *
+ *   memcached  libmemcached over a Unix socket (its default ASCII protocol):
+ *              memcached_get (value malloc'd, freed) and memcached_set
+ *   Redis      hiredis over a Unix socket: redisCommand GET %b / SET %b %b
+ *   LMDB       liblmdb in-process, MDB_NOSYNC (as the others, nothing is
+ *              made durable): one read transaction reset and renewed around
+ *              each mdb_get; one write transaction committed per mdb_put
+ *
+ * Prints one JSON object, the shape of one of kv-bench's sizes:
+ * {"key_size":16,"value_size":64,"items":N,"rows":[{"target","op","value"}]}.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <hiredis/hiredis.h>
+#include <libmemcached/memcached.h>
+#include <lmdb.h>
+
+#define KEY_SIZE 16
+#define VALUE_SIZE 64
+#define PASSES 3
+#define WORKING_MAX 4096
+
+static size_t items = 1000, loop_ops = 20000, working;
+static char (*keys)[KEY_SIZE];
+static unsigned char (*values)[VALUE_SIZE];
+static int rows;
+
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("kv-peers: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	exit(1);
+}
+
+/*
+ * Item k's key: 16 printable bytes (the ASCII protocol forbids spaces and
+ * control bytes in keys), and its value: 64 bytes derived from k, as
+ * kv-bench's value_bytes.
+ */
+static void key_of(uint64_t k, char *key)
+{
+	char buf[32];
+	snprintf(buf, sizeof(buf), "key:%012llu", (unsigned long long)(k % 1000000000000ULL));
+	memcpy(key, buf, KEY_SIZE);
+}
+
+static void value_of(uint64_t k, unsigned char *value)
+{
+	for (size_t j = 0; j < VALUE_SIZE; j++)
+		value[j] = (unsigned char)(k + j);
+}
+
+static double now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+typedef void (*op_fn)(void *ctx, size_t i);
+
+/* Instructions (guest nanoseconds) per call of op: the cheapest pass. */
+static double per_op(op_fn op, void *ctx)
+{
+	size_t warm = loop_ops < 1000 ? loop_ops : 1000;
+	for (size_t i = 0; i < warm; i++)
+		op(ctx, i);
+	double best = 1e300;
+	for (int p = 0; p < PASSES; p++) {
+		double start = now_ns();
+		for (size_t i = 0; i < loop_ops; i++)
+			op(ctx, i);
+		double per = (now_ns() - start) / (double)loop_ops;
+		if (per < best)
+			best = per;
+	}
+	return best;
+}
+
+static void row(const char *target, const char *op, double value)
+{
+	printf("%s\n    {\"target\": \"%s\", \"op\": \"%s\", \"value\": %.1f}", rows++ ? "," : "",
+	       target, op, value);
+	fflush(stdout);
+}
+
+/* The i-th request's item: up to 4,096 keys spread over the whole store. */
+static size_t req(size_t i)
+{
+	return i % working;
+}
+
+/* --- memcached ----------------------------------------------------------- */
+
+static void mc_get(void *ctx, size_t i)
+{
+	memcached_st *mc = ctx;
+	size_t len;
+	uint32_t flags;
+	memcached_return_t rc;
+	char *v = memcached_get(mc, keys[req(i)], KEY_SIZE, &len, &flags, &rc);
+	if (!v || len != VALUE_SIZE || memcmp(v, values[req(i)], VALUE_SIZE) != 0)
+		die("memcached get: %s", memcached_strerror(mc, rc));
+	free(v);
+}
+
+static void mc_set(void *ctx, size_t i)
+{
+	memcached_st *mc = ctx;
+	memcached_return_t rc =
+		memcached_set(mc, keys[req(i)], KEY_SIZE, (const char *)values[req(i)], VALUE_SIZE, 0, 0);
+	if (rc != MEMCACHED_SUCCESS)
+		die("memcached set: %s", memcached_strerror(mc, rc));
+}
+
+static void memcached_rows(const char *sock)
+{
+	memcached_st *mc = memcached_create(NULL);
+	if (!mc)
+		die("memcached_create failed");
+	memcached_return_t rc = memcached_server_add_unix_socket(mc, sock);
+	if (rc != MEMCACHED_SUCCESS)
+		die("memcached %s: %s", sock, memcached_strerror(mc, rc));
+	for (uint64_t k = 0; k < items; k++) {
+		char key[KEY_SIZE];
+		unsigned char value[VALUE_SIZE];
+		key_of(k, key);
+		value_of(k, value);
+		rc = memcached_set(mc, key, KEY_SIZE, (const char *)value, VALUE_SIZE, 0, 0);
+		if (rc != MEMCACHED_SUCCESS)
+			die("memcached fill: %s", memcached_strerror(mc, rc));
+	}
+	row("memcached", "get hit", per_op(mc_get, mc));
+	row("memcached", "set replace", per_op(mc_set, mc));
+	memcached_free(mc);
+}
+
+/* --- Redis --------------------------------------------------------------- */
+
+static void redis_check(redisContext *c, redisReply *r, const char *what)
+{
+	if (!r)
+		die("redis %s: %s", what, c->errstr);
+}
+
+static void redis_get(void *ctx, size_t i)
+{
+	redisContext *c = ctx;
+	redisReply *r = redisCommand(c, "GET %b", keys[req(i)], (size_t)KEY_SIZE);
+	redis_check(c, r, "get");
+	if (r->type != REDIS_REPLY_STRING || r->len != VALUE_SIZE ||
+	    memcmp(r->str, values[req(i)], VALUE_SIZE) != 0)
+		die("redis get: not the stored value");
+	freeReplyObject(r);
+}
+
+static void redis_set(void *ctx, size_t i)
+{
+	redisContext *c = ctx;
+	redisReply *r = redisCommand(c, "SET %b %b", keys[req(i)], (size_t)KEY_SIZE, values[req(i)],
+				     (size_t)VALUE_SIZE);
+	redis_check(c, r, "set");
+	if (r->type != REDIS_REPLY_STATUS)
+		die("redis set: %s", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+	freeReplyObject(r);
+}
+
+static void redis_rows(const char *sock)
+{
+	redisContext *c = redisConnectUnix(sock);
+	if (!c || c->err)
+		die("redis %s: %s", sock, c ? c->errstr : "out of memory");
+	for (uint64_t k = 0; k < items; k++) {
+		char key[KEY_SIZE];
+		unsigned char value[VALUE_SIZE];
+		key_of(k, key);
+		value_of(k, value);
+		redisReply *r = redisCommand(c, "SET %b %b", key, (size_t)KEY_SIZE, value, (size_t)VALUE_SIZE);
+		redis_check(c, r, "fill");
+		freeReplyObject(r);
+	}
+	row("Redis", "get hit", per_op(redis_get, c));
+	row("Redis", "set replace", per_op(redis_set, c));
+	redisFree(c);
+}
+
+/* --- LMDB ---------------------------------------------------------------- */
+
+struct lmdb {
+	MDB_env *env;
+	MDB_dbi dbi;
+	MDB_txn *rtxn;
+};
+
+static void lmdb_check(int rc, const char *what)
+{
+	if (rc)
+		die("lmdb %s: %s", what, mdb_strerror(rc));
+}
+
+static void lmdb_get(void *ctx, size_t i)
+{
+	struct lmdb *l = ctx;
+	MDB_val k = { KEY_SIZE, keys[req(i)] }, v;
+	unsigned char out[VALUE_SIZE];
+	lmdb_check(mdb_txn_renew(l->rtxn), "txn renew");
+	lmdb_check(mdb_get(l->rtxn, l->dbi, &k, &v), "get");
+	if (v.mv_size != VALUE_SIZE)
+		die("lmdb get: a value of %zu bytes", v.mv_size);
+	memcpy(out, v.mv_data, VALUE_SIZE); /* the caller's copy, as the others make */
+	mdb_txn_reset(l->rtxn);
+	if (memcmp(out, values[req(i)], VALUE_SIZE) != 0)
+		die("lmdb get: not the stored value");
+}
+
+static void lmdb_put(void *ctx, size_t i)
+{
+	struct lmdb *l = ctx;
+	MDB_txn *t;
+	MDB_val k = { KEY_SIZE, keys[req(i)] }, v = { VALUE_SIZE, values[req(i)] };
+	lmdb_check(mdb_txn_begin(l->env, NULL, 0, &t), "txn begin");
+	lmdb_check(mdb_put(t, l->dbi, &k, &v, 0), "put");
+	lmdb_check(mdb_txn_commit(t), "commit");
+}
+
+static void lmdb_rows(const char *dir)
+{
+	struct lmdb l;
+	MDB_txn *t;
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		die("mkdir %s: %s", dir, strerror(errno));
+	lmdb_check(mdb_env_create(&l.env), "env create");
+	lmdb_check(mdb_env_set_mapsize(l.env, (size_t)1 << 30), "set mapsize");
+	lmdb_check(mdb_env_open(l.env, dir, MDB_NOSYNC, 0600), "env open");
+	lmdb_check(mdb_txn_begin(l.env, NULL, 0, &t), "txn begin");
+	lmdb_check(mdb_dbi_open(t, NULL, 0, &l.dbi), "dbi open");
+	for (uint64_t n = 0; n < items; n++) {
+		char key[KEY_SIZE];
+		unsigned char value[VALUE_SIZE];
+		key_of(n, key);
+		value_of(n, value);
+		MDB_val k = { KEY_SIZE, key }, v = { VALUE_SIZE, value };
+		lmdb_check(mdb_put(t, l.dbi, &k, &v, 0), "fill");
+	}
+	lmdb_check(mdb_txn_commit(t), "commit");
+	lmdb_check(mdb_txn_begin(l.env, NULL, MDB_RDONLY, &l.rtxn), "read txn begin");
+	mdb_txn_reset(l.rtxn);
+	row("LMDB", "get hit", per_op(lmdb_get, &l));
+	row("LMDB", "put replace", per_op(lmdb_put, &l));
+	mdb_txn_abort(l.rtxn);
+	mdb_env_close(l.env);
+}
+
+static size_t number(const char *s)
+{
+	char *end;
+	unsigned long long n = strtoull(s, &end, 10);
+	if (!*s || *end || n == 0)
+		die("%s: expected a positive number", s);
+	return (size_t)n;
+}
+
+int main(int argc, char **argv)
+{
+	const char *mc = NULL, *redis = NULL, *lmdb = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (i + 1 >= argc)
+			die("usage: kv-peers [--items N] [--ops N] [--memcached SOCK] [--redis SOCK] [--lmdb DIR]");
+		if (!strcmp(argv[i], "--items"))
+			items = number(argv[++i]);
+		else if (!strcmp(argv[i], "--ops"))
+			loop_ops = number(argv[++i]);
+		else if (!strcmp(argv[i], "--memcached"))
+			mc = argv[++i];
+		else if (!strcmp(argv[i], "--redis"))
+			redis = argv[++i];
+		else if (!strcmp(argv[i], "--lmdb"))
+			lmdb = argv[++i];
+		else
+			die("unknown option %s", argv[i]);
+	}
+	working = items < WORKING_MAX ? items : WORKING_MAX;
+	keys = calloc(working, KEY_SIZE);
+	values = calloc(working, VALUE_SIZE);
+	if (!keys || !values)
+		die("out of memory");
+	for (size_t i = 0; i < working; i++) {
+		uint64_t k = ((uint64_t)i * 7919) % items;
+		key_of(k, keys[i]);
+		value_of(k, values[i]);
+	}
+	printf("{\"key_size\": %d, \"value_size\": %d, \"items\": %zu, \"rows\": [", KEY_SIZE,
+	       VALUE_SIZE, items);
+	if (mc)
+		memcached_rows(mc);
+	if (redis)
+		redis_rows(redis);
+	if (lmdb)
+		lmdb_rows(lmdb);
+	printf("\n]}\n");
+	return 0;
+}
