@@ -7,6 +7,7 @@
  * the servers) the server process's, all on the one CPU.
  *
  *   kv-peers [--items N] [--ops N] [--memcached SOCK] [--redis SOCK] [--lmdb DIR]
+ *            [--lmdb-nolock]
  *
  * Each peer named is filled with items 0..N (16-byte keys, 64-byte values)
  * and timed like kv-bench's rows: one untimed pass of up to 1,000 ops to
@@ -19,7 +20,11 @@
  *   Redis      hiredis over a Unix socket: redisCommand GET %b / SET %b %b
  *   LMDB       liblmdb in-process, MDB_NOSYNC (as the others, nothing is
  *              made durable): one read transaction reset and renewed around
- *              each mdb_get; one write transaction committed per mdb_put
+ *              each mdb_get; one write transaction committed per mdb_put.
+ *              --lmdb-nolock opens it MDB_NOLOCK, for a kernel without
+ *              CONFIG_FILE_LOCKING (fcntl locks fail there with EACCES):
+ *              no reader-table slot and no writer mutex, a little cheaper
+ *              than LMDB's usual locked mode
  *
  * Prints one JSON object, the shape of one of kv-bench's sizes:
  * {"key_size":16,"value_size":64,"items":N,"rows":[{"target","op","value"}]}.
@@ -47,6 +52,7 @@ static size_t items = 1000, loop_ops = 20000, working;
 static char (*keys)[KEY_SIZE];
 static unsigned char (*values)[VALUE_SIZE];
 static int rows;
+static unsigned int lmdb_flags = MDB_NOSYNC;
 
 static void die(const char *fmt, ...)
 {
@@ -258,7 +264,7 @@ static void lmdb_rows(const char *dir)
 		die("mkdir %s: %s", dir, strerror(errno));
 	lmdb_check(mdb_env_create(&l.env), "env create");
 	lmdb_check(mdb_env_set_mapsize(l.env, (size_t)1 << 30), "set mapsize");
-	lmdb_check(mdb_env_open(l.env, dir, MDB_NOSYNC, 0600), "env open");
+	lmdb_check(mdb_env_open(l.env, dir, lmdb_flags, 0600), "env open");
 	lmdb_check(mdb_txn_begin(l.env, NULL, 0, &t), "txn begin");
 	lmdb_check(mdb_dbi_open(t, NULL, 0, &l.dbi), "dbi open");
 	for (uint64_t n = 0; n < items; n++) {
@@ -272,8 +278,9 @@ static void lmdb_rows(const char *dir)
 	lmdb_check(mdb_txn_commit(t), "commit");
 	lmdb_check(mdb_txn_begin(l.env, NULL, MDB_RDONLY, &l.rtxn), "read txn begin");
 	mdb_txn_reset(l.rtxn);
-	row("LMDB", "get hit", per_op(lmdb_get, &l));
-	row("LMDB", "put replace", per_op(lmdb_put, &l));
+	const char *name = lmdb_flags & MDB_NOLOCK ? "LMDB MDB_NOLOCK" : "LMDB";
+	row(name, "get hit", per_op(lmdb_get, &l));
+	row(name, "put replace", per_op(lmdb_put, &l));
 	mdb_txn_abort(l.rtxn);
 	mdb_env_close(l.env);
 }
@@ -291,8 +298,12 @@ int main(int argc, char **argv)
 {
 	const char *mc = NULL, *redis = NULL, *lmdb = NULL;
 	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--lmdb-nolock")) {
+			lmdb_flags |= MDB_NOLOCK;
+			continue;
+		}
 		if (i + 1 >= argc)
-			die("usage: kv-peers [--items N] [--ops N] [--memcached SOCK] [--redis SOCK] [--lmdb DIR]");
+			die("usage: kv-peers [--items N] [--ops N] [--memcached SOCK] [--redis SOCK] [--lmdb DIR] [--lmdb-nolock]");
 		if (!strcmp(argv[i], "--items"))
 			items = number(argv[++i]);
 		else if (!strcmp(argv[i], "--ops"))
