@@ -80,13 +80,13 @@ artifacts: module build-lib-so build-kvctl
 # The test programs that run in the guest, and the shell library of the
 # suites; build/guest/ is copied to /extra/ in the guest.
 TEST_CFLAGS := -Wall -Wextra -Werror -O2 -Iinclude
-guest-tests: build-lib-so
+guest-tests: build-lib-so build/bench/kv-peers
 	rm -rf build/guest
 	mkdir -p build/guest
 	$(CARGO) build --release -p kv-device-tests -p kv-torture -p kv-bench -p kv-lincheck
 	$(CARGO) build --release -p kvlib --example put_get_del --example put_with_batch_iter --example cache
 	cp target/release/kv-device-tests target/release/kv-torture target/release/kv-bench \
-		target/release/kv-lincheck build/guest/
+		target/release/kv-lincheck build/bench/kv-peers build/guest/
 	cp target/release/examples/put_get_del build/guest/kvlib_put_get_del
 	cp target/release/examples/put_with_batch_iter build/guest/kvlib_put_with_batch_iter
 	cp target/release/examples/cache build/guest/kvlib_cache
@@ -137,9 +137,9 @@ bench:
 
 # kv-peers: the peers' rows of make bench (memcached, Redis, LMDB through
 # their C clients), run in the guest by bench/peers-run.
-build/bench/kv-peers: bench/peers.c
+build/bench/kv-peers: bench/peers.c include/kv.h
 	@mkdir -p $(@D)
-	$(CC) -O2 -Wall -Wextra -Werror -o $@ $< -lmemcached -lhiredis -llmdb
+	$(CC) -O2 -Wall -Wextra -Werror -Iinclude -o $@ $< -lmemcached -lhiredis -llmdb
 
 # --- installation ------------------------------------------------------------
 VERSION := 0.1.0

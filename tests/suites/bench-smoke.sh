@@ -17,6 +17,16 @@ for row in 'floor  syscall getppid()' 'floor  ioctl ENOTTY' 'kvstore use_lru=0 g
 	'Miss ratio (cache-aside' 'zipf 0.8 ' 'zipf 1.0 ' 'zipf 1.0 + scan of 200 '; do
 	check "bench/table has '$row'" grep -qF "$row" /tmp/table.txt
 done
+# kv-peers, with the peers that need no server (make bench adds memcached and
+# Redis): every row it prints for kvstore and LMDB, from a loaded kv.ko.
+if reload bench/peers-quick buckets=128 max_items=100 use_lru=0; then
+	check bench/peers-quick sh -c "/extra/kv-peers --items 100 --ops 200 --kvstore /dev/kvstore --lmdb /tmp/lmdb >/tmp/peers.json"
+	for row in '"ioctl floor", "op": "ENOTTY"' '"kvstore", "op": "get hit"' '"kvstore", "op": "put replace"' \
+		'"LMDB", "op": "get hit"' '"LMDB", "op": "put replace"'; do
+		check "bench/peers has $row" grep -qF "\"target\": $row" /tmp/peers.json
+	done
+	rmmod kv
+fi
 # Every stream row has a miss ratio for LRU, SIEVE and BPF LRU hash.
 check "bench/miss ratio rows have 3 figures" sh -c \
 	"[ \$(grep -cE '^zipf [0-9.]+( \+ scan of [0-9]+)? +([0-9.]+% +){2}[0-9.]+%$' /tmp/table.txt) = 3 ]"
