@@ -1,7 +1,8 @@
 //! Expiry, counters and versions: [`Store`]'s cache methods and the ops of
 //! [`Store::cache_batch`]. TTLs are [`Duration`]s, `None` meaning never;
 //! they travel as whole milliseconds, rounded up (so a TTL shorter than a
-//! millisecond still expires, at the next one) and saturated.
+//! millisecond still expires, at the next one) and saturated. The module
+//! rounds a deadline down by less than 1/1024 of its TTL (docs/abi.md).
 
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
