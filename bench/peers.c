@@ -6,10 +6,11 @@
  * guest instructions per operation: the client's, the kernel's and (for
  * the servers) the server process's, all on the one CPU.
  *
- *   kv-peers [--items N] [--ops N] [--kvstore DEV] [--memcached SOCK] [--redis SOCK]
- *            [--lmdb DIR] [--lmdb-nolock]
+ *   kv-peers [--items N] [--key-size N] [--value-size N] [--ops N] [--kvstore DEV]
+ *            [--memcached SOCK] [--redis SOCK] [--lmdb DIR] [--lmdb-nolock]
  *
- * Each peer named is filled with items 0..N (16-byte keys, 64-byte values)
+ * Each peer named is filled with items 0..N (keys of --key-size bytes, 16
+ * to 64, values of --value-size, up to 256; 16 and 64 unless given)
  * and timed like kv-bench's rows: one untimed pass of up to 1,000 ops to
  * fault pages in, then three timed passes of --ops ops (a tenth of that for
  * the servers, whose ops cost some 30 times more), the cheapest
@@ -52,15 +53,14 @@
 
 #include "kv.h"
 
-#define KEY_SIZE 16
-#define VALUE_SIZE 64
 #define PASSES 3
 #define WORKING_MAX 4096
 #define FILL_BATCH 256
 
 static size_t items = 1000, loop_ops = 20000, working;
-static char (*keys)[KEY_SIZE];
-static unsigned char (*values)[VALUE_SIZE];
+static size_t key_size = 16, value_size = 64;
+static char (*keys)[KV_MAX_KEY];
+static unsigned char (*values)[KV_MAX_VAL];
 static int rows;
 static unsigned int lmdb_flags = MDB_NOSYNC;
 
@@ -76,20 +76,21 @@ static void die(const char *fmt, ...)
 }
 
 /*
- * Item k's key: 16 printable bytes (the ASCII protocol forbids spaces and
- * control bytes in keys), and its value: 64 bytes derived from k, as
- * kv-bench's value_bytes.
+ * Item k's key: printable bytes (the ASCII protocol forbids spaces and
+ * control bytes in keys), its number in the first 16; and its value: bytes
+ * derived from k, as kv-bench's value_bytes.
  */
 static void key_of(uint64_t k, char *key)
 {
 	char buf[32];
 	snprintf(buf, sizeof(buf), "key:%012llu", (unsigned long long)(k % 1000000000000ULL));
-	memcpy(key, buf, KEY_SIZE);
+	memcpy(key, buf, 16);
+	memset(key + 16, 'k', key_size - 16);
 }
 
 static void value_of(uint64_t k, unsigned char *value)
 {
-	for (size_t j = 0; j < VALUE_SIZE; j++)
+	for (size_t j = 0; j < value_size; j++)
 		value[j] = (unsigned char)(k + j);
 }
 
@@ -158,10 +159,10 @@ struct kvstore {
 
 static void kv_pair_of(struct kv_pair *p, size_t r)
 {
-	p->key.len = KEY_SIZE;
-	memcpy(p->key.data, keys[r], KEY_SIZE);
-	p->value.len = VALUE_SIZE;
-	memcpy(p->value.data, values[r], VALUE_SIZE);
+	p->key.len = key_size;
+	memcpy(p->key.data, keys[r], key_size);
+	p->value.len = value_size;
+	memcpy(p->value.data, values[r], value_size);
 }
 
 static void kv_floor(void *ctx, size_t i)
@@ -177,10 +178,10 @@ static void kv_get_hit(void *ctx, size_t i)
 {
 	struct kvstore *kv = ctx;
 	size_t r = req(i);
-	kv->pair.key.len = KEY_SIZE;
-	memcpy(kv->pair.key.data, keys[r], KEY_SIZE);
-	if (ioctl(kv->fd, KV_IOC_GET, &kv->pair) != 0 || kv->pair.value.len != VALUE_SIZE ||
-	    memcmp(kv->pair.value.data, values[r], VALUE_SIZE) != 0)
+	kv->pair.key.len = key_size;
+	memcpy(kv->pair.key.data, keys[r], key_size);
+	if (ioctl(kv->fd, KV_IOC_GET, &kv->pair) != 0 || kv->pair.value.len != value_size ||
+	    memcmp(kv->pair.value.data, values[r], value_size) != 0)
 		die("kvstore get: %s", strerror(errno));
 }
 
@@ -201,7 +202,7 @@ static void kvstore_rows(const char *dev)
 	if (ioctl(kv.fd, KV_IOC_CLEAR, 0) != 0)
 		die("kvstore clear: %s", strerror(errno));
 	for (uint64_t k = 0; k < items; k++) {
-		struct kv_pair p = { .key.len = KEY_SIZE, .value.len = VALUE_SIZE };
+		struct kv_pair p = { .key.len = key_size, .value.len = value_size };
 		key_of(k, (char *)p.key.data);
 		value_of(k, p.value.data);
 		if (ioctl(kv.fd, KV_IOC_PUT, &p) != 0)
@@ -221,8 +222,8 @@ static void mc_get(void *ctx, size_t i)
 	size_t len;
 	uint32_t flags;
 	memcached_return_t rc;
-	char *v = memcached_get(mc, keys[req(i)], KEY_SIZE, &len, &flags, &rc);
-	if (!v || len != VALUE_SIZE || memcmp(v, values[req(i)], VALUE_SIZE) != 0)
+	char *v = memcached_get(mc, keys[req(i)], key_size, &len, &flags, &rc);
+	if (!v || len != value_size || memcmp(v, values[req(i)], value_size) != 0)
 		die("memcached get: %s", memcached_strerror(mc, rc));
 	free(v);
 }
@@ -231,7 +232,7 @@ static void mc_set(void *ctx, size_t i)
 {
 	memcached_st *mc = ctx;
 	memcached_return_t rc =
-		memcached_set(mc, keys[req(i)], KEY_SIZE, (const char *)values[req(i)], VALUE_SIZE, 0, 0);
+		memcached_set(mc, keys[req(i)], key_size, (const char *)values[req(i)], value_size, 0, 0);
 	if (rc != MEMCACHED_SUCCESS)
 		die("memcached set: %s", memcached_strerror(mc, rc));
 }
@@ -257,11 +258,11 @@ static void memcached_rows(const char *sock)
 	 * (mc_get). */
 	fill_mode(mc, 1);
 	for (uint64_t k = 0; k < items; k++) {
-		char key[KEY_SIZE];
-		unsigned char value[VALUE_SIZE];
+		char key[KV_MAX_KEY];
+		unsigned char value[KV_MAX_VAL];
 		key_of(k, key);
 		value_of(k, value);
-		rc = memcached_set(mc, key, KEY_SIZE, (const char *)value, VALUE_SIZE, 0, 0);
+		rc = memcached_set(mc, key, key_size, (const char *)value, value_size, 0, 0);
 		if (rc != MEMCACHED_SUCCESS && rc != MEMCACHED_BUFFERED)
 			die("memcached fill: %s", memcached_strerror(mc, rc));
 	}
@@ -285,10 +286,10 @@ static void redis_check(redisContext *c, redisReply *r, const char *what)
 static void redis_get(void *ctx, size_t i)
 {
 	redisContext *c = ctx;
-	redisReply *r = redisCommand(c, "GET %b", keys[req(i)], (size_t)KEY_SIZE);
+	redisReply *r = redisCommand(c, "GET %b", keys[req(i)], key_size);
 	redis_check(c, r, "get");
-	if (r->type != REDIS_REPLY_STRING || r->len != VALUE_SIZE ||
-	    memcmp(r->str, values[req(i)], VALUE_SIZE) != 0)
+	if (r->type != REDIS_REPLY_STRING || r->len != value_size ||
+	    memcmp(r->str, values[req(i)], value_size) != 0)
 		die("redis get: not the stored value");
 	freeReplyObject(r);
 }
@@ -296,8 +297,8 @@ static void redis_get(void *ctx, size_t i)
 static void redis_set(void *ctx, size_t i)
 {
 	redisContext *c = ctx;
-	redisReply *r = redisCommand(c, "SET %b %b", keys[req(i)], (size_t)KEY_SIZE, values[req(i)],
-				     (size_t)VALUE_SIZE);
+	redisReply *r = redisCommand(c, "SET %b %b", keys[req(i)], key_size, values[req(i)],
+				     value_size);
 	redis_check(c, r, "set");
 	if (r->type != REDIS_REPLY_STATUS)
 		die("redis set: %s", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
@@ -314,12 +315,12 @@ static void redis_rows(const char *sock)
 	for (uint64_t k = 0; k < items;) {
 		uint64_t end = k + FILL_BATCH < items ? k + FILL_BATCH : items;
 		for (uint64_t j = k; j < end; j++) {
-			char key[KEY_SIZE];
-			unsigned char value[VALUE_SIZE];
+			char key[KV_MAX_KEY];
+			unsigned char value[KV_MAX_VAL];
 			key_of(j, key);
 			value_of(j, value);
-			if (redisAppendCommand(c, "SET %b %b", key, (size_t)KEY_SIZE, value,
-					       (size_t)VALUE_SIZE) != REDIS_OK)
+			if (redisAppendCommand(c, "SET %b %b", key, key_size, value,
+					       value_size) != REDIS_OK)
 				die("redis fill: %s", c->errstr);
 		}
 		for (; k < end; k++) {
@@ -352,15 +353,15 @@ static void lmdb_check(int rc, const char *what)
 static void lmdb_get(void *ctx, size_t i)
 {
 	struct lmdb *l = ctx;
-	MDB_val k = { KEY_SIZE, keys[req(i)] }, v;
-	unsigned char out[VALUE_SIZE];
+	MDB_val k = { key_size, keys[req(i)] }, v;
+	unsigned char out[KV_MAX_VAL];
 	lmdb_check(mdb_txn_renew(l->rtxn), "txn renew");
 	lmdb_check(mdb_get(l->rtxn, l->dbi, &k, &v), "get");
-	if (v.mv_size != VALUE_SIZE)
+	if (v.mv_size != value_size)
 		die("lmdb get: a value of %zu bytes", v.mv_size);
-	memcpy(out, v.mv_data, VALUE_SIZE); /* the caller's copy, as the others make */
+	memcpy(out, v.mv_data, value_size); /* the caller's copy, as the others make */
 	mdb_txn_reset(l->rtxn);
-	if (memcmp(out, values[req(i)], VALUE_SIZE) != 0)
+	if (memcmp(out, values[req(i)], value_size) != 0)
 		die("lmdb get: not the stored value");
 }
 
@@ -368,7 +369,7 @@ static void lmdb_put(void *ctx, size_t i)
 {
 	struct lmdb *l = ctx;
 	MDB_txn *t;
-	MDB_val k = { KEY_SIZE, keys[req(i)] }, v = { VALUE_SIZE, values[req(i)] };
+	MDB_val k = { key_size, keys[req(i)] }, v = { value_size, values[req(i)] };
 	lmdb_check(mdb_txn_begin(l->env, NULL, 0, &t), "txn begin");
 	lmdb_check(mdb_put(t, l->dbi, &k, &v, 0), "put");
 	lmdb_check(mdb_txn_commit(t), "commit");
@@ -386,11 +387,11 @@ static void lmdb_rows(const char *dir)
 	lmdb_check(mdb_txn_begin(l.env, NULL, 0, &t), "txn begin");
 	lmdb_check(mdb_dbi_open(t, NULL, 0, &l.dbi), "dbi open");
 	for (uint64_t n = 0; n < items; n++) {
-		char key[KEY_SIZE];
-		unsigned char value[VALUE_SIZE];
+		char key[KV_MAX_KEY];
+		unsigned char value[KV_MAX_VAL];
 		key_of(n, key);
 		value_of(n, value);
-		MDB_val k = { KEY_SIZE, key }, v = { VALUE_SIZE, value };
+		MDB_val k = { key_size, key }, v = { value_size, value };
 		lmdb_check(mdb_put(t, l.dbi, &k, &v, 0), "fill");
 	}
 	lmdb_check(mdb_txn_commit(t), "commit");
@@ -421,9 +422,14 @@ int main(int argc, char **argv)
 			continue;
 		}
 		if (i + 1 >= argc)
-			die("usage: kv-peers [--items N] [--ops N] [--kvstore DEV] [--memcached SOCK] [--redis SOCK] [--lmdb DIR] [--lmdb-nolock]");
+			die("usage: kv-peers [--items N] [--key-size N] [--value-size N] [--ops N] "
+			    "[--kvstore DEV] [--memcached SOCK] [--redis SOCK] [--lmdb DIR] [--lmdb-nolock]");
 		if (!strcmp(argv[i], "--items"))
 			items = number(argv[++i]);
+		else if (!strcmp(argv[i], "--key-size"))
+			key_size = number(argv[++i]);
+		else if (!strcmp(argv[i], "--value-size"))
+			value_size = number(argv[++i]);
 		else if (!strcmp(argv[i], "--ops"))
 			loop_ops = number(argv[++i]);
 		else if (!strcmp(argv[i], "--kvstore"))
@@ -437,9 +443,11 @@ int main(int argc, char **argv)
 		else
 			die("unknown option %s", argv[i]);
 	}
+	if (key_size < 16 || key_size > KV_MAX_KEY || value_size > KV_MAX_VAL)
+		die("keys of 16 to %d bytes and values of 1 to %d bytes", KV_MAX_KEY, KV_MAX_VAL);
 	working = items < WORKING_MAX ? items : WORKING_MAX;
-	keys = calloc(working, KEY_SIZE);
-	values = calloc(working, VALUE_SIZE);
+	keys = calloc(working, KV_MAX_KEY);
+	values = calloc(working, KV_MAX_VAL);
 	if (!keys || !values)
 		die("out of memory");
 	for (size_t i = 0; i < working; i++) {
@@ -447,8 +455,8 @@ int main(int argc, char **argv)
 		key_of(k, keys[i]);
 		value_of(k, values[i]);
 	}
-	printf("{\"key_size\": %d, \"value_size\": %d, \"items\": %zu, \"rows\": [", KEY_SIZE,
-	       VALUE_SIZE, items);
+	printf("{\"key_size\": %zu, \"value_size\": %zu, \"items\": %zu, \"rows\": [", key_size,
+	       value_size, items);
 	if (kvdev)
 		kvstore_rows(kvdev);
 	if (mc)
