@@ -1,10 +1,11 @@
-//! The table `make bench` prints, from the JSON that `ops` and `parallel`
-//! wrote in the guest, and the combined JSON record.
+//! The table `make bench` prints, from the JSON that `ops`, `parallel`,
+//! `hitratio` and `bench/peers-run` wrote in the guests, and the combined
+//! JSON record.
 
 use std::fmt::Write as _;
 use std::io;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::hitratio::HitRatioReport;
 use crate::{Cost, OpsReport, ParallelReport, SizeResult};
@@ -14,6 +15,16 @@ struct Record {
     ops: Option<OpsReport>,
     parallel: Option<ParallelReport>,
     hitratio: Option<HitRatioReport>,
+    peers: Option<PeersReport>,
+}
+
+/// What `bench/peers-run` measured (kv-peers, bench/peers.c): kvstore and
+/// its peers per op, one size at a time, on one kernel.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct PeersReport {
+    pub kernel: String,
+    pub sizes: Vec<SizeResult>,
 }
 
 fn find<'a>(rows: &'a [Cost], target: &str, op: &str) -> Option<&'a Cost> {
@@ -29,6 +40,40 @@ fn size_label(s: &SizeResult) -> String {
         s.items.to_string()
     };
     format!("{}/{} {}", s.key_size, s.value_size, items)
+}
+
+/// One row per target and op, in the order they were first measured, and
+/// one column per size; the rows' (target, op) pairs in that order.
+fn size_table(out: &mut String, sizes: &[SizeResult]) -> Vec<(String, String)> {
+    let labels: Vec<String> = sizes.iter().map(size_label).collect();
+    let _ = write!(out, "\n{:<40}", "key/value bytes, items");
+    for l in &labels {
+        let _ = write!(out, "{l:>15}");
+    }
+    out.push('\n');
+    // Rows in the order they were first measured.
+    let mut keys: Vec<(String, String)> = Vec::new();
+    for c in sizes.iter().flat_map(|s| &s.rows) {
+        let key = (c.target.clone(), c.op.clone());
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    for (target, op) in &keys {
+        let _ = write!(out, "{:<40}", format!("{target} {op}"));
+        for s in sizes {
+            match find(&s.rows, target, op) {
+                Some(c) => {
+                    let _ = write!(out, "{:>15.0}", c.value);
+                }
+                None => {
+                    let _ = write!(out, "{:>15}", "-");
+                }
+            }
+        }
+        out.push('\n');
+    }
+    keys
 }
 
 /// Instructions per op: one row per target and op, one column per size.
@@ -52,35 +97,7 @@ pub fn ops_table(r: &OpsReport) -> String {
         .iter()
         .find(|f| f.target == "ioctl")
         .map(|f| f.value);
-    let labels: Vec<String> = r.sizes.iter().map(size_label).collect();
-    let _ = write!(out, "\n{:<40}", "key/value bytes, items");
-    for l in &labels {
-        let _ = write!(out, "{l:>15}");
-    }
-    out.push('\n');
-    // Rows in the order they were first measured.
-    let mut keys: Vec<(String, String)> = Vec::new();
-    for c in r.sizes.iter().flat_map(|s| &s.rows) {
-        let key = (c.target.clone(), c.op.clone());
-        if !keys.contains(&key) {
-            keys.push(key);
-        }
-    }
-    for (target, op) in &keys {
-        let _ = write!(out, "{:<40}", format!("{target} {op}"));
-        for s in &r.sizes {
-            match find(&s.rows, target, op) {
-                Some(c) => {
-                    let _ = write!(out, "{:>15.0}", c.value);
-                }
-                None => {
-                    let _ = write!(out, "{:>15}", "-");
-                }
-            }
-        }
-        out.push('\n');
-    }
-
+    let keys = size_table(&mut out, &r.sizes);
     let _ = writeln!(out, "\nRatios (lower is better)");
     let mut ratio_row = |name: String, f: &dyn Fn(&SizeResult) -> Option<f64>| {
         let _ = write!(out, "{name:<40}");
@@ -162,6 +179,19 @@ pub fn ops_table(r: &OpsReport) -> String {
     with_notes(out, &r.notes)
 }
 
+/// kvstore beside its peers: one row per target and op, one column per size.
+pub fn peers_table(r: &PeersReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "The peers: guest instructions per operation (QEMU -icount, 1 CPU, kernel {}, its\n\
+         mitigations on); memcached and Redis count client, kernel and server",
+        r.kernel
+    );
+    size_table(&mut out, &r.sizes);
+    out
+}
+
 /// A table followed by its notes, one `note:` line each.
 fn with_notes(mut out: String, notes: &[String]) -> String {
     for n in notes {
@@ -239,10 +269,13 @@ pub fn run(files: &[String], json_out: Option<&str>) -> io::Result<()> {
         } else if let Ok(par) = serde_json::from_str::<ParallelReport>(&text) {
             print!("\n{}", parallel_table(&par));
             record.parallel = Some(par);
+        } else if let Ok(peers) = serde_json::from_str::<PeersReport>(&text) {
+            print!("\n{}", peers_table(&peers));
+            record.peers = Some(peers);
         } else {
             let hit: HitRatioReport = serde_json::from_str(&text).map_err(|e| {
                 io::Error::other(format!(
-                    "{f}: neither an ops, a parallel nor a hitratio report: {e}"
+                    "{f}: not an ops, parallel, peers or hitratio report: {e}"
                 ))
             })?;
             print!("\n{}", hitratio_table(&hit));
@@ -255,4 +288,43 @@ pub fn run(files: &[String], json_out: Option<&str>) -> io::Result<()> {
             .map_err(|e| io::Error::new(e.kind(), format!("{path}: {e}")))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PEERS: &str = r#"{"kernel": "7.2.12+deb13-amd64", "sizes": [
+{"key_size": 16, "value_size": 64, "items": 1000, "rows": [
+    {"target": "kvstore", "op": "get hit", "value": 1104.4},
+    {"target": "LMDB", "op": "get hit", "value": 1340.0}
+]},
+{"key_size": 64, "value_size": 256, "items": 100000, "rows": [
+    {"target": "kvstore", "op": "get hit", "value": 1362.0}
+]}]}"#;
+
+    #[test]
+    fn the_peers_report_is_a_table_of_sizes() {
+        let peers: PeersReport = serde_json::from_str(PEERS).expect("a peers report");
+        let table = peers_table(&peers);
+        assert!(table.contains("kernel 7.2.12+deb13-amd64"), "{table}");
+        let lines: Vec<&str> = table.lines().collect();
+        let row = |name: &str| -> Vec<&str> {
+            let line = lines.iter().find(|l| l.starts_with(name)).expect(name);
+            line[40..].split_whitespace().collect()
+        };
+        assert_eq!(
+            row("key/value bytes, items"),
+            ["16/64", "1k", "64/256", "100k"]
+        );
+        assert_eq!(row("kvstore get hit"), ["1104", "1362"]);
+        assert_eq!(row("LMDB get hit"), ["1340", "-"]);
+    }
+
+    #[test]
+    fn an_ops_report_is_not_taken_for_the_peers() {
+        let ops = r#"{"kernel": "k", "floors": [], "sizes": [], "memory": null, "notes": []}"#;
+        assert!(serde_json::from_str::<PeersReport>(ops).is_err());
+        assert!(serde_json::from_str::<OpsReport>(PEERS).is_err());
+    }
 }
