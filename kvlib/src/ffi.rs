@@ -12,7 +12,7 @@ use kv_module::abi::{
 };
 use nix::errno::Errno;
 
-use crate::sys;
+use crate::{sys, BatchOp, CacheOp, Op};
 
 /// 0 for success; -1 with errno set for failure.
 fn status(result: Result<(), Errno>) -> c_int {
@@ -139,23 +139,18 @@ pub unsafe extern "C" fn kv_put_flags(fd: c_int, pair: *const KvPair, flags: u32
 /// `struct kv_op`s (the kernel checks it).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn kv_batch(fd: c_int, ops: *mut KvOp, count: u32) -> c_int {
-    // SAFETY: The caller's contract is `run_batch`'s, with `sys::batch`
-    // for `struct kv_op`s.
-    unsafe { run_batch(fd, ops, count, sys::batch) }
+    // SAFETY: The caller's contract is `run_batch`'s; `Op` is a
+    // transparent `KvOp`, so `ops` points to `count` of them.
+    unsafe { run_batch(fd, ops.cast::<Op>(), count) }
 }
 
-/// A batch ioctl `call` over `count` ops at `ops`: how many ran, or -1 with
+/// `T`'s batch ioctl over `count` ops at `ops`: how many ran, or -1 with
 /// errno.
 ///
 /// # Safety
-/// `ops` is NULL (allowed only with `count` 0) or points to `count` ops of
-/// the kind `call` sends (the kernel checks it).
-unsafe fn run_batch<T>(
-    fd: c_int,
-    ops: *mut T,
-    count: u32,
-    call: unsafe fn(c_int, &mut KvBatchArgs) -> Result<u32, Errno>,
-) -> c_int {
+/// `ops` is NULL (allowed only with `count` 0) or points to `count` `T`s
+/// (the kernel checks it).
+unsafe fn run_batch<T: BatchOp>(fd: c_int, ops: *mut T, count: u32) -> c_int {
     if ops.is_null() && count > 0 {
         return status(Err(Errno::EINVAL));
     }
@@ -165,7 +160,7 @@ unsafe fn run_batch<T>(
         reserved: 0,
     };
     // SAFETY: The caller's contract covers `ops`; the kernel checks it.
-    match unsafe { call(fd, &mut args) } {
+    match unsafe { T::RUN(fd, &mut args) } {
         // At most KV_BATCH_MAX, far below c_int::MAX.
         Ok(n) => c_int::try_from(n).unwrap_or(c_int::MAX),
         Err(e) => status(Err(e)),
@@ -365,9 +360,9 @@ pub unsafe extern "C" fn kv_put_ver(fd: c_int, pair: *const KvPair, version: u64
 /// `struct kv_cache_op`s (the kernel checks it).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn kv_cache_batch(fd: c_int, ops: *mut KvCacheOp, count: u32) -> c_int {
-    // SAFETY: The caller's contract is `run_batch`'s, with
-    // `sys::cache_batch` for `struct kv_cache_op`s.
-    unsafe { run_batch(fd, ops, count, sys::cache_batch) }
+    // SAFETY: The caller's contract is `run_batch`'s; `CacheOp` is a
+    // transparent `KvCacheOp`, so `ops` points to `count` of them.
+    unsafe { run_batch(fd, ops.cast::<CacheOp>(), count) }
 }
 
 #[cfg(test)]
