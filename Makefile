@@ -28,7 +28,7 @@ KMAKE_TOOLCHAIN = $(if $(wildcard $(KDIR)/.complete),$(shell bash -c '. $(RIG)/l
 
 CC ?= cc
 .PHONY: all module build-lib-so build-kvctl artifacts guest-tests unload load deps kernel \
-	test test-host test-vm torture vm demo bench docs install uninstall install-dkms clean help
+	test test-host test-vm torture vm vm-system demo bench docs install uninstall install-dkms clean help
 
 all: module
 
@@ -43,8 +43,8 @@ help:
 	@echo '  make docs           kvctl'"'"'s man page and shell completions, into build/docs/'
 	@echo '  make clean          remove kv.ko'"'"'s objects, target/ (cargo clean), libkv.so and kvctl/kvctl'
 	@echo 'Installing'
-	@echo '  make install        kvctl, libkv.so, kv.h, kv.pc, the udev rule, man page and completions (PREFIX, DESTDIR)'
-	@echo '  make uninstall      remove what make install put in place'
+	@echo '  make install        kvctl, libkv.so, kv.h, kv.pc, the udev rule, kvstore.service, man page and completions (PREFIX, DESTDIR)'
+	@echo '  make uninstall      remove what make install put in place (not /etc/modprobe.d/kvstore.conf nor the saved items)'
 	@echo '  make install-dkms   kv.ko'"'"'s sources for DKMS under /usr/src (then dkms install kvstore/$(VERSION))'
 	@echo '  make load PARAMS="buckets=128 max_items=256 use_lru=1"   insmod kv.ko on this host'
 	@echo '  make unload         rmmod kv on this host'
@@ -52,6 +52,7 @@ help:
 	@echo '  make deps           install the build and test-rig dependencies (Debian 12; on Debian 13 what kv.ko for its kernel needs)'
 	@echo '  make kernel         build (or reuse) the cached Rust-enabled test kernel'
 	@echo '  make vm             boot the test guest with kv.ko loaded and a shell on this terminal'
+	@echo '  make vm-system      boot the Debian 13 system guest (systemd, kvstore installed and its service on) with a root shell'
 	@echo '  make demo           install what is missing, boot the test guest and run the README session'
 	@echo 'Testing (docs/testing.md)'
 	@echo '  make test           host tests, then every guest suite; ends with "N passed, M failed"'
@@ -129,6 +130,9 @@ torture:
 vm: artifacts
 	$(RIG)/run --interactive
 
+vm-system:
+	$(RIG)/run --system --interactive
+
 demo:
 	$(RIG)/demo
 
@@ -149,7 +153,10 @@ LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 MANDIR ?= $(PREFIX)/share/man
 DATADIR ?= $(PREFIX)/share
+LIBEXECDIR ?= $(PREFIX)/libexec
 UDEVRULESDIR ?= /etc/udev/rules.d
+SYSTEMDUNITDIR ?= /etc/systemd/system
+MODPROBEDIR ?= /etc/modprobe.d
 DKMSSRCDIR ?= /usr/src/kvstore-$(VERSION)
 SONAME := libkv.so.0
 
@@ -167,6 +174,14 @@ install: build-lib-so build-kvctl docs
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 		-e 's|@VERSION@|$(VERSION)|' packaging/kv.pc.in >$(DESTDIR)$(LIBDIR)/pkgconfig/kv.pc
 	install -D -m 0644 packaging/99-kvstore.rules $(DESTDIR)$(UDEVRULESDIR)/99-kvstore.rules
+	install -d $(DESTDIR)$(LIBEXECDIR)/kvstore $(DESTDIR)$(SYSTEMDUNITDIR)
+	sed -e 's|@BINDIR@|$(BINDIR)|' -e 's|@LIBEXECDIR@|$(LIBEXECDIR)|' packaging/kvstore-service \
+		>$(DESTDIR)$(LIBEXECDIR)/kvstore/kvstore-service
+	chmod 0755 $(DESTDIR)$(LIBEXECDIR)/kvstore/kvstore-service
+	sed -e 's|@LIBEXECDIR@|$(LIBEXECDIR)|' packaging/kvstore.service.in >$(DESTDIR)$(SYSTEMDUNITDIR)/kvstore.service
+	@# The parameters are the administrator's: an existing file is kept.
+	@if [ ! -e $(DESTDIR)$(MODPROBEDIR)/kvstore.conf ]; then \
+		install -D -m 0644 packaging/kvstore-modprobe.conf $(DESTDIR)$(MODPROBEDIR)/kvstore.conf; fi
 	install -D -m 0644 build/docs/kvctl.1 $(DESTDIR)$(MANDIR)/man1/kvctl.1
 	install -D -m 0644 build/docs/kvctl.bash $(DESTDIR)$(DATADIR)/bash-completion/completions/kvctl
 	install -D -m 0644 build/docs/_kvctl $(DESTDIR)$(DATADIR)/zsh/site-functions/_kvctl
@@ -175,6 +190,7 @@ install: build-lib-so build-kvctl docs
 		getent group kvstore >/dev/null || groupadd --system kvstore; \
 		ldconfig; \
 		udevadm control --reload 2>/dev/null || true; \
+		systemctl daemon-reload 2>/dev/null || true; \
 		echo "installed; add users to the kvstore group to use /dev/kvstore without root"; \
 	fi
 
@@ -182,9 +198,11 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/kvctl $(DESTDIR)$(LIBDIR)/libkv.so.$(VERSION) \
 		$(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libkv.so $(DESTDIR)$(INCLUDEDIR)/kv.h \
 		$(DESTDIR)$(LIBDIR)/pkgconfig/kv.pc $(DESTDIR)$(UDEVRULESDIR)/99-kvstore.rules \
+		$(DESTDIR)$(LIBEXECDIR)/kvstore/kvstore-service $(DESTDIR)$(SYSTEMDUNITDIR)/kvstore.service \
 		$(DESTDIR)$(MANDIR)/man1/kvctl.1 $(DESTDIR)$(DATADIR)/bash-completion/completions/kvctl \
 		$(DESTDIR)$(DATADIR)/zsh/site-functions/_kvctl \
 		$(DESTDIR)$(DATADIR)/fish/vendor_completions.d/kvctl.fish
+	rmdir $(DESTDIR)$(LIBEXECDIR)/kvstore 2>/dev/null || true
 
 # The module's sources for DKMS; then `dkms install kvstore/$(VERSION)`.
 # kv_main.rs pulls in every other .rs under kv_module/, subfolders included,

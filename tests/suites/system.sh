@@ -1,0 +1,137 @@
+# rig: --system
+# params: --no-load
+# mem: 2048
+# kernels: debian
+# kvstore installed on a Debian 13 system as the README tells a user (rig/run
+# --system: make install, make install-dkms, dkms install, kvstore.service
+# enabled): the unit passes systemd-analyze verify; DKMS built kv.ko in the
+# guest for the running kernel, and builds it again from the packaged
+# sources; /dev/kvstore has the udev rule's owner, group and mode, both
+# after the install and at boot; a member of the kvstore group puts and
+# gets, a user outside it is refused; the modprobe.d parameters apply; the
+# items, binary keys and values included, survive `systemctl restart
+# kvstore` and a reboot byte for byte, and an expiring item keeps the time
+# it had left. Runs twice: after the first boot, then after the reboot it
+# asks for.
+. /extra/lib.sh
+kver=$(uname -r)
+keep=/var/tmp/kv-system-test # on the root file system: kept across the reboot
+
+# The store's items as dump lines, sorted, without the items that expire
+# (their ttl_ms changes with time).
+stored() { kvctl dump | grep -v '"ttl_ms"' | sort; }
+
+device_mode() { # NAME: /dev/kvstore is root:kvstore 0660, as the udev rule says
+	mode=$(stat -c '%U:%G %a' /dev/kvstore 2>&1)
+	if [ "$mode" = "root:kvstore 660" ]; then pass "$1"; else fail "$1" "/dev/kvstore is '$mode', expected 'root:kvstore 660'"; fi
+}
+
+same_items() { # NAME: the store holds what was saved in $keep, byte for byte
+	stored >"$keep/now"
+	if cmp -s "$keep/expected" "$keep/now"; then
+		pass "$1 ($(wc -l <"$keep/now") items)"
+	else
+		fail "$1" "items differ: $(diff "$keep/expected" "$keep/now" | head -n 4 | tr '\n' ' ')"
+	fi
+	kvctl get raw >"$keep/raw.now" 2>&1
+	if cmp -s "$keep/raw.want" "$keep/raw.now"; then pass "$1/raw_value"; else fail "$1/raw_value" "kvctl get raw changed"; fi
+}
+
+ttl_kept() { # NAME: the item put with a 1 h TTL has a little under 1 h left
+	left=$(kvctl ttl session 2>&1)
+	case "$left" in
+	*[!0-9]* | "") fail "$1" "kvctl ttl session: '$left'" ;;
+	*) if [ "$left" -gt 3000000 ] && [ "$left" -le 3600000 ]; then pass "$1 ($left ms left)"; else fail "$1" "$left ms left, expected (3000000, 3600000]"; fi ;;
+	esac
+}
+
+group_access() { # NAME: alice (in kvstore) puts and gets, bob (not) is refused
+	expect "$1/member_put" 0 "" "" runuser -u alice -- kvctl put "member-$KV_BOOT" yes
+	expect "$1/member_get" 0 "yes" "" runuser -u alice -- kvctl get "member-$KV_BOOT"
+	out=$(runuser -u bob -- kvctl get "member-$KV_BOOT" 2>&1)
+	status=$?
+	case "$status:$out" in
+	0:*) fail "$1/outsider_refused" "bob read the store: '$out'" ;;
+	*[Pp]ermission\ denied*) pass "$1/outsider_refused" ;;
+	*) fail "$1/outsider_refused" "exit $status, '$out' (expected permission denied)" ;;
+	esac
+	runuser -u alice -- kvctl del "member-$KV_BOOT" >/dev/null 2>&1
+}
+
+if [ "$KV_BOOT" = 1 ]; then
+	# --- the install ----------------------------------------------------
+	out=$(systemd-analyze verify --man=no kvstore.service 2>&1)
+	if [ $? = 0 ] && [ -z "$out" ]; then pass system/unit_verify; else fail system/unit_verify "$out"; fi
+	check system/service_active systemctl is-active --quiet kvstore.service
+	check system/service_enabled systemctl is-enabled --quiet kvstore.service
+	ko=$(modinfo -n kv 2>&1)
+	case "$ko" in
+	"/lib/modules/$kver/updates/dkms/kv.ko"*) pass "system/dkms_installed ($ko)" ;;
+	*) fail system/dkms_installed "modinfo -n kv: '$ko'" ;;
+	esac
+	expect system/dkms_status 0 "kvstore/0.1.0, $kver, x86_64: installed" "" dkms status kvstore/0.1.0
+	device_mode system/device_mode_after_install
+
+	# --- users ------------------------------------------------------------
+	useradd --create-home --groups kvstore alice && useradd --create-home bob
+	group_access system/group
+
+	# --- the items, then a restart with other parameters ------------------
+	mkdir -p "$keep"
+	kvctl clear >/dev/null
+	i=0
+	while [ $i -lt 40 ]; do # random binary keys (1-64 bytes, the first one i) and values (0-256 bytes)
+		klen=$(($(od -An -N1 -tu1 /dev/urandom) % 64))
+		vlen=$(($(od -An -N2 -tu2 /dev/urandom) % 257))
+		k=$(printf '%02x' $i)$(head -c "$klen" /dev/urandom | od -An -v -tx1 | tr -d ' \n')
+		v=$(head -c "$vlen" /dev/urandom | od -An -v -tx1 | tr -d ' \n')
+		kvctl --hex put "$k" "$v" || fail system/put "kvctl --hex put $k $v failed"
+		i=$((i + 1))
+	done
+	printf 'a\000b\nc\r\377' >"$keep/raw"
+	kvctl put raw - <"$keep/raw"
+	{ cat "$keep/raw"; echo; } >"$keep/raw.want" # get adds a newline
+	kvctl put --ttl 1h session abc
+	stored >"$keep/expected"
+	echo 'options kv buckets=64 max_items=500 use_lru=2' >/etc/modprobe.d/kvstore.conf
+	check system/restart systemctl restart kvstore.service
+	same_items system/restart/items
+	ttl_kept system/restart/ttl_kept
+	expect system/restart/params 0 "max_items: 500
+lru: sieve" "" sh -c 'kvctl stat | grep -E "^(max_items|lru):"'
+	saved=$(stat -c '%a %s' /var/lib/kvstore/store.jsonl 2>&1)
+	case "$saved" in
+	"600 "[1-9]*) pass "system/saved_file (mode and size: $saved)" ;;
+	*) fail system/saved_file "/var/lib/kvstore/store.jsonl: '$saved'" ;;
+	esac
+	left=$(ls /var/lib/kvstore)
+	if [ "$left" = store.jsonl ]; then pass system/no_temporary_files; else fail system/no_temporary_files "/var/lib/kvstore holds: $left"; fi
+
+	# --- DKMS builds kv.ko again from the packaged sources ---------------
+	if dkms build kvstore/0.1.0 -k "$kver" --force >"$keep/dkms-rebuild.log" 2>&1; then
+		ko=$(find "/var/lib/dkms/kvstore/0.1.0/$kver" -name 'kv.ko*' -newer "$keep/expected" | head -n 1)
+		vermagic=$(modinfo -F vermagic "$ko" 2>/dev/null)
+		case "$vermagic" in
+		"$kver "*) pass "system/dkms_rebuild (vermagic $vermagic)" ;;
+		*) fail system/dkms_rebuild "rebuilt kv.ko '$ko' has vermagic '$vermagic'" ;;
+		esac
+	else
+		fail system/dkms_rebuild "$(tail -n 5 "$keep/dkms-rebuild.log" | tr '\n' ' ')"
+	fi
+
+	touch /run/kv-rig.reboot # the rig reboots the guest and runs this again
+	exit $failed
+fi
+
+# --- after the reboot ------------------------------------------------------
+check system/boot/service_active systemctl is-active --quiet kvstore.service
+device_mode system/boot/device_mode
+same_items system/reboot/items
+ttl_kept system/reboot/ttl_kept
+group_access system/boot/group
+out=$(journalctl -b -u kvstore.service -o cat 2>&1)
+case "$out" in
+*"loaded 42 items"*) pass system/boot/journal_restored ;;
+*) fail system/boot/journal_restored "journal of kvstore.service: $(echo "$out" | tail -n 3 | tr '\n' ' ')" ;;
+esac
+exit $failed
