@@ -12,8 +12,9 @@
 # gets, a user outside it is refused; the modprobe.d parameters apply; the
 # items, binary keys and values included, survive `systemctl restart
 # kvstore` and a reboot byte for byte, and an expiring item keeps the time
-# it had left. Runs twice: after the first boot, then after the reboot it
-# asks for.
+# it had left. Runs twice: after the first boot of the installed system (the
+# rig's install boot, cached, came before it), then after the reboot it asks
+# for.
 . /extra/lib.sh
 kver=$(uname -r)
 keep=/var/tmp/kv-system-test # on the root file system: kept across the reboot
@@ -22,8 +23,9 @@ keep=/var/tmp/kv-system-test # on the root file system: kept across the reboot
 # (their ttl_ms changes with time).
 stored() { kvctl dump | grep -v '"ttl_ms"' | sort; }
 
-device_mode() { # NAME: /dev/kvstore is root:kvstore 0660, as the udev rule says
-	mode=$(stat -c '%U:%G %a' /dev/kvstore 2>&1)
+device_mode() { # NAME [FILE]: /dev/kvstore is root:kvstore 0660, as the udev
+	# rule says (now, or as FILE recorded it)
+	if [ -n "${2:-}" ]; then mode=$(cat "$2" 2>&1); else mode=$(stat -c '%U:%G %a' /dev/kvstore 2>&1); fi
 	if [ "$mode" = "root:kvstore 660" ]; then pass "$1"; else fail "$1" "/dev/kvstore is '$mode', expected 'root:kvstore 660'"; fi
 }
 
@@ -60,7 +62,7 @@ group_access() { # NAME: alice (in kvstore) puts and gets, bob (not) is refused
 }
 
 if [ "$KV_BOOT" = 1 ]; then
-	# --- the install ----------------------------------------------------
+	# --- the install, and the service at boot -----------------------------
 	out=$(systemd-analyze verify --man=no kvstore.service 2>&1)
 	if [ $? = 0 ] && [ -z "$out" ]; then pass system/unit_verify; else fail system/unit_verify "$out"; fi
 	check system/service_active systemctl is-active --quiet kvstore.service
@@ -71,7 +73,9 @@ if [ "$KV_BOOT" = 1 ]; then
 	*) fail system/dkms_installed "modinfo -n kv: '$ko'" ;;
 	esac
 	expect system/dkms_status 0 "kvstore/0.1.0, $kver, x86_64: installed" "" dkms status kvstore/0.1.0
-	device_mode system/device_mode_after_install
+	# The rig's install boot recorded the device right after the install.
+	device_mode system/device_mode_after_install /var/lib/kv-rig/installed-device
+	device_mode system/first_boot/device_mode
 
 	# --- users ------------------------------------------------------------
 	useradd --create-home --groups kvstore alice && useradd --create-home bob
@@ -80,15 +84,23 @@ if [ "$KV_BOOT" = 1 ]; then
 	# --- the items, then a restart with other parameters ------------------
 	mkdir -p "$keep"
 	kvctl clear >/dev/null
-	i=0
-	while [ $i -lt 40 ]; do # random binary keys (1-64 bytes, the first one i) and values (0-256 bytes)
-		klen=$(($(od -An -N1 -tu1 /dev/urandom) % 64))
-		vlen=$(($(od -An -N2 -tu2 /dev/urandom) % 257))
-		k=$(printf '%02x' $i)$(head -c "$klen" /dev/urandom | od -An -v -tx1 | tr -d ' \n')
-		v=$(head -c "$vlen" /dev/urandom | od -An -v -tx1 | tr -d ' \n')
+	# 40 random binary keys (1-64 bytes, the first one i) and values (0-256
+	# bytes), in hex, from one read of /dev/urandom (a process costs
+	# tens of milliseconds under TCG).
+	head -c 16384 /dev/urandom | od -An -v -tu1 | awk '
+		{ for (f = 1; f <= NF; f++) b[n++] = $f }
+		END {
+			p = 0
+			for (i = 0; i < 40; i++) {
+				klen = b[p++] % 64; vlen = (b[p] * 256 + b[p + 1]) % 257; p += 2
+				k = sprintf("%02x", i); for (j = 0; j < klen; j++) k = k sprintf("%02x", b[p++])
+				v = ""; for (j = 0; j < vlen; j++) v = v sprintf("%02x", b[p++])
+				print k, v
+			}
+		}' >"$keep/items"
+	while read -r k v; do
 		kvctl --hex put "$k" "$v" || fail system/put "kvctl --hex put $k $v failed"
-		i=$((i + 1))
-	done
+	done <"$keep/items"
 	printf 'a\000b\nc\r\377' >"$keep/raw"
 	kvctl put raw - <"$keep/raw"
 	{ cat "$keep/raw"; echo; } >"$keep/raw.want" # get adds a newline
