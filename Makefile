@@ -206,8 +206,10 @@ uninstall:
 
 # The module's sources for DKMS; then `dkms install kvstore/$(VERSION)`.
 # kv_main.rs pulls in every other .rs under kv_module/, subfolders included,
-# except lib.rs and tests/, which only the host crate builds.
-MODULE_SOURCES = $(sort $(filter-out kv_module/lib.rs kv_module/tests/%,$(shell find kv_module -name '*.rs')))
+# except lib.rs and tests/, which only the host crate builds; the tracepoints
+# are C (kv_trace.c and kv_trace.h).
+MODULE_SOURCES = $(sort $(filter-out kv_module/lib.rs kv_module/tests/%,$(shell find kv_module -name '*.rs')) \
+	kv_module/kv_trace.c kv_module/kv_trace.h)
 install-dkms:
 	install -D -m 0644 dkms.conf $(DESTDIR)$(DKMSSRCDIR)/dkms.conf
 	install -D -m 0644 Kbuild $(DESTDIR)$(DKMSSRCDIR)/Kbuild

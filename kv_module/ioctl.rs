@@ -31,6 +31,7 @@ use crate::abi::{
 };
 use crate::loaded_store::wait_for_writer;
 use crate::loaded_store::{clock, now_ns, shared, store_error, with_writer, Store};
+use crate::loaded_store;
 use crate::policy::Relink;
 use crate::store::{Condition, Key, PutArgs, Relinked, ValueOut};
 use crate::user_copy::{read_in_place, write_value};
@@ -47,6 +48,18 @@ impl Access {
     /// such a file without read or write access).
     pub(crate) fn from_accmode(accmode: u32) -> Self {
         Access { accmode }
+    }
+
+    /// What the file may do, as its fdinfo shows it: `read-write`,
+    /// `read-only` (get, stat, dump), `write-only` (changes, stat) or `none`
+    /// (stat only).
+    pub(crate) fn name(self) -> &'static str {
+        match (self.require_read().is_ok(), self.require_write().is_ok()) {
+            (true, true) => "read-write",
+            (true, false) => "read-only",
+            (false, true) => "write-only",
+            (false, false) => "none",
+        }
     }
 
     /// A valid request to change the store: EBADF unless the file was
@@ -173,8 +186,7 @@ pub(crate) fn del(arg: UserPtr, access: Access) -> Result {
 
 /// `KV_IOC_STAT`.
 pub(crate) fn stat(arg: UserPtr) -> Result {
-    let store = shared()?;
-    let usage = with_writer(|writer| Ok(store.usage(writer)))?;
+    let usage = loaded_store::usage()?;
     UserSlice::new(arg, size_of::<KvUsageStat>())
         .writer()
         .write(&usage)

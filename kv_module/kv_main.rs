@@ -13,6 +13,8 @@ use kernel::{
     fs::{file, File},
     miscdevice::{MiscDevice, MiscDeviceRegistration},
     prelude::*,
+    seq_file::SeqFile,
+    seq_print,
     time::{delay::fsleep, Delta},
     uaccess::UserPtr,
 };
@@ -35,6 +37,8 @@ mod ioctl;
 mod loaded_store;
 mod owned_misc;
 mod reclaim;
+mod sysfs;
+mod trace;
 mod user_copy;
 
 use ioctl::Access;
@@ -120,7 +124,7 @@ impl kernel::Module for KvModule {
 
         // The device's file operations name this module as owner, so the VFS
         // pins kv.ko while any file is open (see owned_misc.rs).
-        let miscdev = OwnedMiscDevice::register(c"kvstore", module).inspect_err(|_| {
+        let miscdev = OwnedMiscDevice::register(c"kvstore", module, sysfs::groups()).inspect_err(|_| {
             // Free the store now: nothing can reach it without the device,
             // once the reclaim has stopped.
             reclaim::stop();
@@ -171,6 +175,14 @@ impl MiscDevice for KvDevice {
             // can show `rmmod` refusing until it is done. Bounded at load.
             fsleep(Delta::from_millis(i64::from(delay)));
         }
+    }
+
+    // `/proc/<pid>/fdinfo/<fd>` of an open `/dev/kvstore`, after the VFS's
+    // own lines: what the file may do to the store (its open mode). The store
+    // has nothing per file to show.
+    fn show_fdinfo(_device: (), m: &SeqFile, file: &File) {
+        let access = Access::from_accmode(file.flags() & file::flags::O_ACCMODE);
+        seq_print!(m, "kvstore-access:\t{}\n", access.name());
     }
 
     // The ABI has no pointers and the same layout for 32- and 64-bit callers,

@@ -33,6 +33,7 @@ use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
 use kernel::{alloc::flags::__GFP_NOWARN, bindings, global_lock, prelude::*};
 
+use crate::abi::KvUsageStat;
 use crate::policy::Policy;
 use crate::store;
 
@@ -206,6 +207,13 @@ pub(crate) fn wait_for_writer() {
     drop(WRITER.lock());
     #[cfg(not(CONFIG_PREEMPT_RT))]
     core::hint::spin_loop();
+}
+
+/// The store's counters and parameters at one instant, under [`WRITER`]:
+/// what the stat ioctl answers and every sysfs file shows.
+pub(crate) fn usage() -> Result<KvUsageStat> {
+    let store = shared()?;
+    with_writer(|writer| Ok(store.usage(writer)))
 }
 
 /// Runs `op` on the writer under [`WRITER`].

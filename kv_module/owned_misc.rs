@@ -58,9 +58,17 @@ unsafe impl<T: MiscDevice> Send for OwnedMiscDevice<T> {}
 unsafe impl<T: MiscDevice> Sync for OwnedMiscDevice<T> {}
 
 impl<T: MiscDevice> OwnedMiscDevice<T> {
-    /// Registers `/dev/<name>` with `T`'s callbacks, owned by `module`.
-    pub(crate) fn register(name: &'static CStr, module: &'static ThisModule) -> Result<Self> {
+    /// Registers `/dev/<name>` with `T`'s callbacks, owned by `module`, and
+    /// with the attribute groups `groups` (a NULL-terminated array that
+    /// outlives the registration, as `sysfs.rs`'s static one does).
+    pub(crate) fn register(
+        name: &'static CStr,
+        module: &'static ThisModule,
+        groups: *mut *const bindings::attribute_group,
+    ) -> Result<Self> {
         let mut misc = MiscDeviceOptions { name }.into_raw::<T>();
+        // The store's sysfs files, created and removed with the device.
+        misc.groups = groups;
         // SAFETY: `into_raw` sets `fops` to `&MiscdeviceVTable::<T>::VTABLE`,
         // a `'static` constant, so it is valid to read. `file_operations` is
         // plain data (function and module pointers), so a bitwise copy is a
@@ -80,8 +88,9 @@ impl<T: MiscDevice> OwnedMiscDevice<T> {
         // initialised.
         unsafe { (*raw.misc.get()).fops = raw.fops.get() };
         // SAFETY: `raw.misc` is an initialised `struct miscdevice` (name,
-        // dynamic minor, fops), boxed so it stays at this address until `drop`
-        // deregisters it; `raw.fops` lives in the same box.
+        // dynamic minor, fops, groups), boxed so it stays at this address
+        // until `drop` deregisters it; `raw.fops` lives in the same box, and
+        // `groups` outlives the registration (the caller's promise).
         //
         // Layout facts of the 7.2 kernel crate this relies on, checked against
         // rust/kernel/miscdevice.rs of the pinned source:

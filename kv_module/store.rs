@@ -43,12 +43,41 @@ use crate::table::{is_expired, Bucket, Found, Hit, Slot, Table, NIL};
 
 pub use crate::table::{Error, Key, ValueOut, MAX_BUCKETS, MAX_ITEMS};
 
-/// Storage for the store's arrays, all allocated at load.
-pub trait Alloc {
+/// Storage for the store's arrays, all allocated at load, from the
+/// environment that also takes the store's [`Events`].
+pub trait Alloc: Events {
     type Vec<T>: DerefMut<Target = [T]>;
     /// `len` elements made by `f`, each written once; `None` when out of
     /// memory.
     fn vec<T>(len: usize, f: impl FnMut() -> T) -> Option<Self::Vec<T>>;
+}
+
+/// Why an expired item left the store, for [`Events::expired`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expired {
+    /// 0: the background reclaim ([`Writer::reclaim_expired`]).
+    Reclaim = 0,
+    /// 1: a writer operation met it.
+    Access = 1,
+    /// 2: a new key in the full store took its room.
+    Room = 2,
+}
+
+/// Where the store reports its rare events: the tracepoints in the module,
+/// nothing by default. Each is called under the writer lock, once per
+/// event, after the counter that counts it has moved, with slot numbers
+/// and counts, never a key or a value. The hot paths (a get, a put into
+/// free room, a replace) report nothing.
+pub trait Events {
+    /// Slot `slot`'s item was evicted under `policy` for a new key; `items`
+    /// are in the store after the new key went in. One per `evictions`.
+    fn evicted(_slot: u32, _policy: Policy, _items: u32) {}
+    /// Slot `slot`'s item expired and was removed, for `cause`; `items` are
+    /// left. One per `expired`.
+    fn expired(_slot: u32, _cause: Expired, _items: u32) {}
+    /// A new key was refused for want of room (`Error::Full` from a store
+    /// without eviction); `items` of `max_items` are in the store.
+    fn put_refused(_items: u32, _max_items: u32) {}
 }
 
 /// The monotonic clock in nanoseconds as one operation sees it: read at the
@@ -611,6 +640,7 @@ impl<A: Alloc> Writer<A> {
                 continue;
             }
             self.expired = self.expired.wrapping_add(1);
+            A::expired(first.slot, Expired::Reclaim, self.len);
             done = done.saturating_add(1);
         }
         (done, false)
@@ -634,6 +664,7 @@ impl<A: Alloc> Writer<A> {
         if clock.expired(expires) {
             if self.remove(store, i, Some(prev)).is_some() {
                 self.expired = self.expired.wrapping_add(1);
+                A::expired(i, Expired::Access, self.len);
             }
             return None;
         }
@@ -693,11 +724,13 @@ impl<A: Alloc> Writer<A> {
             // the insert need not look like one change.
             self.remove(store, first.slot, None).ok_or(Error::Full)?;
             self.expired = self.expired.wrapping_add(1);
+            A::expired(first.slot, Expired::Room, self.len);
             return self
                 .fill_free_slot(store, key, value, expires)
                 .map(|()| Put::Inserted);
         }
         if store.policy == Policy::None {
+            A::put_refused(self.len, table.capacity());
             return Err(Error::Full);
         }
         // The victim's removal and the new item's insertion are two write
@@ -706,9 +739,8 @@ impl<A: Alloc> Writer<A> {
         // `evict_begin`, so that a lock-free hit's mark is either seen by
         // the policy or finished under the lock (`Table::mark_hit`).
         table.evict_begin();
-        let evicted = store
-            .policy
-            .victim(&mut self.order, table, self.len)
+        let victim = store.policy.victim(&mut self.order, table, self.len);
+        let evicted = victim
             .and_then(|victim| self.remove(store, victim, None))
             .ok_or(Error::Full)
             .and_then(|()| self.fill_free_slot(store, key, value, expires));
@@ -716,6 +748,9 @@ impl<A: Alloc> Writer<A> {
         evicted?;
         // A counter of events: wrapping after 2^64 is harmless.
         self.evictions = self.evictions.wrapping_add(1);
+        if let Some(victim) = victim {
+            A::evicted(victim, store.policy, self.len);
+        }
         Ok(Put::Evicted)
     }
 

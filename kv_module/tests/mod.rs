@@ -6,6 +6,7 @@
 
 mod counters;
 mod dump;
+mod events;
 mod eviction;
 mod expiry;
 mod hash;
@@ -16,11 +17,14 @@ mod threads;
 mod versions;
 mod writes;
 
+use core::cell::RefCell;
 use core::hint::spin_loop;
 use std::vec::Vec;
 
 use crate::policy::Policy;
-use crate::store::{Alloc, Clock, Condition, Error, Put, PutArgs, Relinked, Store, Writer};
+use crate::store::{
+    Alloc, Clock, Condition, Error, Events, Expired, Put, PutArgs, Relinked, Store, Writer,
+};
 use crate::table::ValueOut;
 
 struct HostAlloc;
@@ -32,6 +36,36 @@ impl Alloc for HostAlloc {
         v.try_reserve_exact(len).ok()?;
         v.extend((0..len).map(|_| f()));
         Some(v)
+    }
+}
+
+/// An event the store reported, as [`Events`] gave it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Event {
+    Evicted(u32, Policy, u32),
+    Expired(u32, Expired, u32),
+    Refused(u32, u32),
+}
+
+std::thread_local! {
+    /// The events of the stores this thread wrote to, oldest first.
+    static EVENTS: RefCell<Vec<Event>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The events this thread's stores reported since the last call.
+fn take_events() -> Vec<Event> {
+    EVENTS.with(|e| e.take())
+}
+
+impl Events for HostAlloc {
+    fn evicted(slot: u32, policy: Policy, items: u32) {
+        EVENTS.with(|e| e.borrow_mut().push(Event::Evicted(slot, policy, items)));
+    }
+    fn expired(slot: u32, cause: Expired, items: u32) {
+        EVENTS.with(|e| e.borrow_mut().push(Event::Expired(slot, cause, items)));
+    }
+    fn put_refused(items: u32, max_items: u32) {
+        EVENTS.with(|e| e.borrow_mut().push(Event::Refused(items, max_items)));
     }
 }
 

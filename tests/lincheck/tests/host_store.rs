@@ -11,7 +11,7 @@ use kv_lincheck::{
 };
 use kv_module::policy::Policy as StorePolicy;
 use kv_module::store::{
-    Alloc, Clock, Condition, Error, PutArgs, Relinked, Store, ValueOut, Writer,
+    Alloc, Clock, Condition, Error, Events, PutArgs, Relinked, Store, ValueOut, Writer,
 };
 
 /// A clock that never reaches any item's expiry (these items have none).
@@ -20,6 +20,8 @@ fn clock() -> Clock<fn() -> u64> {
 }
 
 struct HostAlloc;
+
+impl Events for HostAlloc {}
 
 impl Alloc for HostAlloc {
     type Vec<T> = Vec<T>;
