@@ -42,7 +42,13 @@ each for buckets, max_items, curr_items, lru (no, yes for exact LRU, or
 sieve), hits, misses, evictions and bytes_used, then puts, deletes and
 expired when the module counts them. stat --json prints the same fields as
 one JSON object, with \"lru\" true only for exact LRU and \"policy\" one of
-\"none\", \"lru\" or \"sieve\". ttl prints the milliseconds the key has left,
+\"none\", \"lru\" or \"sieve\". stat --prometheus prints them in the
+Prometheus text format, for node_exporter's textfile collector: gauges
+kvstore_buckets, kvstore_max_items, kvstore_curr_items, kvstore_bytes_used
+and kvstore_use_lru (0 none, 1 exact LRU, 2 SIEVE), counters
+kvstore_hits_total, kvstore_misses_total, kvstore_evictions_total, then
+kvstore_puts_total, kvstore_deletes_total and kvstore_expired_total when the
+module counts them, each with its HELP and TYPE lines. ttl prints the milliseconds the key has left,
 or -1 if it never expires. incr and decr print the new value. gets prints
 the item's version on one line and its value on the next.
 
@@ -83,7 +89,8 @@ Examples:
  kvctl put --ttl 30s session abc
  kvctl incr hits 1 --ttl 1m
  kvctl gets config; kvctl cas config 42 new-value
- kvctl stat --json";
+ kvctl stat --json
+ kvctl stat --prometheus >kvstore.prom.tmp && mv kvstore.prom.tmp kvstore.prom";
 
 /// Command-line client of kvstore, the in-kernel key-value store.
 ///
@@ -198,8 +205,12 @@ pub enum Cmd {
     /// Print sizes and counters, one "name: value" line each.
     Stat {
         /// Print one JSON object instead.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "prometheus")]
         json: bool,
+        /// Print the Prometheus text format instead (node_exporter's
+        /// textfile collector).
+        #[arg(long)]
+        prometheus: bool,
     },
     /// Print every key, one per line (with --hex as hexadecimal).
     List,
@@ -354,6 +365,91 @@ pub fn format_stat(s: &Stat) -> String {
     }
     if let Some(expired) = s.expired {
         out.push_str(&format!("expired: {expired}\n"));
+    }
+    out
+}
+
+/// `kvctl stat --prometheus`: the Prometheus text exposition format
+/// (version 0.0.4), as node_exporter's textfile collector reads it: per
+/// metric a `# HELP` and a `# TYPE` line, then its sample. Sizes and the
+/// policy are gauges; event counts are counters, named `_total`. The
+/// counters an older module does not keep are left out.
+pub fn format_stat_prometheus(s: &Stat) -> String {
+    let policy = match s.policy {
+        Policy::None => 0,
+        Policy::Lru => 1,
+        Policy::Sieve => 2,
+        Policy::Other(n) => n,
+    };
+    let mut metrics: Vec<(&str, &str, &str, u64)> = vec![
+        (
+            "buckets",
+            "gauge",
+            "Hash buckets (module parameter buckets).",
+            s.bucket_count.into(),
+        ),
+        (
+            "max_items",
+            "gauge",
+            "Capacity in items (module parameter max_items).",
+            s.max_items.into(),
+        ),
+        (
+            "curr_items",
+            "gauge",
+            "Items stored now.",
+            s.curr_items.into(),
+        ),
+        (
+            "bytes_used",
+            "gauge",
+            "Key and value bytes held now.",
+            s.bytes_used,
+        ),
+        (
+            "use_lru",
+            "gauge",
+            "Eviction policy (module parameter use_lru): 0 none, 1 exact LRU, 2 SIEVE.",
+            policy.into(),
+        ),
+        (
+            "hits_total",
+            "counter",
+            "Gets that found their key.",
+            s.hits,
+        ),
+        (
+            "misses_total",
+            "counter",
+            "Gets that did not find their key.",
+            s.misses,
+        ),
+        (
+            "evictions_total",
+            "counter",
+            "Items evicted to make room for new keys.",
+            s.evictions,
+        ),
+    ];
+    let optional = [
+        ("puts_total", "Successful puts.", s.puts),
+        ("deletes_total", "Successful deletes.", s.deletes),
+        (
+            "expired_total",
+            "Items removed because they expired.",
+            s.expired,
+        ),
+    ];
+    for (name, help, value) in optional {
+        if let Some(value) = value {
+            metrics.push((name, "counter", help, value));
+        }
+    }
+    let mut out = String::new();
+    for (name, kind, help, value) in metrics {
+        out.push_str(&format!(
+            "# HELP kvstore_{name} {help}\n# TYPE kvstore_{name} {kind}\nkvstore_{name} {value}\n"
+        ));
     }
     out
 }
@@ -608,10 +704,12 @@ pub fn run(cli: &Cli, stdin: &mut dyn Read, out: &mut dyn Write) -> Result<(), F
             write(out, &line)
         }
         Cmd::Del { .. } => store.del(&key).map_err(fail),
-        Cmd::Stat { json } => {
+        Cmd::Stat { json, prometheus } => {
             let stat = store.stat().map_err(fail)?;
             let text = if *json {
                 format_stat_json(&stat)
+            } else if *prometheus {
+                format_stat_prometheus(&stat)
             } else {
                 format_stat(&stat)
             };
@@ -722,10 +820,27 @@ mod tests {
                 key: "hello".into()
             }
         );
-        assert_eq!(parse(&["stat"]).unwrap().command, Cmd::Stat { json: false });
+        assert_eq!(
+            parse(&["stat"]).unwrap().command,
+            Cmd::Stat {
+                json: false,
+                prometheus: false
+            }
+        );
+        assert_eq!(
+            parse(&["stat", "--prometheus"]).unwrap().command,
+            Cmd::Stat {
+                json: false,
+                prometheus: true
+            }
+        );
+        assert!(parse(&["stat", "--json", "--prometheus"]).is_err());
         assert_eq!(
             parse(&["stat", "--json"]).unwrap().command,
-            Cmd::Stat { json: true }
+            Cmd::Stat {
+                json: true,
+                prometheus: false
+            }
         );
     }
 
@@ -823,6 +938,78 @@ mod tests {
         assert!(format_stat(&counted).ends_with("bytes_used: 10\nputs: 7\ndeletes: 0\n"));
         assert!(format_stat_json(&counted)
             .ends_with(",\"bytes_used\":10,\"puts\":7,\"deletes\":0,\"policy\":\"lru\"}\n"));
+    }
+
+    #[test]
+    fn stat_prometheus_is_the_text_exposition_format() {
+        let s = Stat {
+            bucket_count: 128,
+            max_items: 100,
+            curr_items: 1,
+            use_lru: false,
+            policy: Policy::Sieve,
+            hits: 2,
+            misses: 3,
+            evictions: 4,
+            bytes_used: 10,
+            puts: Some(7),
+            deletes: Some(0),
+            expired: Some(5),
+        };
+        let text = format_stat_prometheus(&s);
+        assert!(text.starts_with(
+            "# HELP kvstore_buckets Hash buckets (module parameter buckets).\n\
+             # TYPE kvstore_buckets gauge\n\
+             kvstore_buckets 128\n"
+        ));
+        let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(
+            samples,
+            [
+                "kvstore_buckets 128",
+                "kvstore_max_items 100",
+                "kvstore_curr_items 1",
+                "kvstore_bytes_used 10",
+                "kvstore_use_lru 2",
+                "kvstore_hits_total 2",
+                "kvstore_misses_total 3",
+                "kvstore_evictions_total 4",
+                "kvstore_puts_total 7",
+                "kvstore_deletes_total 0",
+                "kvstore_expired_total 5",
+            ]
+        );
+        // Every sample has its HELP and TYPE lines just before it, and the
+        // type follows the name: counters end in _total.
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3 * samples.len());
+        for chunk in lines.chunks(3) {
+            let name = chunk[2].split(' ').next().unwrap();
+            assert!(
+                chunk[0].starts_with(&format!("# HELP {name} ")),
+                "{chunk:?}"
+            );
+            let kind = if name.ends_with("_total") {
+                "counter"
+            } else {
+                "gauge"
+            };
+            assert_eq!(chunk[1], format!("# TYPE {name} {kind}"));
+            assert!(name.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+        }
+        assert!(text.ends_with('\n'));
+        // An older module's missing counters are left out, not reported as 0.
+        let older = Stat {
+            puts: None,
+            deletes: None,
+            expired: None,
+            policy: Policy::Other(9),
+            ..s
+        };
+        let text = format_stat_prometheus(&older);
+        assert!(!text.contains("puts") && !text.contains("expired"));
+        assert!(text.contains("\nkvstore_use_lru 9\n"));
+        assert!(text.ends_with("kvstore_evictions_total 4\n"));
     }
 
     #[test]
