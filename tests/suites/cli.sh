@@ -2,8 +2,9 @@
 # kernels: debian debian-cloud debian-rt
 # kvctl, the CLI, in the guest: the README's session verbatim, every option
 # and exit status, put --nx/--xx, list, dump, load (binary data round trips
-# byte for byte, malformed input writes nothing) and clear, and the hint it
-# gives without the module.
+# byte for byte, malformed input writes nothing) and clear, stat in the
+# Prometheus text format (equal to the device's sysfs files), and the hint
+# it gives without the module.
 . /extra/lib.sh
 nl='
 '
@@ -41,6 +42,30 @@ if echo "$json" | grep -q '^{"buckets":128,"max_items":100,"curr_items":3,"lru":
 else
 	fail kvctl/stat_json "$json"
 fi
+# The Prometheus text format: HELP and TYPE before each sample, counters
+# named _total, every value the stat ioctl's (and its sysfs file's).
+prom=$(kvctl stat --prometheus)
+samples=$(echo "$prom" | grep -v '^#')
+if [ "$(echo "$samples" | wc -l)" = 11 ] && [ "$(echo "$prom" | wc -l)" = 33 ] &&
+	! echo "$samples" | grep -qv '^kvstore_[a-z_]* [0-9][0-9]*$' &&
+	echo "$prom" | grep -qx '# TYPE kvstore_hits_total counter' &&
+	echo "$prom" | grep -qx '# TYPE kvstore_curr_items gauge' &&
+	echo "$prom" | grep -qx '# HELP kvstore_evictions_total Items evicted to make room for new keys.' &&
+	echo "$samples" | grep -qx 'kvstore_curr_items 3' && echo "$samples" | grep -qx 'kvstore_use_lru 1' &&
+	[ "$(echo "$samples" | grep -c '_total ')" = 6 ]; then
+	pass kvctl/stat_prometheus
+else
+	fail kvctl/stat_prometheus "$prom"
+fi
+bad=""
+for f in curr_items bytes_used hits misses evictions puts deletes expired buckets max_items use_lru; do
+	metric=kvstore_$f
+	case $f in hits | misses | evictions | puts | deletes | expired) metric=${metric}_total ;; esac
+	got=$(echo "$samples" | sed -n "s/^$metric //p")
+	[ "$got" = "$(cat "/sys/class/misc/kvstore/$f")" ] || bad="$bad $metric=$got"
+done
+if [ -z "$bad" ]; then pass kvctl/stat_prometheus_equals_sysfs; else fail kvctl/stat_prometheus_equals_sysfs "$bad"; fi
+expect kvctl/stat_json_and_prometheus 2 "" "$(kvctl stat --json --prometheus 2>&1)" kvctl stat --json --prometheus
 expect kvctl/device_missing 3 "" "kv_open error: /nonexistent: no such device; is the kv module loaded? (sudo insmod kv.ko)" kvctl --device /nonexistent stat
 expect kvctl/device_env 3 "" "kv_open error: /nope: no such device; is the kv module loaded? (sudo insmod kv.ko)" env KVSTORE_DEVICE=/nope kvctl stat
 kvctl frob >/dev/null 2>&1
