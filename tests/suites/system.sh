@@ -9,7 +9,8 @@
 # trixie chroot, or with --dkms-build-in-guest by the guest's) and installed
 # by the guest's DKMS; /dev/kvstore has the udev rule's owner, group and mode, both
 # after the install and at boot; a member of the kvstore group puts and
-# gets, a user outside it is refused; the modprobe.d parameters apply; the
+# gets, a user outside it is refused; the modprobe.d parameters apply (in
+# kvctl stat and in sysfs, read by that user); the
 # items, binary keys and values included, survive `systemctl restart
 # kvstore` and a reboot byte for byte, and an expiring item keeps the time
 # it had left. Runs twice: after the first boot of the installed system (the
@@ -112,6 +113,9 @@ if [ "$KV_BOOT" = 1 ]; then
 	ttl_kept system/restart/ttl_kept
 	expect system/restart/params 0 "max_items: 500
 lru: sieve" "" sh -c 'kvctl stat | grep -E "^(max_items|lru):"'
+	# The same through sysfs, readable by a user outside the group.
+	expect system/restart/params_sysfs 0 "64 500 2 $(kvctl stat | sed -n 's/^curr_items: //p')" "" \
+		su -s /bin/sh bob -c 'cd /sys/class/misc/kvstore && echo $(cat buckets max_items use_lru curr_items)'
 	saved=$(stat -c '%a %s' /var/lib/kvstore/store.jsonl 2>&1)
 	case "$saved" in
 	"600 "[1-9]*) pass "system/saved_file (mode and size: $saved)" ;;
