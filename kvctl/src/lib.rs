@@ -48,9 +48,10 @@ kvstore_buckets, kvstore_max_items, kvstore_curr_items, kvstore_bytes_used
 and kvstore_use_lru (0 none, 1 exact LRU, 2 SIEVE), counters
 kvstore_hits_total, kvstore_misses_total, kvstore_evictions_total, then
 kvstore_puts_total, kvstore_deletes_total and kvstore_expired_total when the
-module counts them, each with its HELP and TYPE lines. ttl prints the milliseconds the key has left,
-or -1 if it never expires. incr and decr print the new value. gets prints
-the item's version on one line and its value on the next.
+module counts them, each with its HELP and TYPE lines. ttl prints the
+milliseconds the key has left, or -1 if it never expires. incr and decr
+print the new value. gets prints the item's version on one line and its
+value on the next.
 
 Durations:
 A DURATION is an integer with a unit: ms, s, m, h or d (a bare integer is
