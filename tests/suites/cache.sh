@@ -1,4 +1,5 @@
 # params: buckets=64 max_items=1024 use_lru=0
+# guest: semantics
 # Expiry, counters and versions: libkv.so from C (libkv_cache), kvlib from
 # Rust (its cache example), kvctl's put --ttl, ttl, touch, incr, decr, gets,
 # cas, stat's expired count and a dump and load keeping the time left, each

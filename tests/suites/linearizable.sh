@@ -1,4 +1,5 @@
 # params: --no-load
+# guest: semantics
 # Linearizability (kv-lincheck): histories of gets, puts (plain and
 # conditional), dels, the cache ops (get-ver, put-ver, incr) and batches of
 # both kinds from 2 threads on every guest CPU against

@@ -1,5 +1,6 @@
 # params: --no-load
 # mem: 256
+# guest: lifecycle
 # kv.ko as a kernel module: parameters (a capacity within the limit that
 # this 256 MiB guest cannot allocate fails cleanly, load-factor warnings,
 # every bad value refused with EINVAL and a log line naming it, the

@@ -18,7 +18,7 @@ short)
 	# from_step=1: every point of the window, so the one at which kv allocates
 	# its table is among them.
 	fuzz_ioctls=100000 conc_ms=700 procs=4 prob_attempts=0 nth_max=0 from_step=1
-	fault_params="buckets=64 max_items=64" cycles=3 big_items=8192
+	fault_params="buckets=64 max_items=64" cycles=6 big_items=8192
 	;;
 *) echo "usage: kv-torture.sh short|long" >&2; exit 2 ;;
 esac
@@ -45,10 +45,17 @@ torture() {
 
 # --- 1. ioctl fuzzer ---------------------------------------------------------
 if want fuzz; then
+	# kv.ko's tracepoints on while it fuzzes (where the kernel has tracefs),
+	# so that their firing under the writer lock meets the debug kernel's
+	# detectors; the observe suite checks what they say.
+	tracing=/sys/kernel/tracing
+	[ -d "$tracing/events" ] || mount -t tracefs nodev "$tracing" 2>/dev/null
+	[ -w "$tracing/trace" ] && echo >"$tracing/trace"
 	# A capacity below the fuzzer's 48 keys, so full stores and evictions happen.
 	total=0 unexpected=0
 	for lru in $policies; do
 		reload "torture/fuzz/use_lru=$lru" buckets=16 max_items=32 use_lru="$lru" || continue
+		[ -w "$tracing/events/kv/enable" ] && echo 1 >"$tracing/events/kv/enable"
 		torture "fuzz/use_lru=$lru" fuzz --ioctls $((fuzz_ioctls / $(echo $policies | wc -w))) --threads 4
 		line=$(grep '^fuzz: [0-9]* ioctls, [0-9]* unexpected$' "$check_log")
 		if [ -n "$line" ]; then
@@ -59,7 +66,12 @@ if want fuzz; then
 			unexpected=$((unexpected + 1)) # the run failed before its count
 		fi
 	done
-	summary "fuzz: $total ioctls (use_lru $(echo $policies | tr ' ' '/'), 4 threads, $(nproc) CPUs), $unexpected unexpected"
+	traced=untraced
+	if [ -r "$tracing/trace" ]; then
+		traced="$(grep -c ' kv_[a-z_]*: ' "$tracing/trace") events in the trace buffer"
+		echo 0 >"$tracing/events/kv/enable" 2>/dev/null
+	fi
+	summary "fuzz: $total ioctls (use_lru $(echo $policies | tr ' ' '/'), 4 threads, $(nproc) CPUs), $unexpected unexpected, $traced"
 	took fuzz
 fi
 
@@ -214,8 +226,23 @@ fi
 # --- 4. unload races ---------------------------------------------------------
 if want unload; then
 	rmmod kv 2>/dev/null
-	rm -f /tmp/stop /tmp/race.*
+	rm -f /tmp/stop /tmp/race.* /tmp/reads.*
 	for h in 1 2 3; do /extra/unload_race /tmp/stop >/tmp/race.$h 2>&1 & done
+	# Beside them, readers of the device's sysfs files and of an open file's
+	# fdinfo: each read meets the device loaded, gone or going.
+	for r in sysfs fdinfo; do
+		(
+			n=0
+			while [ ! -e /tmp/stop ]; do
+				if [ $r = sysfs ]; then
+					cat /sys/class/misc/kvstore/curr_items /sys/class/misc/kvstore/hits /sys/class/misc/kvstore/use_lru
+				else
+					cat /proc/self/fdinfo/3 3</dev/kvstore
+				fi >/dev/null 2>&1 && n=$((n + 1))
+			done
+			echo $n >/tmp/reads.$r
+		) &
+	done
 	c=0 refusals=0 ok=1
 	while [ $c -lt $cycles ]; do
 		insmod /lib/kv.ko || { fail torture/unload/cycles "insmod failed in cycle $c"; ok=0; break; }
@@ -238,7 +265,7 @@ if want unload; then
 	cat /tmp/race.*
 	if [ $ok = 1 ] && ! grep -qv ', 0 unexpected$' /tmp/race.*; then pass torture/unload/cycles; else fail torture/unload/cycles "see above"; fi
 	opens=$(cat /tmp/race.* | awk '{s += $2} END {print s + 0}')
-	summary "unload: $c insmod/rmmod cycles against 3 open/ioctl/close loops: $opens opens, $refusals rmmods refused while open, $(cat /tmp/race.* | awk '{s += $(NF-1)} END {print s + 0}') unexpected"
+	summary "unload: $c insmod/rmmod cycles against 3 open/ioctl/close loops and a sysfs and an fdinfo reader: $opens opens, $refusals rmmods refused while open, $(cat /tmp/race.* | awk '{s += $(NF-1)} END {print s + 0}') unexpected, $(cat /tmp/reads.sysfs) sysfs and $(cat /tmp/reads.fdinfo) fdinfo reads answered"
 
 	# A close held in flight in release (test_release_delay_ms): rmmod must
 	# refuse until the VFS is done with the file, then succeed.
