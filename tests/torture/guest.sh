@@ -50,12 +50,14 @@ if want fuzz; then
 	# detectors; the observe suite checks what they say.
 	tracing=/sys/kernel/tracing
 	[ -d "$tracing/events" ] || mount -t tracefs nodev "$tracing" 2>/dev/null
-	[ -w "$tracing/trace" ] && echo >"$tracing/trace"
 	# A capacity below the fuzzer's 48 keys, so full stores and evictions happen.
-	total=0 unexpected=0
+	total=0 unexpected=0 events=0
 	for lru in $policies; do
 		reload "torture/fuzz/use_lru=$lru" buckets=16 max_items=32 use_lru="$lru" || continue
-		[ -w "$tracing/events/kv/enable" ] && echo 1 >"$tracing/events/kv/enable"
+		if [ -w "$tracing/events/kv/enable" ]; then
+			echo >"$tracing/trace"
+			echo 1 >"$tracing/events/kv/enable"
+		fi
 		torture "fuzz/use_lru=$lru" fuzz --ioctls $((fuzz_ioctls / $(echo $policies | wc -w))) --threads 4
 		line=$(grep '^fuzz: [0-9]* ioctls, [0-9]* unexpected$' "$check_log")
 		if [ -n "$line" ]; then
@@ -65,12 +67,14 @@ if want fuzz; then
 		else
 			unexpected=$((unexpected + 1)) # the run failed before its count
 		fi
+		# Counted before the next unload, which empties the trace buffer.
+		if [ -r "$tracing/trace" ]; then
+			events=$((events + $(grep -c ' kv_[a-z_]*: ' "$tracing/trace")))
+			echo 0 >"$tracing/events/kv/enable"
+		fi
 	done
-	traced=untraced
-	if [ -r "$tracing/trace" ]; then
-		traced="$(grep -c ' kv_[a-z_]*: ' "$tracing/trace") events in the trace buffer"
-		echo 0 >"$tracing/events/kv/enable" 2>/dev/null
-	fi
+	traced="no tracefs"
+	[ -r "$tracing/trace" ] && traced="$events kv events traced"
 	summary "fuzz: $total ioctls (use_lru $(echo $policies | tr ' ' '/'), 4 threads, $(nproc) CPUs), $unexpected unexpected, $traced"
 	took fuzz
 fi
