@@ -13,9 +13,9 @@
 # kvctl stat and in sysfs, read by that user); the
 # items, binary keys and values included, survive `systemctl restart
 # kvstore` and a reboot byte for byte, and an expiring item keeps the time
-# it had left. Runs twice: after the first boot of the installed system (the
-# rig's install boot, cached, came before it), then after the reboot it asks
-# for.
+# it had left; a save that fails keeps the previous one whole. Runs twice:
+# after the first boot of the installed system (the rig's install boot,
+# cached, came before it), then after the reboot it asks for.
 . /extra/lib.sh
 kver=$(uname -r)
 keep=/var/tmp/kv-system-test # on the root file system: kept across the reboot
@@ -139,4 +139,26 @@ case "$out" in
 *"loaded 42 items"*) pass system/boot/journal_restored ;;
 *) fail system/boot/journal_restored "journal of kvstore.service: $(echo "$out" | tail -n 3 | tr '\n' ' ')" ;;
 esac
+
+# --- a save that fails ------------------------------------------------------
+# No room for the save (the state directory a tmpfs exactly as large as the
+# saved file): the stop fails, the previous save stays whole, no temporary
+# file is left, and kv.ko stays loaded with the items.
+state=/var/lib/kvstore
+cp "$state/store.jsonl" "$keep/saved"
+mount -t tmpfs -o "size=$(stat -c %s "$keep/saved"),mode=0700" kvstore-full "$state"
+cp "$keep/saved" "$state/store.jsonl"
+chmod 600 "$state/store.jsonl"
+systemctl stop kvstore.service
+check system/failed_save/unit_failed systemctl is-failed --quiet kvstore.service
+out=$(journalctl -b -u kvstore.service -o cat 2>&1)
+case "$out" in
+*"kvctl dump failed: kv.ko left loaded"*) pass system/failed_save/journal ;;
+*) fail system/failed_save/journal "journal of kvstore.service: $(echo "$out" | tail -n 3 | tr '\n' ' ')" ;;
+esac
+if cmp -s "$keep/saved" "$state/store.jsonl"; then pass system/failed_save/previous_kept; else fail system/failed_save/previous_kept "store.jsonl changed"; fi
+left=$(ls -A "$state")
+if [ "$left" = store.jsonl ]; then pass system/failed_save/no_temporary_files; else fail system/failed_save/no_temporary_files "$state holds: $left"; fi
+if grep -q '^kv ' /proc/modules; then same_items system/failed_save/items; else fail system/failed_save/items "kv.ko was unloaded"; fi
+umount "$state"
 exit $failed
