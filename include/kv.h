@@ -79,6 +79,7 @@ struct kv_pair {
 #define KV_STAT_HAS_PUTS (1ULL << 8)
 #define KV_STAT_HAS_DELETES (1ULL << 9)
 #define KV_STAT_HAS_EXPIRED (1ULL << 10)
+#define KV_STAT_HAS_MEMORY (1ULL << 11)
 
 /* kv_stat. The module zeroes reserved; new counters take reserved words,
  * so the struct keeps its size. */
@@ -95,7 +96,8 @@ struct kv_usage_stat {
 	uint64_t puts;         /* successful puts (inserts and replaces) */
 	uint64_t deletes;      /* successful deletes (not clears, not evictions) */
 	uint64_t expired;      /* items removed because they expired */
-	uint64_t reserved[6];  /* the first is reserved for a later memory field */
+	uint64_t memory;       /* kernel memory the store holds, in bytes */
+	uint64_t reserved[5];
 };
 
 #define KV_PUT_NOEXIST 1 /* kv_put_flags: insert only if absent, else EEXIST */

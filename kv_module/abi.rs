@@ -44,7 +44,7 @@ pub struct KvPair {
 
 /// Number of reserved 64-bit words at the end of [`KvUsageStat`]: room for
 /// new counters without changing the struct's size (and so the ioctl number).
-pub const KV_STAT_RESERVED: usize = 6;
+pub const KV_STAT_RESERVED: usize = 5;
 
 // Bits of `KvUsageStat::filled`, one per field, set when the module fills
 // that field: a 0 counter is then told apart from one an older module lacks.
@@ -59,6 +59,7 @@ pub const KV_STAT_HAS_BYTES_USED: u64 = 1 << 7;
 pub const KV_STAT_HAS_PUTS: u64 = 1 << 8;
 pub const KV_STAT_HAS_DELETES: u64 = 1 << 9;
 pub const KV_STAT_HAS_EXPIRED: u64 = 1 << 10;
+pub const KV_STAT_HAS_MEMORY: u64 = 1 << 11;
 
 /// The argument of stat. The kernel zeroes `reserved`; new counters take
 /// reserved words, so binaries built against an older header keep working.
@@ -92,7 +93,10 @@ pub struct KvUsageStat {
     /// Items removed because they expired (by any operation that met them,
     /// or by the background reclaim).
     pub expired: u64,
-    /// The first of these is reserved for a later `memory` field.
+    /// Kernel memory the store holds, in bytes: its arrays as allocated at
+    /// load (buckets, slots, the eviction policy's links, the expiry index,
+    /// per-CPU counters), not the allocator's rounding up.
+    pub memory: u64,
     pub reserved: [u64; KV_STAT_RESERVED],
 }
 
@@ -229,6 +233,7 @@ impl KvUsageStat {
         puts: 0,
         deletes: 0,
         expired: 0,
+        memory: 0,
         reserved: [0; KV_STAT_RESERVED],
     };
 }

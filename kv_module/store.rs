@@ -276,6 +276,8 @@ pub struct Store<A: Alloc> {
     /// adding still counts exactly once.
     counters: A::Vec<CpuCounters>,
     policy: Policy,
+    /// Bytes of every array above and in the writer, fixed at load.
+    memory: u64,
 }
 
 /// The writer's part: every change, behind the caller's one lock.
@@ -310,7 +312,8 @@ const STAT_FILLED: u64 = abi::KV_STAT_HAS_BUCKET_COUNT
     | abi::KV_STAT_HAS_BYTES_USED
     | abi::KV_STAT_HAS_PUTS
     | abi::KV_STAT_HAS_DELETES
-    | abi::KV_STAT_HAS_EXPIRED;
+    | abi::KV_STAT_HAS_EXPIRED
+    | abi::KV_STAT_HAS_MEMORY;
 
 impl<A: Alloc> Store<A> {
     /// A store of `buckets` buckets and capacity `max_items` with `policy`,
@@ -337,10 +340,21 @@ impl<A: Alloc> Store<A> {
             .ok_or(ConfigError::ItemsNoMemory)?;
         let entries = A::vec(max_items as usize, Entry::new).ok_or(ConfigError::ItemsNoMemory)?;
         let heap = A::vec(max_items as usize, || NIL).ok_or(ConfigError::ItemsNoMemory)?;
+        let memory = [
+            core::mem::size_of_val(&*heads),
+            core::mem::size_of_val(&*slots),
+            core::mem::size_of_val(&*counters),
+            core::mem::size_of_val(&*links),
+            core::mem::size_of_val(&*entries),
+            core::mem::size_of_val(&*heap),
+        ]
+        .iter()
+        .fold(0u64, |sum, &bytes| sum.saturating_add(bytes as u64));
         let store = Store {
             table: Table::new(heads, slots, seed),
             counters,
             policy,
+            memory,
         };
         let writer = Writer {
             order: Order::new(links),
@@ -471,6 +485,7 @@ impl<A: Alloc> Store<A> {
             puts: writer.puts,
             deletes: writer.deletes,
             expired: writer.expired,
+            memory: self.memory,
             reserved: [0; KV_STAT_RESERVED],
         }
     }

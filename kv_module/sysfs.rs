@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The store's counters and parameters as sysfs files of the device, one
 //! value per file: `/sys/class/misc/kvstore/{curr_items,bytes_used,hits,
-//! misses,evictions,expired,puts,deletes,buckets,max_items,use_lru}`, each
+//! misses,evictions,expired,puts,deletes,buckets,max_items,use_lru,memory}`, each
 //! a decimal number and a newline, readable by everyone (as the counters of
 //! any device are). Every read takes the snapshot the stat ioctl answers
 //! with ([`loaded_store::usage`]), so the two never disagree on what they
@@ -66,7 +66,7 @@ struct Static<T>(T);
 // registration, so sharing them between threads is sound.
 unsafe impl<T> Sync for Static<T> {}
 
-const FILES: usize = 11;
+const FILES: usize = 12;
 
 static ATTRS: Static<[Opaque<Attr>; FILES]> = Static([
     attr(c"curr_items", |u| u64::from(u.curr_items)),
@@ -80,6 +80,7 @@ static ATTRS: Static<[Opaque<Attr>; FILES]> = Static([
     attr(c"buckets", |u| u64::from(u.bucket_count)),
     attr(c"max_items", |u| u64::from(u.max_items)),
     attr(c"use_lru", |u| u64::from(u.use_lru)),
+    attr(c"memory", |u| u.memory),
 ]);
 
 /// `ATTRS[i]` as the `struct attribute *` it starts with: `Static`,
@@ -104,6 +105,7 @@ static LIST: Static<Opaque<[*mut bindings::attribute; FILES + 1]>> = Static(Opaq
     attribute(8),
     attribute(9),
     attribute(10),
+    attribute(11),
     ptr::null_mut(),
 ]));
 

@@ -74,5 +74,41 @@ fn stat_counts_successful_puts_and_deletes_only() {
     w.clear(&s); // not counted as deletes
     let u = s.usage(&w);
     assert_eq!((u.puts, u.deletes), (3, 1));
-    assert_eq!(u.filled, 0x7ff, "every field this store fills is marked");
+    assert_eq!(u.filled, 0xfff, "every field this store fills is marked");
+}
+
+/// `memory` counts every array the store allocates at load: a bucket more
+/// adds a bucket's bytes, an item more a slot, its deadline entries and,
+/// under a policy, its links; and nothing a store does after load moves it.
+#[test]
+fn memory_is_the_arrays_allocated_at_load() {
+    use crate::table::{Bucket, Slot};
+    let memory = |buckets, items, policy| {
+        let (s, w) = store(buckets, items, policy);
+        s.usage(&w).memory
+    };
+    let bucket = core::mem::size_of::<Bucket>() as u64;
+    let slot = core::mem::size_of::<Slot>() as u64;
+    for policy in [Policy::None, Policy::Lru, Policy::Sieve] {
+        let base = memory(64, 100, policy);
+        assert!(base > 100 * slot + 64 * bucket, "{policy:?}: {base}");
+        assert_eq!(memory(65, 100, policy) - base, bucket, "{policy:?}");
+        let per_item = memory(64, 101, policy) - base;
+        assert!(
+            per_item > slot && per_item < slot + 64,
+            "{policy:?}: {per_item}"
+        );
+    }
+    assert!(
+        memory(64, 101, Policy::Lru) - memory(64, 100, Policy::Lru)
+            > memory(64, 101, Policy::None) - memory(64, 100, Policy::None),
+        "an LRU item has links"
+    );
+    let (s, mut w) = store(64, 100, Policy::Sieve);
+    let before = s.usage(&w).memory;
+    for i in 0..150u32 {
+        put(&s, &mut w, &i.to_le_bytes(), b"value").unwrap();
+    }
+    w.clear(&s);
+    assert_eq!(s.usage(&w).memory, before);
 }

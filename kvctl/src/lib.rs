@@ -39,16 +39,18 @@ Output:
 get prints the value and a newline (with --hex, the value as hexadecimal).
 list prints every key, one per line. stat prints one \"name: value\" line
 each for buckets, max_items, curr_items, lru (no, yes for exact LRU, or
-sieve), hits, misses, evictions and bytes_used, then puts, deletes and
-expired when the module counts them. stat --json prints the same fields as
+sieve), hits, misses, evictions and bytes_used, then puts, deletes,
+expired and memory (the kernel memory the store holds, in bytes) when the
+module reports them. stat --json prints the same fields as
 one JSON object, with \"lru\" true only for exact LRU and \"policy\" one of
 \"none\", \"lru\" or \"sieve\". stat --prometheus prints them in the
 Prometheus text format, for node_exporter's textfile collector: gauges
 kvstore_buckets, kvstore_max_items, kvstore_curr_items, kvstore_bytes_used
 and kvstore_use_lru (0 none, 1 exact LRU, 2 SIEVE), counters
 kvstore_hits_total, kvstore_misses_total, kvstore_evictions_total, then
-kvstore_puts_total, kvstore_deletes_total and kvstore_expired_total when the
-module counts them, each with its HELP and TYPE lines. ttl prints the
+kvstore_puts_total, kvstore_deletes_total, kvstore_expired_total and the
+gauge kvstore_memory_bytes when the module reports them, each with its HELP
+and TYPE lines. ttl prints the
 milliseconds the key has left, or -1 if it never expires. incr and decr
 print the new value. gets prints the item's version on one line and its
 value on the next.
@@ -367,6 +369,9 @@ pub fn format_stat(s: &Stat) -> String {
     if let Some(expired) = s.expired {
         out.push_str(&format!("expired: {expired}\n"));
     }
+    if let Some(memory) = s.memory {
+        out.push_str(&format!("memory: {memory}\n"));
+    }
     out
 }
 
@@ -446,6 +451,14 @@ pub fn format_stat_prometheus(s: &Stat) -> String {
             metrics.push((name, "counter", help, value));
         }
     }
+    if let Some(memory) = s.memory {
+        metrics.push((
+            "memory_bytes",
+            "gauge",
+            "Kernel memory the store holds, in bytes.",
+            memory,
+        ));
+    }
     let mut out = String::new();
     for (name, kind, help, value) in metrics {
         out.push_str(&format!(
@@ -472,6 +485,8 @@ struct StatJson {
     deletes: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     expired: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    memory: Option<u64>,
     policy: String,
 }
 
@@ -489,6 +504,7 @@ pub fn format_stat_json(s: &Stat) -> String {
         puts: s.puts,
         deletes: s.deletes,
         expired: s.expired,
+        memory: s.memory,
         policy: s.policy.name(),
     };
     // Serialising plain integers and booleans cannot fail.
@@ -904,6 +920,7 @@ mod tests {
             puts: None,
             deletes: None,
             expired: None,
+            memory: None,
         };
         assert_eq!(
             format_stat(&s),
@@ -956,6 +973,7 @@ mod tests {
             puts: Some(7),
             deletes: Some(0),
             expired: Some(5),
+            memory: Some(123_456),
         };
         let text = format_stat_prometheus(&s);
         assert!(text.starts_with(
@@ -978,8 +996,10 @@ mod tests {
                 "kvstore_puts_total 7",
                 "kvstore_deletes_total 0",
                 "kvstore_expired_total 5",
+                "kvstore_memory_bytes 123456",
             ]
         );
+        assert!(text.contains("# TYPE kvstore_memory_bytes gauge\n"));
         // Every sample has its HELP and TYPE lines just before it, and the
         // type follows the name: counters end in _total.
         let lines: Vec<&str> = text.lines().collect();
@@ -1004,6 +1024,7 @@ mod tests {
             puts: None,
             deletes: None,
             expired: None,
+            memory: None,
             policy: Policy::Other(9),
             ..s
         };

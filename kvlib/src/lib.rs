@@ -36,7 +36,8 @@ use std::path::{Path, PathBuf};
 
 use kv_module::abi::{
     KvBatchArgs, KvDumpArgs, KvKey, KvOp, KvPair, KvUsageStat, KV_OP_DEL, KV_OP_GET, KV_OP_PUT,
-    KV_PUT_EXIST, KV_PUT_NOEXIST, KV_STAT_HAS_DELETES, KV_STAT_HAS_EXPIRED, KV_STAT_HAS_PUTS,
+    KV_PUT_EXIST, KV_PUT_NOEXIST, KV_STAT_HAS_DELETES, KV_STAT_HAS_EXPIRED, KV_STAT_HAS_MEMORY,
+    KV_STAT_HAS_PUTS,
 };
 pub use kv_module::abi::{KV_BATCH_MAX, KV_MAX_KEY, KV_MAX_VAL};
 use nix::errno::Errno;
@@ -164,6 +165,9 @@ pub struct Stat {
     /// Items removed because they expired; `None` from a module without
     /// expiry.
     pub expired: Option<u64>,
+    /// Kernel memory the store holds, in bytes; `None` from a module that
+    /// does not say.
+    pub memory: Option<u64>,
 }
 
 impl From<&KvUsageStat> for Stat {
@@ -181,6 +185,7 @@ impl From<&KvUsageStat> for Stat {
             puts: (s.filled & KV_STAT_HAS_PUTS != 0).then_some(s.puts),
             deletes: (s.filled & KV_STAT_HAS_DELETES != 0).then_some(s.deletes),
             expired: (s.filled & KV_STAT_HAS_EXPIRED != 0).then_some(s.expired),
+            memory: (s.filled & KV_STAT_HAS_MEMORY != 0).then_some(s.memory),
         }
     }
 }

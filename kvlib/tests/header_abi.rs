@@ -45,6 +45,7 @@ int main(void) {
     O(kv_dump_args, pairs); O(kv_dump_args, count); O(kv_dump_args, reserved);
     P("kv_op.result signed", (struct kv_op){.result = -1}.result < 0);
     O(kv_usage_stat, expired); P("KV_STAT_HAS_EXPIRED", KV_STAT_HAS_EXPIRED);
+    O(kv_usage_stat, memory); P("KV_STAT_HAS_MEMORY", KV_STAT_HAS_MEMORY);
     P("KV_OP_PUT_VER", KV_OP_PUT_VER); P("KV_OP_INCR", KV_OP_INCR);
     P("KV_OP_TOUCH", KV_OP_TOUCH); P("KV_OP_TTL", KV_OP_TTL);
     P("KV_IOC_CACHE_OP", KV_IOC_CACHE_OP); P("KV_IOC_CACHE_BATCH", KV_IOC_CACHE_BATCH);
@@ -144,6 +145,8 @@ fn expected() -> String {
         ("kv_op.result signed", 1),
         ("kv_usage_stat.expired", offset_of!(KvUsageStat, expired)),
         ("KV_STAT_HAS_EXPIRED", KV_STAT_HAS_EXPIRED as usize),
+        ("kv_usage_stat.memory", offset_of!(KvUsageStat, memory)),
+        ("KV_STAT_HAS_MEMORY", KV_STAT_HAS_MEMORY as usize),
         ("KV_OP_PUT_VER", KV_OP_PUT_VER as usize),
         ("KV_OP_INCR", KV_OP_INCR as usize),
         ("KV_OP_TOUCH", KV_OP_TOUCH as usize),

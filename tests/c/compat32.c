@@ -44,8 +44,8 @@ int main(void)
 	memset(&st, 0xFF, sizeof(st));
 	rc = ioctl(fd, KV_IOC_STAT, &st);
 	CHECK("stat", rc == 0 && st.curr_items == 1 && st.hits == 1 && st.bytes_used == 5 + KV_MAX_VAL &&
-			      st.filled == 0x7ff && st.puts == 1 && st.deletes == 0 &&
-			      st.reserved[0] == 0 && st.reserved[5] == 0);
+			      st.filled == 0xfff && st.puts == 1 && st.deletes == 0 &&
+			      st.reserved[0] == 0 && st.reserved[4] == 0);
 
 	pair.key.len = KV_MAX_KEY + 1;
 	CHECK("bad_length_einval", fails_with(ioctl(fd, KV_IOC_PUT, &pair), EINVAL));

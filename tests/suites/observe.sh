@@ -119,7 +119,7 @@ if reload observe/sysfs/load buckets=64 max_items=16 use_lru=2; then
 	# Every counter against the stat ioctl's answer (nothing runs between).
 	json=$(kvctl stat --json)
 	bad=""
-	for f in curr_items bytes_used hits misses evictions expired puts deletes buckets max_items; do
+	for f in curr_items bytes_used hits misses evictions expired puts deletes buckets max_items memory; do
 		want=$(echo "$json" | sed -n "s/.*\"$f\":\([0-9]*\).*/\1/p")
 		got=$(cat "$S/$f")
 		[ -n "$want" ] && [ "$got" = "$want" ] || bad="$bad $f=$got(stat:$want)"
@@ -130,7 +130,7 @@ if reload observe/sysfs/load buckets=64 max_items=16 use_lru=2; then
 	else
 		fail observe/sysfs/values "use_lru buckets max_items evictions expired: $(cat $S/use_lru) $(cat $S/buckets) $(cat $S/max_items) $(cat $S/evictions) $(cat $S/expired)"
 	fi
-	modes=$(for f in curr_items bytes_used hits misses evictions expired puts deletes buckets max_items use_lru; do stat -c %a "$S/$f"; done | sort -u)
+	modes=$(for f in curr_items bytes_used hits misses evictions expired puts deletes buckets max_items use_lru memory; do stat -c %a "$S/$f"; done | sort -u)
 	if [ "$modes" = 444 ]; then pass observe/sysfs/read_only_mode; else fail observe/sysfs/read_only_mode "$modes"; fi
 	if (echo 0 >"$S/hits") 2>/dev/null; then
 		fail observe/sysfs/write_refused "root wrote to hits"
