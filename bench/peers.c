@@ -7,7 +7,8 @@
  * the servers) the server process's, all on the one CPU.
  *
  *   kv-peers [--items N] [--key-size N] [--value-size N] [--ops N] [--kvstore DEV]
- *            [--memcached SOCK] [--redis SOCK] [--lmdb DIR] [--lmdb-nolock]
+ *            [--kvstore-module KO] [--memcached SOCK] [--redis SOCK] [--lmdb DIR]
+ *            [--lmdb-nolock]
  *
  * Each peer named is filled with items 0..N (keys of --key-size bytes, 16
  * to 64, values of --value-size, up to 256; 16 and 64 unless given)
@@ -31,8 +32,32 @@
  *              no reader-table slot and no writer mutex, a little cheaper
  *              than LMDB's usual locked mode
  *
- * Prints one JSON object, the shape of one of kv-bench's sizes:
- * {"key_size":16,"value_size":64,"items":N,"rows":[{"target","op","value"}]}.
+ * And what storing the items took, in bytes per item (the growth divided
+ * by --items):
+ *
+ *   kvstore    with --kvstore-module KO: kv is unloaded if loaded, then KO
+ *              loaded with max_items=N buckets=N use_lru=0 (the store the
+ *              rows then use), and the kernel's used memory (MemTotal -
+ *              MemFree) grown across that load: kvstore reserves every slot
+ *              at load, so the fill adds nothing
+ *   memcached  the server's VmRSS (/proc/PID/status; the PID is the
+ *              socket's peer) grown from empty to the items stored: what the
+ *              machine pays, where its `stats` bytes counts only the items'
+ *              own bytes and total_malloced the slab pages
+ *   Redis      the same of redis-server (its INFO used_memory leaves out
+ *              the allocator's fragmentation and the process's own pages)
+ *   LMDB       the data file's pages in use (mdb_env_info's last page + 1,
+ *              times mdb_env_stat's page size) grown across the fill: page
+ *              cache of a file, not the process's memory
+ *
+ * The servers get 3 seconds after their fill before their memory is read,
+ * so that the work the fill left behind (a rehash, a client buffer shrunk)
+ * is done.
+ *
+ * Prints one JSON object, the shape of one of kv-bench's sizes, plus the
+ * memory per item of each target that was measured:
+ * {"key_size":16,"value_size":64,"items":N,"rows":[{"target","op","value"}],
+ *  "memory":[{"target","bytes_per_item"}]}.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -43,7 +68,10 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -56,12 +84,19 @@
 #define PASSES 3
 #define WORKING_MAX 4096
 #define FILL_BATCH 256
+#define SETTLE_SECONDS 3
+#define TARGETS 4
 
 static size_t items = 1000, loop_ops = 20000, working;
 static size_t key_size = 16, value_size = 64;
 static char (*keys)[KV_MAX_KEY];
 static unsigned char (*values)[KV_MAX_VAL];
 static int rows;
+static struct {
+	const char *target;
+	double bytes_per_item;
+} memory[TARGETS];
+static int memories;
 static unsigned int lmdb_flags = MDB_NOSYNC;
 
 static void die(const char *fmt, ...)
@@ -146,6 +181,76 @@ static size_t req(size_t i)
 	return i % working;
 }
 
+/* --- memory per item ----------------------------------------------------- */
+
+static void memory_row(const char *target, long long before, long long after)
+{
+	if (memories == TARGETS)
+		die("more memory figures than targets");
+	memory[memories].target = target;
+	memory[memories].bytes_per_item = (double)(after - before) / (double)items;
+	memories++;
+}
+
+/* The fields NAME... of a /proc file of "Name:   N kB" lines, in bytes. */
+static void proc_kb(const char *path, int n, const char *const *names, long long *bytes)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		die("%s: %s", path, strerror(errno));
+	for (int i = 0; i < n; i++)
+		bytes[i] = -1;
+	char line[256];
+	while (fgets(line, sizeof(line), f)) {
+		for (int i = 0; i < n; i++) {
+			size_t len = strlen(names[i]);
+			if (!strncmp(line, names[i], len) && line[len] == ':')
+				bytes[i] = strtoll(line + len + 1, NULL, 10) * 1024;
+		}
+	}
+	fclose(f);
+	for (int i = 0; i < n; i++)
+		if (bytes[i] < 0)
+			die("%s has no %s", path, names[i]);
+}
+
+/* The kernel's used memory: MemTotal - MemFree. */
+static long long used_memory(void)
+{
+	static const char *const names[] = { "MemTotal", "MemFree" };
+	long long bytes[2];
+	proc_kb("/proc/meminfo", 2, names, bytes);
+	return bytes[0] - bytes[1];
+}
+
+/* A process's resident memory. */
+static long long rss(pid_t pid)
+{
+	static const char *const names[] = { "VmRSS" };
+	char path[64];
+	long long bytes;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	proc_kb(path, 1, names, &bytes);
+	return bytes;
+}
+
+/* The process that listens on the Unix socket SOCK. */
+static pid_t server_pid(const char *sock)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	if (strlen(sock) >= sizeof(addr.sun_path))
+		die("%s: too long a socket path", sock);
+	strcpy(addr.sun_path, sock);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+		die("%s: %s", sock, strerror(errno));
+	close(fd);
+	return cred.pid;
+}
+
 /* --- kvstore ------------------------------------------------------------ */
 
 /* An ioctl number under kvstore's magic that the module does not know: its
@@ -193,9 +298,32 @@ static void kv_put_replace(void *ctx, size_t i)
 		die("kvstore put: %s", strerror(errno));
 }
 
-static void kvstore_rows(const char *dev)
+/* kv unloaded if it is loaded, then KO loaded for the items: the kernel
+ * memory that load took is kvstore's. */
+static void kvstore_load(const char *ko)
+{
+	char params[96];
+	snprintf(params, sizeof(params), "max_items=%zu buckets=%zu use_lru=0", items, items);
+	if (syscall(SYS_delete_module, "kv", O_NONBLOCK) == 0)
+		sleep(1); /* what the unload frees after an RCU grace period, freed */
+	else if (errno != ENOENT)
+		die("unloading kv: %s", strerror(errno));
+	int fd = open(ko, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		die("%s: %s", ko, strerror(errno));
+	long long before = used_memory();
+	if (syscall(SYS_finit_module, fd, params, 0) != 0)
+		die("loading %s %s: %s", ko, params, strerror(errno));
+	long long after = used_memory();
+	close(fd);
+	memory_row("kvstore", before, after);
+}
+
+static void kvstore_rows(const char *dev, const char *ko)
 {
 	struct kvstore kv;
+	if (ko)
+		kvstore_load(ko);
 	kv.fd = open(dev, O_RDWR | O_CLOEXEC);
 	if (kv.fd < 0)
 		die("%s: %s", dev, strerror(errno));
@@ -245,14 +373,42 @@ static void fill_mode(memcached_st *mc, uint64_t on)
 		die("memcached fill mode: %s", memcached_strerror(mc, rc));
 }
 
+/* Item k is stored in memcached with its value. */
+static void mc_check(memcached_st *mc, uint64_t k)
+{
+	char key[KV_MAX_KEY];
+	unsigned char value[KV_MAX_VAL];
+	size_t len;
+	uint32_t flags;
+	memcached_return_t rc;
+	key_of(k, key);
+	value_of(k, value);
+	char *v = memcached_get(mc, key, key_size, &len, &flags, &rc);
+	if (!v || len != value_size || memcmp(v, value, value_size) != 0)
+		die("memcached: item %llu not stored: %s", (unsigned long long)k,
+		    memcached_strerror(mc, rc));
+	free(v);
+}
+
 static void memcached_rows(const char *sock)
 {
+	pid_t pid = server_pid(sock);
 	memcached_st *mc = memcached_create(NULL);
 	if (!mc)
 		die("memcached_create failed");
 	memcached_return_t rc = memcached_server_add_unix_socket(mc, sock);
 	if (rc != MEMCACHED_SUCCESS)
 		die("memcached %s: %s", sock, memcached_strerror(mc, rc));
+	/* The connection up (a get of an item never stored) before the
+	 * baseline, so that only the items count. */
+	char never[KV_MAX_KEY];
+	size_t len;
+	uint32_t flags;
+	key_of(items, never);
+	free(memcached_get(mc, never, key_size, &len, &flags, &rc));
+	if (rc != MEMCACHED_NOTFOUND)
+		die("memcached: an empty server answered %s", memcached_strerror(mc, rc));
+	long long before = rss(pid);
 	/* The fill, which is not timed, asks for no replies (a million round
 	 * trips take minutes under TCG); a get that then misses ends the run
 	 * (mc_get). */
@@ -270,6 +426,10 @@ static void memcached_rows(const char *sock)
 	if (rc != MEMCACHED_SUCCESS)
 		die("memcached fill flush: %s", memcached_strerror(mc, rc));
 	fill_mode(mc, 0);
+	/* Answered in order: the last item stored means every set is done. */
+	mc_check(mc, items - 1);
+	sleep(SETTLE_SECONDS);
+	memory_row("memcached", before, rss(pid));
 	row("memcached", "get hit", per_server_op(mc_get, mc));
 	row("memcached", "set replace", per_server_op(mc_set, mc));
 	memcached_free(mc);
@@ -307,9 +467,15 @@ static void redis_set(void *ctx, size_t i)
 
 static void redis_rows(const char *sock)
 {
+	pid_t pid = server_pid(sock);
 	redisContext *c = redisConnectUnix(sock);
 	if (!c || c->err)
 		die("redis %s: %s", sock, c ? c->errstr : "out of memory");
+	/* The connection served once before the baseline. */
+	redisReply *pong = redisCommand(c, "PING");
+	redis_check(c, pong, "ping");
+	freeReplyObject(pong);
+	long long before = rss(pid);
 	/* The fill is pipelined, FILL_BATCH sets per round trip: it is not
 	 * timed, and a million round trips take minutes under TCG. */
 	for (uint64_t k = 0; k < items;) {
@@ -331,6 +497,8 @@ static void redis_rows(const char *sock)
 			freeReplyObject(reply);
 		}
 	}
+	sleep(SETTLE_SECONDS);
+	memory_row("Redis", before, rss(pid));
 	row("Redis", "get hit", per_server_op(redis_get, c));
 	row("Redis", "set replace", per_server_op(redis_set, c));
 	redisFree(c);
@@ -375,15 +543,27 @@ static void lmdb_put(void *ctx, size_t i)
 	lmdb_check(mdb_txn_commit(t), "commit");
 }
 
+/* The bytes of the data file's pages in use: up to the last page. */
+static long long lmdb_pages(MDB_env *env)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	lmdb_check(mdb_env_info(env, &info), "env info");
+	lmdb_check(mdb_env_stat(env, &st), "env stat");
+	return ((long long)info.me_last_pgno + 1) * (long long)st.ms_psize;
+}
+
 static void lmdb_rows(const char *dir)
 {
 	struct lmdb l;
 	MDB_txn *t;
+	const char *name = lmdb_flags & MDB_NOLOCK ? "LMDB MDB_NOLOCK" : "LMDB";
 	if (mkdir(dir, 0700) && errno != EEXIST)
 		die("mkdir %s: %s", dir, strerror(errno));
 	lmdb_check(mdb_env_create(&l.env), "env create");
 	lmdb_check(mdb_env_set_mapsize(l.env, (size_t)1 << 30), "set mapsize");
 	lmdb_check(mdb_env_open(l.env, dir, lmdb_flags, 0600), "env open");
+	long long before = lmdb_pages(l.env);
 	lmdb_check(mdb_txn_begin(l.env, NULL, 0, &t), "txn begin");
 	lmdb_check(mdb_dbi_open(t, NULL, 0, &l.dbi), "dbi open");
 	for (uint64_t n = 0; n < items; n++) {
@@ -395,9 +575,9 @@ static void lmdb_rows(const char *dir)
 		lmdb_check(mdb_put(t, l.dbi, &k, &v, 0), "fill");
 	}
 	lmdb_check(mdb_txn_commit(t), "commit");
+	memory_row(name, before, lmdb_pages(l.env));
 	lmdb_check(mdb_txn_begin(l.env, NULL, MDB_RDONLY, &l.rtxn), "read txn begin");
 	mdb_txn_reset(l.rtxn);
-	const char *name = lmdb_flags & MDB_NOLOCK ? "LMDB MDB_NOLOCK" : "LMDB";
 	row(name, "get hit", per_op(lmdb_get, &l));
 	row(name, "put replace", per_op(lmdb_put, &l));
 	mdb_txn_abort(l.rtxn);
@@ -415,7 +595,7 @@ static size_t number(const char *s)
 
 int main(int argc, char **argv)
 {
-	const char *mc = NULL, *redis = NULL, *lmdb = NULL, *kvdev = NULL;
+	const char *mc = NULL, *redis = NULL, *lmdb = NULL, *kvdev = NULL, *ko = NULL;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--lmdb-nolock")) {
 			lmdb_flags |= MDB_NOLOCK;
@@ -423,7 +603,8 @@ int main(int argc, char **argv)
 		}
 		if (i + 1 >= argc)
 			die("usage: kv-peers [--items N] [--key-size N] [--value-size N] [--ops N] "
-			    "[--kvstore DEV] [--memcached SOCK] [--redis SOCK] [--lmdb DIR] [--lmdb-nolock]");
+			    "[--kvstore DEV] [--kvstore-module KO] [--memcached SOCK] [--redis SOCK] "
+			    "[--lmdb DIR] [--lmdb-nolock]");
 		if (!strcmp(argv[i], "--items"))
 			items = number(argv[++i]);
 		else if (!strcmp(argv[i], "--key-size"))
@@ -434,6 +615,8 @@ int main(int argc, char **argv)
 			loop_ops = number(argv[++i]);
 		else if (!strcmp(argv[i], "--kvstore"))
 			kvdev = argv[++i];
+		else if (!strcmp(argv[i], "--kvstore-module"))
+			ko = argv[++i];
 		else if (!strcmp(argv[i], "--memcached"))
 			mc = argv[++i];
 		else if (!strcmp(argv[i], "--redis"))
@@ -445,6 +628,8 @@ int main(int argc, char **argv)
 	}
 	if (key_size < 16 || key_size > KV_MAX_KEY || value_size > KV_MAX_VAL)
 		die("keys of 16 to %d bytes and values of 1 to %d bytes", KV_MAX_KEY, KV_MAX_VAL);
+	if (ko && !kvdev)
+		die("--kvstore-module without --kvstore");
 	working = items < WORKING_MAX ? items : WORKING_MAX;
 	keys = calloc(working, KV_MAX_KEY);
 	values = calloc(working, KV_MAX_VAL);
@@ -458,13 +643,17 @@ int main(int argc, char **argv)
 	printf("{\"key_size\": %zu, \"value_size\": %zu, \"items\": %zu, \"rows\": [", key_size,
 	       value_size, items);
 	if (kvdev)
-		kvstore_rows(kvdev);
+		kvstore_rows(kvdev, ko);
 	if (mc)
 		memcached_rows(mc);
 	if (redis)
 		redis_rows(redis);
 	if (lmdb)
 		lmdb_rows(lmdb);
+	printf("\n], \"memory\": [");
+	for (int i = 0; i < memories; i++)
+		printf("%s\n    {\"target\": \"%s\", \"bytes_per_item\": %.1f}", i ? "," : "",
+		       memory[i].target, memory[i].bytes_per_item);
 	printf("\n]}\n");
 	return 0;
 }
