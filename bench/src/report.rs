@@ -19,12 +19,83 @@ struct Record {
 }
 
 /// What `bench/peers-run` measured (kv-peers, bench/peers.c): kvstore and
-/// its peers per op, one size at a time, on one kernel.
+/// its peers per op and their memory per item, one size at a time, on one
+/// kernel.
 #[derive(Serialize, Deserialize, Clone, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct PeersReport {
     pub kernel: String,
-    pub sizes: Vec<SizeResult>,
+    pub sizes: Vec<PeersSize>,
+}
+
+/// One kv-peers run: its rows at one key size, value size and item count,
+/// and what storing the items took in each target that was measured.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct PeersSize {
+    pub key_size: usize,
+    pub value_size: usize,
+    pub items: usize,
+    pub rows: Vec<Cost>,
+    #[serde(default)]
+    pub memory: Vec<PeerMemory>,
+}
+
+/// A target's memory per item: the growth of what it holds, from empty to
+/// the items stored, divided by the items (each target's method is one of
+/// the lines under the table).
+#[derive(Serialize, Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct PeerMemory {
+    pub target: String,
+    pub bytes_per_item: f64,
+}
+
+/// How kv-peers measures each target's memory, one line each, by the
+/// target's name (its first word).
+const MEMORY_METHODS: [(&str, &str); 4] = [
+    (
+        "kvstore",
+        "kernel memory (MemTotal - MemFree) grown across insmod kv.ko max_items=ITEMS buckets=ITEMS, which reserves every slot",
+    ),
+    (
+        "memcached",
+        "the server's VmRSS grown from empty to the items stored (1 MB slab pages and its hash table included)",
+    ),
+    (
+        "Redis",
+        "the server's VmRSS grown from empty to the items stored (allocator overhead included)",
+    ),
+    (
+        "LMDB",
+        "the data file's pages in use x page size grown across the fill: file-backed page cache, not process memory",
+    ),
+];
+
+impl PeersSize {
+    /// The instruction rows, as one of kv-bench's sizes.
+    fn instructions(&self) -> SizeResult {
+        SizeResult {
+            key_size: self.key_size,
+            value_size: self.value_size,
+            items: self.items,
+            rows: self.rows.clone(),
+        }
+    }
+
+    /// The memory figures as rows of one size, each named by its target.
+    fn memory_rows(&self) -> SizeResult {
+        SizeResult {
+            key_size: self.key_size,
+            value_size: self.value_size,
+            items: self.items,
+            rows: self
+                .memory
+                .iter()
+                .map(|m| Cost::new(&m.target, "", m.bytes_per_item))
+                .collect(),
+        }
+    }
 }
 
 fn find<'a>(rows: &'a [Cost], target: &str, op: &str) -> Option<&'a Cost> {
@@ -60,7 +131,12 @@ fn size_table(out: &mut String, sizes: &[SizeResult]) -> Vec<(String, String)> {
         }
     }
     for (target, op) in &keys {
-        let _ = write!(out, "{:<40}", format!("{target} {op}"));
+        let label = if op.is_empty() {
+            target.clone()
+        } else {
+            format!("{target} {op}")
+        };
+        let _ = write!(out, "{label:<40}");
         for s in sizes {
             match find(&s.rows, target, op) {
                 Some(c) => {
@@ -179,7 +255,8 @@ pub fn ops_table(r: &OpsReport) -> String {
     with_notes(out, &r.notes)
 }
 
-/// kvstore beside its peers: one row per target and op, one column per size.
+/// kvstore beside its peers: one row per target and op, one column per
+/// size; then one row per target of memory per item, and its methods.
 pub fn peers_table(r: &PeersReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -188,7 +265,25 @@ pub fn peers_table(r: &PeersReport) -> String {
          mitigations on); memcached and Redis count client, kernel and server",
         r.kernel
     );
-    size_table(&mut out, &r.sizes);
+    let sizes: Vec<SizeResult> = r.sizes.iter().map(PeersSize::instructions).collect();
+    size_table(&mut out, &sizes);
+    if r.sizes.iter().all(|s| s.memory.is_empty()) {
+        return out;
+    }
+    let _ = write!(
+        out,
+        "\nMemory per item in bytes: what storing the items took, divided by the items"
+    );
+    let memory: Vec<SizeResult> = r.sizes.iter().map(PeersSize::memory_rows).collect();
+    let targets = size_table(&mut out, &memory);
+    for (name, method) in MEMORY_METHODS {
+        let measured = targets
+            .iter()
+            .any(|(t, _)| t.split_whitespace().next() == Some(name));
+        if measured {
+            let _ = writeln!(out, "memory: {name}: {method}");
+        }
+    }
     out
 }
 
@@ -319,6 +414,89 @@ mod tests {
         );
         assert_eq!(row("kvstore get hit"), ["1104", "1362"]);
         assert_eq!(row("LMDB get hit"), ["1340", "-"]);
+    }
+
+    const PEERS_WITH_MEMORY: &str = r#"{"kernel": "7.2.12+deb13-amd64", "sizes": [
+{"key_size": 16, "value_size": 64, "items": 1000, "rows": [
+    {"target": "kvstore", "op": "get hit", "value": 1104.4},
+    {"target": "LMDB", "op": "get hit", "value": 1340.0}
+], "memory": [
+    {"target": "kvstore", "bytes_per_item": 812.6},
+    {"target": "memcached", "bytes_per_item": 1577.0},
+    {"target": "LMDB", "bytes_per_item": 98.3}
+]},
+{"key_size": 16, "value_size": 64, "items": 100000, "rows": [
+    {"target": "kvstore", "op": "get hit", "value": 1105.0}
+], "memory": [
+    {"target": "kvstore", "bytes_per_item": 457.2}
+]}]}"#;
+
+    #[test]
+    fn the_peers_memory_is_a_table_of_sizes_with_its_methods() {
+        let peers: PeersReport = serde_json::from_str(PEERS_WITH_MEMORY).expect("a peers report");
+        let table = peers_table(&peers);
+        let lines: Vec<&str> = table.lines().collect();
+        let title = lines
+            .iter()
+            .position(|l| l.starts_with("Memory per item in bytes"))
+            .expect(&table);
+        // The instruction rows come first, as without memory.
+        let get = lines
+            .iter()
+            .position(|l| l.starts_with("kvstore get hit"))
+            .expect(&table);
+        assert!(get < title, "{table}");
+        let row = |name: &str| -> Vec<&str> {
+            let line = lines[title..]
+                .iter()
+                .find(|l| l.starts_with(name))
+                .expect(name);
+            line[40..].split_whitespace().collect()
+        };
+        assert_eq!(lines[title + 1], lines[get - 1], "the same size columns");
+        assert_eq!(
+            row("key/value bytes, items"),
+            ["16/64", "1k", "16/64", "100k"]
+        );
+        assert_eq!(row("kvstore "), ["813", "457"]);
+        assert_eq!(row("memcached "), ["1577", "-"]);
+        assert_eq!(row("LMDB "), ["98", "-"]);
+        assert!(
+            !lines[title..].iter().any(|l| l.starts_with("Redis")),
+            "{table}"
+        );
+        // One method line per target measured, none for Redis.
+        let methods: Vec<&str> = lines
+            .iter()
+            .filter_map(|l| l.strip_prefix("memory: "))
+            .map(|l| l.split(':').next().unwrap_or(""))
+            .collect();
+        assert_eq!(methods, ["kvstore", "memcached", "LMDB"], "{table}");
+    }
+
+    #[test]
+    fn a_peers_report_without_memory_has_no_memory_table() {
+        let peers: PeersReport = serde_json::from_str(PEERS).expect("a peers report");
+        assert!(peers.sizes.iter().all(|s| s.memory.is_empty()));
+        let table = peers_table(&peers);
+        assert!(!table.contains("Memory per item"), "{table}");
+        assert!(!table.contains("memory:"), "{table}");
+    }
+
+    #[test]
+    fn unknown_fields_of_a_peers_size_or_memory_are_refused() {
+        let in_size =
+            PEERS_WITH_MEMORY.replacen(r#""items": 1000,"#, r#""items": 1000, "cpus": 1,"#, 1);
+        assert!(serde_json::from_str::<PeersReport>(&in_size).is_err());
+        let in_memory =
+            PEERS_WITH_MEMORY.replacen(r#""bytes_per_item": 98.3"#, r#""bytes": 98.3"#, 1);
+        assert!(serde_json::from_str::<PeersReport>(&in_memory).is_err());
+        // The report round-trips through bench.json's record.
+        let peers: PeersReport = serde_json::from_str(PEERS_WITH_MEMORY).expect("a peers report");
+        let json = serde_json::to_string(&peers).expect("serialized");
+        let back: PeersReport = serde_json::from_str(&json).expect("read back");
+        assert_eq!(back.sizes[0].memory[2].target, "LMDB");
+        assert_eq!(back.sizes[0].memory[2].bytes_per_item, 98.3);
     }
 
     #[test]
