@@ -18,15 +18,30 @@ for row in 'floor  syscall getppid()' 'floor  ioctl ENOTTY' 'kvstore use_lru=0 g
 	check "bench/table has '$row'" grep -qF "$row" /tmp/table.txt
 done
 # kv-peers, with the peers that need no server (make bench adds memcached and
-# Redis): every row it prints for kvstore and LMDB, from a loaded kv.ko.
-if reload bench/peers-quick buckets=128 max_items=100 use_lru=0; then
-	check bench/peers-quick sh -c "/extra/kv-peers --items 100 --ops 200 --kvstore /dev/kvstore --lmdb /tmp/lmdb >/tmp/peers.json"
-	for row in '"ioctl floor", "op": "ENOTTY"' '"kvstore", "op": "get hit"' '"kvstore", "op": "put replace"' \
-		'"LMDB", "op": "get hit"' '"LMDB", "op": "put replace"'; do
-		check "bench/peers has $row" grep -qF "\"target\": $row" /tmp/peers.json
-	done
-	rmmod kv
-fi
+# Redis): every row it prints for kvstore and LMDB, and their memory per item,
+# kvstore's from the load of kv.ko that kv-peers makes itself.
+check bench/peers-quick sh -c "/extra/kv-peers --items 100 --ops 200 --kvstore /dev/kvstore \
+	--kvstore-module /lib/kv.ko --lmdb /tmp/lmdb >/tmp/peers.json"
+for row in '"ioctl floor", "op": "ENOTTY"' '"kvstore", "op": "get hit"' '"kvstore", "op": "put replace"' \
+	'"LMDB", "op": "get hit"' '"LMDB", "op": "put replace"'; do
+	check "bench/peers has $row" grep -qF "\"target\": $row" /tmp/peers.json
+done
+for target in kvstore LMDB; do
+	check "bench/peers has $target's memory per item" \
+		grep -qE "\"target\": \"$target\", \"bytes_per_item\": -?[0-9]+\.[0-9]" /tmp/peers.json
+done
+rmmod kv 2>/dev/null
+# The same as the peers' report bench/peers-run makes of it, in the table.
+printf '{"kernel": "%s", "sizes": [%s]}\n' "$(uname -r)" "$(cat /tmp/peers.json)" >/tmp/peers-report.json
+check bench/peers-report sh -c "$B report /tmp/peers-report.json >/tmp/peers-table.txt"
+cat /tmp/peers-table.txt
+for row in 'kvstore get hit' 'Memory per item in bytes' 'memory: kvstore: ' 'memory: LMDB: '; do
+	check "bench/peers table has '$row'" grep -qF "$row" /tmp/peers-table.txt
+done
+for target in kvstore LMDB; do
+	check "bench/peers table has $target's memory row" \
+		grep -qE "^$target +-?[0-9]+\$" /tmp/peers-table.txt
+done
 # Every stream row has a miss ratio for LRU, SIEVE and BPF LRU hash.
 check "bench/miss ratio rows have 3 figures" sh -c \
 	"[ \$(grep -cE '^zipf [0-9.]+( \+ scan of [0-9]+)? +([0-9.]+% +){2}[0-9.]+%$' /tmp/table.txt) = 3 ]"
