@@ -52,23 +52,31 @@ pub struct PeerMemory {
 }
 
 /// How kv-peers measures each target's memory, one line each, by the
-/// target's name (its first word).
-const MEMORY_METHODS: [(&str, &str); 4] = [
+/// target's name.
+const MEMORY_METHODS: [(&str, &str); 6] = [
     (
         "kvstore",
         "kernel memory (MemTotal - MemFree) grown across insmod kv.ko max_items=ITEMS buckets=ITEMS, which reserves every slot",
     ),
     (
         "memcached",
-        "the server's VmRSS grown from empty to the items stored (1 MB slab pages and its hash table included)",
+        "the server's resident memory (smaps_rollup Rss) grown from empty to the items stored: slab pages, hash table",
     ),
     (
         "Redis",
-        "the server's VmRSS grown from empty to the items stored (allocator overhead included)",
+        "the server's resident memory (smaps_rollup Rss) grown from empty to the items stored (its allocator's held pages first)",
+    ),
+    (
+        "Redis used_memory",
+        "INFO used_memory grown across the fill: what its allocator handed out, no fragmentation",
     ),
     (
         "LMDB",
         "the data file's pages in use x page size grown across the fill: file-backed page cache, not process memory",
+    ),
+    (
+        "LMDB MDB_NOLOCK",
+        "the same as LMDB's, opened without its lock file",
     ),
 ];
 
@@ -277,9 +285,7 @@ pub fn peers_table(r: &PeersReport) -> String {
     let memory: Vec<SizeResult> = r.sizes.iter().map(PeersSize::memory_rows).collect();
     let targets = size_table(&mut out, &memory);
     for (name, method) in MEMORY_METHODS {
-        let measured = targets
-            .iter()
-            .any(|(t, _)| t.split_whitespace().next() == Some(name));
+        let measured = targets.iter().any(|(t, _)| t == name);
         if measured {
             let _ = writeln!(out, "memory: {name}: {method}");
         }
@@ -423,6 +429,7 @@ mod tests {
 ], "memory": [
     {"target": "kvstore", "bytes_per_item": 812.6},
     {"target": "memcached", "bytes_per_item": 1577.0},
+    {"target": "Redis used_memory", "bytes_per_item": 202.2},
     {"target": "LMDB", "bytes_per_item": 98.3}
 ]},
 {"key_size": 16, "value_size": 64, "items": 100000, "rows": [
@@ -461,17 +468,23 @@ mod tests {
         assert_eq!(row("kvstore "), ["813", "457"]);
         assert_eq!(row("memcached "), ["1577", "-"]);
         assert_eq!(row("LMDB "), ["98", "-"]);
+        assert_eq!(row("Redis used_memory "), ["202", "-"]);
         assert!(
-            !lines[title..].iter().any(|l| l.starts_with("Redis")),
+            !lines[title..].iter().any(|l| l.starts_with("Redis  ")),
             "{table}"
         );
-        // One method line per target measured, none for Redis.
+        // One method line per target measured, none for Redis's resident
+        // memory.
         let methods: Vec<&str> = lines
             .iter()
             .filter_map(|l| l.strip_prefix("memory: "))
             .map(|l| l.split(':').next().unwrap_or(""))
             .collect();
-        assert_eq!(methods, ["kvstore", "memcached", "LMDB"], "{table}");
+        assert_eq!(
+            methods,
+            ["kvstore", "memcached", "Redis used_memory", "LMDB"],
+            "{table}"
+        );
     }
 
     #[test]
@@ -495,8 +508,8 @@ mod tests {
         let peers: PeersReport = serde_json::from_str(PEERS_WITH_MEMORY).expect("a peers report");
         let json = serde_json::to_string(&peers).expect("serialized");
         let back: PeersReport = serde_json::from_str(&json).expect("read back");
-        assert_eq!(back.sizes[0].memory[2].target, "LMDB");
-        assert_eq!(back.sizes[0].memory[2].bytes_per_item, 98.3);
+        assert_eq!(back.sizes[0].memory[3].target, "LMDB");
+        assert_eq!(back.sizes[0].memory[3].bytes_per_item, 98.3);
     }
 
     #[test]
