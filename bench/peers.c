@@ -39,8 +39,9 @@
  *              loaded once with one item and unloaded, see kvstore_load),
  *              then KO loaded with max_items=N buckets=N use_lru=0 (the
  *              store the rows then use), and the kernel's used memory
- *              (MemTotal - MemFree) grown across that load: kvstore reserves
- *              every slot at load, so the fill adds nothing
+ *              (MemTotal - MemFree - the CPUs' free lists, see used_memory)
+ *              grown across that load: kvstore reserves every slot at load,
+ *              so the fill adds nothing
  *   memcached  the server's resident memory (Rss of /proc/PID/smaps_rollup,
  *              VmRSS counted exactly; the PID is the socket's peer) grown
  *              from empty to the items stored: what the machine pays, where
@@ -219,9 +220,28 @@ static void proc_kb(const char *path, int n, const char *const *names, long long
 			die("%s has no %s", path, names[i]);
 }
 
-/* The kernel's used memory: MemTotal - MemFree, once the CPUs' pending
- * counts are folded into MemFree (vm.stat_refresh; MemFree read without it
- * may lag by the CPUs' batches). */
+/* The pages free on the CPUs' own free lists (/proc/zoneinfo's pagesets'
+ * counts), which MemFree leaves out. */
+static long long pcp_free_bytes(void)
+{
+	FILE *f = fopen("/proc/zoneinfo", "r");
+	if (!f)
+		die("/proc/zoneinfo: %s", strerror(errno));
+	char line[256];
+	long long pages = 0;
+	while (fgets(line, sizeof(line), f)) {
+		const char *p = line + strspn(line, " ");
+		if (!strncmp(p, "count:", 6))
+			pages += strtoll(p + 6, NULL, 10);
+	}
+	fclose(f);
+	return pages * sysconf(_SC_PAGESIZE);
+}
+
+/* The kernel's used memory: MemTotal - MemFree, with the CPUs' pending
+ * counts folded into MemFree first (vm.stat_refresh) and the pages on the
+ * CPUs' free lists counted as free: a CPU keeps up to megabytes of freed
+ * pages there after a large free, and hands them back later. */
 static long long used_memory(void)
 {
 	static const char *const names[] = { "MemTotal", "MemFree" };
@@ -234,7 +254,7 @@ static long long used_memory(void)
 		close(fd);
 	}
 	proc_kb("/proc/meminfo", 2, names, bytes);
-	return bytes[0] - bytes[1];
+	return bytes[0] - bytes[1] - pcp_free_bytes();
 }
 
 /* A process's resident memory: Rss of smaps_rollup, counted from its page

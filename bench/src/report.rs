@@ -56,7 +56,7 @@ pub struct PeerMemory {
 const MEMORY_METHODS: [(&str, &str); 6] = [
     (
         "kvstore",
-        "kernel memory (MemTotal - MemFree) grown across insmod kv.ko max_items=ITEMS buckets=ITEMS, which reserves every slot",
+        "kernel memory (MemTotal - MemFree - per-CPU free pages) grown across insmod kv.ko max_items=ITEMS buckets=ITEMS",
     ),
     (
         "memcached",
