@@ -35,10 +35,9 @@
  * And what storing the items took, in bytes per item (the growth divided
  * by --items):
  *
- *   kvstore    with --kvstore-module KO: kv is unloaded if loaded (and
- *              loaded once with one item and unloaded, see kvstore_load),
- *              then KO loaded with max_items=N buckets=N use_lru=0 (the
- *              store the rows then use), and the kernel's used memory
+ *   kvstore    with --kvstore-module KO: kv is unloaded if loaded, then KO
+ *              loaded with max_items=N buckets=N use_lru=0 (the store the
+ *              rows then use), and the kernel's used memory
  *              (MemTotal - MemFree - the CPUs' free lists, see used_memory)
  *              grown across that load: kvstore reserves every slot at load,
  *              so the fill adds nothing
@@ -358,13 +357,10 @@ static long long kvstore_load_items(const char *ko, size_t n)
 	return used_memory();
 }
 
-/* KO loaded for the items: the kernel memory that load took is kvstore's.
- * A load of one item first and its unload: a kernel's first module load
- * takes memory it keeps (some 4 MB on Debian's), which is not kvstore's. */
+/* KO loaded for the items: the kernel memory that load took is kvstore's,
+ * its code and data included. */
 static void kvstore_load(const char *ko)
 {
-	kvstore_unload();
-	kvstore_load_items(ko, 1);
 	long long before = kvstore_unload();
 	memory_row("kvstore", before, kvstore_load_items(ko, items));
 }
