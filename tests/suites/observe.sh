@@ -1,5 +1,6 @@
 # params: --no-load
 # kernels: debian
+# rig: --cpus 1
 # Seeing inside kv.ko through the kernel's own files, as an operator does:
 # the tracepoints kv:kv_evict, kv:kv_expire and kv:kv_put_refused read from
 # tracefs (one event per eviction, per expired item and per refused put,
@@ -9,7 +10,10 @@
 # answers ENODEV); fdinfo's access line for each open mode. On Debian's
 # kernel, as an operator has it: the torture suite drives the same files
 # and events under the debug kernel's detectors (events on while it fuzzes,
-# sysfs and fdinfo readers racing its load/unload cycles).
+# sysfs and fdinfo readers racing its load/unload cycles). One CPU: turning
+# events on and off patches kernel text, which under TCG with a second CPU
+# running can leave that CPU executing the patch's int3 (a QEMU flaw; see
+# tests/torture/guest.sh).
 . /extra/lib.sh
 
 T=/sys/kernel/tracing

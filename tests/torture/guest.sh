@@ -45,16 +45,27 @@ torture() {
 
 # --- 1. ioctl fuzzer ---------------------------------------------------------
 if want fuzz; then
-	# kv.ko's tracepoints on while it fuzzes (where the kernel has tracefs),
-	# so that their firing under the writer lock meets the debug kernel's
-	# detectors; the observe suite checks what they say.
+	# kv.ko's tracepoints on while it fuzzes, on the debug kernel, so that
+	# their firing under the writer lock meets its detectors (the observe
+	# suite checks what they say). Turning an event on patches kernel text
+	# with an int3 while the other CPU runs, and under TCG that CPU can
+	# execute the int3 after the patch is done ("Oops: int3" in __schedule,
+	# seen once in a debian torture guest: QEMU's flaw, not kv.ko's). So the
+	# events go on and off only while no kv operation runs, and without the
+	# task-name recording (record-cmd), which would patch the scheduler's
+	# own tracepoint, run by every CPU all the time; and on Debian's kernels,
+	# which have no detectors to meet, not at all.
 	tracing=/sys/kernel/tracing
-	[ -d "$tracing/events" ] || mount -t tracefs nodev "$tracing" 2>/dev/null
+	traced=0
+	if [ "${KV_KERNEL:-}" = debug ]; then
+		[ -d "$tracing/events" ] || mount -t tracefs nodev "$tracing" 2>/dev/null
+		[ -w "$tracing/options/record-cmd" ] && echo 0 >"$tracing/options/record-cmd" && traced=1
+	fi
 	# A capacity below the fuzzer's 48 keys, so full stores and evictions happen.
 	total=0 unexpected=0 events=0
 	for lru in $policies; do
 		reload "torture/fuzz/use_lru=$lru" buckets=16 max_items=32 use_lru="$lru" || continue
-		if [ -w "$tracing/events/kv/enable" ]; then
+		if [ $traced = 1 ]; then
 			echo >"$tracing/trace"
 			echo 1 >"$tracing/events/kv/enable"
 		fi
@@ -68,14 +79,14 @@ if want fuzz; then
 			unexpected=$((unexpected + 1)) # the run failed before its count
 		fi
 		# Counted before the next unload, which empties the trace buffer.
-		if [ -r "$tracing/trace" ]; then
+		if [ $traced = 1 ]; then
 			events=$((events + $(grep -c ' kv_[a-z_]*: ' "$tracing/trace")))
 			echo 0 >"$tracing/events/kv/enable"
 		fi
 	done
-	traced="no tracefs"
-	[ -r "$tracing/trace" ] && traced="$events kv events traced"
-	summary "fuzz: $total ioctls (use_lru $(echo $policies | tr ' ' '/'), 4 threads, $(nproc) CPUs), $unexpected unexpected, $traced"
+	events_said="events off"
+	[ $traced = 1 ] && events_said="$events kv events traced"
+	summary "fuzz: $total ioctls (use_lru $(echo $policies | tr ' ' '/'), 4 threads, $(nproc) CPUs), $unexpected unexpected, $events_said"
 	took fuzz
 fi
 
