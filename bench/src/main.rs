@@ -19,6 +19,7 @@
 
 mod cache;
 mod hitratio;
+mod memory;
 mod report;
 mod target;
 
@@ -71,13 +72,19 @@ pub struct SizeResult {
     pub rows: Vec<Cost>,
 }
 
-/// Kernel memory per item, from the growth of used memory across insmod.
+/// Kernel memory per item: kvstore's, from the growth of used memory across
+/// insmod, and BPF hash maps' at the same items (memory.rs).
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct Memory {
     pub max_items: usize,
     pub bytes_per_item: f64,
     /// The most key and value bytes an item holds.
     pub payload_bytes: usize,
+    /// BPF hash maps of `max_items` items, one size per key and value size:
+    /// their growth across creating and filling them and their own
+    /// `memlock` figures, per item, one row each.
+    #[serde(default)]
+    pub bpf: Vec<SizeResult>,
 }
 
 /// What `ops` measured.
@@ -335,7 +342,13 @@ fn ops(module: &str, quick: bool) -> io::Result<OpsReport> {
 
     // First, while nothing else has been allocated and freed: a BPF map's
     // memory is freed later by a worker, which would blur the difference.
-    report.memory = Some(memory_per_item(module, plan.memory_items)?);
+    let mut memory_sizes: Vec<(usize, usize)> = Vec::new();
+    for &(key_size, value_size, _) in &plan.sizes {
+        if !memory_sizes.contains(&(key_size, value_size)) {
+            memory_sizes.push((key_size, value_size));
+        }
+    }
+    report.memory = Some(memory::measure(module, plan.memory_items, &memory_sizes)?);
     load_module(module, &kv_params(1000, 0))?;
     let kv = target::open()?;
     // SAFETY: getppid has no preconditions and cannot fail.
@@ -361,7 +374,7 @@ fn ops(module: &str, quick: bool) -> io::Result<OpsReport> {
         }
     }
     report.notes.push(
-        "BPF maps get twice the items as capacity, so an LRU map never evicts a key in use".into(),
+        "BPF maps get twice the items as capacity in the per-op rows, so an LRU map never evicts a key in use; the memory rows' maps have max_entries = the items".into(),
     );
 
     for &size @ (key_size, value_size, items) in &plan.sizes {
@@ -397,32 +410,6 @@ fn ops(module: &str, quick: bool) -> io::Result<OpsReport> {
 
     unload_module();
     Ok(report)
-}
-
-/// Used memory (MemTotal - MemFree) in bytes.
-fn used_memory() -> io::Result<u64> {
-    let info = std::fs::read_to_string("/proc/meminfo")?;
-    let field = |name: &str| -> io::Result<u64> {
-        info.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|kb| kb.parse::<u64>().ok())
-            .map(|kb| kb * 1024)
-            .ok_or_else(|| io::Error::other(format!("/proc/meminfo has no {name}")))
-    };
-    Ok(field("MemTotal:")? - field("MemFree:")?)
-}
-
-fn memory_per_item(module: &str, items: usize) -> io::Result<Memory> {
-    unload_module();
-    let before = used_memory()?;
-    load_module(module, &kv_params(items, 0))?;
-    let after = used_memory()?;
-    Ok(Memory {
-        max_items: items,
-        bytes_per_item: after.saturating_sub(before) as f64 / items as f64,
-        payload_bytes: kv_module::abi::KV_MAX_KEY + kv_module::abi::KV_MAX_VAL,
-    })
 }
 
 /// Ops per second of `threads` threads, each with its own handle from

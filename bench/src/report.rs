@@ -8,7 +8,7 @@ use std::io;
 use serde::{Deserialize, Serialize};
 
 use crate::hitratio::HitRatioReport;
-use crate::{Cost, OpsReport, ParallelReport, SizeResult};
+use crate::{Cost, Memory, OpsReport, ParallelReport, SizeResult};
 
 #[derive(Serialize, Default)]
 struct Record {
@@ -51,9 +51,9 @@ pub struct PeerMemory {
     pub bytes_per_item: f64,
 }
 
-/// How kv-peers measures each target's memory, one line each, by the
-/// target's name.
-const MEMORY_METHODS: [(&str, &str); 6] = [
+/// How kv-peers (and, for the BPF hash maps, kv-bench) measures each
+/// target's memory, one line each, by the target's name.
+const MEMORY_METHODS: [(&str, &str); 10] = [
     (
         "kvstore",
         "kernel memory (MemTotal - MemFree - per-CPU free pages) grown across insmod kv.ko max_items=ITEMS buckets=ITEMS",
@@ -77,6 +77,22 @@ const MEMORY_METHODS: [(&str, &str); 6] = [
     (
         "LMDB MDB_NOLOCK",
         "the same as LMDB's, opened without its lock file",
+    ),
+    (
+        "BPF hash prealloc",
+        "kernel memory (as kvstore's) grown across creating a BPF_MAP_TYPE_HASH of max_entries=ITEMS, map_flags 0, and filling it",
+    ),
+    (
+        "BPF hash BPF_F_NO_PREALLOC",
+        "the same with map_flags BPF_F_NO_PREALLOC: each element allocated as it is inserted",
+    ),
+    (
+        "BPF hash prealloc memlock",
+        "the filled map's own count of its memory: memlock in /proc/self/fdinfo/MAPFD",
+    ),
+    (
+        "BPF hash NO_PREALLOC memlock",
+        "the same of the BPF_F_NO_PREALLOC map",
     ),
 ];
 
@@ -254,13 +270,50 @@ pub fn ops_table(r: &OpsReport) -> String {
         }
     }
     if let Some(m) = &r.memory {
+        memory_table(&mut out, m);
+    }
+    with_notes(out, &r.notes)
+}
+
+/// kvstore's kernel memory per item and, if measured, the BPF hash maps'
+/// at the same items: one row per target, one column per key and value
+/// size (kvstore's one figure in each: its slots have one size), and the
+/// method of each row.
+fn memory_table(out: &mut String, m: &Memory) {
+    if m.bpf.is_empty() {
         let _ = writeln!(
             out,
             "\nKernel memory per item at max_items={}: {:.0} bytes (an item holds up to {} bytes of key and value)",
             m.max_items, m.bytes_per_item, m.payload_bytes
         );
+        return;
     }
-    with_notes(out, &r.notes)
+    let _ = write!(
+        out,
+        "\nKernel memory per item in bytes at max_items={}: what storing the items took, divided by the items",
+        m.max_items
+    );
+    let sizes: Vec<SizeResult> = m
+        .bpf
+        .iter()
+        .map(|s| {
+            let mut rows = vec![Cost::new("kvstore", "", m.bytes_per_item)];
+            rows.extend(s.rows.iter().cloned());
+            SizeResult { rows, ..s.clone() }
+        })
+        .collect();
+    let targets = size_table(out, &sizes);
+    let _ = writeln!(
+        out,
+        "memory: kvstore: kernel memory (MemTotal - MemFree - per-CPU free pages) grown across insmod kv.ko max_items=ITEMS use_lru=0, \
+         slots of up to {} bytes of key and value at any size",
+        m.payload_bytes
+    );
+    for (name, method) in MEMORY_METHODS {
+        if name != "kvstore" && targets.iter().any(|(t, _)| t == name) {
+            let _ = writeln!(out, "memory: {name}: {method}");
+        }
+    }
 }
 
 /// kvstore beside its peers: one row per target and op, one column per
@@ -510,6 +563,73 @@ mod tests {
         let back: PeersReport = serde_json::from_str(&json).expect("read back");
         assert_eq!(back.sizes[0].memory[3].target, "LMDB");
         assert_eq!(back.sizes[0].memory[3].bytes_per_item, 98.3);
+    }
+
+    const OPS_WITH_BPF_MEMORY: &str = r#"{"kernel": "7.2.12", "floors": [], "sizes": [],
+"memory": {"max_items": 100000, "bytes_per_item": 457.3, "payload_bytes": 320, "bpf": [
+{"key_size": 16, "value_size": 64, "items": 100000, "rows": [
+    {"target": "BPF hash prealloc", "op": "", "value": 150.2},
+    {"target": "BPF hash prealloc memlock", "op": "", "value": 149.0},
+    {"target": "BPF hash BPF_F_NO_PREALLOC", "op": "", "value": 215.7},
+    {"target": "BPF hash NO_PREALLOC memlock", "op": "", "value": 158.0}
+]},
+{"key_size": 64, "value_size": 256, "items": 100000, "rows": [
+    {"target": "BPF hash prealloc", "op": "", "value": 400.0}
+]}]}, "notes": []}"#;
+
+    #[test]
+    fn the_bpf_maps_memory_is_a_table_beside_kvstores() {
+        let ops: OpsReport = serde_json::from_str(OPS_WITH_BPF_MEMORY).expect("an ops report");
+        let table = ops_table(&ops);
+        let lines: Vec<&str> = table.lines().collect();
+        let title = lines
+            .iter()
+            .position(|l| l.starts_with("Kernel memory per item in bytes at max_items=100000"))
+            .expect(&table);
+        let row = |name: &str| -> Vec<&str> {
+            let line = lines[title..]
+                .iter()
+                .find(|l| l.starts_with(name))
+                .expect(name);
+            line[40..].split_whitespace().collect()
+        };
+        assert_eq!(
+            row("key/value bytes, items"),
+            ["16/64", "100k", "64/256", "100k"]
+        );
+        // kvstore's one insmod, in every column.
+        assert_eq!(row("kvstore "), ["457", "457"]);
+        assert_eq!(row("BPF hash prealloc "), ["150", "400"]);
+        assert_eq!(row("BPF hash BPF_F_NO_PREALLOC "), ["216", "-"]);
+        assert_eq!(row("BPF hash NO_PREALLOC memlock "), ["158", "-"]);
+        let methods: Vec<&str> = lines
+            .iter()
+            .filter_map(|l| l.strip_prefix("memory: "))
+            .map(|l| l.split(':').next().unwrap_or(""))
+            .collect();
+        assert_eq!(
+            methods,
+            [
+                "kvstore",
+                "BPF hash prealloc",
+                "BPF hash BPF_F_NO_PREALLOC",
+                "BPF hash prealloc memlock",
+                "BPF hash NO_PREALLOC memlock"
+            ],
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn an_ops_report_without_bpf_memory_has_its_one_line() {
+        let ops = r#"{"kernel": "k", "floors": [], "sizes": [], "notes": [],
+"memory": {"max_items": 100000, "bytes_per_item": 457.3, "payload_bytes": 320}}"#;
+        let ops: OpsReport = serde_json::from_str(ops).expect("an ops report");
+        let table = ops_table(&ops);
+        assert!(
+            table.contains("Kernel memory per item at max_items=100000: 457 bytes"),
+            "{table}"
+        );
     }
 
     #[test]

@@ -123,6 +123,9 @@ const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
 const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
 const BPF_MAP_DELETE_ELEM: libc::c_long = 3;
 const BPF_ANY: u64 = 0;
+/// `map_flags` of a hash map whose elements are allocated as they are
+/// inserted, not all at its creation.
+pub const BPF_F_NO_PREALLOC: u32 = 1;
 
 /// `BPF_MAP_TYPE_HASH` or `BPF_MAP_TYPE_LRU_HASH`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -184,12 +187,24 @@ impl BpfMap {
         value_size: usize,
         entries: usize,
     ) -> io::Result<BpfMap> {
+        BpfMap::create_with_flags(kind, key_size, value_size, entries, 0)
+    }
+
+    /// A map created with `map_flags` (0: every element allocated at
+    /// creation, or `BPF_F_NO_PREALLOC`).
+    pub fn create_with_flags(
+        kind: MapKind,
+        key_size: usize,
+        value_size: usize,
+        entries: usize,
+        map_flags: u32,
+    ) -> io::Result<BpfMap> {
         let mut attr = MapCreateAttr {
             map_type: kind as u32,
             key_size: key_size as u32,
             value_size: value_size as u32,
             max_entries: entries as u32,
-            ..Default::default()
+            map_flags,
         };
         let fd = bpf(BPF_MAP_CREATE, &mut attr)?;
         // SAFETY: BPF_MAP_CREATE returned a new file descriptor that nothing
@@ -197,6 +212,19 @@ impl BpfMap {
         Ok(BpfMap {
             fd: unsafe { OwnedFd::from_raw_fd(fd as RawFd) },
         })
+    }
+
+    /// The map's memory in bytes as the kernel itself counts it: `memlock`
+    /// of the map's `/proc/self/fdinfo` (a sum of its structures' sizes,
+    /// not the pages they take).
+    pub fn memlock(&self) -> io::Result<u64> {
+        let path = format!("/proc/self/fdinfo/{}", self.fd.as_raw_fd());
+        let info = std::fs::read_to_string(&path)
+            .map_err(|e| io::Error::new(e.kind(), format!("{path}: {e}")))?;
+        info.lines()
+            .find_map(|l| l.strip_prefix("memlock:"))
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| io::Error::other(format!("{path} has no memlock")))
     }
 
     fn elem(&self, cmd: libc::c_long, key: *const u8, value: *const u8) -> io::Result<()> {
