@@ -7,8 +7,8 @@
  * the servers) the server process's, all on the one CPU.
  *
  *   kv-peers [--items N] [--key-size N] [--value-size N] [--ops N] [--kvstore DEV]
- *            [--kvstore-module KO] [--memcached SOCK] [--redis SOCK] [--lmdb DIR]
- *            [--lmdb-nolock]
+ *            [--kvstore-module KO] [--bpf] [--memcached SOCK] [--redis SOCK]
+ *            [--lmdb DIR] [--lmdb-nolock]
  *
  * Each peer named is filled with items 0..N (keys of --key-size bytes, 16
  * to 64, values of --value-size, up to 256; 16 and 64 unless given)
@@ -21,6 +21,10 @@
  *   kvstore    the raw ioctls on DEV, as kv-bench: KV_IOC_GET into one
  *              struct kv_pair, KV_IOC_PUT; and the ioctl floor, an unknown
  *              ioctl's ENOTTY (the store is cleared first)
+ *   BPF hash   with --bpf: a BPF_MAP_TYPE_HASH through raw bpf(2), as
+ *              kv-bench's "BPF hash" rows: BPF_MAP_LOOKUP_ELEM into one
+ *              value buffer and BPF_MAP_UPDATE_ELEM, on a preallocated map of
+ *              twice the items as capacity
  *   memcached  libmemcached over a Unix socket (its default ASCII protocol):
  *              memcached_get (value malloc'd, freed) and memcached_set
  *   Redis      hiredis over a Unix socket: redisCommand GET %b / SET %b %b
@@ -41,6 +45,11 @@
  *              (MemTotal - MemFree - the CPUs' free lists, see used_memory)
  *              grown across that load: kvstore reserves every slot at load,
  *              so the fill adds nothing
+ *   BPF hash   with --bpf: the same used memory grown across creating a
+ *              BPF_MAP_TYPE_HASH of max_entries=N and filling it, once
+ *              preallocated (map_flags 0), once BPF_F_NO_PREALLOC; and beside
+ *              each the map's own count of its memory, memlock in its
+ *              /proc/self/fdinfo (a sum of sizes, not of pages)
  *   memcached  the server's resident memory (Rss of /proc/PID/smaps_rollup,
  *              VmRSS counted exactly; the PID is the socket's peer) grown
  *              from empty to the items stored: what the machine pays, where
@@ -80,6 +89,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/bpf.h>
+
 #include <hiredis/hiredis.h>
 #include <libmemcached/memcached.h>
 #include <lmdb.h>
@@ -90,7 +101,7 @@
 #define WORKING_MAX 4096
 #define FILL_BATCH 256
 #define SETTLE_SECONDS 3
-#define TARGETS 5
+#define TARGETS 9
 
 static size_t items = 1000, loop_ops = 20000, working;
 static size_t key_size = 16, value_size = 64;
@@ -197,8 +208,10 @@ static void memory_row(const char *target, long long before, long long after)
 	memories++;
 }
 
-/* The fields NAME... of a /proc file of "Name:   N kB" lines, in bytes. */
-static void proc_kb(const char *path, int n, const char *const *names, long long *bytes)
+/* The fields NAME... of a /proc file of "Name:   N" lines, each N times
+ * UNIT. */
+static void proc_fields(const char *path, int n, const char *const *names, long long *bytes,
+			long long unit)
 {
 	FILE *f = fopen(path, "r");
 	if (!f)
@@ -210,13 +223,19 @@ static void proc_kb(const char *path, int n, const char *const *names, long long
 		for (int i = 0; i < n; i++) {
 			size_t len = strlen(names[i]);
 			if (!strncmp(line, names[i], len) && line[len] == ':')
-				bytes[i] = strtoll(line + len + 1, NULL, 10) * 1024;
+				bytes[i] = strtoll(line + len + 1, NULL, 10) * unit;
 		}
 	}
 	fclose(f);
 	for (int i = 0; i < n; i++)
 		if (bytes[i] < 0)
 			die("%s has no %s", path, names[i]);
+}
+
+/* The fields NAME... of a /proc file of "Name:   N kB" lines, in bytes. */
+static void proc_kb(const char *path, int n, const char *const *names, long long *bytes)
+{
+	proc_fields(path, n, names, bytes, 1024);
 }
 
 /* The pages free on the CPUs' own free lists (/proc/zoneinfo's pagesets'
@@ -333,14 +352,35 @@ static void kv_put_replace(void *ctx, size_t i)
 		die("kvstore put: %s", strerror(errno));
 }
 
-/* kv unloaded if it is loaded; then a second later (what an unload frees
- * after an RCU grace period, freed) the kernel's used memory. */
+/* How much the used memory may still fall between two reads a second apart
+ * for it to count as settled. */
+#define SETTLED_BYTES (256 * 1024)
+
+/* The used memory once the kernel has finished the frees it defers (an
+ * unloaded module's after an RCU grace period, a closed BPF map's in a
+ * worker, a BPF_F_NO_PREALLOC map's elements after RCU grace periods): read
+ * once a second until it no longer falls, at most ten times. */
+static long long settled_used_memory(void)
+{
+	long long last = used_memory();
+	for (int i = 0; i < 10; i++) {
+		sleep(1);
+		long long now = used_memory();
+		if (now + SETTLED_BYTES >= last)
+			return now;
+		last = now;
+	}
+	die("the kernel's used memory still falls after 10 s: no baseline");
+	return -1;
+}
+
+/* kv unloaded if it is loaded; then, once what that frees is freed, the
+ * kernel's used memory. */
 static long long kvstore_unload(void)
 {
 	if (syscall(SYS_delete_module, "kv", O_NONBLOCK) != 0 && errno != ENOENT)
 		die("unloading kv: %s", strerror(errno));
-	sleep(1);
-	return used_memory();
+	return settled_used_memory();
 }
 
 /* KO loaded with max_items=N buckets=N use_lru=0; the used memory then. */
@@ -386,6 +426,118 @@ static void kvstore_rows(const char *dev, const char *ko)
 	row("kvstore", "get hit", per_op(kv_get_hit, &kv));
 	row("kvstore", "put replace", per_op(kv_put_replace, &kv));
 	close(kv.fd);
+}
+
+/* --- BPF hash map -------------------------------------------------------- */
+
+static long bpf(int cmd, union bpf_attr *attr)
+{
+	return syscall(__NR_bpf, cmd, attr, sizeof(*attr));
+}
+
+/* A BPF_MAP_TYPE_HASH of the run's key and value sizes; its fd. */
+static int bpf_map_create(size_t entries, unsigned int flags)
+{
+	union bpf_attr attr;
+	if (entries > UINT32_MAX)
+		die("bpf map create: %zu entries, more than max_entries holds", entries);
+	memset(&attr, 0, sizeof(attr));
+	attr.map_type = BPF_MAP_TYPE_HASH;
+	attr.key_size = key_size;
+	attr.value_size = value_size;
+	attr.max_entries = entries;
+	attr.map_flags = flags;
+	long fd = bpf(BPF_MAP_CREATE, &attr);
+	if (fd < 0)
+		die("bpf map create (%zu entries, flags %u): %s", entries, flags, strerror(errno));
+	return (int)fd;
+}
+
+static long bpf_elem(int cmd, int fd, const void *key, void *value)
+{
+	union bpf_attr attr;
+	memset(&attr, 0, sizeof(attr));
+	attr.map_fd = fd;
+	attr.key = (uint64_t)(uintptr_t)key;
+	attr.value = (uint64_t)(uintptr_t)value;
+	attr.flags = BPF_ANY;
+	return bpf(cmd, &attr);
+}
+
+/* Items 0..N put into the map FD. */
+static void bpf_fill(int fd)
+{
+	for (uint64_t k = 0; k < items; k++) {
+		char key[KV_MAX_KEY];
+		unsigned char value[KV_MAX_VAL];
+		key_of(k, key);
+		value_of(k, value);
+		if (bpf_elem(BPF_MAP_UPDATE_ELEM, fd, key, value) != 0)
+			die("bpf map fill: %s", strerror(errno));
+	}
+}
+
+/* The map's memory as the kernel counts it: memlock of its fdinfo. */
+static long long bpf_memlock(int fd)
+{
+	static const char *const names[] = { "memlock" };
+	char path[64];
+	long long bytes;
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	proc_fields(path, 1, names, &bytes, 1);
+	return bytes;
+}
+
+struct bpf_hash {
+	int fd;
+	unsigned char value[KV_MAX_VAL];
+};
+
+/* As kv-bench's BPF get: the key in, the value out into one buffer. */
+static void bpf_get_hit(void *ctx, size_t i)
+{
+	struct bpf_hash *b = ctx;
+	size_t r = req(i);
+	if (bpf_elem(BPF_MAP_LOOKUP_ELEM, b->fd, keys[r], b->value) != 0)
+		die("bpf map lookup: %s", strerror(errno));
+	if (memcmp(b->value, values[r], value_size) != 0)
+		die("bpf map lookup: not the stored value");
+}
+
+static void bpf_put_replace(void *ctx, size_t i)
+{
+	struct bpf_hash *b = ctx;
+	size_t r = req(i);
+	if (bpf_elem(BPF_MAP_UPDATE_ELEM, b->fd, keys[r], values[r]) != 0)
+		die("bpf map update: %s", strerror(errno));
+}
+
+/* A map of max_entries=N with FLAGS created and filled: the kernel memory
+ * that took, and the map's own memlock figure. Closed after; the next
+ * baseline waits for its free. */
+static void bpf_memory(unsigned int flags, const char *name, const char *memlock_name)
+{
+	long long before = settled_used_memory();
+	int fd = bpf_map_create(items, flags);
+	bpf_fill(fd);
+	long long after = used_memory();
+	memory_row(name, before, after);
+	memory_row(memlock_name, 0, bpf_memlock(fd));
+	close(fd);
+}
+
+static void bpf_rows(void)
+{
+	struct bpf_hash b;
+	/* Memory first: the rows' map, freed later by a worker, would blur it. */
+	bpf_memory(0, "BPF hash prealloc", "BPF hash prealloc memlock");
+	bpf_memory(BPF_F_NO_PREALLOC, "BPF hash BPF_F_NO_PREALLOC", "BPF hash NO_PREALLOC memlock");
+	/* As kv-bench's: twice the items as capacity, preallocated. */
+	b.fd = bpf_map_create(2 * items, 0);
+	bpf_fill(b.fd);
+	row("BPF hash", "get hit", per_op(bpf_get_hit, &b));
+	row("BPF hash", "put replace", per_op(bpf_put_replace, &b));
+	close(b.fd);
 }
 
 /* --- memcached ----------------------------------------------------------- */
@@ -656,15 +808,20 @@ static size_t number(const char *s)
 int main(int argc, char **argv)
 {
 	const char *mc = NULL, *redis = NULL, *lmdb = NULL, *kvdev = NULL, *ko = NULL;
+	int bpf_map = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--lmdb-nolock")) {
 			lmdb_flags |= MDB_NOLOCK;
 			continue;
 		}
+		if (!strcmp(argv[i], "--bpf")) {
+			bpf_map = 1;
+			continue;
+		}
 		if (i + 1 >= argc)
 			die("usage: kv-peers [--items N] [--key-size N] [--value-size N] [--ops N] "
-			    "[--kvstore DEV] [--kvstore-module KO] [--memcached SOCK] [--redis SOCK] "
-			    "[--lmdb DIR] [--lmdb-nolock]");
+			    "[--kvstore DEV] [--kvstore-module KO] [--bpf] [--memcached SOCK] "
+			    "[--redis SOCK] [--lmdb DIR] [--lmdb-nolock]");
 		if (!strcmp(argv[i], "--items"))
 			items = number(argv[++i]);
 		else if (!strcmp(argv[i], "--key-size"))
@@ -704,6 +861,8 @@ int main(int argc, char **argv)
 	       value_size, items);
 	if (kvdev)
 		kvstore_rows(kvdev, ko);
+	if (bpf_map)
+		bpf_rows();
 	if (mc)
 		memcached_rows(mc);
 	if (redis)

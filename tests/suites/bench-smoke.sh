@@ -18,15 +18,17 @@ for row in 'floor  syscall getppid()' 'floor  ioctl ENOTTY' 'kvstore use_lru=0 g
 	check "bench/table has '$row'" grep -qF "$row" /tmp/table.txt
 done
 # kv-peers, with the peers that need no server (make bench adds memcached and
-# Redis): every row it prints for kvstore and LMDB, and their memory per item,
-# kvstore's from the load of kv.ko that kv-peers makes itself.
+# Redis): every row it prints for kvstore, the BPF hash map and LMDB, and their
+# memory per item, kvstore's from the load of kv.ko that kv-peers makes itself.
 check bench/peers-quick sh -c "/extra/kv-peers --items 100 --ops 200 --kvstore /dev/kvstore \
-	--kvstore-module /lib/kv.ko --lmdb /tmp/lmdb >/tmp/peers.json"
+	--kvstore-module /lib/kv.ko --bpf --lmdb /tmp/lmdb >/tmp/peers.json"
 for row in '"ioctl floor", "op": "ENOTTY"' '"kvstore", "op": "get hit"' '"kvstore", "op": "put replace"' \
+	'"BPF hash", "op": "get hit"' '"BPF hash", "op": "put replace"' \
 	'"LMDB", "op": "get hit"' '"LMDB", "op": "put replace"'; do
 	check "bench/peers has $row" grep -qF "\"target\": $row" /tmp/peers.json
 done
-for target in kvstore LMDB; do
+for target in kvstore 'BPF hash prealloc' 'BPF hash BPF_F_NO_PREALLOC' 'BPF hash prealloc memlock' \
+	'BPF hash NO_PREALLOC memlock' LMDB; do
 	check "bench/peers has $target's memory per item" \
 		grep -qE "\"target\": \"$target\", \"bytes_per_item\": -?[0-9]+\.[0-9]" /tmp/peers.json
 done
