@@ -59,6 +59,22 @@ const MEMORY_METHODS: [(&str, &str); 10] = [
         "kernel memory (MemTotal - MemFree - per-CPU free pages) grown across insmod kv.ko max_items=ITEMS buckets=ITEMS",
     ),
     (
+        "BPF hash prealloc",
+        "kernel memory (as kvstore's) grown across creating a BPF_MAP_TYPE_HASH of max_entries=ITEMS, map_flags 0, and filling it",
+    ),
+    (
+        "BPF hash prealloc memlock",
+        "the filled map's own count of its memory: memlock in /proc/self/fdinfo/MAPFD",
+    ),
+    (
+        "BPF hash BPF_F_NO_PREALLOC",
+        "as BPF hash prealloc's, with map_flags BPF_F_NO_PREALLOC: each element allocated as it is inserted",
+    ),
+    (
+        "BPF hash NO_PREALLOC memlock",
+        "the memlock of the BPF_F_NO_PREALLOC map",
+    ),
+    (
         "memcached",
         "the server's resident memory (smaps_rollup Rss) grown from empty to the items stored: slab pages, hash table",
     ),
@@ -77,22 +93,6 @@ const MEMORY_METHODS: [(&str, &str); 10] = [
     (
         "LMDB MDB_NOLOCK",
         "the same as LMDB's, opened without its lock file",
-    ),
-    (
-        "BPF hash prealloc",
-        "kernel memory (as kvstore's) grown across creating a BPF_MAP_TYPE_HASH of max_entries=ITEMS, map_flags 0, and filling it",
-    ),
-    (
-        "BPF hash BPF_F_NO_PREALLOC",
-        "the same with map_flags BPF_F_NO_PREALLOC: each element allocated as it is inserted",
-    ),
-    (
-        "BPF hash prealloc memlock",
-        "the filled map's own count of its memory: memlock in /proc/self/fdinfo/MAPFD",
-    ),
-    (
-        "BPF hash NO_PREALLOC memlock",
-        "the same of the BPF_F_NO_PREALLOC map",
     ),
 ];
 
@@ -612,8 +612,8 @@ mod tests {
             [
                 "kvstore",
                 "BPF hash prealloc",
-                "BPF hash BPF_F_NO_PREALLOC",
                 "BPF hash prealloc memlock",
+                "BPF hash BPF_F_NO_PREALLOC",
                 "BPF hash NO_PREALLOC memlock"
             ],
             "{table}"
