@@ -849,19 +849,24 @@ impl<A: Alloc> Writer<A> {
     ) -> Relinked {
         let table = &store.table;
         let Relink { found, marked } = relink;
-        let present = table.find(key).is_some_and(|(i, _)| i == found.slot)
-            && table.generation(found.slot) == Some(found.generation());
         let answer = if marked {
             Relinked::Delivered
-        } else if table.unchanged_since(key, found.seq)
-            || (present && table.value_is(found.slot, value))
-        {
+        } else if table.unchanged_since(key, found.seq) {
             store.policy.used(&mut self.order, table, found.slot);
             Relinked::Delivered
-        } else if present || !table.evicted_since(&found) {
-            Relinked::Delivered
         } else {
-            Relinked::Gone
+            // The bucket changed: whether the item is still there takes a
+            // walk of its chain.
+            let present = table.find(key).is_some_and(|(i, _)| i == found.slot)
+                && table.generation(found.slot) == Some(found.generation());
+            if present && table.value_is(found.slot, value) {
+                store.policy.used(&mut self.order, table, found.slot);
+                Relinked::Delivered
+            } else if present || !table.evicted_since(&found) {
+                Relinked::Delivered
+            } else {
+                Relinked::Gone
+            }
         };
         match answer {
             Relinked::Delivered => store.count_hit(cpu),
