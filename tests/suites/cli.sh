@@ -1,6 +1,7 @@
 # params: buckets=128 max_items=100 use_lru=1
 # kernels: debian debian-cloud debian-rt
 # rig: --cpus 1
+# guest: userland
 # kvctl, the CLI, in the guest: the README's session verbatim, every option
 # and exit status, put --nx/--xx, list, dump, load (binary data round trips
 # byte for byte, malformed input writes nothing) and clear, stat in the

@@ -1,5 +1,5 @@
 # params: --no-load
-# guest: abi
+# guest: semantics
 # Concurrent callers on every guest CPU (kv-device-tests, which loads the
 # module for each test): lock-free readers against writers under each
 # policy in a small table, so chains are shared and deleted slots are reused

@@ -1,5 +1,5 @@
 # params: --no-load
-# guest: abi
+# guest: semantics
 # kv.ko's ioctl ABI through raw ioctls (kv-device-tests, which loads the
 # module with the parameters each test needs): single-key ops at and past
 # every limit, binary data, unknown commands and hostile pointers, stat and

@@ -1,6 +1,7 @@
 # params: buckets=128 max_items=256 use_lru=0
 # kernels: debian debian-cloud debian-rt
 # rig: --cpus 1
+# guest: userland
 # The libraries against the real device, each program on a fresh store:
 # libkv.so from C (compiled on the host against include/kv.h and linked
 # -lkv; the single-key program again as built through pkg-config against a

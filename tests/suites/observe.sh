@@ -1,6 +1,7 @@
 # params: --no-load
 # kernels: debian
 # rig: --cpus 1
+# guest: userland
 # Seeing inside kv.ko through the kernel's own files, as an operator does:
 # the tracepoints kv:kv_evict, kv:kv_expire and kv:kv_put_refused read from
 # tracefs (one event per eviction, per expired item and per refused put,

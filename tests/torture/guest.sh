@@ -18,7 +18,7 @@ short)
 	# from_step=1: every point of the window, so the one at which kv allocates
 	# its table is among them.
 	fuzz_ioctls=100000 conc_ms=700 procs=4 prob_attempts=0 nth_max=0 from_step=1
-	fault_params="buckets=64 max_items=64" cycles=6 big_items=8192
+	fault_params="buckets=64 max_items=64" cycles=3 big_items=8192
 	;;
 *) echo "usage: kv-torture.sh short|long" >&2; exit 2 ;;
 esac
