@@ -491,28 +491,43 @@ mod tests {
     {"target": "kvstore", "bytes_per_item": 457.2}
 ]}]}"#;
 
+    /// The index of the first of `lines` that starts with `start`.
+    fn line_of(lines: &[&str], start: &str) -> usize {
+        lines
+            .iter()
+            .position(|l| l.starts_with(start))
+            .expect(start)
+    }
+
+    /// The cells after the label of the first row at or after line `from`
+    /// that starts with `name`.
+    fn cells<'a>(lines: &[&'a str], from: usize, name: &str) -> Vec<&'a str> {
+        let line = lines[from..]
+            .iter()
+            .find(|l| l.starts_with(name))
+            .expect(name);
+        line[40..].split_whitespace().collect()
+    }
+
+    /// The target of each "memory: TARGET: method" line, in order.
+    fn memory_methods<'a>(lines: &[&'a str]) -> Vec<&'a str> {
+        lines
+            .iter()
+            .filter_map(|l| l.strip_prefix("memory: "))
+            .map(|l| l.split(':').next().unwrap_or(""))
+            .collect()
+    }
+
     #[test]
     fn the_peers_memory_is_a_table_of_sizes_with_its_methods() {
         let peers: PeersReport = serde_json::from_str(PEERS_WITH_MEMORY).expect("a peers report");
         let table = peers_table(&peers);
         let lines: Vec<&str> = table.lines().collect();
-        let title = lines
-            .iter()
-            .position(|l| l.starts_with("Memory per item in bytes"))
-            .expect(&table);
+        let title = line_of(&lines, "Memory per item in bytes");
         // The instruction rows come first, as without memory.
-        let get = lines
-            .iter()
-            .position(|l| l.starts_with("kvstore get hit"))
-            .expect(&table);
+        let get = line_of(&lines, "kvstore get hit");
         assert!(get < title, "{table}");
-        let row = |name: &str| -> Vec<&str> {
-            let line = lines[title..]
-                .iter()
-                .find(|l| l.starts_with(name))
-                .expect(name);
-            line[40..].split_whitespace().collect()
-        };
+        let row = |name: &str| cells(&lines, title, name);
         assert_eq!(lines[title + 1], lines[get - 1], "the same size columns");
         assert_eq!(
             row("key/value bytes, items"),
@@ -528,13 +543,8 @@ mod tests {
         );
         // One method line per target measured, none for Redis's resident
         // memory.
-        let methods: Vec<&str> = lines
-            .iter()
-            .filter_map(|l| l.strip_prefix("memory: "))
-            .map(|l| l.split(':').next().unwrap_or(""))
-            .collect();
         assert_eq!(
-            methods,
+            memory_methods(&lines),
             ["kvstore", "memcached", "Redis used_memory", "LMDB"],
             "{table}"
         );
@@ -582,17 +592,11 @@ mod tests {
         let ops: OpsReport = serde_json::from_str(OPS_WITH_BPF_MEMORY).expect("an ops report");
         let table = ops_table(&ops);
         let lines: Vec<&str> = table.lines().collect();
-        let title = lines
-            .iter()
-            .position(|l| l.starts_with("Kernel memory per item in bytes at max_items=100000"))
-            .expect(&table);
-        let row = |name: &str| -> Vec<&str> {
-            let line = lines[title..]
-                .iter()
-                .find(|l| l.starts_with(name))
-                .expect(name);
-            line[40..].split_whitespace().collect()
-        };
+        let title = line_of(
+            &lines,
+            "Kernel memory per item in bytes at max_items=100000",
+        );
+        let row = |name: &str| cells(&lines, title, name);
         assert_eq!(
             row("key/value bytes, items"),
             ["16/64", "100k", "64/256", "100k"]
@@ -602,13 +606,8 @@ mod tests {
         assert_eq!(row("BPF hash prealloc "), ["150", "400"]);
         assert_eq!(row("BPF hash BPF_F_NO_PREALLOC "), ["216", "-"]);
         assert_eq!(row("BPF hash NO_PREALLOC memlock "), ["158", "-"]);
-        let methods: Vec<&str> = lines
-            .iter()
-            .filter_map(|l| l.strip_prefix("memory: "))
-            .map(|l| l.split(':').next().unwrap_or(""))
-            .collect();
         assert_eq!(
-            methods,
+            memory_methods(&lines),
             [
                 "kvstore",
                 "BPF hash prealloc",
