@@ -39,7 +39,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use crate::abi::{self, KvUsageStat, KV_MAX_VAL, KV_STAT_RESERVED};
 use crate::expiry::{Deadlines, Entry};
 use crate::policy::{Links, Order, Policy, Relink, Visited};
-use crate::table::{is_expired, Bucket, Found, Hit, Slot, Table, NIL};
+use crate::table::{is_expired, Bucket, Found, Hit, Located, Slot, Table, NIL};
 
 pub use crate::table::{Error, Key, ValueOut, MAX_BUCKETS, MAX_ITEMS};
 
@@ -523,7 +523,7 @@ impl<A: Alloc> Writer<A> {
             return Err(Error::BadValueLen);
         }
         let expires = clock.expiry(args.ttl_ms);
-        if let Some(i) = self.find_live(store, key, clock) {
+        if let Some(Located { i, .. }) = self.find_live(store, key, clock) {
             if args.cond == Condition::IfAbsent {
                 return Err(Error::Exists);
             }
@@ -550,7 +550,7 @@ impl<A: Alloc> Writer<A> {
         if value.len() > KV_MAX_VAL {
             return Err(Error::BadValueLen);
         }
-        let i = self.find_live(store, key, clock).ok_or(Error::NotFound)?;
+        let Located { i, .. } = self.find_live(store, key, clock).ok_or(Error::NotFound)?;
         let (expires, current) = store.table.expiry_and_version(i).ok_or(Error::NotFound)?;
         if current != version {
             return Err(Error::VersionChanged);
@@ -572,7 +572,7 @@ impl<A: Alloc> Writer<A> {
         ttl_ms: u64,
         clock: &Clock<F>,
     ) -> Result<i64, Error> {
-        let Some(i) = self.find_live(store, key, clock) else {
+        let Some(Located { i, .. }) = self.find_live(store, key, clock) else {
             let text = Decimal::new(delta);
             self.insert(store, key, text.bytes(), clock.expiry(ttl_ms), clock)?;
             return Ok(delta);
@@ -597,7 +597,7 @@ impl<A: Alloc> Writer<A> {
         ttl_ms: u64,
         clock: &Clock<F>,
     ) -> Result<(), Error> {
-        let i = self.find_live(store, key, clock).ok_or(Error::NotFound)?;
+        let Located { i, .. } = self.find_live(store, key, clock).ok_or(Error::NotFound)?;
         let expires = clock.expiry(ttl_ms);
         let version = self.next_version();
         store
@@ -616,12 +616,11 @@ impl<A: Alloc> Writer<A> {
         key: &Key,
         clock: &Clock<F>,
     ) -> Result<i64, Error> {
-        let i = self.find_live(store, key, clock).ok_or(Error::NotFound)?;
-        let (expires, _) = store.table.expiry_and_version(i).ok_or(Error::NotFound)?;
-        if expires == 0 {
+        let found = self.find_live(store, key, clock).ok_or(Error::NotFound)?;
+        if found.expires == 0 {
             return Ok(-1);
         }
-        Ok(ms_left(expires, clock.now()))
+        Ok(ms_left(found.expires, clock.now()))
     }
 
     /// Removes `key`.
@@ -631,8 +630,10 @@ impl<A: Alloc> Writer<A> {
         key: &Key,
         clock: &Clock<F>,
     ) -> Result<(), Error> {
-        let i = self.find_live(store, key, clock).ok_or(Error::NotFound)?;
-        self.remove(store, i, None).ok_or(Error::NotFound)?;
+        let found = self.find_live(store, key, clock).ok_or(Error::NotFound)?;
+        // Its predecessor from the lookup: no second walk of the chain.
+        self.remove(store, found.i, Some(found.prev))
+            .ok_or(Error::NotFound)?;
         self.deletes = self.deletes.wrapping_add(1);
         Ok(())
     }
@@ -666,24 +667,23 @@ impl<A: Alloc> Writer<A> {
         self.deadlines.earliest().map(|d| d.at)
     }
 
-    /// The slot of `key` if it holds a live item. An expired item met here
-    /// is removed first (counted as expired), so the caller sees it absent.
+    /// Where `key` is, if it holds a live item. An expired item met here is
+    /// removed first (counted as expired), so the caller sees it absent.
     fn find_live<F: Fn() -> u64>(
         &mut self,
         store: &Store<A>,
         key: &Key,
         clock: &Clock<F>,
-    ) -> Option<u32> {
-        let (i, prev) = store.table.find(key)?;
-        let (expires, _) = store.table.expiry_and_version(i)?;
-        if clock.expired(expires) {
-            if self.remove(store, i, Some(prev)).is_some() {
+    ) -> Option<Located> {
+        let found = store.table.find(key)?;
+        if clock.expired(found.expires) {
+            if self.remove(store, found.i, Some(found.prev)).is_some() {
                 self.expired = self.expired.wrapping_add(1);
-                A::expired(i, Expired::Access, self.len);
+                A::expired(found.i, Expired::Access, self.len);
             }
             return None;
         }
-        Some(i)
+        Some(found)
     }
 
     /// The next version: never 0, never one handed out before.
@@ -857,7 +857,7 @@ impl<A: Alloc> Writer<A> {
         } else {
             // The bucket changed: whether the item is still there takes a
             // walk of its chain.
-            let present = table.find(key).is_some_and(|(i, _)| i == found.slot)
+            let present = table.find(key).is_some_and(|f| f.i == found.slot)
                 && table.generation(found.slot) == Some(found.generation());
             if present && table.value_is(found.slot, value) {
                 store.policy.used(&mut self.order, table, found.slot);

@@ -507,6 +507,18 @@ impl Found {
     }
 }
 
+/// Where the writer found a key ([`Table::find`]): what changing or
+/// removing the item needs, without walking its chain again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Located {
+    /// The item's slot.
+    pub i: u32,
+    /// Its predecessor in the chain, `NIL` for the head.
+    pub prev: u32,
+    /// Its expiry (0: never).
+    pub expires: u64,
+}
+
 /// How a lock-free hit was recorded ([`Table::mark_hit`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Hit {
@@ -824,14 +836,18 @@ where
             .is_some_and(|bucket| bucket.seq.load(Ordering::Relaxed) == seq)
     }
 
-    /// The slot holding `key` and its predecessor in the chain (`NIL` for
-    /// the head). Writer only: the chain cannot change under it.
-    pub(crate) fn find(&self, key: &Key) -> Option<(u32, u32)> {
+    /// The slot holding `key`, its predecessor in the chain (`NIL` for the
+    /// head) and its expiry. Writer only: the chain cannot change under it.
+    pub(crate) fn find(&self, key: &Key) -> Option<Located> {
         let mut prev = NIL;
         let mut i = self.bucket(key.hash)?.head.load(Ordering::Relaxed);
         while let Some(slot) = self.slot(i) {
             if slot.key_is(key) {
-                return Some((i, prev));
+                return Some(Located {
+                    i,
+                    prev,
+                    expires: slot.expires.load(Ordering::Relaxed),
+                });
             }
             prev = i;
             i = slot.next.load(Ordering::Relaxed);
