@@ -523,11 +523,11 @@ impl<A: Alloc> Writer<A> {
             return Err(Error::BadValueLen);
         }
         let expires = clock.expiry(args.ttl_ms);
-        if let Some(Located { i, .. }) = self.find_live(store, key, clock) {
+        if let Some(found) = self.find_live(store, key, clock) {
             if args.cond == Condition::IfAbsent {
                 return Err(Error::Exists);
             }
-            self.replace(store, i, value, expires)?;
+            self.replace(store, &found, value, expires);
             return Ok(Put::Replaced);
         }
         if args.cond == Condition::IfPresent {
@@ -550,12 +550,15 @@ impl<A: Alloc> Writer<A> {
         if value.len() > KV_MAX_VAL {
             return Err(Error::BadValueLen);
         }
-        let Located { i, .. } = self.find_live(store, key, clock).ok_or(Error::NotFound)?;
-        let (expires, current) = store.table.expiry_and_version(i).ok_or(Error::NotFound)?;
+        let found = self.find_live(store, key, clock).ok_or(Error::NotFound)?;
+        let (expires, current) = store
+            .table
+            .expiry_and_version(found.i)
+            .ok_or(Error::NotFound)?;
         if current != version {
             return Err(Error::VersionChanged);
         }
-        self.replace(store, i, value, Expiry::kept(expires))?;
+        self.replace(store, &found, value, Expiry::kept(expires));
         Ok(Put::Replaced)
     }
 
@@ -572,19 +575,19 @@ impl<A: Alloc> Writer<A> {
         ttl_ms: u64,
         clock: &Clock<F>,
     ) -> Result<i64, Error> {
-        let Some(Located { i, .. }) = self.find_live(store, key, clock) else {
+        let Some(found) = self.find_live(store, key, clock) else {
             let text = Decimal::new(delta);
             self.insert(store, key, text.bytes(), clock.expiry(ttl_ms), clock)?;
             return Ok(delta);
         };
         let table = &store.table;
         let old = table
-            .with_value(i, parse_decimal)
+            .with_value(found.i, parse_decimal)
             .ok_or(Error::NotFound)?
             .ok_or(Error::NotANumber)?;
         let new = old.checked_add(delta).ok_or(Error::Overflow)?;
-        let (expires, _) = table.expiry_and_version(i).ok_or(Error::NotFound)?;
-        self.replace(store, i, Decimal::new(new).bytes(), Expiry::kept(expires))?;
+        let value = Decimal::new(new);
+        self.replace(store, &found, value.bytes(), Expiry::kept(found.expires));
         Ok(new)
     }
 
@@ -631,9 +634,8 @@ impl<A: Alloc> Writer<A> {
         clock: &Clock<F>,
     ) -> Result<(), Error> {
         let found = self.find_live(store, key, clock).ok_or(Error::NotFound)?;
-        // Its predecessor from the lookup: no second walk of the chain.
-        self.remove(store, found.i, Some(found.prev))
-            .ok_or(Error::NotFound)?;
+        // Where the lookup found it: no second walk of the chain.
+        self.remove(store, &found);
         self.deletes = self.deletes.wrapping_add(1);
         Ok(())
     }
@@ -649,7 +651,7 @@ impl<A: Alloc> Writer<A> {
             if done == limit {
                 return (done, true);
             }
-            if self.remove(store, first.slot, None).is_none() {
+            if self.remove_slot(store, first.slot).is_none() {
                 // Never: a slot with a deadline is used. Drop the deadline
                 // so the loop ends.
                 self.deadlines.remove(first.slot);
@@ -669,18 +671,17 @@ impl<A: Alloc> Writer<A> {
 
     /// Where `key` is, if it holds a live item. An expired item met here is
     /// removed first (counted as expired), so the caller sees it absent.
-    fn find_live<F: Fn() -> u64>(
+    fn find_live<'s, F: Fn() -> u64>(
         &mut self,
-        store: &Store<A>,
+        store: &'s Store<A>,
         key: &Key,
         clock: &Clock<F>,
-    ) -> Option<Located> {
+    ) -> Option<Located<'s>> {
         let found = store.table.find(key)?;
         if clock.expired(found.expires) {
-            if self.remove(store, found.i, Some(found.prev)).is_some() {
-                self.expired = self.expired.wrapping_add(1);
-                A::expired(found.i, Expired::Access, self.len);
-            }
+            self.remove(store, &found);
+            self.expired = self.expired.wrapping_add(1);
+            A::expired(found.i, Expired::Access, self.len);
             return None;
         }
         Some(found)
@@ -695,23 +696,15 @@ impl<A: Alloc> Writer<A> {
     }
 
     /// Replaces used slot `i`'s value and expiry: a use of the item.
-    fn replace(
-        &mut self,
-        store: &Store<A>,
-        i: u32,
-        value: &[u8],
-        expires: Expiry,
-    ) -> Result<(), Error> {
+    fn replace(&mut self, store: &Store<A>, found: &Located<'_>, value: &[u8], expires: Expiry) {
         let table = &store.table;
+        let i = found.i;
         let version = self.next_version();
-        let (old, new) = table
-            .replace(i, value, expires.at, version)
-            .ok_or(Error::NotFound)?;
+        let (old, new) = table.replace(found, value, expires.at, version);
         self.deadlines.set(i, expires.at, expires.ttl_ms);
         self.bytes_used = self.bytes_used.saturating_sub(old).saturating_add(new);
         store.policy.used(&mut self.order, table, i);
         self.puts = self.puts.wrapping_add(1);
-        Ok(())
     }
 
     /// Puts a key known to be absent, making room if the store is full: an
@@ -737,7 +730,7 @@ impl<A: Alloc> Writer<A> {
         if let Some(first) = expired {
             // An expired item is gone for readers already: its removal and
             // the insert need not look like one change.
-            self.remove(store, first.slot, None).ok_or(Error::Full)?;
+            self.remove_slot(store, first.slot).ok_or(Error::Full)?;
             self.expired = self.expired.wrapping_add(1);
             A::expired(first.slot, Expired::Room, self.len);
             return self
@@ -756,7 +749,7 @@ impl<A: Alloc> Writer<A> {
         table.evict_begin();
         let victim = store.policy.victim(&mut self.order, table, self.len);
         let evicted = victim
-            .and_then(|victim| self.remove(store, victim, None))
+            .and_then(|victim| self.remove_slot(store, victim))
             .ok_or(Error::Full)
             .and_then(|()| self.fill_free_slot(store, key, value, expires));
         table.evict_end();
@@ -800,18 +793,23 @@ impl<A: Alloc> Writer<A> {
         Ok(())
     }
 
-    /// Unlinks used slot `i` (its chain predecessor when known) and frees it.
-    fn remove(&mut self, store: &Store<A>, i: u32, prev: Option<u32>) -> Option<()> {
-        let size = match prev {
-            Some(prev) => store.table.remove(i, prev, self.free)?,
-            None => store.table.remove_slot(i, self.free)?,
-        };
+    /// Removes used slot `i` (the policy's victim, or an expired item),
+    /// wherever it is chained.
+    fn remove_slot(&mut self, store: &Store<A>, i: u32) -> Option<()> {
+        let found = store.table.locate(i)?;
+        self.remove(store, &found);
+        Some(())
+    }
+
+    /// Removes the item `found` and frees its slot.
+    fn remove(&mut self, store: &Store<A>, found: &Located<'_>) {
+        let i = found.i;
+        let size = store.table.remove(found, self.free);
         self.free = i;
         self.deadlines.remove(i);
         store.policy.removed(&mut self.order, i);
         self.len = self.len.saturating_sub(1);
         self.bytes_used = self.bytes_used.saturating_sub(size);
-        Some(())
     }
 
     /// Finishes a get of `key` whose lookup `found` delivered `value` and

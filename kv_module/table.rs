@@ -508,15 +508,18 @@ impl Found {
 }
 
 /// Where the writer found a key ([`Table::find`]): what changing or
-/// removing the item needs, without walking its chain again.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Located {
+/// removing the item needs, without walking its chain or indexing the
+/// arrays again.
+#[derive(Clone, Copy)]
+pub struct Located<'a> {
     /// The item's slot.
     pub i: u32,
-    /// Its predecessor in the chain, `NIL` for the head.
-    pub prev: u32,
     /// Its expiry (0: never).
     pub expires: u64,
+    slot: &'a Slot,
+    /// Its predecessor in the chain, `None` for the head.
+    prev: Option<&'a Slot>,
+    bucket: &'a Bucket,
 }
 
 /// How a lock-free hit was recorded ([`Table::mark_hit`]).
@@ -836,23 +839,41 @@ where
             .is_some_and(|bucket| bucket.seq.load(Ordering::Relaxed) == seq)
     }
 
-    /// The slot holding `key`, its predecessor in the chain (`NIL` for the
-    /// head) and its expiry. Writer only: the chain cannot change under it.
-    pub(crate) fn find(&self, key: &Key) -> Option<Located> {
-        let mut prev = NIL;
-        let mut i = self.bucket(key.hash)?.head.load(Ordering::Relaxed);
+    /// The slot holding `key`, its predecessor in the chain, its bucket and
+    /// its expiry. Writer only: the chain cannot change under it.
+    pub(crate) fn find(&self, key: &Key) -> Option<Located<'_>> {
+        let bucket = self.bucket(key.hash)?;
+        let mut prev = None;
+        let mut i = bucket.head.load(Ordering::Relaxed);
         while let Some(slot) = self.slot(i) {
             if slot.key_is(key) {
                 return Some(Located {
                     i,
-                    prev,
                     expires: slot.expires.load(Ordering::Relaxed),
+                    slot,
+                    prev,
+                    bucket,
                 });
             }
-            prev = i;
+            prev = Some(slot);
             i = slot.next.load(Ordering::Relaxed);
         }
         None
+    }
+
+    /// Where used slot `i` is (an eviction or an expiry names the slot, not
+    /// the key): one walk of its chain for its predecessor.
+    pub(crate) fn locate(&self, i: u32) -> Option<Located<'_>> {
+        let slot = self.slot(i)?;
+        let bucket = self.bucket(slot.hash.load(Ordering::Relaxed))?;
+        let prev = self.predecessor(i)?;
+        Some(Located {
+            i,
+            expires: slot.expires.load(Ordering::Relaxed),
+            slot,
+            prev: self.slot(prev),
+            bucket,
+        })
     }
 
     /// The predecessor of used slot `i` in its chain (`NIL` for the head), or
@@ -874,24 +895,23 @@ where
         None
     }
 
-    /// Replaces the value, expiry and version of used slot `i`; the change
-    /// in bytes held.
+    /// Replaces the value, expiry and version of the item `found`; the
+    /// change in bytes held.
     pub(crate) fn replace(
         &self,
-        i: u32,
+        found: &Located<'_>,
         value: &[u8],
         expires: u64,
         version: u64,
-    ) -> Option<(u64, u64)> {
-        let slot = self.slot(i)?;
-        let bucket = self.bucket(slot.hash.load(Ordering::Relaxed))?;
+    ) -> (u64, u64) {
+        let Located { slot, bucket, .. } = *found;
         let old = slot.size();
         self.write_begin(bucket);
         slot.set_value(value);
         slot.expires.store(expires, Ordering::Relaxed);
         slot.version.store(version, Ordering::Relaxed);
         self.write_end(bucket);
-        Some((old, slot.size()))
+        (old, slot.size())
     }
 
     /// Sets the expiry and version of used slot `i`, keeping its value.
@@ -952,14 +972,15 @@ where
         Some((slot.size(), free_next))
     }
 
-    /// Unlinks used slot `i` (whose predecessor is `prev`, `NIL` for the
-    /// head) and links it to `free` as the free list's new head. Its size.
-    pub(crate) fn remove(&self, i: u32, prev: u32, free: u32) -> Option<u64> {
-        let slot = self.slot(i)?;
-        let bucket = self.bucket(slot.hash.load(Ordering::Relaxed))?;
+    /// Unlinks the item `found` from its chain and links its slot to `free`
+    /// as the free list's new head. Its size.
+    pub(crate) fn remove(&self, found: &Located<'_>, free: u32) -> u64 {
+        let Located {
+            slot, prev, bucket, ..
+        } = *found;
         let next = slot.next.load(Ordering::Relaxed);
         self.write_begin(bucket);
-        match self.slot(prev) {
+        match prev {
             None => bucket.head.store(next, Ordering::Relaxed),
             Some(p) => p.next.store(next, Ordering::Relaxed),
         }
@@ -967,14 +988,7 @@ where
         // the free list and then fails validation.
         slot.next.store(free, Ordering::Relaxed);
         self.write_end(bucket);
-        Some(slot.size())
-    }
-
-    /// Removes used slot `i` wherever it is chained (eviction: the policy
-    /// names the slot, not the key). One walk of its chain.
-    pub(crate) fn remove_slot(&self, i: u32, free: u32) -> Option<u64> {
-        let prev = self.predecessor(i)?;
-        self.remove(i, prev, free)
+        slot.size()
     }
 
     /// Empties every chain; the slots' contents stay until reused.
