@@ -551,14 +551,10 @@ impl<A: Alloc> Writer<A> {
             return Err(Error::BadValueLen);
         }
         let found = self.find_live(store, key, clock).ok_or(Error::NotFound)?;
-        let (expires, current) = store
-            .table
-            .expiry_and_version(found.i)
-            .ok_or(Error::NotFound)?;
-        if current != version {
+        if found.version() != version {
             return Err(Error::VersionChanged);
         }
-        self.replace(store, &found, value, Expiry::kept(expires));
+        self.replace(store, &found, value, Expiry::kept(found.expires));
         Ok(Put::Replaced)
     }
 
@@ -580,11 +576,7 @@ impl<A: Alloc> Writer<A> {
             self.insert(store, key, text.bytes(), clock.expiry(ttl_ms), clock)?;
             return Ok(delta);
         };
-        let table = &store.table;
-        let old = table
-            .with_value(found.i, parse_decimal)
-            .ok_or(Error::NotFound)?
-            .ok_or(Error::NotANumber)?;
+        let old = found.with_value(parse_decimal).ok_or(Error::NotANumber)?;
         let new = old.checked_add(delta).ok_or(Error::Overflow)?;
         let value = Decimal::new(new);
         self.replace(store, &found, value.bytes(), Expiry::kept(found.expires));
@@ -600,14 +592,11 @@ impl<A: Alloc> Writer<A> {
         ttl_ms: u64,
         clock: &Clock<F>,
     ) -> Result<(), Error> {
-        let Located { i, .. } = self.find_live(store, key, clock).ok_or(Error::NotFound)?;
+        let found = self.find_live(store, key, clock).ok_or(Error::NotFound)?;
         let expires = clock.expiry(ttl_ms);
         let version = self.next_version();
-        store
-            .table
-            .set_expiry(i, expires.at, version)
-            .ok_or(Error::NotFound)?;
-        self.deadlines.set(i, expires.at, expires.ttl_ms);
+        store.table.set_expiry(&found, expires.at, version);
+        self.deadlines.set(found.i, expires.at, expires.ttl_ms);
         Ok(())
     }
 

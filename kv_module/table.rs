@@ -522,6 +522,18 @@ pub struct Located<'a> {
     bucket: &'a Bucket,
 }
 
+impl Located<'_> {
+    /// The item's version (writer only, so consistent).
+    pub(crate) fn version(&self) -> u64 {
+        self.slot.version.load(Ordering::Relaxed)
+    }
+
+    /// Calls `f` with the item's value (writer only, so consistent).
+    pub(crate) fn with_value<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        self.slot.with_item(|_, value| f(value))
+    }
+}
+
 /// How a lock-free hit was recorded ([`Table::mark_hit`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Hit {
@@ -862,37 +874,25 @@ where
     }
 
     /// Where used slot `i` is (an eviction or an expiry names the slot, not
-    /// the key): one walk of its chain for its predecessor.
+    /// the key): one walk of its chain for its predecessor; `None` if `i` is
+    /// on no chain. Writer only.
     pub(crate) fn locate(&self, i: u32) -> Option<Located<'_>> {
         let slot = self.slot(i)?;
         let bucket = self.bucket(slot.hash.load(Ordering::Relaxed))?;
-        let prev = self.predecessor(i)?;
+        let mut prev = None;
+        let mut j = bucket.head.load(Ordering::Relaxed);
+        while j != i {
+            let at = self.slot(j)?; // NIL: the end, `i` not found
+            prev = Some(at);
+            j = at.next.load(Ordering::Relaxed);
+        }
         Some(Located {
             i,
             expires: slot.expires.load(Ordering::Relaxed),
             slot,
-            prev: self.slot(prev),
+            prev,
             bucket,
         })
-    }
-
-    /// The predecessor of used slot `i` in its chain (`NIL` for the head), or
-    /// `None` if `i` is on no chain. Writer only.
-    fn predecessor(&self, i: u32) -> Option<u32> {
-        let slot = self.slot(i)?;
-        let mut prev = NIL;
-        let mut j = self
-            .bucket(slot.hash.load(Ordering::Relaxed))?
-            .head
-            .load(Ordering::Relaxed);
-        while j != NIL {
-            if j == i {
-                return Some(prev);
-            }
-            prev = j;
-            j = self.slot(j)?.next.load(Ordering::Relaxed);
-        }
-        None
     }
 
     /// Replaces the value, expiry and version of the item `found`; the
@@ -914,29 +914,13 @@ where
         (old, slot.size())
     }
 
-    /// Sets the expiry and version of used slot `i`, keeping its value.
-    pub(crate) fn set_expiry(&self, i: u32, expires: u64, version: u64) -> Option<()> {
-        let slot = self.slot(i)?;
-        let bucket = self.bucket(slot.hash.load(Ordering::Relaxed))?;
+    /// Sets the expiry and version of the item `found`, keeping its value.
+    pub(crate) fn set_expiry(&self, found: &Located<'_>, expires: u64, version: u64) {
+        let Located { slot, bucket, .. } = *found;
         self.write_begin(bucket);
         slot.expires.store(expires, Ordering::Relaxed);
         slot.version.store(version, Ordering::Relaxed);
         self.write_end(bucket);
-        Some(())
-    }
-
-    /// Used slot `i`'s expiry and version (writer only, so consistent).
-    pub(crate) fn expiry_and_version(&self, i: u32) -> Option<(u64, u64)> {
-        let slot = self.slot(i)?;
-        Some((
-            slot.expires.load(Ordering::Relaxed),
-            slot.version.load(Ordering::Relaxed),
-        ))
-    }
-
-    /// Calls `f` with used slot `i`'s value (writer only, so consistent).
-    pub(crate) fn with_value<R>(&self, i: u32, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
-        Some(self.slot(i)?.with_item(|_, value| f(value)))
     }
 
     /// Fills unused slot `i` with the item and links it at the head of its
