@@ -41,10 +41,12 @@
  *
  *   kvstore    with --kvstore-module KO: kv is unloaded if loaded, then KO
  *              loaded with max_items=N buckets=N use_lru=0 (the store the
- *              rows then use), and the kernel's used memory
+ *              rows then use) and filled, and the kernel's used memory
  *              (MemTotal - MemFree - the CPUs' free lists, see used_memory)
- *              grown across that load: kvstore reserves every slot at load,
- *              so the fill adds nothing
+ *              grown across that load and the fill, less KO's own code and
+ *              data (the growth across loading it with max_items=1
+ *              buckets=1): the store allocates its items' memory as they
+ *              are put
  *   BPF hash   with --bpf: the same used memory grown across creating a
  *              BPF_MAP_TYPE_HASH of max_entries=N and filling it, once
  *              preallocated (map_flags 0), once BPF_F_NO_PREALLOC; and beside
@@ -383,8 +385,8 @@ static long long kvstore_unload(void)
 	return settled_used_memory();
 }
 
-/* KO loaded with max_items=N buckets=N use_lru=0; the used memory then. */
-static long long kvstore_load_items(const char *ko, size_t n)
+/* KO loaded with max_items=N buckets=N use_lru=0. */
+static void kvstore_load_items(const char *ko, size_t n)
 {
 	char params[96];
 	snprintf(params, sizeof(params), "max_items=%zu buckets=%zu use_lru=0", n, n);
@@ -394,22 +396,29 @@ static long long kvstore_load_items(const char *ko, size_t n)
 	if (syscall(SYS_finit_module, fd, params, 0) != 0)
 		die("loading %s %s: %s", ko, params, strerror(errno));
 	close(fd);
-	return used_memory();
 }
 
-/* KO loaded for the items: the kernel memory that load took is kvstore's,
- * its code and data included. */
-static void kvstore_load(const char *ko)
+/* KO's own code and data: the growth of the settled used memory across
+ * loading it with one bucket and one item, which the kvstore figure leaves
+ * out. kv is unloaded afterwards. */
+static long long kvstore_module_bytes(const char *ko)
 {
 	long long before = kvstore_unload();
-	memory_row("kvstore", before, kvstore_load_items(ko, items));
+	kvstore_load_items(ko, 1);
+	long long module = settled_used_memory() - before;
+	kvstore_unload();
+	return module;
 }
 
 static void kvstore_rows(const char *dev, const char *ko)
 {
 	struct kvstore kv;
-	if (ko)
-		kvstore_load(ko);
+	long long module = 0, before = 0;
+	if (ko) {
+		module = kvstore_module_bytes(ko);
+		before = kvstore_unload();
+		kvstore_load_items(ko, items);
+	}
 	kv.fd = open(dev, O_RDWR | O_CLOEXEC);
 	if (kv.fd < 0)
 		die("%s: %s", dev, strerror(errno));
@@ -422,6 +431,10 @@ static void kvstore_rows(const char *dev, const char *ko)
 		if (ioctl(kv.fd, KV_IOC_PUT, &p) != 0)
 			die("kvstore fill: %s", strerror(errno));
 	}
+	/* What the load and the items took, kv.ko's code and data left out:
+	 * items take memory as they are put. */
+	if (ko)
+		memory_row("kvstore", before + module, used_memory());
 	row("ioctl floor", "ENOTTY", per_op(kv_floor, &kv));
 	row("kvstore", "get hit", per_op(kv_get_hit, &kv));
 	row("kvstore", "put replace", per_op(kv_put_replace, &kv));

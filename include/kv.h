@@ -22,7 +22,10 @@
  *   EOVERFLOW kv_incr: the result is outside int64_t
  *   ENOSPC  kv_put/kv_put_flags: the store is full and the module evicts
  *           nothing (use_lru=0); kv_dump: see there
- *   ENOMEM  kv_dump: the module could not allocate its buffer for a bucket
+ *   ENOMEM  kv_put, kv_put_flags, kv_incr, kv_touch, kv_put_ver: the item
+ *           needs memory the kernel cannot give (nothing changes);
+ *           kv_clear: its list of chunks; kv_dump: the module could not
+ *           allocate its buffer for a bucket
  *   E2BIG   kv_dump: a bucket holds more than 1024 items
  *   EINTR   kv_dump: a signal arrived before a pair was written
  *   EFAULT  a pointer the kernel cannot read or write

@@ -28,11 +28,14 @@
 //! heads: O([`QUEUES`]), asked only by the reclaim and by a put into a
 //! full store.
 //!
-//! All storage is allocated at load (one [`Entry`] and one heap place per
-//! slot), so no operation allocates. Plain `no_std` Rust; every index is
-//! checked (`get`), so a broken invariant would make a wrong answer, never
-//! a panic.
+//! The heap's places are allocated at load (one per item of capacity), so
+//! no operation allocates here; each item's [`Entry`] lives with the item
+//! (in the store, the words at the end of an expiring item's record:
+//! [`Entries`]), so an item that never expires pays nothing for it. Plain
+//! `no_std` Rust; every index is checked (`get`), so a broken invariant
+//! would make a wrong answer, never a panic.
 
+use core::cell::Cell;
 use core::ops::DerefMut;
 
 use crate::table::NIL;
@@ -56,13 +59,13 @@ pub struct Deadline {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Entry {
     /// The slot's deadline, meaningful when `place` is not `NIL`.
-    at: u64,
+    pub at: u64,
     /// `NIL`: no deadline; `IN_QUEUE + q`: in queue `q`; else the slot's
     /// position in the heap.
-    place: u32,
+    pub place: u32,
     /// Neighbours in the slot's queue, toward the head and the tail.
-    prev: u32,
-    next: u32,
+    pub prev: u32,
+    pub next: u32,
 }
 
 impl Entry {
@@ -101,13 +104,44 @@ impl Queue {
     };
 }
 
+/// Where the entries live: one per slot, read and written by value (in
+/// the store, in the words at the end of an expiring item's record).
+pub trait Entries {
+    /// Slot `slot`'s entry; `Entry::new()` for a slot that has no room for
+    /// one (an item that does not expire); `None` past the slots.
+    fn get(&self, slot: u32) -> Option<Entry>;
+    /// Sets slot `slot`'s entry (ignored where it has no room: the index
+    /// never gives such a slot a place).
+    fn put(&self, slot: u32, entry: Entry);
+}
+
+/// Entries in an array, one per slot.
+impl Entries for [Cell<Entry>] {
+    fn get(&self, slot: u32) -> Option<Entry> {
+        <[Cell<Entry>]>::get(self, slot as usize).map(Cell::get)
+    }
+
+    fn put(&self, slot: u32, entry: Entry) {
+        if let Some(e) = <[Cell<Entry>]>::get(self, slot as usize) {
+            e.set(entry);
+        }
+    }
+}
+
+/// Changes slot `slot`'s entry with `f`, if the slot exists.
+fn update<E: Entries + ?Sized>(es: &E, slot: u32, f: impl FnOnce(&mut Entry)) {
+    if let Some(mut e) = es.get(slot) {
+        f(&mut e);
+        es.put(slot, e);
+    }
+}
+
 /// The index. Invariants: a slot with a deadline is in exactly one queue
 /// or in the heap, as its entry's `place` says; each queue's deadlines
 /// never decrease from head to tail; for every heap position `p < len`,
 /// the entry of `heap[p]` has `place == p`, and a parent's deadline is at
 /// most its children's.
-pub struct Deadlines<E, H> {
-    entries: E,
+pub struct Deadlines<H> {
     heap: H,
     heap_len: u32,
     queues: [Queue; QUEUES],
@@ -116,16 +150,14 @@ pub struct Deadlines<E, H> {
     len: u32,
 }
 
-impl<E, H> Deadlines<E, H>
+impl<H> Deadlines<H>
 where
-    E: DerefMut<Target = [Entry]>,
     H: DerefMut<Target = [u32]>,
 {
-    /// Over `entries` (one per slot, every one new) and `heap` (as many
-    /// places as slots).
-    pub fn new(entries: E, heap: H) -> Self {
+    /// Over `heap` (as many places as items); every entry the index will
+    /// be given is new.
+    pub fn new(heap: H) -> Self {
         Deadlines {
-            entries,
             heap,
             heap_len: 0,
             queues: [Queue::EMPTY; QUEUES],
@@ -149,33 +181,30 @@ where
     }
 
     /// The earliest deadline, if any slot has one.
-    pub fn earliest(&self) -> Option<Deadline> {
+    pub fn earliest<E: Entries + ?Sized>(&self, es: &E) -> Option<Deadline> {
         let mut first = self.heap.first().filter(|_| self.heap_len > 0).copied();
         for queue in self.queues.iter().filter(|q| q.len > 0) {
-            if first.is_none_or(|f| self.at(queue.head) < self.at(f)) {
+            if first.is_none_or(|f| self.at(es, queue.head) < self.at(es, f)) {
                 first = Some(queue.head);
             }
         }
         first.map(|slot| Deadline {
-            at: self.at(slot),
+            at: self.at(es, slot),
             slot,
         })
     }
 
     /// The deadline of `slot`, if it has one.
-    pub fn of(&self, slot: u32) -> Option<u64> {
-        self.entries
-            .get(slot as usize)
-            .filter(|e| e.place != NIL)
-            .map(|e| e.at)
+    pub fn of<E: Entries + ?Sized>(&self, es: &E, slot: u32) -> Option<u64> {
+        es.get(slot).filter(|e| e.place != NIL).map(|e| e.at)
     }
 
     /// Gives `slot` the deadline `at` (0: none), which an item put with
     /// `ttl_ms` got: the TTL chooses the queue. A slot that keeps its
     /// deadline stays where it is.
     #[inline(always)]
-    pub fn set(&mut self, slot: u32, at: u64, ttl_ms: u64) {
-        let Some(&Entry { at: had, place, .. }) = self.entries.get(slot as usize) else {
+    pub fn set<E: Entries + ?Sized>(&mut self, es: &E, slot: u32, at: u64, ttl_ms: u64) {
+        let Some(Entry { at: had, place, .. }) = es.get(slot) else {
             return; // a slot number past the storage: never from the writer
         };
         // Inline, so that the commonest puts cost a compare or two here: of
@@ -185,106 +214,107 @@ where
         if keeps {
             return;
         }
-        self.change(slot, at, place, ttl_ms);
+        self.change(es, slot, at, place, ttl_ms);
     }
 
     /// [`Deadlines::set`] for a slot whose entry's place was `place`, with
     /// a deadline other than the one it had.
     #[inline(never)]
-    fn change(&mut self, slot: u32, at: u64, place: u32, ttl_ms: u64) {
+    fn change<E: Entries + ?Sized>(&mut self, es: &E, slot: u32, at: u64, place: u32, ttl_ms: u64) {
         if place != NIL {
-            if at != 0 && place >= IN_QUEUE && self.renew(slot, place - IN_QUEUE, at, ttl_ms) {
+            if at != 0 && place >= IN_QUEUE && self.renew(es, slot, place - IN_QUEUE, at, ttl_ms) {
                 return;
             }
-            self.remove(slot);
+            self.remove(es, slot);
         }
         if at != 0 {
-            self.add(slot, at, ttl_ms);
+            self.add(es, slot, at, ttl_ms);
         }
     }
 
     /// `slot`, in queue `q`, renewed with the TTL of that queue, moves to
     /// its tail. False if the queue cannot take it.
     #[inline(always)]
-    fn renew(&mut self, slot: u32, q: u32, at: u64, ttl_ms: u64) -> bool {
+    fn renew<E: Entries + ?Sized>(
+        &mut self,
+        es: &E,
+        slot: u32,
+        q: u32,
+        at: u64,
+        ttl_ms: u64,
+    ) -> bool {
         let q = q as usize;
         let Some(&queue) = self.queues.get(q) else {
             return false;
         };
-        if !self.fits(&queue, ttl_ms, at) {
+        if !self.fits(es, &queue, ttl_ms, at) {
             return false;
         }
         if queue.tail != slot {
-            self.unlink(q, slot);
-            self.append(q, slot);
+            self.unlink(es, q, slot);
+            self.append(es, q, slot);
         }
-        if let Some(e) = self.entries.get_mut(slot as usize) {
-            e.at = at;
-        }
+        update(es, slot, |e| e.at = at);
         true
     }
 
-    fn add(&mut self, slot: u32, at: u64, ttl_ms: u64) {
-        let Some(e) = self.entries.get_mut(slot as usize) else {
+    fn add<E: Entries + ?Sized>(&mut self, es: &E, slot: u32, at: u64, ttl_ms: u64) {
+        let Some(mut e) = es.get(slot) else {
             return;
         };
         e.at = at;
-        match self.queue_for(ttl_ms, at) {
-            Some(q) => self.append(q, slot),
-            None => self.heap_insert(slot),
+        es.put(slot, e);
+        match self.queue_for(es, ttl_ms, at) {
+            Some(q) => self.append(es, q, slot),
+            None => self.heap_insert(es, slot),
         }
         self.len = self.len.saturating_add(1);
     }
 
     /// Takes `slot`'s deadline away, if it has one.
-    pub fn remove(&mut self, slot: u32) {
-        let Some(place) = self.entries.get(slot as usize).map(|e| e.place) else {
+    pub fn remove<E: Entries + ?Sized>(&mut self, es: &E, slot: u32) {
+        let Some(place) = es.get(slot).map(|e| e.place) else {
             return;
         };
         if place == NIL {
             return;
         }
         if place >= IN_QUEUE {
-            self.unlink((place - IN_QUEUE) as usize, slot);
+            self.unlink(es, (place - IN_QUEUE) as usize, slot);
         } else {
-            self.heap_remove(place);
+            self.heap_remove(es, place);
         }
-        self.set_place(slot, NIL);
+        self.set_place(es, slot, NIL);
         self.len = self.len.saturating_sub(1);
     }
 
     /// Forgets every deadline.
     pub fn clear(&mut self) {
-        for e in self.entries.iter_mut().filter(|e| e.place != NIL) {
-            *e = Entry::new();
-        }
         self.queues = [Queue::EMPTY; QUEUES];
         self.heap_len = 0;
         self.len = 0;
     }
 
-    fn at(&self, slot: u32) -> u64 {
-        self.entries.get(slot as usize).map_or(u64::MAX, |e| e.at)
+    fn at<E: Entries + ?Sized>(&self, es: &E, slot: u32) -> u64 {
+        es.get(slot).map_or(u64::MAX, |e| e.at)
     }
 
-    fn set_place(&mut self, slot: u32, place: u32) {
-        if let Some(e) = self.entries.get_mut(slot as usize) {
-            e.place = place;
-        }
+    fn set_place<E: Entries + ?Sized>(&mut self, es: &E, slot: u32, place: u32) {
+        update(es, slot, |e| e.place = place);
     }
 
     /// Whether `queue` serves `ttl_ms` and can take `at` at its tail
     /// without going out of order.
     #[inline(always)]
-    fn fits(&self, queue: &Queue, ttl_ms: u64, at: u64) -> bool {
-        queue.ttl_ms == ttl_ms && (queue.len == 0 || self.at(queue.tail) <= at)
+    fn fits<E: Entries + ?Sized>(&self, es: &E, queue: &Queue, ttl_ms: u64, at: u64) -> bool {
+        queue.ttl_ms == ttl_ms && (queue.len == 0 || self.at(es, queue.tail) <= at)
     }
 
     /// The queue that can take a deadline `at` from `ttl_ms` at its tail:
     /// the TTL's own queue if `at` is not before its tail, else an empty
     /// one, which then serves `ttl_ms`.
-    fn queue_for(&mut self, ttl_ms: u64, at: u64) -> Option<usize> {
-        let fits = |q: &Queue| self.fits(q, ttl_ms, at);
+    fn queue_for<E: Entries + ?Sized>(&mut self, es: &E, ttl_ms: u64, at: u64) -> Option<usize> {
+        let fits = |q: &Queue| self.fits(es, q, ttl_ms, at);
         let q = if self.queues.get(self.last_queue).is_some_and(fits) {
             self.last_queue
         } else if let Some(q) = self.queues.iter().position(fits) {
@@ -301,7 +331,7 @@ where
     }
 
     #[inline(always)]
-    fn append(&mut self, q: usize, slot: u32) {
+    fn append<E: Entries + ?Sized>(&mut self, es: &E, q: usize, slot: u32) {
         let Some(queue) = self.queues.get_mut(q) else {
             return;
         };
@@ -311,32 +341,36 @@ where
         }
         queue.tail = slot;
         queue.len = queue.len.saturating_add(1);
-        if let Some(e) = self.entries.get_mut(tail as usize) {
-            e.next = slot;
-        }
-        if let Some(e) = self.entries.get_mut(slot as usize) {
+        update(es, tail, |e| e.next = slot);
+        update(es, slot, |e| {
             // Below QUEUES: no overflow.
             e.place = IN_QUEUE + q as u32;
             e.prev = tail;
             e.next = NIL;
-        }
+        });
     }
 
     #[inline(always)]
-    fn unlink(&mut self, q: usize, slot: u32) {
-        let Some(&Entry { prev, next, .. }) = self.entries.get(slot as usize) else {
+    fn unlink<E: Entries + ?Sized>(&mut self, es: &E, q: usize, slot: u32) {
+        let Some(Entry { prev, next, .. }) = es.get(slot) else {
             return;
         };
-        match self.entries.get_mut(prev as usize) {
-            Some(e) => e.next = next,
+        match es.get(prev) {
+            Some(mut e) => {
+                e.next = next;
+                es.put(prev, e);
+            }
             None => {
                 if let Some(queue) = self.queues.get_mut(q) {
                     queue.head = next;
                 }
             }
         }
-        match self.entries.get_mut(next as usize) {
-            Some(e) => e.prev = prev,
+        match es.get(next) {
+            Some(mut e) => {
+                e.prev = prev;
+                es.put(next, e);
+            }
             None => {
                 if let Some(queue) = self.queues.get_mut(q) {
                     queue.tail = prev;
@@ -348,18 +382,18 @@ where
         }
     }
 
-    fn heap_insert(&mut self, slot: u32) {
+    fn heap_insert<E: Entries + ?Sized>(&mut self, es: &E, slot: u32) {
         let p = self.heap_len;
         let Some(place) = self.heap.get_mut(p as usize) else {
             return; // never: one place per slot
         };
         *place = slot;
-        self.set_place(slot, p);
+        self.set_place(es, slot, p);
         self.heap_len = p.saturating_add(1);
-        self.sift_up(p);
+        self.sift_up(es, p);
     }
 
-    fn heap_remove(&mut self, p: u32) {
+    fn heap_remove<E: Entries + ?Sized>(&mut self, es: &E, p: u32) {
         let last = self.heap_len.saturating_sub(1);
         self.heap_len = last;
         if p == last {
@@ -371,19 +405,19 @@ where
         if let Some(place) = self.heap.get_mut(p as usize) {
             *place = moved;
         }
-        self.set_place(moved, p);
-        let p = self.sift_up(p);
-        self.sift_down(p);
+        self.set_place(es, moved, p);
+        let p = self.sift_up(es, p);
+        self.sift_down(es, p);
     }
 
-    fn heap_at(&self, p: u32) -> u64 {
+    fn heap_at<E: Entries + ?Sized>(&self, es: &E, p: u32) -> u64 {
         self.heap
             .get(p as usize)
-            .map_or(u64::MAX, |&slot| self.at(slot))
+            .map_or(u64::MAX, |&slot| self.at(es, slot))
     }
 
     /// Swaps the heap places `a` and `b` (both below `heap_len`).
-    fn swap(&mut self, a: u32, b: u32) {
+    fn swap<E: Entries + ?Sized>(&mut self, es: &E, a: u32, b: u32) {
         let n = self.heap.len();
         if a as usize >= n || b as usize >= n {
             return; // never: both are below `heap_len`
@@ -391,39 +425,39 @@ where
         self.heap.swap(a as usize, b as usize);
         for p in [a, b] {
             if let Some(&slot) = self.heap.get(p as usize) {
-                self.set_place(slot, p);
+                self.set_place(es, slot, p);
             }
         }
     }
 
-    fn sift_up(&mut self, mut p: u32) -> u32 {
+    fn sift_up<E: Entries + ?Sized>(&mut self, es: &E, mut p: u32) -> u32 {
         while p > 0 {
             let parent = (p - 1) / 2;
-            if self.heap_at(parent) <= self.heap_at(p) {
+            if self.heap_at(es, parent) <= self.heap_at(es, p) {
                 break;
             }
-            self.swap(parent, p);
+            self.swap(es, parent, p);
             p = parent;
         }
         p
     }
 
-    fn sift_down(&mut self, mut p: u32) {
+    fn sift_down<E: Entries + ?Sized>(&mut self, es: &E, mut p: u32) {
         loop {
             // Below MAX_ITEMS (2^20): no overflow.
             let left = p.saturating_mul(2).saturating_add(1);
             let right = left.saturating_add(1);
             let mut least = p;
-            if left < self.heap_len && self.heap_at(left) < self.heap_at(least) {
+            if left < self.heap_len && self.heap_at(es, left) < self.heap_at(es, least) {
                 least = left;
             }
-            if right < self.heap_len && self.heap_at(right) < self.heap_at(least) {
+            if right < self.heap_len && self.heap_at(es, right) < self.heap_at(es, least) {
                 least = right;
             }
             if least == p {
                 return;
             }
-            self.swap(p, least);
+            self.swap(es, p, least);
             p = least;
         }
     }

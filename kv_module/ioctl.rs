@@ -30,7 +30,9 @@ use crate::abi::{
     KV_PUT_NOEXIST,
 };
 use crate::loaded_store::wait_for_writer;
-use crate::loaded_store::{clock, now_ns, shared, store_error, with_writer, Store};
+use crate::loaded_store::{
+    clock, now_ns, shared, store_error, with_writer, with_writer_growing, Store,
+};
 use crate::loaded_store;
 use crate::policy::Relink;
 use crate::store::{Condition, Key, PutArgs, Relinked, ValueOut};
@@ -110,7 +112,7 @@ pub(crate) fn put(arg: UserPtr, access: Access) -> Result {
 /// A checked put under `cond`, expiring `ttl_ms` from now (0: never).
 fn put_if(store: &Store, key: &Key, value: &[u8], cond: Condition, ttl_ms: u64) -> Result {
     let args = PutArgs { cond, ttl_ms };
-    with_writer(|writer| writer.put_if(store, key, value, args, &clock())).map(drop)
+    with_writer_growing(|writer| writer.put_if(store, key, value, args, &clock())).map(drop)
 }
 
 /// `KV_IOC_GET`.
@@ -433,7 +435,7 @@ fn run_other_cache_op(op: &KvCacheOp, at: UserPtr, access: Access) -> Result {
         abi::KV_OP_PUT_VER => {
             let value = value()?;
             access.require_write()?;
-            with_writer(|writer| writer.put_version(store, &key, value, op.version, &clock))
+            with_writer_growing(|writer| writer.put_version(store, &key, value, op.version, &clock))
                 .map(drop)
         }
         abi::KV_OP_INCR => {
@@ -443,12 +445,12 @@ fn run_other_cache_op(op: &KvCacheOp, at: UserPtr, access: Access) -> Result {
             // must not happen.
             write_field(at, offset_of!(KvCacheOp, number), &op.number)?;
             let number =
-                with_writer(|writer| writer.incr(store, &key, op.number, op.ttl_ms, &clock))?;
+                with_writer_growing(|writer| writer.incr(store, &key, op.number, op.ttl_ms, &clock))?;
             write_field(at, offset_of!(KvCacheOp, number), &number)
         }
         abi::KV_OP_TOUCH => {
             access.require_write()?;
-            with_writer(|writer| writer.touch(store, &key, op.ttl_ms, &clock))
+            with_writer_growing(|writer| writer.touch(store, &key, op.ttl_ms, &clock))
         }
         abi::KV_OP_TTL => {
             access.require_read()?;
@@ -467,9 +469,5 @@ fn write_result(at: UserPtr, result: i32) -> Result {
 /// `KV_IOC_CLEAR`.
 pub(crate) fn clear(access: Access) -> Result {
     access.require_write()?;
-    let store = shared()?;
-    with_writer(|writer| {
-        writer.clear(store);
-        Ok(())
-    })
+    crate::loaded_store::clear()
 }

@@ -149,6 +149,7 @@ impl Drop for KvModule {
         drop(self.miscdev.take());
         reclaim::stop();
         loaded_store::free_store();
+        loaded_store::wait_for_retired();
         pr_info!("unloaded\n");
     }
 }

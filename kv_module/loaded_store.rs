@@ -28,20 +28,32 @@
 //! file, which pins the module (`owned_misc.rs`), so no ioctl can run
 //! before the store exists or after it is freed.
 
-use core::ptr;
-use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use core::alloc::Layout;
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
-use kernel::{alloc::flags::__GFP_NOWARN, bindings, global_lock, prelude::*};
+use kernel::{
+    alloc::{allocator::Vmalloc, flags::__GFP_NOWARN, Allocator},
+    bindings, global_lock,
+    prelude::*,
+};
 
 use crate::abi::KvUsageStat;
-use crate::policy::Policy;
+use crate::policy::{Links, Policy};
 use crate::store;
+use crate::table::CHUNK_ALIGN;
 
-/// The store's arrays in `KVVec`s, so large sizes fall back to vmalloc.
+/// The store's arrays in `KVVec`s, so large sizes fall back to vmalloc, and
+/// its chunks from vmalloc, allocated without the writer's spinlock.
 pub(crate) struct KernelAlloc;
 
-impl store::Alloc for KernelAlloc {
+// SAFETY: `chunk` answers a vmalloc allocation of `bytes` with
+// `__GFP_ZERO` (all zero), aligned to a page (`CHUNK_ALIGN`: vmalloc's own
+// alignment), valid from any context until `free_chunk` frees it.
+unsafe impl store::Alloc for KernelAlloc {
     type Vec<T> = KVVec<T>;
+    // vmalloc may sleep: never under the spinlock.
+    const CHUNKS_UNDER_LOCK: bool = false;
 
     fn vec<T>(len: usize, mut f: impl FnMut() -> T) -> Option<KVVec<T>> {
         // The sizes come from the loader: a failure is reported by our own
@@ -52,6 +64,43 @@ impl store::Alloc for KernelAlloc {
             v.push_within_capacity(f()).ok()?;
         }
         Some(v)
+    }
+
+    fn chunk(bytes: usize) -> Option<NonNull<u8>> {
+        // No warning on failure: the put that needed the chunk answers
+        // ENOMEM and changes nothing. `__GFP_RETRY_MAYFAIL`: a machine out
+        // of memory refuses the put rather than OOM-kill a process for a
+        // cache's sake. The kernel crate's flags have no such bit, so this
+        // calls the allocator `Vmalloc` wraps, with its own flags.
+        let flags = bindings::GFP_KERNEL
+            | bindings::__GFP_ZERO
+            | bindings::__GFP_NOWARN
+            | (1 << bindings::___GFP_RETRY_MAYFAIL_BIT);
+        // SAFETY: A null pointer asks `vrealloc_node_align` for a new
+        // allocation of `bytes` aligned to CHUNK_ALIGN (a page, vmalloc's
+        // own alignment), on any node; it answers null on failure.
+        // `Vmalloc::free` (in `free_chunk`) frees what it answers, as it
+        // frees what `Vmalloc::alloc` answers.
+        let chunk = unsafe {
+            bindings::vrealloc_node_align(
+                ptr::null(),
+                bytes,
+                CHUNK_ALIGN,
+                flags,
+                bindings::NUMA_NO_NODE,
+            )
+        };
+        NonNull::new(chunk.cast::<u8>())
+    }
+
+    unsafe fn free_chunk(chunk: NonNull<u8>, bytes: usize) {
+        let Ok(layout) = Layout::from_size_align(bytes, CHUNK_ALIGN) else {
+            return; // never: `chunk` succeeded with this size
+        };
+        // SAFETY: `chunk` came from `vrealloc_node_align` in `chunk`, the
+        // allocator `Vmalloc` calls (so `Vmalloc::free` frees it), and
+        // nothing uses it any more (the caller's contract).
+        unsafe { Vmalloc::free(chunk, layout) };
     }
 }
 
@@ -68,8 +117,9 @@ global_lock! {
     unsafe(uninit) static WRITER: SpinLock<Option<Writer>> = None;
 }
 
-/// Allocates the whole store up front (like a preallocated BPF hash map), so
-/// no operation ever allocates and none can fail for lack of memory.
+/// Allocates what the store needs whatever it holds: buckets, the block
+/// directory, the per-CPU counters, the deadline heap. Items take chunks as
+/// they come ([`with_writer`]).
 pub(crate) fn new_store(buckets: u32, max_items: u32, policy: Policy) -> Result<(Store, Writer)> {
     // SAFETY: `get_random_u64` has no preconditions; it may be called from
     // process context at any time.
@@ -189,6 +239,11 @@ pub(crate) fn store_error(err: store::Error) -> Error {
         store::Error::Overflow => EOVERFLOW,
         store::Error::Full => ENOSPC,
         store::Error::BadKeyLen | store::Error::BadValueLen | store::Error::BadBucket => EINVAL,
+        // `NeedChunk` and `NeedLinks` never leave `with_writer_growing`,
+        // which answers them.
+        store::Error::NoMemory | store::Error::NeedChunk(_) | store::Error::NeedLinks(_) => {
+            ENOMEM
+        }
     }
 }
 
@@ -216,11 +271,174 @@ pub(crate) fn usage() -> Result<KvUsageStat> {
     with_writer(|writer| Ok(store.usage(writer)))
 }
 
-/// Runs `op` on the writer under [`WRITER`].
+/// Runs `op`, which never needs memory (a del, a relink, a dump), on the
+/// writer under [`WRITER`].
 pub(crate) fn with_writer<T>(op: impl FnOnce(&mut Writer) -> Result<T, store::Error>) -> Result<T> {
     let mut guard = WRITER.lock();
     // The writer exists from before the device is registered until after it
     // is removed, so `None` is unreachable; answer ENODEV rather than panic.
     let writer = guard.as_mut().ok_or(ENODEV)?;
     op(writer).map_err(store_error)
+}
+
+/// Runs `op`, which may need a chunk (a put), on the writer under
+/// [`WRITER`]. An `op` that needs a chunk
+/// answers [`store::Error::NeedChunk`] having changed nothing: the chunk is
+/// allocated without the lock (vmalloc may sleep), handed to the writer,
+/// and `op` runs again. Each round either runs `op` to its end or attaches
+/// a block (a chunk the writer no longer needs, because another put made
+/// room meanwhile, is freed), and the directory's blocks are finite, so
+/// this ends.
+pub(crate) fn with_writer_growing<T>(
+    mut op: impl FnMut(&mut Writer) -> Result<T, store::Error>,
+) -> Result<T> {
+    loop {
+        let need = {
+            let mut guard = WRITER.lock();
+            // The writer exists from before the device is registered until
+            // after it is removed, so `None` is unreachable; answer ENODEV
+            // rather than panic.
+            let writer = guard.as_mut().ok_or(ENODEV)?;
+            match op(writer) {
+                Err(need @ (store::Error::NeedChunk(_) | store::Error::NeedLinks(_))) => need,
+                done => return done.map_err(store_error),
+            }
+        };
+        match need {
+            store::Error::NeedLinks(len) => add_links(len as usize)?,
+            store::Error::NeedChunk(stride) => add_chunk(stride as usize)?,
+            _ => return Err(ENOMEM),
+        }
+    }
+}
+
+/// Allocates `len` links for the policy and hands them to the writer; frees
+/// the array it gives back (its old one, or these if it no longer needs
+/// them) without the lock.
+#[inline(never)]
+fn add_links(len: usize) -> Result {
+    use store::Alloc;
+    let links = KernelAlloc::vec(len, Links::new).ok_or(ENOMEM)?;
+    let unused = match WRITER.lock().as_mut() {
+        Some(writer) => writer.add_links(links),
+        None => links,
+    };
+    drop(unused);
+    Ok(())
+}
+
+/// Allocates a chunk for class `stride` and hands it to the writer.
+#[inline(never)]
+fn add_chunk(stride: usize) -> Result {
+    use store::Alloc;
+    let store = shared()?;
+    let bytes = store.chunk_bytes(stride);
+    let chunk = KernelAlloc::chunk(bytes).ok_or(ENOMEM)?;
+    let unused = match WRITER.lock().as_mut() {
+        Some(writer) => writer.add_chunk(store, stride, chunk),
+        None => Some(chunk),
+    };
+    if let Some(unused) = unused {
+        // SAFETY: From `chunk(bytes)` above, never attached: nothing else
+        // has seen it.
+        unsafe { KernelAlloc::free_chunk(unused, bytes) };
+    }
+    Ok(())
+}
+
+/// Bytes of chunks that clears detached and [`free_retired`] has not freed
+/// yet.
+static PENDING: AtomicUsize = AtomicUsize::new(0);
+
+/// Above this many pending bytes, a clear first waits for the pending
+/// frees: clears in a loop then hold no more than this of the kernel's
+/// memory, while a single clear returns at once.
+const MAX_PENDING: usize = 16 << 20;
+
+/// Chunks a clear detached, freed by [`free_retired`] once no lock-free
+/// reader can be inside them.
+#[repr(C)]
+struct Retired {
+    /// First, so that the callback finds the whole from it.
+    head: bindings::callback_head,
+    chunks: KVVec<(NonNull<u8>, usize)>,
+}
+
+/// Frees a clear's chunks: the RCU Tasks callback [`clear`] queues.
+///
+/// # Safety
+///
+/// `head` is the `head` of a [`Retired`] that `clear` turned into a raw
+/// pointer with `KBox::into_raw` and queued with `call_rcu_tasks`, which
+/// calls this once, after a grace period.
+unsafe extern "C" fn free_retired(head: *mut bindings::callback_head) {
+    use store::Alloc;
+    // SAFETY: `head` is the first field of a `repr(C)` `Retired` from
+    // `KBox::into_raw` (the caller's contract), so the cast gives that
+    // pointer back, and this is its only release.
+    let retired = unsafe { KBox::from_raw(head.cast::<Retired>()) };
+    for &(chunk, bytes) in retired.chunks.iter() {
+        // SAFETY: Detached by a clear from a block `add_chunk` attached (so
+        // from `KernelAlloc::chunk(bytes)`), and an RCU Tasks grace period
+        // has passed since: no reader is inside it.
+        unsafe { KernelAlloc::free_chunk(chunk, bytes) };
+        // Relaxed: a count; the clear that added these bytes subtracts
+        // nothing, so it never goes below 0.
+        PENDING.fetch_sub(bytes, Ordering::Relaxed);
+    }
+}
+
+/// Removes every item and gives the chunks back. A lock-free reader may
+/// still be inside a chunk the clear detached: the chunks are freed by an
+/// RCU Tasks callback ([`free_retired`]), which runs only after every task
+/// has switched voluntarily, run in user mode or idled since the clear. A
+/// lock-free read never sleeps or yields and holds no record across the
+/// one wait it may make (`wait_for_writer`, on PREEMPT_RT), so every read
+/// that could have reached a detached chunk has ended by then (`table.rs`,
+/// point 1). The clear does not wait for it, unless earlier clears' chunks
+/// awaiting it exceed [`MAX_PENDING`]: the store's `memory` drops at once,
+/// the kernel's a grace period later. Where the list for the chunks cannot
+/// be allocated, ENOMEM and nothing cleared.
+pub(crate) fn clear() -> Result {
+    let store = shared()?;
+    if PENDING.load(Ordering::Relaxed) > MAX_PENDING {
+        wait_for_retired();
+    }
+    let chunks = KVVec::with_capacity(store.blocks() as usize, GFP_KERNEL | __GFP_NOWARN)?;
+    // SAFETY: `callback_head` is two pointers, valid all zero (null); the
+    // RCU core initializes it when the callback is queued.
+    let head = unsafe { core::mem::zeroed() };
+    let mut retired = KBox::new(Retired { head, chunks }, GFP_KERNEL | __GFP_NOWARN)?;
+    let links = {
+        let mut guard = WRITER.lock();
+        let writer = guard.as_mut().ok_or(ENODEV)?;
+        writer.clear(store, |chunk, bytes| {
+            // At most one chunk per block: within the capacity. A chunk
+            // that did not fit would be leaked, never freed early.
+            let _ = retired.chunks.push_within_capacity((chunk, bytes));
+        })
+    };
+    // The policy's links: no reader touches them, freed at once, without
+    // the lock.
+    drop(links);
+    if retired.chunks.is_empty() {
+        return Ok(());
+    }
+    let bytes = retired.chunks.iter().fold(0usize, |n, &(_, b)| n.saturating_add(b));
+    PENDING.fetch_add(bytes, Ordering::Relaxed);
+    let retired = KBox::into_raw(retired);
+    // SAFETY: `retired` is a live `Retired` from `KBox::into_raw`, not
+    // queued before, so its `head` is free for the RCU core until it calls
+    // `free_retired` with it, which then frees the whole (its contract).
+    // Module exit waits for every queued callback (`wait_for_retired`).
+    unsafe { bindings::call_rcu_tasks(&raw mut (*retired).head, Some(free_retired)) };
+    Ok(())
+}
+
+/// Waits until every clear's chunks are freed ([`free_retired`] is code of
+/// this module): at exit, after the store is freed.
+pub(crate) fn wait_for_retired() {
+    // SAFETY: `rcu_barrier_tasks` may sleep; module exit runs in process
+    // context with no lock held.
+    unsafe { bindings::rcu_barrier_tasks() };
 }

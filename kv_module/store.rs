@@ -12,8 +12,8 @@
 //!   relink the item ([`Writer::relink`]).
 //!
 //! Plain `no_std` Rust with no dependency on the kernel crate; storage comes
-//! from the caller through [`Alloc`] (`KVVec` in the module, `Vec` on the
-//! host), all of it at load: no operation allocates. So does the time: every
+//! from the caller through [`Alloc`] (`KVVec` and vmalloc'ed chunks in the
+//! module, `Vec` and the global allocator on the host). So does the time: every
 //! operation that may meet an expiring item takes the monotonic clock from
 //! its caller ([`Clock`], read only when an item with an expiry is met or
 //! made), so the host tests drive time.
@@ -34,23 +34,57 @@
 
 use core::cell::Cell;
 use core::ops::DerefMut;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
 use crate::abi::{self, KvUsageStat, KV_MAX_VAL, KV_STAT_RESERVED};
-use crate::expiry::{Deadlines, Entry};
+use crate::expiry::{Deadlines, Entries, Entry};
 use crate::policy::{Links, Order, Policy, Relink, Visited};
-use crate::table::{is_expired, Bucket, Found, Hit, Located, Slot, Table, NIL};
+use crate::table::{
+    detached, is_expired, Bucket, Found, Hit, Located, Table, BLOCK_SHIFT, BLOCK_SLOTS,
+    DEADLINE_WORDS, HEADER_WORDS, MAX_BLOCKS, NIL,
+};
 
 pub use crate::table::{Error, Key, ValueOut, MAX_BUCKETS, MAX_ITEMS};
 
-/// Storage for the store's arrays, all allocated at load, from the
-/// environment that also takes the store's [`Events`].
-pub trait Alloc: Events {
-    type Vec<T>: DerefMut<Target = [T]>;
+/// The store's memory, from the environment that also takes its
+/// [`Events`]: arrays allocated at load, and chunks for the items' records
+/// as they arrive.
+///
+/// # Safety
+///
+/// The lock-free readers rely on it: [`Alloc::chunk`] answers `None` or
+/// `bytes` bytes, zeroed, aligned to `CHUNK_ALIGN`, valid for reads and
+/// writes from any thread until passed to [`Alloc::free_chunk`].
+pub unsafe trait Alloc: Events {
+    /// An array; its `Default` is empty and allocates nothing.
+    type Vec<T>: DerefMut<Target = [T]> + Default;
+    /// Whether [`Alloc::chunk`] may be called under the caller's writer
+    /// lock. If not (a spinlock: the module), a writer operation that needs
+    /// a chunk answers [`Error::NeedChunk`] having changed nothing, and the
+    /// caller allocates without the lock and hands the chunk over
+    /// ([`Writer::add_chunk`]).
+    const CHUNKS_UNDER_LOCK: bool;
     /// `len` elements made by `f`, each written once; `None` when out of
     /// memory.
     fn vec<T>(len: usize, f: impl FnMut() -> T) -> Option<Self::Vec<T>>;
+    /// A chunk of `bytes` (a multiple of `CHUNK_ALIGN`), or `None` when out
+    /// of memory.
+    fn chunk(bytes: usize) -> Option<NonNull<u8>>;
+    /// Frees a chunk.
+    ///
+    /// # Safety
+    ///
+    /// `chunk` came from [`Alloc::chunk`] with `bytes`, is not freed yet,
+    /// and nothing reads or writes it any more: no block of a store points
+    /// to it, and every lock-free read that began while one did has ended.
+    unsafe fn free_chunk(chunk: NonNull<u8>, bytes: usize);
 }
+
+/// The longest record: header, the longest key and value, and a deadline
+/// entry.
+pub const MAX_STRIDE: usize =
+    HEADER_WORDS + crate::table::KEY_WORDS + crate::table::VALUE_WORDS + DEADLINE_WORDS;
 
 /// Why an expired item left the store, for [`Events::expired`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -171,11 +205,45 @@ pub fn ms_left(expires: u64, now: u64) -> i64 {
     i64::try_from(ms).unwrap_or(i64::MAX)
 }
 
-/// SIEVE's visited bits are the table's per-slot `referenced` bits.
-impl<B, S> Visited for Table<B, S>
+/// The deadline index's entries are the last words of an expiring item's
+/// record: `at`; `place` and `prev`; `next`.
+impl<B, D> Entries for Table<B, D>
 where
     B: core::ops::Deref<Target = [Bucket]>,
-    S: core::ops::Deref<Target = [Slot]>,
+    D: core::ops::Deref<Target = [AtomicPtr<u8>]>,
+{
+    fn get(&self, slot: u32) -> Option<Entry> {
+        self.slot(slot)?;
+        let Some([at, place_prev, next]) = self.entry_words(slot).and_then(|w| w.first_chunk())
+        else {
+            return Some(Entry::new());
+        };
+        let pp = place_prev.load(Ordering::Relaxed);
+        Some(Entry {
+            at: at.load(Ordering::Relaxed),
+            place: pp as u32,
+            prev: (pp >> 32) as u32,
+            next: next.load(Ordering::Relaxed) as u32,
+        })
+    }
+
+    fn put(&self, slot: u32, e: Entry) {
+        if let Some([at, place_prev, next]) = self.entry_words(slot).and_then(|w| w.first_chunk()) {
+            at.store(e.at, Ordering::Relaxed);
+            place_prev.store(
+                u64::from(e.place) | u64::from(e.prev) << 32,
+                Ordering::Relaxed,
+            );
+            next.store(u64::from(e.next), Ordering::Relaxed);
+        }
+    }
+}
+
+/// SIEVE's visited bits are the table's per-slot `referenced` bits.
+impl<B, D> Visited for Table<B, D>
+where
+    B: core::ops::Deref<Target = [Bucket]>,
+    D: core::ops::Deref<Target = [AtomicPtr<u8>]>,
 {
     fn take(&self, i: u32) -> bool {
         self.take_referenced(i)
@@ -200,7 +268,7 @@ pub enum ConfigError {
     MaxItems,
     /// The bucket array cannot be allocated.
     BucketsNoMemory,
-    /// The slots (or what scales with them) cannot be allocated.
+    /// What scales with the capacity cannot be allocated.
     ItemsNoMemory,
 }
 
@@ -265,7 +333,7 @@ impl Default for CpuCounters {
     }
 }
 
-type StoreTable<A> = Table<<A as Alloc>::Vec<Bucket>, <A as Alloc>::Vec<Slot>>;
+type StoreTable<A> = Table<<A as Alloc>::Vec<Bucket>, <A as Alloc>::Vec<AtomicPtr<u8>>>;
 
 /// The shared part: lock-free gets and counters.
 pub struct Store<A: Alloc> {
@@ -280,14 +348,39 @@ pub struct Store<A: Alloc> {
     memory: u64,
 }
 
-/// The writer's part: every change, behind the caller's one lock.
-/// Invariants: `len` used slots, `bytes_used` their sizes; slots at or above
-/// `fresh` were never used, the others are used or on the free list from
-/// `free` (linked through the slots' `next`).
-pub struct Writer<A: Alloc> {
-    order: Order<A::Vec<Links>>,
+/// One size class: the slots of records of one stride.
+#[derive(Clone, Copy)]
+struct Class {
+    /// Head of its free list (linked through the slots' `next`).
     free: u32,
+    /// The next never-used slot of its newest block, `NIL` if none.
     fresh: u32,
+}
+
+impl Class {
+    const EMPTY: Class = Class {
+        free: NIL,
+        fresh: NIL,
+    };
+}
+
+/// The writer's part: every change, behind the caller's one lock.
+/// Invariants: `len` used slots (at most `max_items`), `bytes_used` their
+/// sizes; blocks below `blocks` are attached, the others detached; each
+/// attached block belongs to the class of its stride, and each of its slots
+/// is used, on its class's free list, or at or after the class's `fresh`
+/// (never used) in the class's newest block.
+pub struct Writer<A: Alloc> {
+    /// The policy's order, over links for every slot of the attached
+    /// blocks (none without a policy).
+    order: Order<A::Vec<Links>>,
+    classes: [Class; MAX_STRIDE + 1],
+    blocks: u32,
+    /// Bytes of the attached chunks.
+    chunk_bytes: u64,
+    /// Bytes of the policy's links.
+    links_bytes: u64,
+    max_items: u32,
     len: u32,
     bytes_used: u64,
     /// Evictions, successful puts and deletes happen under the writer lock,
@@ -296,9 +389,21 @@ pub struct Writer<A: Alloc> {
     puts: u64,
     deletes: u64,
     expired: u64,
-    deadlines: Deadlines<A::Vec<Entry>, A::Vec<u32>>,
+    deadlines: Deadlines<A::Vec<u32>>,
     /// The last version handed out (0: none yet).
     version: u64,
+}
+
+impl<A: Alloc> Drop for Store<A> {
+    fn drop(&mut self) {
+        let table = &self.table;
+        table.detach_all(|chunk, stride| {
+            // SAFETY: `chunk` was attached by `Writer::add_chunk`, which
+            // takes only chunks from `A::chunk` of this size, and detached
+            // just now; the store is being dropped, so nothing reads it.
+            unsafe { A::free_chunk(chunk, table.chunk_bytes(stride)) };
+        });
+    }
 }
 
 /// The `KV_STAT_HAS_*` bits of every field [`Store::usage`] fills.
@@ -333,43 +438,54 @@ impl<A: Alloc> Store<A> {
             return Err(ConfigError::MaxItems);
         }
         let heads = A::vec(buckets as usize, Bucket::new).ok_or(ConfigError::BucketsNoMemory)?;
-        let slots = A::vec(max_items as usize, Slot::new).ok_or(ConfigError::ItemsNoMemory)?;
+        let dir = A::vec(Self::blocks_for(max_items) as usize, detached)
+            .ok_or(ConfigError::ItemsNoMemory)?;
         let counters =
             A::vec(cpus.max(1) as usize, CpuCounters::new).ok_or(ConfigError::ItemsNoMemory)?;
-        let links = A::vec(policy.links(max_items) as usize, Links::new)
-            .ok_or(ConfigError::ItemsNoMemory)?;
-        let entries = A::vec(max_items as usize, Entry::new).ok_or(ConfigError::ItemsNoMemory)?;
         let heap = A::vec(max_items as usize, || NIL).ok_or(ConfigError::ItemsNoMemory)?;
+        // The policy's links grow with the blocks (`Writer::grow`).
+        let links = A::vec(0, Links::new).ok_or(ConfigError::ItemsNoMemory)?;
         let memory = [
             core::mem::size_of_val(&*heads),
-            core::mem::size_of_val(&*slots),
+            core::mem::size_of_val(&*dir),
             core::mem::size_of_val(&*counters),
-            core::mem::size_of_val(&*links),
-            core::mem::size_of_val(&*entries),
             core::mem::size_of_val(&*heap),
         ]
         .iter()
         .fold(0u64, |sum, &bytes| sum.saturating_add(bytes as u64));
         let store = Store {
-            table: Table::new(heads, slots, seed),
+            table: Table::new(heads, dir, seed),
             counters,
             policy,
             memory,
         };
         let writer = Writer {
             order: Order::new(links),
-            free: NIL,
-            fresh: 0,
+            classes: [Class::EMPTY; MAX_STRIDE + 1],
+            blocks: 0,
+            chunk_bytes: 0,
+            links_bytes: 0,
+            max_items,
             len: 0,
             bytes_used: 0,
             evictions: 0,
             puts: 0,
             deletes: 0,
             expired: 0,
-            deadlines: Deadlines::new(entries, heap),
+            deadlines: Deadlines::new(heap),
             version: 0,
         };
         Ok((store, writer))
+    }
+
+    /// Blocks of the directory for `max_items`: twice what the items fill
+    /// when packed, so that classes that hold freed slots leave room for
+    /// others, and a partly used block for each class.
+    fn blocks_for(max_items: u32) -> u32 {
+        let full = max_items.div_ceil(BLOCK_SLOTS as u32);
+        full.saturating_mul(2)
+            .saturating_add(MAX_STRIDE as u32)
+            .min(MAX_BLOCKS)
     }
 
     pub fn policy(&self) -> Policy {
@@ -378,6 +494,16 @@ impl<A: Alloc> Store<A> {
 
     pub fn buckets(&self) -> u32 {
         self.table.bucket_count()
+    }
+
+    /// Blocks the directory holds: at most one chunk each.
+    pub fn blocks(&self) -> u32 {
+        self.table.blocks()
+    }
+
+    /// Bytes of a chunk for class `stride` ([`Error::NeedChunk`]).
+    pub fn chunk_bytes(&self, stride: usize) -> usize {
+        self.table.chunk_bytes(stride)
     }
 
     /// Checks `bytes` as a key and hashes it (no lock needed).
@@ -474,7 +600,7 @@ impl<A: Alloc> Store<A> {
         }
         KvUsageStat {
             bucket_count: self.table.bucket_count(),
-            max_items: self.table.capacity(),
+            max_items: writer.max_items,
             curr_items: writer.len,
             use_lru: self.policy as u32,
             hits,
@@ -485,7 +611,10 @@ impl<A: Alloc> Store<A> {
             puts: writer.puts,
             deletes: writer.deletes,
             expired: writer.expired,
-            memory: self.memory,
+            memory: self
+                .memory
+                .saturating_add(writer.chunk_bytes)
+                .saturating_add(writer.links_bytes),
             reserved: [0; KV_STAT_RESERVED],
         }
     }
@@ -527,7 +656,7 @@ impl<A: Alloc> Writer<A> {
             if args.cond == Condition::IfAbsent {
                 return Err(Error::Exists);
             }
-            self.replace(store, &found, value, expires);
+            self.replace(store, key, found, value, expires)?;
             return Ok(Put::Replaced);
         }
         if args.cond == Condition::IfPresent {
@@ -551,10 +680,14 @@ impl<A: Alloc> Writer<A> {
             return Err(Error::BadValueLen);
         }
         let found = self.find_live(store, key, clock).ok_or(Error::NotFound)?;
-        if found.version() != version {
+        let (expires, current) = store
+            .table
+            .expiry_and_version(found.i)
+            .ok_or(Error::NotFound)?;
+        if current != version {
             return Err(Error::VersionChanged);
         }
-        self.replace(store, &found, value, Expiry::kept(found.expires));
+        self.replace(store, key, found, value, Expiry::kept(expires))?;
         Ok(Put::Replaced)
     }
 
@@ -576,10 +709,20 @@ impl<A: Alloc> Writer<A> {
             self.insert(store, key, text.bytes(), clock.expiry(ttl_ms), clock)?;
             return Ok(delta);
         };
-        let old = found.with_value(parse_decimal).ok_or(Error::NotANumber)?;
+        let table = &store.table;
+        let old = table
+            .with_value(found.i, parse_decimal)
+            .ok_or(Error::NotFound)?
+            .ok_or(Error::NotANumber)?;
         let new = old.checked_add(delta).ok_or(Error::Overflow)?;
-        let value = Decimal::new(new);
-        self.replace(store, &found, value.bytes(), Expiry::kept(found.expires));
+        let (expires, _) = table.expiry_and_version(found.i).ok_or(Error::NotFound)?;
+        self.replace(
+            store,
+            key,
+            found,
+            Decimal::new(new).bytes(),
+            Expiry::kept(expires),
+        )?;
         Ok(new)
     }
 
@@ -593,10 +736,33 @@ impl<A: Alloc> Writer<A> {
         clock: &Clock<F>,
     ) -> Result<(), Error> {
         let found = self.find_live(store, key, clock).ok_or(Error::NotFound)?;
+        let i = found.i;
         let expires = clock.expiry(ttl_ms);
+        let table = &store.table;
+        if (found.expires == 0) != (expires.at == 0) {
+            // The record gains or loses its deadline entry: the item moves
+            // to the class of its new size, value and all.
+            let mut value = [0u8; KV_MAX_VAL];
+            let len = table
+                .with_value(i, |v| {
+                    let len = v.len().min(KV_MAX_VAL);
+                    if let (Some(to), Some(from)) = (value.get_mut(..len), v.get(..len)) {
+                        to.copy_from_slice(from);
+                    }
+                    len
+                })
+                .ok_or(Error::NotFound)?;
+            let value = value.get(..len).unwrap_or(&[]);
+            let stride = table.stride(key.len(), len, expires.at);
+            self.room(store, stride)?;
+            let version = self.next_version();
+            return self.move_item(store, key, found, stride, value, expires, version);
+        }
         let version = self.next_version();
-        store.table.set_expiry(&found, expires.at, version);
-        self.deadlines.set(found.i, expires.at, expires.ttl_ms);
+        table
+            .set_expiry(i, expires.at, version)
+            .ok_or(Error::NotFound)?;
+        self.deadlines.set(table, i, expires.at, expires.ttl_ms);
         Ok(())
     }
 
@@ -623,8 +789,7 @@ impl<A: Alloc> Writer<A> {
         clock: &Clock<F>,
     ) -> Result<(), Error> {
         let found = self.find_live(store, key, clock).ok_or(Error::NotFound)?;
-        // Where the lookup found it: no second walk of the chain.
-        self.remove(store, &found);
+        self.remove(store, found).ok_or(Error::NotFound)?;
         self.deletes = self.deletes.wrapping_add(1);
         Ok(())
     }
@@ -633,7 +798,7 @@ impl<A: Alloc> Writer<A> {
     /// first; how many, and whether more have expired.
     pub fn reclaim_expired(&mut self, store: &Store<A>, now: u64, limit: u32) -> (u32, bool) {
         let mut done = 0u32;
-        while let Some(first) = self.deadlines.earliest() {
+        while let Some(first) = self.deadlines.earliest(&store.table) {
             if !is_expired(first.at, now) {
                 return (done, false);
             }
@@ -641,10 +806,10 @@ impl<A: Alloc> Writer<A> {
                 return (done, true);
             }
             if self.remove_slot(store, first.slot).is_none() {
-                // Never: a slot with a deadline is used. Drop the deadline
-                // so the loop ends.
-                self.deadlines.remove(first.slot);
-                continue;
+                // Never: a slot with a deadline is used. Stop rather than
+                // meet the same deadline again.
+                self.deadlines.remove(&store.table, first.slot);
+                return (done, false);
             }
             self.expired = self.expired.wrapping_add(1);
             A::expired(first.slot, Expired::Reclaim, self.len);
@@ -654,12 +819,14 @@ impl<A: Alloc> Writer<A> {
     }
 
     /// The earliest deadline of any item, if one has a deadline.
-    pub fn next_deadline(&self) -> Option<u64> {
-        self.deadlines.earliest().map(|d| d.at)
+    pub fn next_deadline(&self, store: &Store<A>) -> Option<u64> {
+        self.deadlines.earliest(&store.table).map(|d| d.at)
     }
 
-    /// Where `key` is, if it holds a live item. An expired item met here is
-    /// removed first (counted as expired), so the caller sees it absent.
+    /// The slot of `key` and its chain predecessor, if it holds a live
+    /// item. An expired item met here is removed first (counted as
+    /// expired), so the caller sees it absent.
+    #[inline(always)]
     fn find_live<'s, F: Fn() -> u64>(
         &mut self,
         store: &'s Store<A>,
@@ -668,9 +835,10 @@ impl<A: Alloc> Writer<A> {
     ) -> Option<Located<'s>> {
         let found = store.table.find(key)?;
         if clock.expired(found.expires) {
-            self.remove(store, &found);
-            self.expired = self.expired.wrapping_add(1);
-            A::expired(found.i, Expired::Access, self.len);
+            if self.remove(store, found).is_some() {
+                self.expired = self.expired.wrapping_add(1);
+                A::expired(found.i, Expired::Access, self.len);
+            }
             return None;
         }
         Some(found)
@@ -684,16 +852,208 @@ impl<A: Alloc> Writer<A> {
         self.version
     }
 
-    /// Replaces used slot `i`'s value and expiry: a use of the item.
-    fn replace(&mut self, store: &Store<A>, found: &Located<'_>, value: &[u8], expires: Expiry) {
+    /// Replaces the value and expiry of `key`'s item, in used slot `i`
+    /// after `prev` in its chain: a use of the item. In place if the new
+    /// record has the same size, else in a slot of the new size's class.
+    fn replace(
+        &mut self,
+        store: &Store<A>,
+        key: &Key,
+        found: Located<'_>,
+        value: &[u8],
+        expires: Expiry,
+    ) -> Result<(), Error> {
         let table = &store.table;
+        let stride = table.stride(key.len(), value.len(), expires.at);
+        // A record of the same size whose item gains or loses its deadline
+        // entry holds its value in other words: it moves too.
+        if found.stride != stride || (found.expires == 0) != (expires.at == 0) {
+            self.room(store, stride)?;
+            let version = self.next_version();
+            return self.move_item(store, key, found, stride, value, expires, version);
+        }
         let i = found.i;
         let version = self.next_version();
-        let (old, new) = table.replace(found, value, expires.at, version);
-        self.deadlines.set(i, expires.at, expires.ttl_ms);
+        let (old, new) = table.replace(&found, value, expires.at, version);
+        // Same stride and a deadline entry exactly if it had one.
+        if expires.at != 0 {
+            self.deadlines.set(table, i, expires.at, expires.ttl_ms);
+        }
         self.bytes_used = self.bytes_used.saturating_sub(old).saturating_add(new);
         store.policy.used(&mut self.order, table, i);
         self.puts = self.puts.wrapping_add(1);
+        Ok(())
+    }
+
+    /// Moves `key`'s item from used slot `i` (after `prev` in its chain) to
+    /// a slot of class `stride` (which has room) with `value`, `expires` and
+    /// `version`: one change for readers (`Table::move_item`). The item
+    /// keeps its place in the policy's order, and the move is a use of it,
+    /// as a replace in place is.
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn move_item(
+        &mut self,
+        store: &Store<A>,
+        key: &Key,
+        found: Located<'_>,
+        stride: usize,
+        value: &[u8],
+        expires: Expiry,
+        version: u64,
+    ) -> Result<(), Error> {
+        let table = &store.table;
+        let Located {
+            i,
+            stride: old_stride,
+            ..
+        } = found;
+        let old_free = self.classes.get(old_stride).ok_or(Error::NotFound)?.free;
+        let j = self.free_slot(stride).ok_or(Error::Full)?;
+        if found.expires != 0 {
+            self.deadlines.remove(table, i);
+        }
+        let (old, new, free_next) = table
+            .move_item(&found, j, old_free, key, value, expires.at, version)
+            .ok_or(Error::NotFound)?;
+        // `j` leaves its class's room first: within one class, `i` then
+        // heads the list `j` left.
+        self.took(stride, j, free_next);
+        if let Some(class) = self.classes.get_mut(old_stride) {
+            class.free = i;
+        }
+        if expires.at != 0 {
+            self.deadlines.set(table, j, expires.at, expires.ttl_ms);
+        }
+        store.policy.moved(&mut self.order, table, i, j);
+        store.policy.used(&mut self.order, table, j);
+        self.bytes_used = self.bytes_used.saturating_sub(old).saturating_add(new);
+        self.puts = self.puts.wrapping_add(1);
+        Ok(())
+    }
+
+    /// The slot class `stride` would give next, if it has one.
+    fn free_slot(&self, stride: usize) -> Option<u32> {
+        let class = self.classes.get(stride)?;
+        let i = if class.free != NIL {
+            class.free
+        } else {
+            class.fresh
+        };
+        (i != NIL).then_some(i)
+    }
+
+    /// Class `stride` gave slot `i` (from [`Writer::free_slot`]), whose
+    /// `next` was `free_next`.
+    fn took(&mut self, stride: usize, i: u32, free_next: u32) {
+        let Some(class) = self.classes.get_mut(stride) else {
+            return;
+        };
+        if class.free == i {
+            class.free = free_next;
+        } else {
+            // The next fresh slot, until the block's end.
+            let next = i.wrapping_add(1);
+            class.fresh = if next as usize & (BLOCK_SLOTS - 1) == 0 {
+                NIL
+            } else {
+                next
+            };
+        }
+    }
+
+    /// Makes sure class `stride` has a slot to give: a free or fresh one, or
+    /// a new block attached here when the environment allocates under the
+    /// writer's lock. `NeedChunk` asks the caller for a chunk; `Full`: the
+    /// directory has no block left; `NoMemory`. Changes nothing but the
+    /// class's room.
+    #[inline]
+    fn room(&mut self, store: &Store<A>, stride: usize) -> Result<(), Error> {
+        if self.free_slot(stride).is_some() {
+            return Ok(());
+        }
+        self.grow(store, stride)
+    }
+
+    #[inline(never)]
+    fn grow(&mut self, store: &Store<A>, stride: usize) -> Result<(), Error> {
+        if stride > MAX_STRIDE {
+            return Err(Error::BadValueLen);
+        }
+        let blocks = store.table.blocks();
+        if self.blocks >= blocks {
+            return Err(Error::Full);
+        }
+        let slots = (self.blocks as usize).saturating_add(1) << BLOCK_SHIFT;
+        if store.policy != Policy::None && self.order.capacity() < slots {
+            // Twice the links, up to the directory's slots: a copy of the
+            // array per doubling.
+            let len = slots
+                .max(self.order.capacity().saturating_mul(2))
+                .min((blocks as usize) << BLOCK_SHIFT);
+            if !A::CHUNKS_UNDER_LOCK {
+                // At most MAX_BLOCKS * BLOCK_SLOTS: fits.
+                return Err(Error::NeedLinks(len as u32));
+            }
+            let more = A::vec(len, Links::new).ok_or(Error::NoMemory)?;
+            drop(self.add_links(more));
+        }
+        if !A::CHUNKS_UNDER_LOCK {
+            // At most MAX_STRIDE.
+            return Err(Error::NeedChunk(stride as u32));
+        }
+        let table = &store.table;
+        let chunk = A::chunk(table.chunk_bytes(stride)).ok_or(Error::NoMemory)?;
+        if let Some(chunk) = self.add_chunk(store, stride, chunk) {
+            // SAFETY: Just allocated for `stride` and never attached.
+            unsafe { A::free_chunk(chunk, table.chunk_bytes(stride)) };
+        }
+        Ok(())
+    }
+
+    /// Takes `more` links (from [`Alloc::vec`] with `Links::new`, asked by
+    /// [`Error::NeedLinks`]) for the policy if they cover more slots than
+    /// its own, copying its own into them; answers the array it does not
+    /// keep, for the caller to free without the writer's lock.
+    pub fn add_links(&mut self, more: A::Vec<Links>) -> A::Vec<Links> {
+        if more.len() <= self.order.capacity() {
+            return more;
+        }
+        self.links_bytes = core::mem::size_of_val(&*more) as u64;
+        self.order.grow(more)
+    }
+
+    /// Takes `chunk` (from [`Alloc::chunk`] with [`chunk_bytes`]`(stride)`)
+    /// as a new block of class `stride` if that class still has no room and
+    /// the directory has a block left; otherwise gives it back, for the
+    /// caller to free without the writer's lock.
+    pub fn add_chunk(
+        &mut self,
+        store: &Store<A>,
+        stride: usize,
+        chunk: NonNull<u8>,
+    ) -> Option<NonNull<u8>> {
+        if stride > MAX_STRIDE || self.free_slot(stride).is_some() {
+            return Some(chunk);
+        }
+        let b = self.blocks;
+        // The policy's links must cover the block's slots first (a clear
+        // since the caller asked takes them away): without, the caller's
+        // next try asks for links (`NeedLinks`) before a chunk again.
+        let slots = (b as usize).saturating_add(1) << BLOCK_SHIFT;
+        if store.policy != Policy::None && self.order.capacity() < slots {
+            return Some(chunk);
+        }
+        if store.table.attach(b, chunk, stride).is_none() {
+            return Some(chunk);
+        }
+        self.blocks = b.saturating_add(1);
+        let bytes = store.table.chunk_bytes(stride) as u64;
+        self.chunk_bytes = self.chunk_bytes.saturating_add(bytes);
+        if let Some(class) = self.classes.get_mut(stride) {
+            class.fresh = b << BLOCK_SHIFT;
+        }
+        None
     }
 
     /// Puts a key known to be absent, making room if the store is full: an
@@ -707,14 +1067,18 @@ impl<A: Alloc> Writer<A> {
         clock: &Clock<F>,
     ) -> Result<Put, Error> {
         let table = &store.table;
-        if self.free != NIL || self.fresh < table.capacity() {
+        let stride = table.stride(key.len(), value.len(), expires.at);
+        // Room in the item's class first: whatever happens next, a put that
+        // cannot have it changes nothing.
+        self.room(store, stride)?;
+        if self.len < self.max_items {
             return self
-                .fill_free_slot(store, key, value, expires)
+                .fill_free_slot(store, key, value, expires, stride)
                 .map(|()| Put::Inserted);
         }
         let expired = self
             .deadlines
-            .earliest()
+            .earliest(table)
             .filter(|first| clock.expired(first.at));
         if let Some(first) = expired {
             // An expired item is gone for readers already: its removal and
@@ -723,11 +1087,11 @@ impl<A: Alloc> Writer<A> {
             self.expired = self.expired.wrapping_add(1);
             A::expired(first.slot, Expired::Room, self.len);
             return self
-                .fill_free_slot(store, key, value, expires)
+                .fill_free_slot(store, key, value, expires, stride)
                 .map(|()| Put::Inserted);
         }
         if store.policy == Policy::None {
-            A::put_refused(self.len, table.capacity());
+            A::put_refused(self.len, self.max_items);
             return Err(Error::Full);
         }
         // The victim's removal and the new item's insertion are two write
@@ -740,7 +1104,7 @@ impl<A: Alloc> Writer<A> {
         let evicted = victim
             .and_then(|victim| self.remove_slot(store, victim))
             .ok_or(Error::Full)
-            .and_then(|()| self.fill_free_slot(store, key, value, expires));
+            .and_then(|()| self.fill_free_slot(store, key, value, expires, stride));
         table.evict_end();
         evicted?;
         // A counter of events: wrapping after 2^64 is harmless.
@@ -751,30 +1115,25 @@ impl<A: Alloc> Writer<A> {
         Ok(Put::Evicted)
     }
 
-    /// Inserts `key` into a free slot (there is one).
+    /// Inserts `key` into a slot of class `stride` (which has room).
     fn fill_free_slot(
         &mut self,
         store: &Store<A>,
         key: &Key,
         value: &[u8],
         expires: Expiry,
+        stride: usize,
     ) -> Result<(), Error> {
         let table = &store.table;
-        let i = if self.free != NIL {
-            self.free
-        } else {
-            self.fresh
-        };
+        let i = self.free_slot(stride).ok_or(Error::Full)?;
         let version = self.next_version();
         let (size, free_next) = table
             .insert(i, key, value, expires.at, version)
             .ok_or(Error::Full)?;
-        if self.free == i {
-            self.free = free_next;
-        } else {
-            self.fresh = self.fresh.saturating_add(1);
+        self.took(stride, i, free_next);
+        if expires.at != 0 {
+            self.deadlines.set(table, i, expires.at, expires.ttl_ms);
         }
-        self.deadlines.set(i, expires.at, expires.ttl_ms);
         store.policy.inserted(&mut self.order, i);
         self.len = self.len.saturating_add(1);
         self.bytes_used = self.bytes_used.saturating_add(size);
@@ -782,23 +1141,27 @@ impl<A: Alloc> Writer<A> {
         Ok(())
     }
 
-    /// Removes used slot `i` (the policy's victim, or an expired item),
-    /// wherever it is chained.
+    /// Unlinks used slot `i` (the policy's victim, or an expired item) and
+    /// frees it.
     fn remove_slot(&mut self, store: &Store<A>, i: u32) -> Option<()> {
         let found = store.table.locate(i)?;
-        self.remove(store, &found);
-        Some(())
+        self.remove(store, found)
     }
 
-    /// Removes the item `found` and frees its slot.
-    fn remove(&mut self, store: &Store<A>, found: &Located<'_>) {
-        let i = found.i;
-        let size = store.table.remove(found, self.free);
-        self.free = i;
-        self.deadlines.remove(i);
+    /// Unlinks the item `found` and frees its slot.
+    fn remove(&mut self, store: &Store<A>, found: Located<'_>) -> Option<()> {
+        let table = &store.table;
+        let Located { i, stride, .. } = found;
+        let class = self.classes.get_mut(stride)?;
+        let size = table.remove(&found, class.free);
+        class.free = i;
+        if found.expires != 0 {
+            self.deadlines.remove(table, i);
+        }
         store.policy.removed(&mut self.order, i);
         self.len = self.len.saturating_sub(1);
         self.bytes_used = self.bytes_used.saturating_sub(size);
+        Some(())
     }
 
     /// Finishes a get of `key` whose lookup `found` delivered `value` and
@@ -844,10 +1207,15 @@ impl<A: Alloc> Writer<A> {
         } else {
             // The bucket changed: whether the item is still there takes a
             // walk of its chain.
-            let present = table.find(key).is_some_and(|f| f.i == found.slot)
-                && table.generation(found.slot) == Some(found.generation());
-            if present && table.value_is(found.slot, value) {
-                store.policy.used(&mut self.order, table, found.slot);
+            // The same item is the key's with the lookup's generation, in
+            // whatever slot: a put that changed its size moved it.
+            let now = table
+                .find(key)
+                .map(|f| f.i)
+                .filter(|&i| table.generation(i) == Some(found.generation()));
+            let present = now.is_some();
+            if let Some(i) = now.filter(|&i| table.value_is(i, value)) {
+                store.policy.used(&mut self.order, table, i);
                 Relinked::Delivered
             } else if present || !table.evicted_since(&found) {
                 Relinked::Delivered
@@ -862,16 +1230,31 @@ impl<A: Alloc> Writer<A> {
         answer
     }
 
-    /// Removes every item. Evictions are not counted; the hit, miss and
-    /// eviction counters keep their values.
-    pub fn clear(&mut self, store: &Store<A>) {
+    /// Removes every item and detaches every block, calling `retire` with
+    /// each chunk and its bytes: the caller frees them once every lock-free
+    /// read that may still be inside has ended ([`Alloc::free_chunk`]).
+    /// Answers the policy's links, which no reader touches, for the caller
+    /// to free (without the writer's lock). Evictions are not counted; the
+    /// hit, miss and eviction counters keep their values.
+    pub fn clear(
+        &mut self,
+        store: &Store<A>,
+        mut retire: impl FnMut(NonNull<u8>, usize),
+    ) -> A::Vec<Links> {
         store.table.clear();
+        store
+            .table
+            .detach_all(|chunk, stride| retire(chunk, store.table.chunk_bytes(stride)));
         self.order.clear();
-        self.free = NIL;
-        self.fresh = 0;
+        let links = self.order.take_links();
+        self.links_bytes = 0;
+        self.classes = [Class::EMPTY; MAX_STRIDE + 1];
+        self.blocks = 0;
+        self.chunk_bytes = 0;
         self.len = 0;
         self.bytes_used = 0;
         self.deadlines.clear();
+        links
     }
 
     /// Calls `f(key, value)` for the first `limit` live items of bucket

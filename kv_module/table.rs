@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-//! The hash table of kv.ko: buckets, chains and preallocated slots, with a
+//! The hash table of kv.ko: buckets, chains and records in chunks, with a
 //! lock-free reader. Eviction policies live elsewhere (`policy/`); this file
 //! knows nothing about them beyond one per-slot bit they may use.
 //!
@@ -8,11 +8,22 @@
 //!
 //! # Layout
 //!
-//! Every slot is allocated at load and freed only at unload (as in a
-//! preallocated BPF hash map, `kernel/bpf/hashtab.c`). A bucket is a sequence
-//! counter and the head of a singly linked chain of slot indices (`NIL` ends
-//! it). Key and value live in the slot as arrays of `AtomicU64` words, so that
-//! a reader racing with a writer performs only atomic accesses: in Rust a
+//! A bucket is a sequence counter and the head of a singly linked chain of
+//! slot numbers (`NIL` ends it). Slot `i` is record `i % BLOCK_SLOTS` of
+//! block `i / BLOCK_SLOTS`; a block is a chunk of `BLOCK_SLOTS` records of
+//! one stride (in words), so the records of one block are all the same size
+//! and an item lives in a block whose stride is exactly its record's: a
+//! header, its key's words, its value's words, and the writer's deadline
+//! entry for it if it expires. Items of each
+//! size share the blocks of their size class; the writer attaches a chunk
+//! to a class when the class runs out of room, and detaches them all only
+//! at a clear. The directory maps each block to its chunk's address with the
+//! stride in the address's low bits (chunks are page-aligned); a block with
+//! no chunk maps to a static sentinel record with stride 0. Links are slot
+//! numbers, never addresses, so the records hold no kernel pointers.
+//!
+//! Key and value live in the record as `AtomicU64` words, so that a reader
+//! racing with a writer performs only atomic accesses: in Rust a
 //! plain-memory data race is undefined behaviour even if its result is
 //! thrown away. On x86 and arm64 a relaxed atomic load or store is an ordinary
 //! `mov`/`ldr`, so this costs nothing.
@@ -22,9 +33,18 @@
 //! Writers are serialized by the caller (one lock around the `Writer` in
 //! `store.rs`). Readers take no lock and write nothing shared.
 //!
-//! 1. *No freed memory.* Slots are never freed while the table exists, and
-//!    every index a reader follows is bounds-checked (`get`), so a reader can
-//!    at worst look at a slot that was removed or reused meanwhile.
+//! 1. *No freed memory.* Every slot number a reader follows is resolved
+//!    through the directory ([`Table::slot`]): a number past it is the end
+//!    of the chain, a detached block is the sentinel, an attached block is a
+//!    live chunk and the record lies inside it (place below `BLOCK_SLOTS`,
+//!    the stride from the same entry). So a reader can at worst look at a
+//!    record that was removed, reused or moved meanwhile. A chunk stops
+//!    being reachable only at a clear, which points its block at the
+//!    sentinel and frees the chunk only after a grace period of the caller's
+//!    (RCU Tasks in the module: every task has switched voluntarily, run in
+//!    user mode or idled since the detach): a lock-free read never sleeps and
+//!    carries no record across a wait, so every read that may have resolved
+//!    a slot into the chunk has ended by then.
 //! 2. *Every change is inside a write section.* Each store to a slot that is
 //!    in bucket B's chain, or that takes it out of B (unlinking it, reusing it,
 //!    linking it into the free list), and each store to B's head, happens
@@ -48,11 +68,14 @@
 //!    after C's `write_begin`, which is after B's `write_begin` that unlinked
 //!    the slot, so B's counter has moved too.
 //! 4. *Walks terminate.* A chain seen mid-change can contain a cycle (a slot
-//!    moved to another chain, or into the free list); a walk stops after
-//!    `slots.len()` steps and then retries, because a consistent chain is
-//!    never longer than that.
-//! 5. *Bounded garbage.* A torn `lens` word is clamped to the arrays, so a
-//!    copy made from a torn state stays in bounds; it is discarded by step 3.
+//!    moved to another chain, or into the free list); a walk stops after as
+//!    many steps as the directory has slot numbers and then retries, because
+//!    a consistent chain is never longer than that.
+//! 5. *Bounded garbage.* A torn `lens` word is clamped to the record's
+//!    words (`Slot::split`, `copy_value`), so a copy made from a torn state
+//!    stays inside the record; it is discarded by step 3. A record that a
+//!    replace moved to another class ([`Table::move_item`]) is filled and
+//!    linked in one write section of its bucket, like an insert.
 //! 6. *Evictions are one change.* A put that evicts removes the victim from
 //!    its bucket and inserts the new item into another: two sections. A
 //!    reader that saw the first and not the second could answer a miss for
@@ -91,7 +114,8 @@
 //! cryptographic keyed hash such as SipHash would dominate the lookup.
 
 use core::mem::MaybeUninit;
-use core::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
+use core::ptr::NonNull;
+use core::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 use crate::abi::{KV_MAX_KEY, KV_MAX_VAL};
 
@@ -102,7 +126,22 @@ pub const MAX_ITEMS: u32 = 1 << 20;
 /// The "no slot" link.
 pub const NIL: u32 = u32::MAX;
 
-const WORD: usize = 8;
+/// Bytes of a word: keys, values and records are counted in 8-byte words.
+pub const WORD: usize = 8;
+
+/// A block is `BLOCK_SLOTS` consecutive slot numbers whose records share one
+/// chunk and one stride: slot `i` is record `i % BLOCK_SLOTS` of block
+/// `i / BLOCK_SLOTS`. 512 records of `w` words take `w` pages exactly.
+pub const BLOCK_SHIFT: u32 = 9;
+pub const BLOCK_SLOTS: usize = 1 << BLOCK_SHIFT;
+/// Alignment of every chunk (a page), which frees the low bits of a
+/// directory entry for the stride.
+pub const CHUNK_ALIGN: usize = 4096;
+/// Largest directory: slot numbers stay far below `NIL`.
+pub const MAX_BLOCKS: u32 = 1 << 13;
+/// Words of an item's deadline-index entry (`expiry.rs`) at the end of the
+/// record of an item that expires.
+pub const DEADLINE_WORDS: usize = 3;
 /// Key and value sizes in 8-byte words.
 pub const KEY_WORDS: usize = KV_MAX_KEY / WORD;
 pub const VALUE_WORDS: usize = KV_MAX_VAL / WORD;
@@ -128,6 +167,19 @@ pub enum Error {
     NotANumber,
     /// An increment's result is outside `i64`.
     Overflow,
+    /// The item needs a slot of a class without room, and chunks cannot be
+    /// allocated under the writer's lock: the caller allocates a chunk of
+    /// [`chunk_bytes`](crate::store::chunk_bytes) for this stride without
+    /// the lock, hands it over (`Writer::add_chunk`) and tries again.
+    /// Nothing has changed.
+    NeedChunk(u32),
+    /// The policy's links must grow to this many slots first, and cannot
+    /// be allocated under the writer's lock: the caller allocates them
+    /// without the lock, hands them over (`Writer::add_links`) and tries
+    /// again. Nothing has changed.
+    NeedLinks(u32),
+    /// Memory could not be allocated. Nothing has changed.
+    NoMemory,
 }
 
 /// A key checked and packed into words, with its hash under one table's seed.
@@ -195,7 +247,8 @@ impl Key {
     }
 
     /// The key's length in bytes (1..=KV_MAX_KEY).
-    fn len(&self) -> usize {
+    #[inline(always)]
+    pub(crate) fn len(&self) -> usize {
         self.len as usize
     }
 
@@ -204,6 +257,7 @@ impl Key {
         self.hash
     }
 
+    #[inline(always)]
     fn used_words(&self) -> &[u64] {
         // At most KEY_WORDS, which the compiler then knows: no second check.
         let n = self.len().div_ceil(WORD).min(KEY_WORDS);
@@ -264,14 +318,15 @@ fn unpack<const N: usize>(words: impl Iterator<Item = u64>, out: &mut [u8; N]) {
     }
 }
 
-/// One item's storage. Everything is atomic because lock-free readers may
-/// load any field while the writer changes it (see the file header).
-/// `repr(C)` keeps what a lookup reads first (hash, link, lengths, the
-/// start of the key) together at the front, in one cache line.
+/// The fixed front of every item's record. Everything is atomic because
+/// lock-free readers may load any field while the writer changes it (see
+/// the file header). `repr(C)` keeps what a lookup reads first (hash, link,
+/// lengths) together at the front, followed in the record by the key's
+/// words, so that a short item's lookup touches one cache line.
 #[repr(C)]
-pub struct Slot {
+pub struct Header {
     hash: AtomicU64,
-    /// Next slot in the bucket chain, or in the free list.
+    /// Next slot in the bucket chain, or in its class's free list.
     next: AtomicU32,
     /// Key length in bits 0..8, value length in bits 8..24.
     lens: AtomicU32,
@@ -281,41 +336,83 @@ pub struct Slot {
     /// The item's version (never 0 on a used slot): the writer gives a
     /// new one whenever the value or the expiry changes.
     version: AtomicU64,
-    key: [AtomicU64; KEY_WORDS],
-    value: [AtomicU64; VALUE_WORDS],
     /// The policy's "referenced" bit (like `ref` in the kernel's
     /// `bpf_lru_node`) in bit 0; in bits 1..32 a stamp that each read of
-    /// the bit by the policy advances; in bits 32..64 the slot's generation,
-    /// which each insert into the slot advances. A lock-free hit sets the
-    /// bit only while the whole word is the one its lookup saw
-    /// ([`Table::mark_hit`]), so a mark meant for an item never lands on a
-    /// later item in its slot, nor after an eviction has read the bit (which
-    /// would then count a hit it did not see). The policy reads and clears
-    /// the bit under the writer lock. No data depends on it.
+    /// the bit by the policy advances; in bits 32..64 the item's generation,
+    /// a number the writer gives each insert (the low half of its version),
+    /// so that it differs from the generation of the slot's earlier items.
+    /// A lock-free hit sets the bit only while the whole word is the one its
+    /// lookup saw ([`Table::mark_hit`]), so a mark meant for an item never
+    /// lands on a later item in its slot, nor after an eviction has read the
+    /// bit (which would then count a hit it did not see). The policy reads
+    /// and clears the bit under the writer lock. No data depends on it.
     visit: AtomicU64,
 }
 
-impl Slot {
-    /// An unused slot (all zero), to fill the storage with at load.
-    pub const fn new() -> Self {
-        Slot {
+/// Words of [`Header`].
+pub const HEADER_WORDS: usize = core::mem::size_of::<Header>() / WORD;
+/// Bytes of a block's headers, which come first in its chunk; the words of
+/// its records follow them, at the block's stride less a header.
+const HEADERS_BYTES: usize = BLOCK_SLOTS * HEADER_WORDS * WORD;
+
+/// The block every detached directory entry points to, with the stride of
+/// a bare header: `BLOCK_SLOTS` empty records whose `next` is `NIL`, so a
+/// reader that follows a stale link into a detached block reads a harmless
+/// empty record, and ends its walk. Page-aligned, as the directory's
+/// entries need. Never written: no writer method reaches a slot of a
+/// detached block, and a lock-free mark lands only on a `visit` word equal
+/// to its lookup's with the referenced bit clear, where these have it set.
+#[repr(C, align(4096))]
+struct Sentinel([Header; BLOCK_SLOTS]);
+
+static SENTINEL: Sentinel = Sentinel(
+    [const {
+        Header {
             hash: AtomicU64::new(0),
             next: AtomicU32::new(NIL),
             lens: AtomicU32::new(0),
             expires: AtomicU64::new(0),
             version: AtomicU64::new(0),
-            key: [const { AtomicU64::new(0) }; KEY_WORDS],
-            value: [const { AtomicU64::new(0) }; VALUE_WORDS],
-            visit: AtomicU64::new(0),
+            visit: AtomicU64::new(u64::MAX),
         }
-    }
+    }; BLOCK_SLOTS],
+);
 
+/// A slot's record as the table reads it: the header, and the words after
+/// it (the key's words, then the value's, then whatever the writer keeps
+/// for the item: its deadline-index entry and its policy links).
+#[derive(Clone, Copy)]
+pub struct Slot<'a> {
+    head: &'a Header,
+    words: &'a [AtomicU64],
+}
+
+impl core::ops::Deref for Slot<'_> {
+    type Target = Header;
+
+    fn deref(&self) -> &Header {
+        self.head
+    }
+}
+
+impl<'a> Slot<'a> {
+    /// Key and value lengths, clamped so that lengths read in a torn state
+    /// still index in bounds.
+    #[inline(always)]
     fn lens(&self) -> (usize, usize) {
         let lens = self.lens.load(Ordering::Relaxed);
-        // Clamped, so that lengths read in a torn state still index in bounds.
         let key_len = ((lens & 0xff) as usize).min(KV_MAX_KEY);
         let value_len = ((lens >> 8) as usize).min(KV_MAX_VAL);
         (key_len, value_len)
+    }
+
+    /// The words of a key of `key_len` bytes, and those after them.
+    #[inline(always)]
+    fn split(&self, key_len: usize) -> (&'a [AtomicU64], &'a [AtomicU64]) {
+        // A torn length can point past the record: then both are cut short.
+        self.words
+            .split_at_checked(key_len.div_ceil(WORD))
+            .unwrap_or((self.words, &[]))
     }
 
     /// Whether the slot holds `key`: if so, its value's length (clamped,
@@ -326,24 +423,41 @@ impl Slot {
             return None;
         }
         let lens = self.lens.load(Ordering::Relaxed);
-        let same = (lens & 0xff) as usize == key.len()
-            && self
-                .key
-                .iter()
-                .zip(key.used_words())
-                .all(|(a, b)| a.load(Ordering::Relaxed) == *b);
+        if (lens & 0xff) as usize != key.len() {
+            return None;
+        }
+        let used = key.used_words();
+        // A record shorter than the key (a torn read) holds only a prefix of
+        // it: not a match. Both slices have the key's length: one check.
+        let stored = self.words.get(..used.len())?;
+        let same = stored
+            .iter()
+            .zip(used)
+            .all(|(a, b)| a.load(Ordering::Relaxed) == *b);
         same.then_some(((lens >> 8) as usize).min(KV_MAX_VAL))
     }
 
+    #[inline(always)]
     fn key_is(&self, key: &Key) -> bool {
         self.holds(key).is_some()
     }
 
-    /// Copies the words of the value's first `len` bytes into the start of
-    /// `out`: exactly `len.div_ceil(8)` words.
+    /// Copies the words of the value's first `len` bytes, which follow the
+    /// words of `key` (the key the slot holds), into the start of `out`:
+    /// `len.div_ceil(8)` words, or none if the record is shorter (a torn
+    /// read, which the caller discards: in a consistent state a record
+    /// always has room for its key and value).
     #[inline(always)]
-    fn copy_value(&self, len: usize, out: &mut [MaybeUninit<u64>; VALUE_WORDS]) {
-        for (o, w) in out.iter_mut().zip(&self.value).take(len.div_ceil(WORD)) {
+    fn copy_value(&self, key: &Key, len: usize, out: &mut [MaybeUninit<u64>; VALUE_WORDS]) {
+        let from = key.used_words().len();
+        // At most VALUE_WORDS: `len` is clamped to KV_MAX_VAL.
+        let n = len.div_ceil(WORD).min(VALUE_WORDS);
+        // One check for the record's end (a torn read can find it short),
+        // then a counted copy the compiler unrolls.
+        let (Some(value), Some(out)) = (self.words.get(from..from + n), out.get_mut(..n)) else {
+            return;
+        };
+        for (o, w) in out.iter_mut().zip(value) {
             // Little-endian in memory, as the bytes were packed.
             o.write(w.load(Ordering::Relaxed).to_le());
         }
@@ -352,29 +466,58 @@ impl Slot {
     /// Calls `f` with the key and value (used under the writer lock only).
     fn with_item<R>(&self, f: impl FnOnce(&[u8], &[u8]) -> R) -> R {
         let (key_len, value_len) = self.lens();
+        let (key_words, value_words) = self.split(key_len);
         let mut key = [0u8; KV_MAX_KEY];
-        unpack(covering(&self.key, key_len), &mut key);
+        unpack(covering(key_words, key_len), &mut key);
         let mut value = [0u8; KV_MAX_VAL];
-        unpack(covering(&self.value, value_len), &mut value);
+        unpack(covering(value_words, value_len), &mut value);
         f(
             key.get(..key_len).unwrap_or(&[]),
             value.get(..value_len).unwrap_or(&[]),
         )
     }
 
-    /// Stores the value (writer only, inside a write section). Only the words
-    /// the value covers are written; the last one is zero-padded, so no byte
-    /// of an earlier value is ever copied out.
-    fn set_value(&self, value: &[u8]) {
-        for_each_word(value, |n, word| {
-            if let Some(w) = self.value.get(n) {
-                w.store(word, Ordering::Relaxed);
+    /// Stores the value (writer only, inside a write section) after the key
+    /// of `key_len` bytes. Only the words the value covers are written; the
+    /// last one is zero-padded, so no byte of an earlier value is ever
+    /// copied out. The record has room for it (the writer picked its class).
+    #[inline(always)]
+    fn set_value(&self, key_len: usize, value: &[u8]) {
+        let from = key_len.div_ceil(WORD);
+        let to = from.wrapping_add(value.len().div_ceil(WORD));
+        // One check for the record's end, then a counted loop over the whole
+        // words (no `chunks_exact`: objtool cannot follow its panic path in
+        // a module built -Os) and the zero-padded last one.
+        if let Some(dst) = self.words.get(from..to) {
+            let whole = value.len() / WORD;
+            for (w, k) in dst.iter().zip(0..whole) {
+                // SAFETY: `k < whole = value.len() / 8`, so the 8 bytes from
+                // `8 * k` lie inside `value` (and `8 * k` does not wrap);
+                // `read_unaligned` needs no alignment.
+                let word = unsafe {
+                    value
+                        .as_ptr()
+                        .add(k.wrapping_mul(WORD))
+                        .cast::<[u8; WORD]>()
+                        .read_unaligned()
+                };
+                w.store(u64::from_le_bytes(word), Ordering::Relaxed);
             }
-        });
-        let (key_len, _) = self.lens();
+            let rest = value.get(whole.wrapping_mul(WORD)..).unwrap_or(&[]);
+            if !rest.is_empty() {
+                let mut last = [0u8; WORD];
+                if let Some(head) = last.get_mut(..rest.len()) {
+                    head.copy_from_slice(rest);
+                }
+                if let Some(w) = dst.get(whole) {
+                    w.store(u64::from_le_bytes(last), Ordering::Relaxed);
+                }
+            }
+        }
         self.set_lens(key_len, value.len());
     }
 
+    #[inline(always)]
     fn set_lens(&self, key_len: usize, value_len: usize) {
         // key_len <= 64 and value_len <= 256, checked by the callers.
         self.lens.store(
@@ -384,15 +527,22 @@ impl Slot {
     }
 
     /// Bytes the item accounts for in `bytes_used`.
+    #[inline(always)]
     fn size(&self) -> u64 {
         let (k, v) = self.lens();
         (k + v) as u64
     }
-}
 
-impl Default for Slot {
-    fn default() -> Self {
-        Self::new()
+    /// The record's last `n` words, where the writer keeps what it tracks
+    /// for the item (the deadline entry, the policy links).
+    pub(crate) fn tail(&self, n: usize) -> &'a [AtomicU64] {
+        let from = self.words.len().saturating_sub(n);
+        self.words.get(from..).unwrap_or(&[])
+    }
+
+    /// Words of the record after the header.
+    pub(crate) fn capacity(&self) -> usize {
+        self.words.len()
     }
 }
 
@@ -442,8 +592,8 @@ impl ValueOut {
     /// Fills in the value's first `len` (at most `KV_MAX_VAL`) bytes from
     /// slot `slot` (a consistent copy is the caller's business).
     #[inline(always)]
-    fn fill(&mut self, slot: &Slot, len: usize) {
-        slot.copy_value(len, &mut self.words);
+    fn fill(&mut self, slot: &Slot<'_>, key: &Key, len: usize) {
+        slot.copy_value(key, len, &mut self.words);
         // The words are written, and `len` fits: at most KV_MAX_VAL.
         self.len = len.min(KV_MAX_VAL) as u32;
     }
@@ -507,31 +657,20 @@ impl Found {
     }
 }
 
-/// Where the writer found a key ([`Table::find`]): what changing or
-/// removing the item needs, without walking its chain or indexing the
-/// arrays again.
+/// Where the writer found a key ([`Table::find`]): what the writer's
+/// change to it needs, resolved once.
 #[derive(Clone, Copy)]
 pub struct Located<'a> {
     /// The item's slot.
     pub i: u32,
+    /// Its record's stride in words: its size class.
+    pub stride: usize,
     /// Its expiry (0: never).
     pub expires: u64,
-    slot: &'a Slot,
-    /// Its predecessor in the chain, `None` for the head.
-    prev: Option<&'a Slot>,
+    slot: Slot<'a>,
+    /// The header before it in its chain (`None`: the bucket's head).
+    prev_slot: Option<&'a Header>,
     bucket: &'a Bucket,
-}
-
-impl Located<'_> {
-    /// The item's version (writer only, so consistent).
-    pub(crate) fn version(&self) -> u64 {
-        self.slot.version.load(Ordering::Relaxed)
-    }
-
-    /// Calls `f` with the item's value (writer only, so consistent).
-    pub(crate) fn with_value<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
-        self.slot.with_item(|_, value| f(value))
-    }
 }
 
 /// How a lock-free hit was recorded ([`Table::mark_hit`]).
@@ -556,13 +695,20 @@ pub fn is_expired(expires: u64, now: u64) -> bool {
 
 /// The hash table over caller-provided storage (`KVVec` in the kernel, `Vec`
 /// on the host). Invariants, kept by the writer methods:
-/// - `buckets.len()` in 1..=MAX_BUCKETS, `slots.len()` in 1..=MAX_ITEMS, so
-///   every index fits below `NIL`;
+/// - `buckets.len()` in 1..=MAX_BUCKETS, `dir.len()` in 1..=MAX_BLOCKS, so
+///   every slot number fits below `NIL`;
+/// - every entry of `dir` is the sentinel's (stride 0) or a chunk's, made
+///   by [`Table::attach`];
 /// - every used slot is on exactly one chain, the one its hash selects;
-/// - a used slot has key length 1..=KV_MAX_KEY and value length <= KV_MAX_VAL.
-pub struct Table<B, S> {
+/// - a used slot has key length 1..=KV_MAX_KEY and value length <= KV_MAX_VAL,
+///   and its record has room for both and for its [`Table::tail_words`].
+pub struct Table<B, D> {
     buckets: B,
-    slots: S,
+    /// The block directory: entry `b` is the base of block `b`'s chunk with
+    /// the block's record stride in words in its low bits (below
+    /// [`CHUNK_ALIGN`], which aligns every chunk), or the sentinel's address
+    /// with stride 0.
+    dir: D,
     seed: [u64; 2],
     /// Sequence count of evictions: odd while one is in progress (header,
     /// point 6).
@@ -575,17 +721,66 @@ fn mix(a: u64, b: u64) -> u64 {
     (p as u64) ^ ((p >> 64) as u64)
 }
 
-impl<B, S> Table<B, S>
+/// Slot `i`'s record in the blocks of `dir` ([`Table::slot`]).
+#[inline(always)]
+fn resolve(dir: &[AtomicPtr<u8>], i: u32) -> Option<Slot<'_>> {
+    // Acquire: pairs with `attach`'s Release store, so the chunk's zeroed
+    // contents are seen before its address.
+    let entry = dir
+        .get((i >> BLOCK_SHIFT) as usize)?
+        .load(Ordering::Acquire);
+    let stride = entry.addr() & (CHUNK_ALIGN - 1);
+    let place = i as usize & (BLOCK_SLOTS - 1);
+    // Every entry's stride is at least a header's (the sentinel's is
+    // one): no wrap.
+    let words = stride.wrapping_sub(HEADER_WORDS);
+    let head = place.wrapping_mul(HEADER_WORDS * WORD);
+    let tail = HEADERS_BYTES.wrapping_add(place.wrapping_mul(words).wrapping_mul(WORD));
+    // SAFETY: `entry` is the sentinel block's address with the stride of
+    // a header (`detached`), a static of `BLOCK_SLOTS` headers and no
+    // words; or a chunk's base with its stride, made by `attach` from a
+    // chunk of `BLOCK_SLOTS * stride` words that the table's owner keeps
+    // allocated until this entry is detached and a grace period has passed
+    // ([`Alloc`](crate::store::Alloc), `loaded_store.rs`): no lock-free
+    // read spans a grace period, and the writer reaches only attached
+    // blocks. Either way the block holds `BLOCK_SLOTS` headers
+    // (`HEADERS_BYTES`), then `BLOCK_SLOTS` runs of `stride -
+    // HEADER_WORDS` words. With `place` below BLOCK_SLOTS, header `place`
+    // spans `head .. head + HEADER_WORDS * 8` bytes and its words `tail ..
+    // tail + words * 8`, both inside the block, at non-null addresses;
+    // blocks are page-aligned and both offsets multiples of 8, so headers
+    // and words are aligned; a chunk's memory was zeroed before it was
+    // attached and is only ever accessed through atomics, which any bytes
+    // are valid for.
+    unsafe {
+        let base = entry.map_addr(|a| a & !(CHUNK_ALIGN - 1));
+        Some(Slot {
+            head: NonNull::new_unchecked(base.add(head))
+                .cast::<Header>()
+                .as_ref(),
+            words: core::slice::from_raw_parts(base.add(tail).cast::<AtomicU64>(), words),
+        })
+    }
+}
+
+/// A directory entry that points at the sentinel block.
+pub fn detached() -> AtomicPtr<u8> {
+    let sentinel = core::ptr::from_ref(&SENTINEL).cast::<u8>().cast_mut();
+    AtomicPtr::new(sentinel.map_addr(|a| a | HEADER_WORDS))
+}
+
+impl<B, D> Table<B, D>
 where
     B: core::ops::Deref<Target = [Bucket]>,
-    S: core::ops::Deref<Target = [Slot]>,
+    D: core::ops::Deref<Target = [AtomicPtr<u8>]>,
 {
-    /// A table over fresh storage (every bucket and slot as `new()` made it).
-    /// `seed` keys the hash: draw it at random.
-    pub fn new(buckets: B, slots: S, seed: [u64; 2]) -> Self {
+    /// A table over fresh storage: every bucket as `new()` made it, every
+    /// directory entry [`detached`]. `seed` keys the hash: draw it at
+    /// random.
+    pub fn new(buckets: B, dir: D, seed: [u64; 2]) -> Self {
         Table {
             buckets,
-            slots,
+            dir,
             seed,
             evictions: AtomicU32::new(0),
         }
@@ -596,8 +791,10 @@ where
         self.buckets.len() as u32
     }
 
-    pub fn capacity(&self) -> u32 {
-        self.slots.len() as u32
+    /// Blocks the directory can hold.
+    pub fn blocks(&self) -> u32 {
+        // At most MAX_BLOCKS (checked by the store).
+        self.dir.len() as u32
     }
 
     /// Checks `bytes` as a key and hashes it.
@@ -669,8 +866,11 @@ where
         self.buckets.get(self.bucket_index(hash))
     }
 
-    pub(crate) fn slot(&self, i: u32) -> Option<&Slot> {
-        self.slots.get(i as usize)
+    /// Slot `i`'s record: `None` for `NIL` or any number past the
+    /// directory, the sentinel for a slot of a detached block.
+    #[inline(always)]
+    pub(crate) fn slot(&self, i: u32) -> Option<Slot<'_>> {
+        resolve(&self.dir, i)
     }
 
     /// Lock-free lookup: copies the value of `key` into `out`. See the file
@@ -709,7 +909,7 @@ where
             if now == seen {
                 // A walk that ran out of steps in a stable bucket would mean a
                 // cycle in a consistent chain, which the writer never makes.
-                return found.unwrap_or(None).map(|found| Found {
+                return found.map(|found| Found {
                     // The low and high halves of `seen`.
                     seq: seen as u32,
                     evictions: (seen >> 32) as u32,
@@ -719,25 +919,29 @@ where
         }
     }
 
-    /// One walk of the chain: `Some(result)` (the slot holding `key`, its
-    /// value's length, copied into `out`, its expiry and version, and the
-    /// slot's `visit` word), or `None` when it ran out of steps (a cycle seen
+    /// One walk of the chain: the slot holding `key`, its value's length,
+    /// copied into `out`, its expiry and version, and the slot's `visit`
+    /// word; or `None` at the chain's end (`NIL`, or any number the
+    /// directory does not resolve) or when it ran out of steps (a cycle seen
     /// mid-change). All of it is read inside the validated section, like the
     /// value.
     #[inline(always)]
-    fn walk(&self, bucket: &Bucket, key: &Key, out: &mut ValueOut) -> Option<Option<Found>> {
+    fn walk(&self, bucket: &Bucket, key: &Key, out: &mut ValueOut) -> Option<Found> {
         let mut i = bucket.head.load(Ordering::Relaxed);
-        // A consistent chain has at most `slots.len()` slots.
-        let mut steps = self.slots.len();
+        // A consistent chain has at most as many slots as the largest
+        // directory spans. The directory in a local: its address and length
+        // stay in registers across the walk's Acquire loads.
+        let dir: &[AtomicPtr<u8>] = &self.dir;
+        let mut steps = (MAX_BLOCKS as usize) << BLOCK_SHIFT;
         loop {
-            let slot = self.slot(i)?; // NIL (or garbage): the end
+            let slot = resolve(dir, i)?;
             if let Some(len) = slot.holds(key) {
-                out.fill(slot, len);
+                out.fill(&slot, key, len);
                 let expires = slot.expires.load(Ordering::Relaxed);
                 let version = slot.version.load(Ordering::Relaxed);
                 let visit = slot.visit.load(Ordering::Relaxed);
                 // `read` fills in what it validated against.
-                return Some(Some(Found {
+                return Some(Found {
                     slot: i,
                     len,
                     expires,
@@ -745,12 +949,10 @@ where
                     seq: 0,
                     evictions: 0,
                     visit,
-                }));
+                });
             }
+            // `NIL` resolves to nothing: the loop's `?` ends the walk.
             i = slot.next.load(Ordering::Relaxed);
-            if i == NIL {
-                return Some(None);
-            }
             steps = steps.checked_sub(1)?;
         }
     }
@@ -851,52 +1053,59 @@ where
             .is_some_and(|bucket| bucket.seq.load(Ordering::Relaxed) == seq)
     }
 
-    /// The slot holding `key`, its predecessor in the chain, its bucket and
-    /// its expiry. Writer only: the chain cannot change under it.
+    /// The slot holding `key`, its predecessor in the chain (`NIL` for the
+    /// head), its record's stride and its expiry. Writer only: the chain
+    /// cannot change under it.
+    #[inline(always)]
     pub(crate) fn find(&self, key: &Key) -> Option<Located<'_>> {
         let bucket = self.bucket(key.hash)?;
-        let mut prev = None;
+        let mut prev_slot = None;
         let mut i = bucket.head.load(Ordering::Relaxed);
+        #[cfg(test)]
+        let mut steps = 0u32;
         while let Some(slot) = self.slot(i) {
+            #[cfg(test)]
+            {
+                steps += 1;
+                assert!(steps < 1 << 16, "a cycle in a chain");
+            }
             if slot.key_is(key) {
                 return Some(Located {
                     i,
+                    stride: HEADER_WORDS + slot.capacity(),
                     expires: slot.expires.load(Ordering::Relaxed),
                     slot,
-                    prev,
+                    prev_slot,
                     bucket,
                 });
             }
-            prev = Some(slot);
+            prev_slot = Some(slot.head);
             i = slot.next.load(Ordering::Relaxed);
         }
         None
     }
 
-    /// Where used slot `i` is (an eviction or an expiry names the slot, not
-    /// the key): one walk of its chain for its predecessor; `None` if `i` is
-    /// on no chain. Writer only.
-    pub(crate) fn locate(&self, i: u32) -> Option<Located<'_>> {
+    /// The predecessor of used slot `i` in its chain (`NIL` for the head), or
+    /// `None` if `i` is on no chain. Writer only.
+    fn predecessor(&self, i: u32) -> Option<u32> {
         let slot = self.slot(i)?;
-        let bucket = self.bucket(slot.hash.load(Ordering::Relaxed))?;
-        let mut prev = None;
-        let mut j = bucket.head.load(Ordering::Relaxed);
-        while j != i {
-            let at = self.slot(j)?; // NIL: the end, `i` not found
-            prev = Some(at);
-            j = at.next.load(Ordering::Relaxed);
+        let mut prev = NIL;
+        let mut j = self
+            .bucket(slot.hash.load(Ordering::Relaxed))?
+            .head
+            .load(Ordering::Relaxed);
+        while j != NIL {
+            if j == i {
+                return Some(prev);
+            }
+            prev = j;
+            j = self.slot(j)?.next.load(Ordering::Relaxed);
         }
-        Some(Located {
-            i,
-            expires: slot.expires.load(Ordering::Relaxed),
-            slot,
-            prev,
-            bucket,
-        })
+        None
     }
 
-    /// Replaces the value, expiry and version of the item `found`; the
-    /// change in bytes held.
+    /// Replaces the value, expiry and version of used slot `i`; the change
+    /// in bytes held.
     pub(crate) fn replace(
         &self,
         found: &Located<'_>,
@@ -905,22 +1114,39 @@ where
         version: u64,
     ) -> (u64, u64) {
         let Located { slot, bucket, .. } = *found;
-        let old = slot.size();
+        let (key_len, value_len) = slot.lens();
         self.write_begin(bucket);
-        slot.set_value(value);
+        slot.set_value(key_len, value);
         slot.expires.store(expires, Ordering::Relaxed);
         slot.version.store(version, Ordering::Relaxed);
         self.write_end(bucket);
-        (old, slot.size())
+        // Both at most KV_MAX_KEY + KV_MAX_VAL.
+        ((key_len + value_len) as u64, (key_len + value.len()) as u64)
     }
 
-    /// Sets the expiry and version of the item `found`, keeping its value.
-    pub(crate) fn set_expiry(&self, found: &Located<'_>, expires: u64, version: u64) {
-        let Located { slot, bucket, .. } = *found;
+    /// Sets the expiry and version of used slot `i`, keeping its value.
+    pub(crate) fn set_expiry(&self, i: u32, expires: u64, version: u64) -> Option<()> {
+        let slot = self.slot(i)?;
+        let bucket = self.bucket(slot.hash.load(Ordering::Relaxed))?;
         self.write_begin(bucket);
         slot.expires.store(expires, Ordering::Relaxed);
         slot.version.store(version, Ordering::Relaxed);
         self.write_end(bucket);
+        Some(())
+    }
+
+    /// Used slot `i`'s expiry and version (writer only, so consistent).
+    pub(crate) fn expiry_and_version(&self, i: u32) -> Option<(u64, u64)> {
+        let slot = self.slot(i)?;
+        Some((
+            slot.expires.load(Ordering::Relaxed),
+            slot.version.load(Ordering::Relaxed),
+        ))
+    }
+
+    /// Calls `f` with used slot `i`'s value (writer only, so consistent).
+    pub(crate) fn with_value<R>(&self, i: u32, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        Some(self.slot(i)?.with_item(|_, value| f(value)))
     }
 
     /// Fills unused slot `i` with the item and links it at the head of its
@@ -938,17 +1164,7 @@ where
         let bucket = self.bucket(key.hash)?;
         let free_next = slot.next.load(Ordering::Relaxed);
         self.write_begin(bucket);
-        slot.hash.store(key.hash, Ordering::Relaxed);
-        for (word, k) in slot.key.iter().zip(key.used_words()) {
-            word.store(*k, Ordering::Relaxed);
-        }
-        slot.set_lens(key.len(), 0);
-        slot.set_value(value);
-        slot.expires.store(expires, Ordering::Relaxed);
-        slot.version.store(version, Ordering::Relaxed);
-        // A new item: the next generation, not referenced.
-        let generation = (slot.visit.load(Ordering::Relaxed) >> 32).wrapping_add(1);
-        slot.visit.store(generation << 32, Ordering::Relaxed);
+        self.fill(slot, key, value, expires, version);
         slot.next
             .store(bucket.head.load(Ordering::Relaxed), Ordering::Relaxed);
         bucket.head.store(i, Ordering::Relaxed);
@@ -956,15 +1172,139 @@ where
         Some((slot.size(), free_next))
     }
 
-    /// Unlinks the item `found` from its chain and links its slot to `free`
-    /// as the free list's new head. Its size.
+    /// Writes a new item into `slot` (inside a write section): key, value,
+    /// expiry, version, a generation from the version (so unlike the slot's
+    /// earlier items', not referenced), and the words after the value set
+    /// to `NIL` links (the writer's entry and links start empty).
+    fn fill(&self, slot: Slot<'_>, key: &Key, value: &[u8], expires: u64, version: u64) {
+        slot.hash.store(key.hash, Ordering::Relaxed);
+        let (key_words, rest) = slot.split(key.len());
+        for (word, k) in key_words.iter().zip(key.used_words()) {
+            word.store(*k, Ordering::Relaxed);
+        }
+        for word in rest.iter().skip(value.len().div_ceil(WORD)) {
+            word.store(u64::MAX, Ordering::Relaxed);
+        }
+        slot.set_value(key.len(), value);
+        slot.expires.store(expires, Ordering::Relaxed);
+        slot.version.store(version, Ordering::Relaxed);
+        slot.visit
+            .store(u64::from(version as u32) << 32, Ordering::Relaxed);
+    }
+
+    /// Puts the item of used slot `i` (whose chain predecessor is `prev`)
+    /// into unused slot `j` with `value`, expiry and version: one change of
+    /// the bucket, so a reader sees the item before or after, never
+    /// without it. Slot `i` goes to `free` as its free list's new head.
+    /// The sizes of the old item and the new.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn move_item(
+        &self,
+        found: &Located<'_>,
+        j: u32,
+        free: u32,
+        key: &Key,
+        value: &[u8],
+        expires: u64,
+        version: u64,
+    ) -> Option<(u64, u64, u32)> {
+        let Located {
+            slot: old,
+            prev_slot,
+            bucket,
+            ..
+        } = *found;
+        let new = self.slot(j)?;
+        let free_next = new.next.load(Ordering::Relaxed);
+        let next = old.next.load(Ordering::Relaxed);
+        self.write_begin(bucket);
+        self.fill(new, key, value, expires, version);
+        // The same item: it keeps its generation (`Store::relink` follows
+        // an item by its key and generation, whatever its slot).
+        new.visit.store(
+            old.visit.load(Ordering::Relaxed) & !(u64::from(u32::MAX)),
+            Ordering::Relaxed,
+        );
+        new.next.store(next, Ordering::Relaxed);
+        match prev_slot {
+            None => bucket.head.store(j, Ordering::Relaxed),
+            Some(p) => p.next.store(j, Ordering::Relaxed),
+        }
+        // The old slot joins the free list `free` heads; when that is the
+        // list `j` leaves (a move within one class), after `j`'s successor.
+        let free = if free == j { free_next } else { free };
+        old.next.store(free, Ordering::Relaxed);
+        self.write_end(bucket);
+        Some((old.size(), new.size(), free_next))
+    }
+
+    /// Makes `chunk` (zeroed, `CHUNK_ALIGN`-aligned, `BLOCK_SLOTS * stride`
+    /// words, alive until detached and a grace period has passed) block
+    /// `b`, of records of `stride` words (below `CHUNK_ALIGN`). Writer only;
+    /// `b` is detached.
+    pub(crate) fn attach(&self, b: u32, chunk: NonNull<u8>, stride: usize) -> Option<()> {
+        let entry = self.dir.get(b as usize)?;
+        // Release: pairs with `slot`'s Acquire load, so a reader that finds
+        // the chunk sees it zeroed.
+        entry.store(chunk.as_ptr().map_addr(|a| a | stride), Ordering::Release);
+        Some(())
+    }
+
+    /// Points every block back at the sentinel, and calls `f` with each
+    /// chunk that was attached and its stride. Writer only, after
+    /// [`Table::clear`]: no chain reaches a slot any more. A lock-free
+    /// reader may still be inside a chunk; the caller frees them after a
+    /// grace period.
+    pub(crate) fn detach_all(&self, mut f: impl FnMut(NonNull<u8>, usize)) {
+        let sentinel = detached().into_inner();
+        for entry in self.dir.iter() {
+            let old = entry.swap(sentinel, Ordering::Relaxed);
+            if old == sentinel {
+                continue;
+            }
+            let stride = old.addr() & (CHUNK_ALIGN - 1);
+            if let Some(chunk) = NonNull::new(old.map_addr(|a| a & !(CHUNK_ALIGN - 1))) {
+                f(chunk, stride);
+            }
+        }
+    }
+
+    /// The record stride, in words, of an item of these sizes: its header,
+    /// key and value, and its deadline entry if it expires.
+    #[inline(always)]
+    pub(crate) fn stride(&self, key_len: usize, value_len: usize, expires: u64) -> usize {
+        let entry = if expires == 0 { 0 } else { DEADLINE_WORDS };
+        HEADER_WORDS + key_len.div_ceil(WORD) + value_len.div_ceil(WORD) + entry
+    }
+
+    /// Bytes of a block's chunk of records of `stride` words.
+    pub fn chunk_bytes(&self, stride: usize) -> usize {
+        // stride is at most MAX_STRIDE: no overflow.
+        BLOCK_SLOTS * WORD * stride
+    }
+
+    /// Used slot `i`'s deadline entry words, if its item expires. Writer
+    /// only.
+    pub(crate) fn entry_words(&self, i: u32) -> Option<&[AtomicU64]> {
+        let slot = self.slot(i)?;
+        if slot.expires.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        slot.tail(DEADLINE_WORDS).get(..DEADLINE_WORDS)
+    }
+
+    /// Unlinks used slot `i` (whose predecessor is `prev`, `NIL` for the
+    /// head) and links it to `free` as the free list's new head. Its size.
     pub(crate) fn remove(&self, found: &Located<'_>, free: u32) -> u64 {
         let Located {
-            slot, prev, bucket, ..
+            slot,
+            prev_slot,
+            bucket,
+            ..
         } = *found;
         let next = slot.next.load(Ordering::Relaxed);
         self.write_begin(bucket);
-        match prev {
+        match prev_slot {
             None => bucket.head.store(next, Ordering::Relaxed),
             Some(p) => p.next.store(next, Ordering::Relaxed),
         }
@@ -973,6 +1313,22 @@ where
         slot.next.store(free, Ordering::Relaxed);
         self.write_end(bucket);
         slot.size()
+    }
+
+    /// Where used slot `i` is chained (eviction: the policy names the
+    /// slot, not the key). One walk of its chain.
+    pub(crate) fn locate(&self, i: u32) -> Option<Located<'_>> {
+        let slot = self.slot(i)?;
+        let bucket = self.bucket(slot.hash.load(Ordering::Relaxed))?;
+        let prev = self.predecessor(i)?;
+        Some(Located {
+            i,
+            stride: HEADER_WORDS + slot.capacity(),
+            expires: slot.expires.load(Ordering::Relaxed),
+            slot,
+            prev_slot: self.slot(prev).map(|p| p.head),
+            bucket,
+        })
     }
 
     /// Empties every chain; the slots' contents stay until reused.

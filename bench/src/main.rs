@@ -72,21 +72,6 @@ pub struct SizeResult {
     pub rows: Vec<Cost>,
 }
 
-/// Kernel memory per item: kvstore's, from the growth of used memory across
-/// insmod, and BPF hash maps' at the same items (memory.rs).
-#[derive(Serialize, Deserialize, Clone, Debug)]
-pub struct Memory {
-    pub max_items: usize,
-    pub bytes_per_item: f64,
-    /// The most key and value bytes an item holds.
-    pub payload_bytes: usize,
-    /// BPF hash maps of `max_items` items, one size per key and value size:
-    /// their growth across creating and filling them and their own
-    /// `memlock` figures, per item, one row each.
-    #[serde(default)]
-    pub bpf: Vec<SizeResult>,
-}
-
 /// What `ops` measured.
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct OpsReport {
@@ -94,7 +79,7 @@ pub struct OpsReport {
     /// getppid() and the ENOTTY ioctl, per op.
     pub floors: Vec<Cost>,
     pub sizes: Vec<SizeResult>,
-    pub memory: Option<Memory>,
+    pub memory: Option<memory::Memory>,
     /// What was left out and why (e.g. a policy this kv.ko lacks).
     pub notes: Vec<String>,
 }
@@ -118,6 +103,10 @@ pub struct ParallelReport {
     pub rows: Vec<Scaling>,
     pub notes: Vec<String>,
 }
+
+/// The key and value sizes of the memory figures: those of the op rows, and
+/// 8-byte keys with 8-byte values, the smallest item a caller would store.
+const MEMORY_SIZES: [(usize, usize); 3] = [(16, 64), (8, 8), (64, 256)];
 
 /// Sizes and loop lengths of one run.
 struct Plan {
@@ -289,6 +278,47 @@ fn op_rows(
     Ok(())
 }
 
+/// Puts per timed run of `growing_puts`, whose requests are built
+/// before the run.
+const GROWING_RUN: usize = 4096;
+
+/// Instructions per put inserting items 0..items into kvstore `kv`, which
+/// holds nothing and no chunk (just loaded): a put that finds no room in
+/// its size class allocates a chunk for `BLOCK_SLOTS` more (and, under a
+/// policy, its links grow), so this is the insert with its allocations
+/// amortized over all the puts. `PASSES` passes, the store cleared between
+/// them (which frees its chunks); the cheapest counts. Only the puts are
+/// timed: each run of `GROWING_RUN` requests is built untimed. Leaves the
+/// store holding items 0..items.
+fn growing_puts(kv: &Dev, (key_size, value_size, items): (usize, usize, usize)) -> io::Result<f64> {
+    let mut best = f64::INFINITY;
+    for pass in 0..PASSES {
+        if pass > 0 {
+            kv.clear()
+                .map_err(io::Error::from_raw_os_error)
+                .map_err(context("kv_clear"))?;
+        }
+        let mut elapsed = Duration::ZERO;
+        for first in (0..items).step_by(GROWING_RUN) {
+            let run: Vec<Request> = (first..(first + GROWING_RUN).min(items))
+                .map(|k| {
+                    Request::new(
+                        key_bytes(k as u64, key_size, false),
+                        value_bytes(k as u64, value_size),
+                    )
+                })
+                .collect();
+            let start = Instant::now();
+            for r in &run {
+                Target::put(kv, r)?;
+            }
+            elapsed += start.elapsed();
+        }
+        best = best.min(elapsed.as_nanos() as f64 / items as f64);
+    }
+    Ok(best)
+}
+
 /// Gets per group in the batch rows.
 const BATCH_GETS: usize = 32;
 
@@ -342,13 +372,7 @@ fn ops(module: &str, quick: bool) -> io::Result<OpsReport> {
 
     // First, while nothing else has been allocated and freed: a BPF map's
     // memory is freed later by a worker, which would blur the difference.
-    let mut memory_sizes: Vec<(usize, usize)> = Vec::new();
-    for &(key_size, value_size, _) in &plan.sizes {
-        if !memory_sizes.contains(&(key_size, value_size)) {
-            memory_sizes.push((key_size, value_size));
-        }
-    }
-    report.memory = Some(memory::measure(module, plan.memory_items, &memory_sizes)?);
+    report.memory = Some(memory::measure(module, plan.memory_items, &MEMORY_SIZES)?);
     load_module(module, &kv_params(1000, 0))?;
     let kv = target::open()?;
     // SAFETY: getppid has no preconditions and cannot fail.
@@ -382,11 +406,18 @@ fn ops(module: &str, quick: bool) -> io::Result<OpsReport> {
         for &policy in &supported {
             load_module(module, &kv_params(items, policy))?;
             let kv = target::open()?;
-            fill(&kv, items, key_size, value_size).map_err(context("filling kvstore"))?;
+            // The fill of the store the other rows use.
+            let growing = growing_puts(&kv, size).map_err(context("put insert, growing"))?;
             let name = format!("kvstore use_lru={policy}");
             let stat = per_op(plan.loop_ops, |_| target::stat(&kv).map(drop))?;
             rows.push(Cost::new(&name, "stat", stat));
             op_rows(&kv, &name, &plan, size, &mut rows)?;
+            // Beside the insert that finds room.
+            let at = rows
+                .iter()
+                .position(|c| c.target == name && c.op == "put insert")
+                .map_or(rows.len(), |i| i + 1);
+            rows.insert(at, Cost::new(&name, "put insert, growing", growing));
             batch_rows(&kv, &name, &plan, size, &mut rows)?;
             cache::cache_rows(&kv, &name, &plan, size, &mut rows)?;
         }

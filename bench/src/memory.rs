@@ -1,15 +1,18 @@
-//! Kernel memory per item: kvstore's, across loading kv.ko for the items,
+//! Kernel memory: kvstore's, across loading kv.ko and inserting the items,
+//! what a `kv_clear` gives back and what a load of the largest store takes;
 //! and a BPF hash map's, across creating it for as many items and filling
-//! it. Both are the growth of the kernel's used memory divided by the items,
-//! counted as kv-peers counts it (`used_memory` in bench/peers.c).
+//! it. Each is a growth of the kernel's used memory, counted as kv-peers
+//! counts it (`used_memory` in bench/peers.c).
 
 use std::io;
 use std::time::Duration;
 
 use kv_test_support::{load_module, unload_module};
 
-use crate::target::{BpfMap, MapKind, BPF_F_NO_PREALLOC};
-use crate::{context, fill, kv_params, Cost, Memory, SizeResult};
+use crate::target::{self, BpfMap, MapKind, BPF_F_NO_PREALLOC};
+use crate::{context, fill, Cost, SizeResult};
+
+use serde::{Deserialize, Serialize};
 
 /// Used memory in bytes: MemTotal - MemFree, with the CPUs' pending
 /// counts folded into MemFree first (`vm.stat_refresh`), less the pages
@@ -55,8 +58,10 @@ const SETTLED_BYTES: u64 = 256 * 1024;
 
 /// The used memory once the kernel has finished the frees it defers: a BPF
 /// map is freed by a worker after its last file descriptor is closed, a
-/// `BPF_F_NO_PREALLOC` map's elements after RCU grace periods. Read once a
-/// second until it no longer falls; an error if it still does after ten.
+/// `BPF_F_NO_PREALLOC` map's elements after RCU grace periods, an unloaded
+/// module's memory and a loaded one's init sections after RCU grace
+/// periods. Read once a second until it no longer falls; an error if it
+/// still does after ten.
 fn settled_used_memory() -> io::Result<u64> {
     let mut last = used_memory()?;
     for _ in 0..10 {
@@ -79,15 +84,139 @@ fn per_item(before: u64, after: u64, items: usize) -> f64 {
     (after as f64 - before as f64) / items as f64
 }
 
-/// kvstore's memory per item across `insmod max_items=items` (it reserves
-/// every slot at load), then that of BPF hash maps of `items` items at each
-/// of `sizes` (key and value bytes), preallocated and `BPF_F_NO_PREALLOC`.
-/// kv.ko is left loaded.
-pub fn measure(module: &str, items: usize, sizes: &[(usize, usize)]) -> io::Result<Memory> {
+/// `after - before` in bytes, negative if the used memory fell.
+fn growth(before: u64, after: u64) -> f64 {
+    after as f64 - before as f64
+}
+
+/// The largest store kv.ko loads: a bucket and an item of capacity for
+/// each of 2^20 (`MAX_BUCKETS`, `MAX_ITEMS`).
+const MAX_STORE: u32 = 1 << 20;
+
+/// What the memory part of `ops` measured.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct Memory {
+    /// Items stored in each kvstore and BPF map measured.
+    pub max_items: usize,
+    /// kv.ko's own code and data: the growth of used memory across
+    /// `insmod buckets=1 max_items=1`, which every kvstore figure here
+    /// leaves out.
+    pub module_bytes: f64,
+    /// kvstore at each key and value size.
+    pub kvstore: Vec<KvMemory>,
+    /// The growth across `insmod buckets=MAX_STORE max_items=MAX_STORE`,
+    /// less `module_bytes`.
+    pub insmod_max: InsmodMemory,
+    /// BPF hash maps of `max_items` items, one size per key and value size:
+    /// their growth across creating and filling them and their own
+    /// `memlock` figures, per item, one row each.
+    pub bpf: Vec<SizeResult>,
+}
+
+/// kvstore holding `items` items of one key and value size, in bytes.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct KvMemory {
+    pub key_size: usize,
+    pub value_size: usize,
+    pub items: usize,
+    /// The module parameter `buckets` (the same as `max_items`, `items`).
+    pub buckets: usize,
+    /// The growth across `insmod`, less kv.ko's own code and data.
+    pub insmod_bytes: f64,
+    /// The growth across `insmod` and putting the items, less kv.ko's own
+    /// code and data.
+    pub filled_bytes: f64,
+    /// The stat ioctl's `memory` with the items stored: the store's own
+    /// count of its allocations (sizes, not pages).
+    pub stat_memory: u64,
+    /// Used memory after a `kv_clear` of the items less used memory right
+    /// after `insmod`.
+    pub cleared_bytes: f64,
+}
+
+/// The load of one store of `buckets` buckets and `max_items` capacity.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct InsmodMemory {
+    pub buckets: u32,
+    pub max_items: u32,
+    /// The growth across that `insmod`, less kv.ko's own code and data.
+    pub bytes: f64,
+}
+
+/// kv.ko's parameters for the memory figures: a bucket per item of
+/// capacity, no eviction.
+fn params(buckets: usize, items: usize) -> String {
+    format!("buckets={buckets} max_items={items} use_lru=0")
+}
+
+/// The growth of settled used memory across loading kv.ko with `params`,
+/// from a baseline with kv.ko unloaded; kv.ko stays loaded.
+fn insmod_growth(module: &str, params: &str) -> io::Result<(u64, f64)> {
     unload_module();
     let before = settled_used_memory()?;
-    load_module(module, &kv_params(items, 0))?;
-    let after = used_memory()?;
+    load_module(module, params)?;
+    let after = settled_used_memory()?;
+    Ok((before, growth(before, after)))
+}
+
+/// kvstore with `items` items of `key_size` and `value_size` bytes: loaded
+/// for them, filled, its stat read, cleared.
+fn kvstore(
+    module: &str,
+    module_bytes: f64,
+    items: usize,
+    (key_size, value_size): (usize, usize),
+) -> io::Result<KvMemory> {
+    let (before, insmod) = insmod_growth(module, &params(items, items))?;
+    let after_insmod = before as f64 + insmod;
+    let kv = target::open()?;
+    fill(&kv, items, key_size, value_size).map_err(context("filling kvstore"))?;
+    let filled = used_memory()?;
+    let stat = target::stat(&kv)?;
+    if stat.curr_items as usize != items {
+        return Err(io::Error::other(format!(
+            "kvstore holds {} items, not the {items} put",
+            stat.curr_items
+        )));
+    }
+    kv.clear()
+        .map_err(io::Error::from_raw_os_error)
+        .map_err(context("kv_clear"))?;
+    // The clear's chunks are freed a grace period after it returns: the
+    // reading once the used memory no longer falls.
+    let cleared = settled_used_memory()?;
+    Ok(KvMemory {
+        key_size,
+        value_size,
+        items,
+        buckets: items,
+        insmod_bytes: insmod - module_bytes,
+        filled_bytes: growth(before, filled) - module_bytes,
+        stat_memory: stat.memory,
+        cleared_bytes: cleared as f64 - after_insmod,
+    })
+}
+
+/// kv.ko's own code and data, then kvstore's memory at `items` items of each
+/// of `sizes` (key and value bytes), the load of the largest store, and BPF
+/// hash maps of `items` items at each size, preallocated and
+/// `BPF_F_NO_PREALLOC`. kv.ko is left unloaded.
+pub fn measure(module: &str, items: usize, sizes: &[(usize, usize)]) -> io::Result<Memory> {
+    let (_, module_bytes) = insmod_growth(module, &params(1, 1))?;
+    let mut kvstores = Vec::new();
+    for &size in sizes {
+        kvstores.push(
+            kvstore(module, module_bytes, items, size)
+                .map_err(context(&format!("kvstore {}/{} memory", size.0, size.1)))?,
+        );
+    }
+    let (_, max) = insmod_growth(module, &params(MAX_STORE as usize, MAX_STORE as usize))?;
+    let insmod_max = InsmodMemory {
+        buckets: MAX_STORE,
+        max_items: MAX_STORE,
+        bytes: max - module_bytes,
+    };
+    unload_module();
     let mut bpf = Vec::new();
     for &(key_size, value_size) in sizes {
         let mut rows = Vec::new();
@@ -113,8 +242,9 @@ pub fn measure(module: &str, items: usize, sizes: &[(usize, usize)]) -> io::Resu
     }
     Ok(Memory {
         max_items: items,
-        bytes_per_item: per_item(before, after, items),
-        payload_bytes: kv_module::abi::KV_MAX_KEY + kv_module::abi::KV_MAX_VAL,
+        module_bytes,
+        kvstore: kvstores,
+        insmod_max,
         bpf,
     })
 }

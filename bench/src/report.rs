@@ -8,7 +8,8 @@ use std::io;
 use serde::{Deserialize, Serialize};
 
 use crate::hitratio::HitRatioReport;
-use crate::{Cost, Memory, OpsReport, ParallelReport, SizeResult};
+use crate::memory::Memory;
+use crate::{Cost, OpsReport, ParallelReport, SizeResult};
 
 #[derive(Serialize, Default)]
 struct Record {
@@ -126,15 +127,22 @@ fn find<'a>(rows: &'a [Cost], target: &str, op: &str) -> Option<&'a Cost> {
     rows.iter().find(|c| c.target == target && c.op == op)
 }
 
-fn size_label(s: &SizeResult) -> String {
-    let items = if s.items >= 1_000_000 && s.items.is_multiple_of(1_000_000) {
-        format!("{}M", s.items / 1_000_000)
-    } else if s.items >= 1000 && s.items.is_multiple_of(1000) {
-        format!("{}k", s.items / 1000)
+/// An item count as the tables' headings show it: 1000 is 1k, 1000000 1M,
+/// 1048576 1M too (2^20, the largest store kv.ko loads).
+fn items_label(items: usize) -> String {
+    if items >= 1 << 20 && items.is_multiple_of(1 << 20) {
+        format!("{}M", items >> 20)
+    } else if items >= 1_000_000 && items.is_multiple_of(1_000_000) {
+        format!("{}M", items / 1_000_000)
+    } else if items >= 1000 && items.is_multiple_of(1000) {
+        format!("{}k", items / 1000)
     } else {
-        s.items.to_string()
-    };
-    format!("{}/{} {}", s.key_size, s.value_size, items)
+        items.to_string()
+    }
+}
+
+fn size_label(s: &SizeResult) -> String {
+    format!("{}/{} {}", s.key_size, s.value_size, items_label(s.items))
 }
 
 /// One row per target and op, in the order they were first measured, and
@@ -249,6 +257,11 @@ pub fn ops_table(r: &OpsReport) -> String {
                 "get of an expiring item / get",
             ),
             ("put replace, version", "put replace", "versioned put / put"),
+            (
+                "put insert, growing",
+                "put insert",
+                "growing insert / insert",
+            ),
         ] {
             ratio_row(format!("{policy} {label}"), &|s| {
                 Some(find(&s.rows, t, op)?.value / find(&s.rows, t, base)?.value)
@@ -275,45 +288,113 @@ pub fn ops_table(r: &OpsReport) -> String {
     with_notes(out, &r.notes)
 }
 
-/// kvstore's kernel memory per item and, if measured, the BPF hash maps'
-/// at the same items: one row per target, one column per key and value
-/// size (kvstore's one figure in each: its slots have one size), and the
-/// method of each row.
+/// One MiB, for the figures in bytes that are also shown in MiB.
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// Labels of kvstore's rows in the memory tables.
+const KV_PER_ITEM: &str = "kvstore";
+const KV_STAT_PER_ITEM: &str = "kvstore stat memory";
+const KV_INSMOD: &str = "kvstore insmod";
+const KV_CLEARED: &str = "kvstore after kv_clear - after insmod";
+
+/// kvstore's kernel memory per item at each key and value size beside the
+/// BPF hash maps' at the same items (one row per target, one column per
+/// size, and the method of each row); then kvstore's whole-store figures
+/// in bytes: its load and what a clear leaves, at the same sizes, and the
+/// load of the largest store.
 fn memory_table(out: &mut String, m: &Memory) {
-    if m.bpf.is_empty() {
-        let _ = writeln!(
-            out,
-            "\nKernel memory per item at max_items={}: {:.0} bytes (an item holds up to {} bytes of key and value)",
-            m.max_items, m.bytes_per_item, m.payload_bytes
-        );
-        return;
+    // The columns: kvstore's sizes, then any other the BPF maps have.
+    let mut sizes: Vec<SizeResult> = m
+        .kvstore
+        .iter()
+        .map(|k| SizeResult {
+            key_size: k.key_size,
+            value_size: k.value_size,
+            items: k.items,
+            rows: vec![
+                Cost::new(KV_PER_ITEM, "", k.filled_bytes / k.items as f64),
+                Cost::new(KV_STAT_PER_ITEM, "", k.stat_memory as f64 / k.items as f64),
+            ],
+        })
+        .collect();
+    for b in &m.bpf {
+        let same = |s: &&mut SizeResult| {
+            (s.key_size, s.value_size, s.items) == (b.key_size, b.value_size, b.items)
+        };
+        match sizes.iter_mut().find(same) {
+            Some(s) => s.rows.extend(b.rows.iter().cloned()),
+            None => sizes.push(b.clone()),
+        }
     }
     let _ = write!(
         out,
-        "\nKernel memory per item in bytes at max_items={}: what storing the items took, divided by the items",
+        "\nKernel memory per item in bytes at {} items: what storing the items took, divided by the items",
         m.max_items
     );
-    let sizes: Vec<SizeResult> = m
-        .bpf
-        .iter()
-        .map(|s| {
-            let mut rows = vec![Cost::new("kvstore", "", m.bytes_per_item)];
-            rows.extend(s.rows.iter().cloned());
-            SizeResult { rows, ..s.clone() }
-        })
-        .collect();
     let targets = size_table(out, &sizes);
-    let _ = writeln!(
-        out,
-        "memory: kvstore: kernel memory (MemTotal - MemFree - per-CPU free pages) grown across insmod kv.ko max_items=ITEMS use_lru=0, \
-         slots of up to {} bytes of key and value at any size",
-        m.payload_bytes
-    );
+    let measured = |name: &str| targets.iter().any(|(t, _)| t == name);
+    if measured(KV_PER_ITEM) {
+        let _ = writeln!(
+            out,
+            "memory: {KV_PER_ITEM}: kernel memory (MemTotal - MemFree - per-CPU free pages) grown across insmod kv.ko \
+             buckets=ITEMS max_items=ITEMS use_lru=0 and putting the items, buckets included, less kv.ko's own code \
+             and data ({:.0} bytes: the growth across insmod buckets=1 max_items=1)",
+            m.module_bytes
+        );
+    }
+    if measured(KV_STAT_PER_ITEM) {
+        let _ = writeln!(
+            out,
+            "memory: {KV_STAT_PER_ITEM}: the stat ioctl's memory with the items stored (the store's own sum of \
+             its allocations' sizes, chunks included, not the pages they take)"
+        );
+    }
     for (name, method) in MEMORY_METHODS {
-        if name != "kvstore" && targets.iter().any(|(t, _)| t == name) {
+        if name != "kvstore" && measured(name) {
             let _ = writeln!(out, "memory: {name}: {method}");
         }
     }
+
+    let _ = write!(
+        out,
+        "\nkvstore's kernel memory in bytes, less kv.ko's own code and data"
+    );
+    let stores: Vec<SizeResult> = m
+        .kvstore
+        .iter()
+        .map(|k| SizeResult {
+            key_size: k.key_size,
+            value_size: k.value_size,
+            items: k.items,
+            rows: vec![
+                Cost::new(KV_INSMOD, "", k.insmod_bytes),
+                Cost::new(KV_CLEARED, "", k.cleared_bytes),
+            ],
+        })
+        .collect();
+    size_table(out, &stores);
+    let i = &m.insmod_max;
+    let label = format!("{KV_INSMOD} {}", items_label(i.max_items as usize));
+    let _ = writeln!(
+        out,
+        "{label:<40}{:>15.0} bytes, {:.2} MiB",
+        i.bytes,
+        i.bytes / MIB
+    );
+    let _ = writeln!(
+        out,
+        "memory: {KV_INSMOD}: used memory grown across insmod kv.ko buckets=ITEMS max_items=ITEMS use_lru=0 \
+         (the buckets, the block directory, the deadline index, per-CPU counters), less kv.ko's own code and data"
+    );
+    let _ = writeln!(
+        out,
+        "memory: {KV_CLEARED}: used memory after putting the items and a kv_clear, less used memory after the insmod (once settled)"
+    );
+    let _ = writeln!(
+        out,
+        "memory: {label}: the same growth as {KV_INSMOD}'s across insmod kv.ko buckets={} max_items={}, the largest store",
+        i.buckets, i.max_items
+    );
 }
 
 /// kvstore beside its peers: one row per target and op, one column per
@@ -575,60 +656,144 @@ mod tests {
         assert_eq!(back.sizes[0].memory[3].bytes_per_item, 98.3);
     }
 
-    const OPS_WITH_BPF_MEMORY: &str = r#"{"kernel": "7.2.12", "floors": [], "sizes": [],
-"memory": {"max_items": 100000, "bytes_per_item": 457.3, "payload_bytes": 320, "bpf": [
+    const OPS_WITH_MEMORY: &str = r#"{"kernel": "7.2.12", "floors": [], "sizes": [],
+"memory": {"max_items": 100000, "module_bytes": 286720.0,
+"kvstore": [
+    {"key_size": 16, "value_size": 64, "items": 100000, "buckets": 100000,
+     "insmod_bytes": 1249280.0, "filled_bytes": 11812864.0, "stat_memory": 11520512,
+     "cleared_bytes": 4096.0},
+    {"key_size": 8, "value_size": 8, "items": 100000, "buckets": 100000,
+     "insmod_bytes": 1253376.0, "filled_bytes": 5271552.0, "stat_memory": 5216256,
+     "cleared_bytes": -8192.0}
+],
+"insmod_max": {"buckets": 1048576, "max_items": 1048576, "bytes": 13107200.0},
+"bpf": [
 {"key_size": 16, "value_size": 64, "items": 100000, "rows": [
     {"target": "BPF hash prealloc", "op": "", "value": 150.2},
     {"target": "BPF hash prealloc memlock", "op": "", "value": 149.0},
     {"target": "BPF hash BPF_F_NO_PREALLOC", "op": "", "value": 215.7},
     {"target": "BPF hash NO_PREALLOC memlock", "op": "", "value": 158.0}
 ]},
+{"key_size": 8, "value_size": 8, "items": 100000, "rows": [
+    {"target": "BPF hash prealloc", "op": "", "value": 90.0}
+]},
 {"key_size": 64, "value_size": 256, "items": 100000, "rows": [
     {"target": "BPF hash prealloc", "op": "", "value": 400.0}
 ]}]}, "notes": []}"#;
 
     #[test]
-    fn the_bpf_maps_memory_is_a_table_beside_kvstores() {
-        let ops: OpsReport = serde_json::from_str(OPS_WITH_BPF_MEMORY).expect("an ops report");
+    fn the_memory_per_item_is_kvstores_beside_the_bpf_maps() {
+        let ops: OpsReport = serde_json::from_str(OPS_WITH_MEMORY).expect("an ops report");
         let table = ops_table(&ops);
         let lines: Vec<&str> = table.lines().collect();
-        let title = line_of(
-            &lines,
-            "Kernel memory per item in bytes at max_items=100000",
-        );
+        let title = line_of(&lines, "Kernel memory per item in bytes at 100000 items");
         let row = |name: &str| cells(&lines, title, name);
+        // kvstore's sizes first, then the one only the BPF maps have.
         assert_eq!(
             row("key/value bytes, items"),
-            ["16/64", "100k", "64/256", "100k"]
+            ["16/64", "100k", "8/8", "100k", "64/256", "100k"]
         );
-        // kvstore's one insmod, in every column.
-        assert_eq!(row("kvstore "), ["457", "457"]);
-        assert_eq!(row("BPF hash prealloc "), ["150", "400"]);
-        assert_eq!(row("BPF hash BPF_F_NO_PREALLOC "), ["216", "-"]);
-        assert_eq!(row("BPF hash NO_PREALLOC memlock "), ["158", "-"]);
+        // The growth across insmod and the fill, per item; the stat's
+        // memory per item.
+        assert_eq!(row("kvstore  "), ["118", "53", "-"]);
+        assert_eq!(row("kvstore stat memory "), ["115", "52", "-"]);
+        assert_eq!(row("BPF hash prealloc "), ["150", "90", "400"]);
+        assert_eq!(row("BPF hash BPF_F_NO_PREALLOC "), ["216", "-", "-"]);
+        assert_eq!(row("BPF hash NO_PREALLOC memlock "), ["158", "-", "-"]);
         assert_eq!(
             memory_methods(&lines),
             [
                 "kvstore",
+                "kvstore stat memory",
                 "BPF hash prealloc",
                 "BPF hash prealloc memlock",
                 "BPF hash BPF_F_NO_PREALLOC",
-                "BPF hash NO_PREALLOC memlock"
+                "BPF hash NO_PREALLOC memlock",
+                "kvstore insmod",
+                "kvstore after kv_clear - after insmod",
+                "kvstore insmod 1M",
             ],
             "{table}"
+        );
+        // kvstore's method names kv.ko's own code and data, taken out.
+        let method = lines[line_of(&lines, "memory: kvstore: ")];
+        assert!(
+            method.contains("(286720 bytes: the growth across insmod buckets=1 max_items=1)"),
+            "{method}"
         );
     }
 
     #[test]
-    fn an_ops_report_without_bpf_memory_has_its_one_line() {
-        let ops = r#"{"kernel": "k", "floors": [], "sizes": [], "notes": [],
-"memory": {"max_items": 100000, "bytes_per_item": 457.3, "payload_bytes": 320}}"#;
-        let ops: OpsReport = serde_json::from_str(ops).expect("an ops report");
+    fn the_whole_store_figures_are_in_bytes_at_the_same_sizes() {
+        let ops: OpsReport = serde_json::from_str(OPS_WITH_MEMORY).expect("an ops report");
         let table = ops_table(&ops);
-        assert!(
-            table.contains("Kernel memory per item at max_items=100000: 457 bytes"),
-            "{table}"
+        let lines: Vec<&str> = table.lines().collect();
+        let title = line_of(&lines, "kvstore's kernel memory in bytes");
+        assert!(title > line_of(&lines, "Kernel memory per item"), "{table}");
+        let row = |name: &str| cells(&lines, title, name);
+        assert_eq!(
+            row("key/value bytes, items"),
+            ["16/64", "100k", "8/8", "100k"]
         );
+        assert_eq!(row("kvstore insmod  "), ["1249280", "1253376"]);
+        assert_eq!(
+            row("kvstore after kv_clear - after insmod "),
+            ["4096", "-8192"]
+        );
+        assert_eq!(
+            row("kvstore insmod 1M "),
+            ["13107200", "bytes,", "12.50", "MiB"]
+        );
+        let method = lines[line_of(&lines, "memory: kvstore insmod 1M: ")];
+        assert!(
+            method.contains("buckets=1048576 max_items=1048576"),
+            "{method}"
+        );
+    }
+
+    #[test]
+    fn the_memory_report_round_trips_through_the_record() {
+        let ops: OpsReport = serde_json::from_str(OPS_WITH_MEMORY).expect("an ops report");
+        let json = serde_json::to_string(&ops).expect("serialized");
+        let back: OpsReport = serde_json::from_str(&json).expect("read back");
+        let m = back.memory.expect("memory");
+        assert_eq!(m.kvstore[1].key_size, 8);
+        assert_eq!(m.kvstore[1].stat_memory, 5216256);
+        assert_eq!(m.kvstore[1].cleared_bytes, -8192.0);
+        assert_eq!(m.insmod_max.bytes, 13107200.0);
+        assert_eq!(m.module_bytes, 286720.0);
+    }
+
+    const OPS_WITH_GROWING: &str = r#"{"kernel": "7.2.12", "floors": [
+    {"target": "ioctl", "op": "ENOTTY", "value": 300.0}],
+"sizes": [
+{"key_size": 16, "value_size": 64, "items": 1000, "rows": [
+    {"target": "kvstore use_lru=0", "op": "put insert", "value": 890.0},
+    {"target": "kvstore use_lru=0", "op": "put insert, growing", "value": 1001.0},
+    {"target": "kvstore use_lru=0", "op": "del", "value": 700.0}
+]},
+{"key_size": 16, "value_size": 64, "items": 100000, "rows": [
+    {"target": "kvstore use_lru=0", "op": "put insert", "value": 891.0},
+    {"target": "kvstore use_lru=0", "op": "put insert, growing", "value": 980.0}
+]}], "memory": null, "notes": []}"#;
+
+    #[test]
+    fn the_growing_insert_is_a_row_beside_the_insert_and_a_ratio() {
+        let ops: OpsReport = serde_json::from_str(OPS_WITH_GROWING).expect("an ops report");
+        let table = ops_table(&ops);
+        let lines: Vec<&str> = table.lines().collect();
+        let insert = line_of(&lines, "kvstore use_lru=0 put insert  ");
+        let growing = line_of(&lines, "kvstore use_lru=0 put insert, growing ");
+        assert_eq!(growing, insert + 1, "{table}");
+        assert_eq!(
+            cells(&lines, 0, "kvstore use_lru=0 put insert, growing "),
+            ["1001", "980"]
+        );
+        assert_eq!(
+            cells(&lines, 0, "use_lru=0 growing insert / insert "),
+            ["1.12x", "1.10x"]
+        );
+        assert!(!table.contains("Kernel memory"), "{table}");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 //! A doubly linked list of slot indices, newest to oldest, in an array of
 //! links beside the table: the order that `lru.rs` and `sieve.rs` keep. Only
-//! the writer touches it (under the writer lock), so it is plain memory.
+//! the writer touches it (under the writer lock), so it is plain memory,
+//! which grows with the table's blocks ([`List::grow`]).
 
 use core::ops::DerefMut;
 
@@ -84,6 +85,39 @@ impl<L: DerefMut<Target = [Links]>> List<L> {
             self.set(old_newest, |l| l.newer = i);
         }
         self.newest = i;
+    }
+
+    /// Puts slot `j` (not in the list) where slot `i` (in the list) is,
+    /// and takes `i` out.
+    pub fn swap_in(&mut self, i: u32, j: u32) {
+        let Links { newer, older } = self.links.get(i as usize).copied().unwrap_or_default();
+        self.set(j, |l| *l = Links { newer, older });
+        if newer == NIL {
+            self.newest = j;
+        } else {
+            self.set(newer, |l| l.older = j);
+        }
+        if older == NIL {
+            self.oldest = j;
+        } else {
+            self.set(older, |l| l.newer = j);
+        }
+        self.set(i, |l| *l = Links::new());
+    }
+
+    /// Slots the links cover.
+    pub fn capacity(&self) -> usize {
+        self.links.len()
+    }
+
+    /// Moves the links into `more` (fresh), as many as fit, and uses it from
+    /// now on; the old array, for the caller to free.
+    pub fn grow(&mut self, mut more: L) -> L {
+        for (new, old) in more.iter_mut().zip(self.links.iter()) {
+            *new = *old;
+        }
+        core::mem::swap(&mut self.links, &mut more);
+        more
     }
 
     /// Removes slot `i` (in the list).

@@ -158,6 +158,27 @@ impl Policy {
         }
     }
 
+    /// Slot `i`'s item moved to slot `j` (a replace that changed its
+    /// size): `j` takes its place in the order, and its referenced bit.
+    pub fn moved<L: DerefMut<Target = [Links]>>(
+        self,
+        order: &mut Order<L>,
+        visited: &impl Visited,
+        i: u32,
+        j: u32,
+    ) {
+        match self {
+            Policy::None => {}
+            Policy::Lru | Policy::Sieve => {
+                order.list.swap_in(i, j);
+                order.hand.moved(i, j);
+                if visited.take(i) {
+                    visited.set(j);
+                }
+            }
+        }
+    }
+
     /// The slot to evict for a new key, among the store's `len` items;
     /// `None` when the policy evicts nothing.
     pub fn victim<L: DerefMut<Target = [Links]>>(
@@ -181,6 +202,27 @@ impl<L: DerefMut<Target = [Links]>> Order<L> {
             list: List::new(links),
             hand: Hand::new(),
         }
+    }
+
+    /// Slots the links cover.
+    pub fn capacity(&self) -> usize {
+        self.list.capacity()
+    }
+
+    /// Takes `more` links (fresh, at least as many) in place of its own,
+    /// which it answers, for the caller to free.
+    pub fn grow(&mut self, more: L) -> L {
+        self.list.grow(more)
+    }
+
+    /// Gives up its links (the store was cleared: no slot is left), for
+    /// the caller to free; it has none until it grows again.
+    pub fn take_links(&mut self) -> L
+    where
+        L: Default,
+    {
+        self.clear();
+        self.list.grow(L::default())
     }
 
     /// Forgets every item (the store was cleared).

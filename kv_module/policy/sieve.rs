@@ -53,6 +53,13 @@ impl Hand {
         }
     }
 
+    /// Slot `i`'s item moved to slot `j`: a hand on it moves with it.
+    pub fn moved(&mut self, i: u32, j: u32) {
+        if self.at == i {
+            self.at = j;
+        }
+    }
+
     /// The item to evict among the list's `len` items; the hand stays on it
     /// until [`Hand::step_off`] moves it on.
     pub fn victim<L: DerefMut<Target = [Links]>>(

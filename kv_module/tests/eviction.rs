@@ -201,3 +201,22 @@ fn an_exact_lru_get_overtaken_by_a_replace_keeps_its_value() {
     assert_eq!(get(&s, &mut w, b"a"), Err(Error::NotFound));
     assert_eq!(get(&s, &mut w, b"b"), Ok(b"22".to_vec()));
 }
+
+/// An exact-LRU hit whose item a put moved to another size class (a longer
+/// value) before the relink, while an eviction took another item, is still
+/// a hit: the item never left the store, it only changed slot.
+#[test]
+fn an_exact_lru_get_follows_its_item_to_another_size_class() {
+    let (s, mut w, key, out, found) = store_with_a_lookup_of_a(Policy::Lru);
+    let relink = s.hit(0, &found).expect("exact LRU relinks a hit");
+    // "a" grows to a value of another class (it moves), and is now the
+    // newer of the two; the new key evicts "b".
+    assert_eq!(put(&s, &mut w, b"a", &[b'1'; 40]), Ok(Put::Replaced));
+    assert_eq!(put(&s, &mut w, b"c", b"3"), Ok(Put::Evicted));
+    assert_eq!(
+        w.relink(&s, &key, relink, 0, out.value()),
+        Relinked::Delivered
+    );
+    assert_eq!(s.usage(&w).hits, 1);
+    assert_eq!(get(&s, &mut w, b"b"), Err(Error::NotFound));
+}

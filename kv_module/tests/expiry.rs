@@ -3,6 +3,7 @@
 //! operation, the background reclaim removes it in bounded steps, a full
 //! store reuses its room first, and the deadline index agrees with a model.
 
+use core::cell::Cell;
 use core::hint::spin_loop;
 use std::collections::BTreeMap;
 use std::vec;
@@ -146,7 +147,7 @@ fn reclaim_removes_expired_items_in_bounded_steps() {
         put_ttl(&s, &mut w, &[b'k', i], b"v", ttl, 900).unwrap();
     }
     // Early by less than 1/1024 of its TTL of 100 ms.
-    let first = w.next_deadline().unwrap();
+    let first = w.next_deadline(&s).unwrap();
     assert!(first <= 1000 * MS && first > 1000 * MS - 100 * MS / 1024);
     // Nothing has expired yet.
     assert_eq!(w.reclaim_expired(&s, 999 * MS, 8), (0, false));
@@ -159,7 +160,7 @@ fn reclaim_removes_expired_items_in_bounded_steps() {
     assert_eq!(u.bytes_used, 20 * 3);
     assert_eq!(get_at(&s, &[b'k', 25], 1019), Ok(b"v".to_vec()));
     assert_eq!(w.reclaim_expired(&s, u64::MAX, 100), (10, false));
-    assert_eq!(w.next_deadline(), None);
+    assert_eq!(w.next_deadline(&s), None);
     assert_eq!(s.usage(&w).curr_items, 10);
 }
 
@@ -252,28 +253,35 @@ proptest! {
     /// whatever the TTLs and however the deadlines come.
     #[test]
     fn deadline_index_matches_a_model(ops in proptest::collection::vec(index_op(), 1..300)) {
-        let mut index = Deadlines::new(vec![Entry::new(); 16], vec![NIL; 16]);
+        let mut index = Deadlines::new(vec![NIL; 16]);
+        let mut entries = vec![Cell::new(Entry::new()); 16];
         let mut model: BTreeMap<u32, u64> = BTreeMap::new();
         let mut now = 1;
         for op in &ops {
             let mut set = |slot: u32, at: u64, ttl: u64| {
-                index.set(slot, at, ttl);
+                index.set(entries.as_slice(), slot, at, ttl);
                 if at == 0 { model.remove(&slot); } else { model.insert(slot, at); }
             };
             match *op {
                 IndexOp::Renew(slot, dt, ttl) => { now += dt; set(slot, now + ttl, ttl) }
                 IndexOp::Set(slot, at, ttl) => set(slot, at, ttl),
-                IndexOp::Remove(slot) => { index.remove(slot); model.remove(&slot); }
-                IndexOp::Clear => { index.clear(); model.clear(); }
+                IndexOp::Remove(slot) => { index.remove(entries.as_slice(), slot); model.remove(&slot); }
+                IndexOp::Clear => {
+                    // The store's records go with a clear, and new ones
+                    // start without an entry.
+                    index.clear();
+                    entries = vec![Cell::new(Entry::new()); 16];
+                    model.clear();
+                }
             }
             prop_assert_eq!(index.len() as usize, model.len());
             let earliest = model.values().min().copied();
-            prop_assert_eq!(index.earliest().map(|d| d.at), earliest);
-            if let Some(first) = index.earliest() {
+            prop_assert_eq!(index.earliest(entries.as_slice()).map(|d| d.at), earliest);
+            if let Some(first) = index.earliest(entries.as_slice()) {
                 prop_assert_eq!(model.get(&first.slot), Some(&first.at));
             }
             for slot in 0..16 {
-                prop_assert_eq!(index.of(slot), model.get(&slot).copied());
+                prop_assert_eq!(index.of(entries.as_slice(), slot), model.get(&slot).copied());
             }
         }
     }
@@ -308,39 +316,123 @@ fn renewals_within_a_step_keep_the_deadline() {
     let hour = 3_600_000;
     let step = 1u64 << 31;
     put_ttl(&s, &mut w, b"a", b"1", hour, 1000).unwrap();
-    assert_eq!(w.next_deadline(), Some(1676 * step));
+    assert_eq!(w.next_deadline(&s), Some(1676 * step));
     for now in [1001, 1200, 1330] {
         put_ttl(&s, &mut w, b"a", b"2", hour, now).unwrap();
-        assert_eq!(w.next_deadline(), Some(1676 * step), "renewed at {now} ms");
+        assert_eq!(
+            w.next_deadline(&s),
+            Some(1676 * step),
+            "renewed at {now} ms"
+        );
     }
     put_ttl(&s, &mut w, b"a", b"3", hour, 1340).unwrap();
-    assert_eq!(w.next_deadline(), Some(1677 * step));
+    assert_eq!(w.next_deadline(&s), Some(1677 * step));
 }
 
 /// Items renewed with a few TTLs, on a clock that moves on, never reach the
 /// heap: each renewal is a move to a queue's tail.
 #[test]
 fn renewals_with_few_ttls_stay_in_queues() {
-    let mut index = Deadlines::new(vec![Entry::new(); 64], vec![NIL; 64]);
+    let mut index = Deadlines::new(vec![NIL; 64]);
+    let entries = vec![Cell::new(Entry::new()); 64];
+    let entries = entries.as_slice();
     let ttls = [1000, 60_000, 5, 3_600_000];
     for round in 0..20u64 {
         for slot in 0..64u32 {
             let ttl = ttls[slot as usize % ttls.len()];
-            index.set(slot, round * 100 + u64::from(slot) + ttl, ttl);
+            index.set(entries, slot, round * 100 + u64::from(slot) + ttl, ttl);
         }
     }
     assert_eq!(index.len(), 64);
     assert_eq!(index.in_heap(), 0);
     assert_eq!(
-        index.earliest().map(|d| (d.at, d.slot)),
+        index.earliest(entries).map(|d| (d.at, d.slot)),
         Some((1900 + 2 + 5, 2))
     );
     // More TTLs than the queues left free: the TTLs that find every queue
     // serving another go to the heap.
     let free = QUEUES - ttls.len();
     for (slot, ttl) in (0..=QUEUES as u32).zip(100u64..) {
-        index.set(slot, 10_000 + ttl, ttl);
+        index.set(entries, slot, 10_000 + ttl, ttl);
     }
     assert_eq!(index.in_heap() as usize, QUEUES + 1 - free);
     assert_eq!(index.len(), 64);
+}
+
+/// One step of [`every_expired_item_is_reclaimed`].
+#[derive(Clone, Debug)]
+enum MixOp {
+    Put(u8, u8, u64),
+    Del(u8),
+    Incr(u8),
+    Get(u8),
+    Touch(u8, u64),
+    Tick(u64),
+}
+
+fn mix_op() -> impl Strategy<Value = MixOp> {
+    let ttl = prop_oneof![Just(0u64), 10..50u64, Just(3_600_000u64)];
+    prop_oneof![
+        6 => (0..12u8, 0..40u8, ttl.clone()).prop_map(|(k, v, t)| MixOp::Put(k, v, t)),
+        2 => (0..12u8).prop_map(MixOp::Del),
+        2 => (0..3u8).prop_map(MixOp::Incr),
+        2 => (0..12u8).prop_map(MixOp::Get),
+        1 => (0..12u8, ttl).prop_map(|(k, t)| MixOp::Touch(k, t)),
+        2 => (0..20u64).prop_map(MixOp::Tick),
+    ]
+}
+
+proptest! {
+    /// Whatever mix of puts of any size and lifetime, deletes, increments,
+    /// touches and gets a full store sees, once every short TTL has passed
+    /// the reclaim leaves exactly the items a get still finds.
+    #[test]
+    fn every_expired_item_is_reclaimed(
+        policy in prop_oneof![Just(Policy::None), Just(Policy::Lru), Just(Policy::Sieve)],
+        ops in proptest::collection::vec(mix_op(), 1..400),
+    ) {
+        let (s, mut w) = store(4, 8, policy);
+        let mut now = 1000u64;
+        for op in &ops {
+            match *op {
+                MixOp::Put(k, v, ttl) => {
+                    let value = vec![b'v'; usize::from(v)];
+                    let put = put_ttl(&s, &mut w, &[b'k', k], &value, ttl, now);
+                    // A policy that evicts always makes room.
+                    prop_assert!(policy == Policy::None || put.is_ok(), "put: {:?}", put);
+                }
+                MixOp::Del(k) => {
+                    let key = s.key(&[b'k', k]).unwrap();
+                    let _ = w.del(&s, &key, &at(now));
+                }
+                MixOp::Incr(c) => {
+                    let key = s.key(&[b'c', c]).unwrap();
+                    let incr = w.incr(&s, &key, i64::from(c) << (20 * c), 0, &at(now));
+                    prop_assert!(policy == Policy::None || incr.is_ok(), "incr: {:?}", incr);
+                }
+                MixOp::Get(k) => {
+                    let _ = get_at(&s, &[b'k', k], now);
+                }
+                MixOp::Touch(k, ttl) => {
+                    let key = s.key(&[b'k', k]).unwrap();
+                    let _ = w.touch(&s, &key, ttl, &at(now));
+                }
+                MixOp::Tick(ms) => now += ms,
+            }
+        }
+        now += 100;
+        // 15 keys at most, 8 a step: a reclaim that still has more after
+        // a few steps is stuck.
+        let mut steps = 0;
+        while w.reclaim_expired(&s, now * MS, 8).1 {
+            steps += 1;
+            prop_assert!(steps < 4, "the reclaim keeps finding expired items");
+        }
+        let found = (0..12u8)
+            .map(|k| vec![b'k', k])
+            .chain((0..3u8).map(|c| vec![b'c', c]))
+            .filter(|k| get_at(&s, k, now).is_ok())
+            .count();
+        prop_assert_eq!(w.len() as usize, found);
+    }
 }

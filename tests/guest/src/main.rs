@@ -45,6 +45,7 @@ const GROUPS: &[Group] = &[
             Test::fresh("defaults", DEFAULTS, stat::defaults),
             Test::then("counters", stat::counters),
             Test::fresh("mask_and_counters", ROOMY, stat::mask_and_counters),
+            Test::fresh("memory_follows_items", ROOMY, stat::memory_follows_items),
         ],
     },
     Group {

@@ -3,6 +3,7 @@
 //! lock-free get replayed step by step against a racing put.
 
 use std::ops::ControlFlow;
+use std::ptr::NonNull;
 use std::sync::Mutex;
 
 use kv_lincheck::{
@@ -23,10 +24,51 @@ struct HostAlloc;
 
 impl Events for HostAlloc {}
 
-impl Alloc for HostAlloc {
+fn chunk_layout(bytes: usize) -> Option<std::alloc::Layout> {
+    std::alloc::Layout::from_size_align(bytes, kv_module::table::CHUNK_ALIGN)
+        .ok()
+        .filter(|l| l.size() > 0)
+}
+
+// SAFETY: Chunks come zeroed from the global allocator with the size and
+// alignment asked, and stay valid until `free_chunk`.
+unsafe impl Alloc for HostAlloc {
     type Vec<T> = Vec<T>;
+    const CHUNKS_UNDER_LOCK: bool = true;
+
     fn vec<T>(len: usize, mut f: impl FnMut() -> T) -> Option<Vec<T>> {
         Some((0..len).map(|_| f()).collect())
+    }
+
+    fn chunk(bytes: usize) -> Option<NonNull<u8>> {
+        let layout = chunk_layout(bytes)?;
+        // SAFETY: `layout` has a non-zero size.
+        NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })
+    }
+
+    unsafe fn free_chunk(chunk: NonNull<u8>, bytes: usize) {
+        if let Some(layout) = chunk_layout(bytes) {
+            // SAFETY: The caller passes a chunk from `chunk(bytes)`, which
+            // allocated it with this layout.
+            unsafe { std::alloc::dealloc(chunk.as_ptr(), layout) };
+        }
+    }
+}
+
+/// Chunks a clear detached, freed with the store: lock-free readers on
+/// other threads may still be inside them until the history ends.
+struct Retired(Vec<(NonNull<u8>, usize)>);
+
+// SAFETY: Plain memory, freed by whichever thread drops the list.
+unsafe impl Send for Retired {}
+
+impl Drop for Retired {
+    fn drop(&mut self) {
+        for &(chunk, bytes) in &self.0 {
+            // SAFETY: Each came from `HostAlloc::chunk(bytes)` through a
+            // clear, and the store's threads have ended.
+            unsafe { HostAlloc::free_chunk(chunk, bytes) };
+        }
     }
 }
 
@@ -36,6 +78,7 @@ impl Alloc for HostAlloc {
 struct Locked {
     store: Store<HostAlloc>,
     writer: Mutex<Writer<HostAlloc>>,
+    retired: Mutex<Retired>,
 }
 
 fn kind(policy: Policy) -> StorePolicy {
@@ -72,6 +115,7 @@ impl Locked {
         Locked {
             store,
             writer: Mutex::new(writer),
+            retired: Mutex::new(Retired(Vec::new())),
         }
     }
 }
@@ -165,7 +209,13 @@ impl Target for Locked {
     }
 
     fn clear(&self) -> Result<(), String> {
-        self.writer.lock().unwrap().clear(&self.store);
+        let mut retired = self.retired.lock().unwrap();
+        let links = self
+            .writer
+            .lock()
+            .unwrap()
+            .clear(&self.store, |chunk, bytes| retired.0.push((chunk, bytes)));
+        drop(links);
         Ok(())
     }
 }

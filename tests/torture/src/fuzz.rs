@@ -145,26 +145,29 @@ impl Op {
     /// Every answer this op can give for some memory and contents.
     fn any_answer(self) -> Allowed {
         match self {
-            Op::Put => Allowed::OK.or(Allowed::of(&[libc::EINVAL, libc::EFAULT, libc::ENOSPC])),
+            Op::Put => Allowed::OK
+                .or(Allowed::of(&[libc::EINVAL, libc::EFAULT]))
+                .or(no_room()),
             Op::Get | Op::Del => {
                 Allowed::OK.or(Allowed::of(&[libc::EINVAL, libc::EFAULT, libc::ENOENT]))
             }
             Op::Stat => Allowed::OK.or(Allowed::errno(libc::EFAULT)),
-            Op::PutFlags => Allowed::OK.or(Allowed::of(&[
-                libc::EINVAL,
-                libc::EFAULT,
-                libc::ENOSPC,
-                libc::EEXIST,
-                libc::ENOENT,
-            ])),
+            Op::PutFlags => Allowed::OK
+                .or(Allowed::of(&[
+                    libc::EINVAL,
+                    libc::EFAULT,
+                    libc::EEXIST,
+                    libc::ENOENT,
+                ]))
+                .or(no_room()),
             Op::Batch => Allowed::OK.or(Allowed::of(&[libc::EINVAL, libc::EFAULT])),
             Op::Dump => Allowed::OK.or(Allowed::of(&[libc::EINVAL, libc::EFAULT, libc::ENOSPC])),
-            Op::Clear => Allowed::OK,
+            // ENOMEM: no memory for the list of the chunks it frees.
+            Op::Clear => Allowed::OK.or(Allowed::errno(libc::ENOMEM)),
             // Op by op: any documented answer (access included).
-            Op::Cache => Allowed::OK.or(Allowed::of(&[
+            Op::Cache => Allowed::OK.or(no_room()).or(Allowed::of(&[
                 libc::EINVAL,
                 libc::EFAULT,
-                libc::ENOSPC,
                 libc::EEXIST,
                 libc::ENOENT,
                 libc::EOVERFLOW,
@@ -177,7 +180,7 @@ impl Op {
     /// whether the lengths are in range.
     fn by_content(self, key_ok: bool, value_ok: bool) -> Allowed {
         match self {
-            Op::Put if key_ok && value_ok => Allowed::OK.or(Allowed::errno(libc::ENOSPC)),
+            Op::Put if key_ok && value_ok => Allowed::OK.or(no_room()),
             Op::Get | Op::Del if key_ok => Allowed::OK.or(Allowed::errno(libc::ENOENT)),
             Op::Stat => Allowed::OK,
             _ => Allowed::errno(libc::EINVAL),
@@ -349,6 +352,12 @@ fn random_op(rng: &mut Rng, writable: bool, put: bool) -> (KvOp, Allowed) {
     (op, op_results(&op, key_ok, value_ok, writable))
 }
 
+/// What a put may answer for want of room: ENOSPC (the store is full and
+/// evicts nothing) or ENOMEM (the kernel has no memory for the item).
+fn no_room() -> Allowed {
+    Allowed::of(&[libc::ENOSPC, libc::ENOMEM])
+}
+
 /// The results the README documents for one op: EINVAL for a bad op, flag,
 /// `reserved` or length; EBADF for a put or del on a read-only file; else
 /// success or the op's own refusals (ENOENT, EEXIST, ENOSPC).
@@ -374,7 +383,7 @@ fn op_results(op: &KvOp, key_ok: bool, value_ok: bool, writable: bool) -> Allowe
             } else if !writable {
                 ebadf
             } else {
-                Allowed::OK.or(Allowed::errno(libc::ENOSPC)).or(refusal)
+                Allowed::OK.or(no_room()).or(refusal)
             }
         }
         KV_OP_DEL if op.flags == 0 && writable => Allowed::OK.or(Allowed::errno(libc::ENOENT)),
@@ -914,6 +923,7 @@ impl Thread {
                     libc::EFAULT,
                     libc::ENOENT,
                     libc::ENOSPC,
+                    libc::ENOMEM,
                     libc::EBADF,
                     libc::EEXIST,
                     libc::E2BIG,
