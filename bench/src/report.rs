@@ -8,7 +8,7 @@ use std::io;
 use serde::{Deserialize, Serialize};
 
 use crate::hitratio::HitRatioReport;
-use crate::memory::Memory;
+use crate::memory::{KvMemory, Memory};
 use crate::{Cost, OpsReport, ParallelReport, SizeResult};
 
 #[derive(Serialize, Default)]
@@ -297,6 +297,16 @@ const KV_STAT_PER_ITEM: &str = "kvstore stat memory";
 const KV_INSMOD: &str = "kvstore insmod";
 const KV_CLEARED: &str = "kvstore after kv_clear - after insmod";
 
+/// A table column of `rows` for the size kvstore's memory `k` was measured at.
+fn kvstore_column(k: &KvMemory, rows: Vec<Cost>) -> SizeResult {
+    SizeResult {
+        key_size: k.key_size,
+        value_size: k.value_size,
+        items: k.items,
+        rows,
+    }
+}
+
 /// kvstore's kernel memory per item at each key and value size beside the
 /// BPF hash maps' at the same items (one row per target, one column per
 /// size, and the method of each row); then kvstore's whole-store figures
@@ -307,14 +317,14 @@ fn memory_table(out: &mut String, m: &Memory) {
     let mut sizes: Vec<SizeResult> = m
         .kvstore
         .iter()
-        .map(|k| SizeResult {
-            key_size: k.key_size,
-            value_size: k.value_size,
-            items: k.items,
-            rows: vec![
-                Cost::new(KV_PER_ITEM, "", k.filled_bytes / k.items as f64),
-                Cost::new(KV_STAT_PER_ITEM, "", k.stat_memory as f64 / k.items as f64),
-            ],
+        .map(|k| {
+            kvstore_column(
+                k,
+                vec![
+                    Cost::new(KV_PER_ITEM, "", k.filled_bytes / k.items as f64),
+                    Cost::new(KV_STAT_PER_ITEM, "", k.stat_memory as f64 / k.items as f64),
+                ],
+            )
         })
         .collect();
     for b in &m.bpf {
@@ -362,14 +372,14 @@ fn memory_table(out: &mut String, m: &Memory) {
     let stores: Vec<SizeResult> = m
         .kvstore
         .iter()
-        .map(|k| SizeResult {
-            key_size: k.key_size,
-            value_size: k.value_size,
-            items: k.items,
-            rows: vec![
-                Cost::new(KV_INSMOD, "", k.insmod_bytes),
-                Cost::new(KV_CLEARED, "", k.cleared_bytes),
-            ],
+        .map(|k| {
+            kvstore_column(
+                k,
+                vec![
+                    Cost::new(KV_INSMOD, "", k.insmod_bytes),
+                    Cost::new(KV_CLEARED, "", k.cleared_bytes),
+                ],
+            )
         })
         .collect();
     size_table(out, &stores);
