@@ -28,12 +28,15 @@
 //! heads: O([`QUEUES`]), asked only by the reclaim and by a put into a
 //! full store.
 //!
-//! The heap's places are allocated at load (one per item of capacity), so
-//! no operation allocates here; each item's [`Entry`] lives with the item
-//! (in the store, the words at the end of an expiring item's record:
-//! [`Entries`]), so an item that never expires pays nothing for it. Plain
-//! `no_std` Rust; every index is checked (`get`), so a broken invariant
-//! would make a wrong answer, never a panic.
+//! Each item's [`Entry`] lives with the item (in the store, the words at
+//! the end of an expiring item's record: [`Entries`]), so an item that
+//! never expires pays nothing for it. The heap's places grow with the
+//! deadlines that need one: the caller asks [`Deadlines::heap_wants`]
+//! before an operation that may give a deadline, allocates what it
+//! answers, and hands it over ([`Deadlines::grow_heap`]); so no operation
+//! allocates here, and a store whose items use a few TTLs has a heap of 64
+//! places, and one whose items never expire none. Plain `no_std` Rust; every index is checked (`get`), so a broken
+//! invariant would make a wrong answer, never a panic.
 
 use core::cell::Cell;
 use core::ops::DerefMut;
@@ -140,7 +143,7 @@ fn update<E: Entries + ?Sized>(es: &E, slot: u32, f: impl FnOnce(&mut Entry)) {
 /// or in the heap, as its entry's `place` says; each queue's deadlines
 /// never decrease from head to tail; for every heap position `p < len`,
 /// the entry of `heap[p]` has `place == p`, and a parent's deadline is at
-/// most its children's.
+/// most its children's; `heap_len <= heap.len()`.
 pub struct Deadlines<H> {
     heap: H,
     heap_len: u32,
@@ -154,7 +157,8 @@ impl<H> Deadlines<H>
 where
     H: DerefMut<Target = [u32]>,
 {
-    /// Over `heap` (as many places as items); every entry the index will
+    /// Over `heap` (places for the deadlines the queues do not take; more
+    /// come through [`Deadlines::grow_heap`]); every entry the index will
     /// be given is new.
     pub fn new(heap: H) -> Self {
         Deadlines {
@@ -199,12 +203,15 @@ where
         es.get(slot).filter(|e| e.place != NIL).map(|e| e.at)
     }
 
-    /// Gives `slot` the deadline `at` (0: none), which an item put with
-    /// `ttl_ms` got: the TTL chooses the queue. A slot that keeps its
-    /// deadline stays where it is.
+    /// Gives `slot`, which had the deadline `had` (0: none), the deadline
+    /// `at` (0: none), which an item put with `ttl_ms` got: the TTL chooses
+    /// the queue. A slot that keeps its deadline stays where it is. The
+    /// slot's entry may hold `at` already (the store writes it with the
+    /// item); the index orders it by `at` from here on. If `at` may need a
+    /// heap place, [`Deadlines::heap_wants`] was asked first.
     #[inline(always)]
-    pub fn set<E: Entries + ?Sized>(&mut self, es: &E, slot: u32, at: u64, ttl_ms: u64) {
-        let Some(Entry { at: had, place, .. }) = es.get(slot) else {
+    pub fn set<E: Entries + ?Sized>(&mut self, es: &E, slot: u32, had: u64, at: u64, ttl_ms: u64) {
+        let Some(Entry { place, .. }) = es.get(slot) else {
             return; // a slot number past the storage: never from the writer
         };
         // Inline, so that the commonest puts cost a compare or two here: of
@@ -247,7 +254,15 @@ where
         let Some(&queue) = self.queues.get(q) else {
             return false;
         };
-        if !self.fits(es, &queue, ttl_ms, at) {
+        // The queue's tail once `slot` has left it: a slot that is the tail
+        // already stays there, after its predecessor. (Its own entry may
+        // hold `at` already: never compared with itself.)
+        let last = if queue.tail == slot {
+            es.get(slot).map_or(NIL, |e| e.prev)
+        } else {
+            queue.tail
+        };
+        if queue.ttl_ms != ttl_ms || (last != NIL && self.at(es, last) > at) {
             return false;
         }
         if queue.tail != slot {
@@ -288,11 +303,54 @@ where
         self.len = self.len.saturating_sub(1);
     }
 
-    /// Forgets every deadline.
-    pub fn clear(&mut self) {
+    /// Forgets every deadline, and answers the heap's places for the
+    /// caller to free.
+    pub fn clear(&mut self) -> H
+    where
+        H: Default,
+    {
         self.queues = [Queue::EMPTY; QUEUES];
         self.heap_len = 0;
         self.len = 0;
+        core::mem::take(&mut self.heap)
+    }
+
+    /// How many heap places to allocate before an operation that may give
+    /// one slot a deadline: `None` if the heap has a place free, or `most`
+    /// places already (the slots that can have a deadline at once, which
+    /// never need more); else twice the places, at least 64: a copy per
+    /// doubling. (The deadline may well go to a queue; asking whether one
+    /// takes it would cost every put with a TTL more than the 256 bytes a
+    /// store that uses TTLs keeps for its first 64 places.)
+    #[inline(always)]
+    pub fn heap_wants(&self, most: usize) -> Option<usize> {
+        let places = self.heap.len();
+        if (self.heap_len as usize) < places || places >= most {
+            return None;
+        }
+        Some(places.saturating_mul(2).max(64).min(most))
+    }
+
+    /// Takes `more` places (from [`Deadlines::heap_wants`]) for the heap if
+    /// they are more than its own, copying its own into them; answers the
+    /// array it does not keep, for the caller to free.
+    pub fn grow_heap(&mut self, mut more: H) -> H {
+        let len = self.heap_len as usize;
+        if more.len() <= self.heap.len() {
+            return more;
+        }
+        // A zip, not `copy_from_slice`: objtool cannot follow the latter's
+        // panic path in a module built -Os.
+        for (to, from) in more.iter_mut().zip(self.heap.iter().take(len)) {
+            *to = *from;
+        }
+        core::mem::swap(&mut self.heap, &mut more);
+        more
+    }
+
+    /// Bytes of the heap's places.
+    pub fn heap_bytes(&self) -> usize {
+        core::mem::size_of_val(&*self.heap)
     }
 
     fn at<E: Entries + ?Sized>(&self, es: &E, slot: u32) -> u64 {
@@ -385,7 +443,7 @@ where
     fn heap_insert<E: Entries + ?Sized>(&mut self, es: &E, slot: u32) {
         let p = self.heap_len;
         let Some(place) = self.heap.get_mut(p as usize) else {
-            return; // never: one place per slot
+            return; // never: the writer asked `heap_wants` first
         };
         *place = slot;
         self.set_place(es, slot, p);

@@ -239,9 +239,12 @@ pub(crate) fn store_error(err: store::Error) -> Error {
         store::Error::Overflow => EOVERFLOW,
         store::Error::Full => ENOSPC,
         store::Error::BadKeyLen | store::Error::BadValueLen | store::Error::BadBucket => EINVAL,
-        // `NeedChunk` and `NeedLinks` never leave `with_writer_growing`,
+        // `NeedChunk`, `NeedLinks` and `NeedHeap` never leave `with_writer_growing`,
         // which answers them.
-        store::Error::NoMemory | store::Error::NeedChunk(_) | store::Error::NeedLinks(_) => {
+        store::Error::NoMemory
+        | store::Error::NeedChunk(_)
+        | store::Error::NeedLinks(_)
+        | store::Error::NeedHeap(_) => {
             ENOMEM
         }
     }
@@ -300,12 +303,17 @@ pub(crate) fn with_writer_growing<T>(
             // rather than panic.
             let writer = guard.as_mut().ok_or(ENODEV)?;
             match op(writer) {
-                Err(need @ (store::Error::NeedChunk(_) | store::Error::NeedLinks(_))) => need,
+                Err(
+                    need @ (store::Error::NeedChunk(_)
+                    | store::Error::NeedLinks(_)
+                    | store::Error::NeedHeap(_)),
+                ) => need,
                 done => return done.map_err(store_error),
             }
         };
         match need {
             store::Error::NeedLinks(len) => add_links(len as usize)?,
+            store::Error::NeedHeap(places) => add_heap(places as usize)?,
             store::Error::NeedChunk(stride) => add_chunk(stride as usize)?,
             _ => return Err(ENOMEM),
         }
@@ -322,6 +330,20 @@ fn add_links(len: usize) -> Result {
     let unused = match WRITER.lock().as_mut() {
         Some(writer) => writer.add_links(links),
         None => links,
+    };
+    drop(unused);
+    Ok(())
+}
+
+/// Allocates `places` for the deadline heap and hands them to the writer;
+/// frees the array it gives back without the lock.
+#[inline(never)]
+fn add_heap(places: usize) -> Result {
+    use store::Alloc;
+    let heap = KernelAlloc::vec(places, || crate::table::NIL).ok_or(ENOMEM)?;
+    let unused = match WRITER.lock().as_mut() {
+        Some(writer) => writer.add_heap(heap),
+        None => heap,
     };
     drop(unused);
     Ok(())
@@ -409,7 +431,7 @@ pub(crate) fn clear() -> Result {
     // RCU core initializes it when the callback is queued.
     let head = unsafe { core::mem::zeroed() };
     let mut retired = KBox::new(Retired { head, chunks }, GFP_KERNEL | __GFP_NOWARN)?;
-    let links = {
+    let (links, heap) = {
         let mut guard = WRITER.lock();
         let writer = guard.as_mut().ok_or(ENODEV)?;
         writer.clear(store, |chunk, bytes| {
@@ -418,9 +440,10 @@ pub(crate) fn clear() -> Result {
             let _ = retired.chunks.push_within_capacity((chunk, bytes));
         })
     };
-    // The policy's links: no reader touches them, freed at once, without
-    // the lock.
+    // The policy's links and the deadline heap: no reader touches them,
+    // freed at once, without the lock.
     drop(links);
+    drop(heap);
     if retired.chunks.is_empty() {
         return Ok(());
     }

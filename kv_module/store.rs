@@ -206,7 +206,11 @@ pub fn ms_left(expires: u64, now: u64) -> i64 {
 }
 
 /// The deadline index's entries are the last words of an expiring item's
-/// record: `at`; `place` and `prev`; `next`.
+/// record: `place` and `prev`; `next`; `at`. `at` is the item's deadline,
+/// which lock-free readers read too: the table writes it inside the item's
+/// write section (`Slot::set_lens`), before the index is told
+/// ([`Deadlines::set`] with the deadline the slot had), so `put` leaves it
+/// alone. No reader reads the other words.
 impl<B, D> Entries for Table<B, D>
 where
     B: core::ops::Deref<Target = [Bucket]>,
@@ -214,7 +218,7 @@ where
 {
     fn get(&self, slot: u32) -> Option<Entry> {
         self.slot(slot)?;
-        let Some([at, place_prev, next]) = self.entry_words(slot).and_then(|w| w.first_chunk())
+        let Some([place_prev, next, at]) = self.entry_words(slot).and_then(|w| w.first_chunk())
         else {
             return Some(Entry::new());
         };
@@ -228,8 +232,7 @@ where
     }
 
     fn put(&self, slot: u32, e: Entry) {
-        if let Some([at, place_prev, next]) = self.entry_words(slot).and_then(|w| w.first_chunk()) {
-            at.store(e.at, Ordering::Relaxed);
+        if let Some([place_prev, next, _]) = self.entry_words(slot).and_then(|w| w.first_chunk()) {
             place_prev.store(
                 u64::from(e.place) | u64::from(e.prev) << 32,
                 Ordering::Relaxed,
@@ -442,14 +445,12 @@ impl<A: Alloc> Store<A> {
             .ok_or(ConfigError::ItemsNoMemory)?;
         let counters =
             A::vec(cpus.max(1) as usize, CpuCounters::new).ok_or(ConfigError::ItemsNoMemory)?;
-        let heap = A::vec(max_items as usize, || NIL).ok_or(ConfigError::ItemsNoMemory)?;
         // The policy's links grow with the blocks (`Writer::grow`).
         let links = A::vec(0, Links::new).ok_or(ConfigError::ItemsNoMemory)?;
         let memory = [
             core::mem::size_of_val(&*heads),
             core::mem::size_of_val(&*dir),
             core::mem::size_of_val(&*counters),
-            core::mem::size_of_val(&*heap),
         ]
         .iter()
         .fold(0u64, |sum, &bytes| sum.saturating_add(bytes as u64));
@@ -472,7 +473,8 @@ impl<A: Alloc> Store<A> {
             puts: 0,
             deletes: 0,
             expired: 0,
-            deadlines: Deadlines::new(heap),
+            // The heap grows with the deadlines the queues do not take.
+            deadlines: Deadlines::new(A::Vec::default()),
             version: 0,
         };
         Ok((store, writer))
@@ -614,7 +616,8 @@ impl<A: Alloc> Store<A> {
             memory: self
                 .memory
                 .saturating_add(writer.chunk_bytes)
-                .saturating_add(writer.links_bytes),
+                .saturating_add(writer.links_bytes)
+                .saturating_add(writer.deadlines.heap_bytes() as u64),
             reserved: [0; KV_STAT_RESERVED],
         }
     }
@@ -738,6 +741,7 @@ impl<A: Alloc> Writer<A> {
         let found = self.find_live(store, key, clock).ok_or(Error::NotFound)?;
         let i = found.i;
         let expires = clock.expiry(ttl_ms);
+        self.deadline_room(expires)?;
         let table = &store.table;
         if (found.expires == 0) != (expires.at == 0) {
             // The record gains or loses its deadline entry: the item moves
@@ -762,7 +766,8 @@ impl<A: Alloc> Writer<A> {
         table
             .set_expiry(i, expires.at, version)
             .ok_or(Error::NotFound)?;
-        self.deadlines.set(table, i, expires.at, expires.ttl_ms);
+        self.deadlines
+            .set(table, i, found.expires, expires.at, expires.ttl_ms);
         Ok(())
     }
 
@@ -863,6 +868,7 @@ impl<A: Alloc> Writer<A> {
         value: &[u8],
         expires: Expiry,
     ) -> Result<(), Error> {
+        self.deadline_room(expires)?;
         let table = &store.table;
         let stride = table.stride(key.len(), value.len(), expires.at);
         // A record of the same size whose item gains or loses its deadline
@@ -877,7 +883,8 @@ impl<A: Alloc> Writer<A> {
         let (old, new) = table.replace(&found, value, expires.at, version);
         // Same stride and a deadline entry exactly if it had one.
         if expires.at != 0 {
-            self.deadlines.set(table, i, expires.at, expires.ttl_ms);
+            self.deadlines
+                .set(table, i, found.expires, expires.at, expires.ttl_ms);
         }
         self.bytes_used = self.bytes_used.saturating_sub(old).saturating_add(new);
         store.policy.used(&mut self.order, table, i);
@@ -923,7 +930,7 @@ impl<A: Alloc> Writer<A> {
             class.free = i;
         }
         if expires.at != 0 {
-            self.deadlines.set(table, j, expires.at, expires.ttl_ms);
+            self.deadlines.set(table, j, 0, expires.at, expires.ttl_ms);
         }
         store.policy.moved(&mut self.order, table, i, j);
         store.policy.used(&mut self.order, table, j);
@@ -1011,6 +1018,41 @@ impl<A: Alloc> Writer<A> {
         Ok(())
     }
 
+    /// Makes sure the deadline index can take one more deadline if
+    /// `expires` is one: `NeedHeap` asks the caller for heap places when the
+    /// environment does not allocate under the writer's lock; `NoMemory`.
+    /// Changes nothing but the heap's places. Inline: a put pays a compare
+    /// or two unless the heap must grow.
+    #[inline(always)]
+    fn deadline_room(&mut self, expires: Expiry) -> Result<(), Error> {
+        if expires.at == 0 {
+            return Ok(());
+        }
+        match self.deadlines.heap_wants(self.max_items as usize) {
+            None => Ok(()),
+            Some(places) => self.grow_heap(places),
+        }
+    }
+
+    #[inline(never)]
+    fn grow_heap(&mut self, places: usize) -> Result<(), Error> {
+        if !A::CHUNKS_UNDER_LOCK {
+            // At most max_items: fits.
+            return Err(Error::NeedHeap(places as u32));
+        }
+        let more = A::vec(places, || NIL).ok_or(Error::NoMemory)?;
+        drop(self.add_heap(more));
+        Ok(())
+    }
+
+    /// Takes `more` heap places (from [`Alloc::vec`], asked by
+    /// [`Error::NeedHeap`]) for the deadline index if they are more than
+    /// its own; answers the array it does not keep, for the caller to free
+    /// without the writer's lock.
+    pub fn add_heap(&mut self, more: A::Vec<u32>) -> A::Vec<u32> {
+        self.deadlines.grow_heap(more)
+    }
+
     /// Takes `more` links (from [`Alloc::vec`] with `Links::new`, asked by
     /// [`Error::NeedLinks`]) for the policy if they cover more slots than
     /// its own, copying its own into them; answers the array it does not
@@ -1071,6 +1113,7 @@ impl<A: Alloc> Writer<A> {
         // Room in the item's class first: whatever happens next, a put that
         // cannot have it changes nothing.
         self.room(store, stride)?;
+        self.deadline_room(expires)?;
         if self.len < self.max_items {
             return self
                 .fill_free_slot(store, key, value, expires, stride)
@@ -1132,7 +1175,7 @@ impl<A: Alloc> Writer<A> {
             .ok_or(Error::Full)?;
         self.took(stride, i, free_next);
         if expires.at != 0 {
-            self.deadlines.set(table, i, expires.at, expires.ttl_ms);
+            self.deadlines.set(table, i, 0, expires.at, expires.ttl_ms);
         }
         store.policy.inserted(&mut self.order, i);
         self.len = self.len.saturating_add(1);
@@ -1233,14 +1276,15 @@ impl<A: Alloc> Writer<A> {
     /// Removes every item and detaches every block, calling `retire` with
     /// each chunk and its bytes: the caller frees them once every lock-free
     /// read that may still be inside has ended ([`Alloc::free_chunk`]).
-    /// Answers the policy's links, which no reader touches, for the caller
-    /// to free (without the writer's lock). Evictions are not counted; the
-    /// hit, miss and eviction counters keep their values.
+    /// Answers the policy's links and the deadline heap's places, which no
+    /// reader touches, for the caller to free (without the writer's lock).
+    /// Evictions are not counted; the hit, miss and eviction counters keep
+    /// their values.
     pub fn clear(
         &mut self,
         store: &Store<A>,
         mut retire: impl FnMut(NonNull<u8>, usize),
-    ) -> A::Vec<Links> {
+    ) -> (A::Vec<Links>, A::Vec<u32>) {
         store.table.clear();
         store
             .table
@@ -1253,8 +1297,8 @@ impl<A: Alloc> Writer<A> {
         self.chunk_bytes = 0;
         self.len = 0;
         self.bytes_used = 0;
-        self.deadlines.clear();
-        links
+        let heap = self.deadlines.clear();
+        (links, heap)
     }
 
     /// Calls `f(key, value)` for the first `limit` live items of bucket

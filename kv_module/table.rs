@@ -13,8 +13,9 @@
 //! block `i / BLOCK_SLOTS`; a block is a chunk of `BLOCK_SLOTS` records of
 //! one stride (in words), so the records of one block are all the same size
 //! and an item lives in a block whose stride is exactly its record's: a
-//! header, its key's words, its value's words, and the writer's deadline
-//! entry for it if it expires. Items of each
+//! 32-byte header, its key's words, its value's words, and the writer's
+//! deadline entry for it if it expires (a flag in the header says so), whose
+//! last word is the item's deadline, which readers read too. Items of each
 //! size share the blocks of their size class; the writer attaches a chunk
 //! to a class when the class runs out of room, and detaches them all only
 //! at a clear. The directory maps each block to its chunk's address with the
@@ -51,7 +52,10 @@
 //!    between `write_begin(B)` and `write_end(B)`: `seq` odd during it. A slot
 //!    that is being filled for bucket C is changed inside C's section, after
 //!    the section of the bucket it was last removed from has ended (the writer
-//!    lock orders the two).
+//!    lock orders the two). The deadline word at the end of an expiring
+//!    item's record is written with the header, inside the section; the
+//!    rest of the deadline entry is the writer's own, and no reader loads
+//!    it.
 //! 3. *Readers validate.* A reader loads B's `seq` (Acquire; odd: a write is in
 //!    progress, retry), walks the chain and copies key words and value words
 //!    with Relaxed loads, then issues an Acquire fence and loads `seq` again.
@@ -129,6 +133,20 @@ pub const NIL: u32 = u32::MAX;
 /// Bytes of a word: keys, values and records are counted in 8-byte words.
 pub const WORD: usize = 8;
 
+/// [`Header`]'s `lens`: key length in bits 0..7 (at most 64), this bit for
+/// an item that expires, whose deadline is then the last word of its
+/// record's deadline entry, and value length in bits 8..24.
+const EXPIRES: u32 = 1 << 7;
+/// The key length's bits of `lens`.
+const KEY_LEN: u32 = EXPIRES - 1;
+
+/// The value length a `lens` word holds, clamped so that one read in a torn
+/// state still indexes in bounds.
+#[inline(always)]
+fn value_len(lens: u32) -> usize {
+    ((lens >> 8) as usize).min(KV_MAX_VAL)
+}
+
 /// A block is `BLOCK_SLOTS` consecutive slot numbers whose records share one
 /// chunk and one stride: slot `i` is record `i % BLOCK_SLOTS` of block
 /// `i / BLOCK_SLOTS`. 512 records of `w` words take `w` pages exactly.
@@ -178,6 +196,12 @@ pub enum Error {
     /// without the lock, hands them over (`Writer::add_links`) and tries
     /// again. Nothing has changed.
     NeedLinks(u32),
+    /// The deadline index's heap must grow to this many places first (the
+    /// operation gives an item a deadline, and the heap has no place free),
+    /// and cannot be allocated under the writer's lock: the caller
+    /// allocates them without the lock, hands them over
+    /// (`Writer::add_heap`) and tries again. Nothing has changed.
+    NeedHeap(u32),
     /// Memory could not be allocated. Nothing has changed.
     NoMemory,
 }
@@ -328,11 +352,12 @@ pub struct Header {
     hash: AtomicU64,
     /// Next slot in the bucket chain, or in its class's free list.
     next: AtomicU32,
-    /// Key length in bits 0..8, value length in bits 8..24.
+    /// Key length, value length, and [`EXPIRES`] if the item expires: its deadline (nanoseconds of the
+    /// caller's monotonic clock) is then the last word of the deadline
+    /// entry at the record's end, which the table writes inside the write
+    /// section, as it does the header. An item that never expires has
+    /// neither the entry nor a word for it.
     lens: AtomicU32,
-    /// When the item expires, in nanoseconds of the caller's monotonic
-    /// clock; 0: never. Read by every hit, so next to the lengths.
-    expires: AtomicU64,
     /// The item's version (never 0 on a used slot): the writer gives a
     /// new one whenever the value or the expiry changes.
     version: AtomicU64,
@@ -371,7 +396,6 @@ static SENTINEL: Sentinel = Sentinel(
             hash: AtomicU64::new(0),
             next: AtomicU32::new(NIL),
             lens: AtomicU32::new(0),
-            expires: AtomicU64::new(0),
             version: AtomicU64::new(0),
             visit: AtomicU64::new(u64::MAX),
         }
@@ -380,7 +404,7 @@ static SENTINEL: Sentinel = Sentinel(
 
 /// A slot's record as the table reads it: the header, and the words after
 /// it (the key's words, then the value's, then whatever the writer keeps
-/// for the item: its deadline-index entry and its policy links).
+/// for the item: its deadline-index entry if it expires).
 #[derive(Clone, Copy)]
 pub struct Slot<'a> {
     head: &'a Header,
@@ -401,9 +425,25 @@ impl<'a> Slot<'a> {
     #[inline(always)]
     fn lens(&self) -> (usize, usize) {
         let lens = self.lens.load(Ordering::Relaxed);
-        let key_len = ((lens & 0xff) as usize).min(KV_MAX_KEY);
-        let value_len = ((lens >> 8) as usize).min(KV_MAX_VAL);
-        (key_len, value_len)
+        let key_len = ((lens & KEY_LEN) as usize).min(KV_MAX_KEY);
+        (key_len, value_len(lens))
+    }
+
+    /// The deadline of an item whose `lens` word is `lens` (0: never): the
+    /// record's last word if `lens` has [`EXPIRES`]. A torn `lens` reads
+    /// some word of the record: garbage the caller's validation discards.
+    #[inline(always)]
+    fn expires(&self, lens: u32) -> u64 {
+        if lens & EXPIRES == 0 {
+            return 0;
+        }
+        self.words.last().map_or(0, |w| w.load(Ordering::Relaxed))
+    }
+
+    /// The item's deadline (0: never).
+    #[inline(always)]
+    fn deadline(&self) -> u64 {
+        self.expires(self.lens.load(Ordering::Relaxed))
     }
 
     /// The words of a key of `key_len` bytes, and those after them.
@@ -415,15 +455,15 @@ impl<'a> Slot<'a> {
             .unwrap_or((self.words, &[]))
     }
 
-    /// Whether the slot holds `key`: if so, its value's length (clamped,
-    /// so that lengths read in a torn state still index in bounds).
+    /// Whether the slot holds `key`: if so, its `lens` word (decoded with
+    /// [`value_len`] and [`Slot::expires`]).
     #[inline(always)]
-    fn holds(&self, key: &Key) -> Option<usize> {
+    fn holds(&self, key: &Key) -> Option<u32> {
         if self.hash.load(Ordering::Relaxed) != key.hash {
             return None;
         }
         let lens = self.lens.load(Ordering::Relaxed);
-        if (lens & 0xff) as usize != key.len() {
+        if (lens & KEY_LEN) as usize != key.len() {
             return None;
         }
         let used = key.used_words();
@@ -434,7 +474,7 @@ impl<'a> Slot<'a> {
             .iter()
             .zip(used)
             .all(|(a, b)| a.load(Ordering::Relaxed) == *b);
-        same.then_some(((lens >> 8) as usize).min(KV_MAX_VAL))
+        same.then_some(lens)
     }
 
     #[inline(always)]
@@ -514,16 +554,22 @@ impl<'a> Slot<'a> {
                 }
             }
         }
-        self.set_lens(key_len, value.len());
     }
 
+    /// Stores the lengths and the deadline (writer only, inside a write
+    /// section): an item that expires has [`EXPIRES`] and its deadline in
+    /// the entry at the record's end, which its class has room for.
     #[inline(always)]
-    fn set_lens(&self, key_len: usize, value_len: usize) {
+    fn set_lens(&self, key_len: usize, value_len: usize, expires: u64) {
         // key_len <= 64 and value_len <= 256, checked by the callers.
-        self.lens.store(
-            (key_len as u32) | ((value_len as u32) << 8),
-            Ordering::Relaxed,
-        );
+        let mut lens = (key_len as u32) | ((value_len as u32) << 8);
+        if expires != 0 {
+            lens |= EXPIRES;
+            if let Some(at) = self.words.last() {
+                at.store(expires, Ordering::Relaxed);
+            }
+        }
+        self.lens.store(lens, Ordering::Relaxed);
     }
 
     /// Bytes the item accounts for in `bytes_used`.
@@ -534,7 +580,7 @@ impl<'a> Slot<'a> {
     }
 
     /// The record's last `n` words, where the writer keeps what it tracks
-    /// for the item (the deadline entry, the policy links).
+    /// for the item (the deadline entry).
     pub(crate) fn tail(&self, n: usize) -> &'a [AtomicU64] {
         let from = self.words.len().saturating_sub(n);
         self.words.get(from..).unwrap_or(&[])
@@ -701,7 +747,8 @@ pub fn is_expired(expires: u64, now: u64) -> bool {
 ///   by [`Table::attach`];
 /// - every used slot is on exactly one chain, the one its hash selects;
 /// - a used slot has key length 1..=KV_MAX_KEY and value length <= KV_MAX_VAL,
-///   and its record has room for both and for its [`Table::tail_words`].
+///   and its record has room for both and, if it expires, for its
+///   deadline entry ([`DEADLINE_WORDS`]).
 pub struct Table<B, D> {
     buckets: B,
     /// The block directory: entry `b` is the base of block `b`'s chunk with
@@ -935,9 +982,10 @@ where
         let mut steps = (MAX_BLOCKS as usize) << BLOCK_SHIFT;
         loop {
             let slot = resolve(dir, i)?;
-            if let Some(len) = slot.holds(key) {
+            if let Some(lens) = slot.holds(key) {
+                let len = value_len(lens);
                 out.fill(&slot, key, len);
-                let expires = slot.expires.load(Ordering::Relaxed);
+                let expires = slot.expires(lens);
                 let version = slot.version.load(Ordering::Relaxed);
                 let visit = slot.visit.load(Ordering::Relaxed);
                 // `read` fills in what it validated against.
@@ -1073,7 +1121,7 @@ where
                 return Some(Located {
                     i,
                     stride: HEADER_WORDS + slot.capacity(),
-                    expires: slot.expires.load(Ordering::Relaxed),
+                    expires: slot.deadline(),
                     slot,
                     prev_slot,
                     bucket,
@@ -1117,7 +1165,7 @@ where
         let (key_len, value_len) = slot.lens();
         self.write_begin(bucket);
         slot.set_value(key_len, value);
-        slot.expires.store(expires, Ordering::Relaxed);
+        slot.set_lens(key_len, value.len(), expires);
         slot.version.store(version, Ordering::Relaxed);
         self.write_end(bucket);
         // Both at most KV_MAX_KEY + KV_MAX_VAL.
@@ -1125,11 +1173,14 @@ where
     }
 
     /// Sets the expiry and version of used slot `i`, keeping its value.
+    /// The item expires after exactly if it did before (its record has a
+    /// deadline entry or has none).
     pub(crate) fn set_expiry(&self, i: u32, expires: u64, version: u64) -> Option<()> {
         let slot = self.slot(i)?;
         let bucket = self.bucket(slot.hash.load(Ordering::Relaxed))?;
+        let (key_len, value_len) = slot.lens();
         self.write_begin(bucket);
-        slot.expires.store(expires, Ordering::Relaxed);
+        slot.set_lens(key_len, value_len, expires);
         slot.version.store(version, Ordering::Relaxed);
         self.write_end(bucket);
         Some(())
@@ -1138,10 +1189,7 @@ where
     /// Used slot `i`'s expiry and version (writer only, so consistent).
     pub(crate) fn expiry_and_version(&self, i: u32) -> Option<(u64, u64)> {
         let slot = self.slot(i)?;
-        Some((
-            slot.expires.load(Ordering::Relaxed),
-            slot.version.load(Ordering::Relaxed),
-        ))
+        Some((slot.deadline(), slot.version.load(Ordering::Relaxed)))
     }
 
     /// Calls `f` with used slot `i`'s value (writer only, so consistent).
@@ -1186,7 +1234,7 @@ where
             word.store(u64::MAX, Ordering::Relaxed);
         }
         slot.set_value(key.len(), value);
-        slot.expires.store(expires, Ordering::Relaxed);
+        slot.set_lens(key.len(), value.len(), expires);
         slot.version.store(version, Ordering::Relaxed);
         slot.visit
             .store(u64::from(version as u32) << 32, Ordering::Relaxed);
@@ -1287,7 +1335,7 @@ where
     /// only.
     pub(crate) fn entry_words(&self, i: u32) -> Option<&[AtomicU64]> {
         let slot = self.slot(i)?;
-        if slot.expires.load(Ordering::Relaxed) == 0 {
+        if slot.lens.load(Ordering::Relaxed) & EXPIRES == 0 {
             return None;
         }
         slot.tail(DEADLINE_WORDS).get(..DEADLINE_WORDS)
@@ -1324,7 +1372,7 @@ where
         Some(Located {
             i,
             stride: HEADER_WORDS + slot.capacity(),
-            expires: slot.expires.load(Ordering::Relaxed),
+            expires: slot.deadline(),
             slot,
             prev_slot: self.slot(prev).map(|p| p.head),
             bucket,
@@ -1356,7 +1404,7 @@ where
         let mut count = 0u32;
         let mut i = bucket.head.load(Ordering::Relaxed);
         while let Some(slot) = self.slot(i) {
-            if !keep(slot.expires.load(Ordering::Relaxed)) {
+            if !keep(slot.deadline()) {
                 i = slot.next.load(Ordering::Relaxed);
                 continue;
             }

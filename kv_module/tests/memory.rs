@@ -10,8 +10,8 @@ use std::vec::Vec;
 
 use super::{del, free_now, get, never, put, store, HStore, HostAlloc, Retired};
 use crate::policy::{Links, Policy};
-use crate::store::{Alloc, Condition, Error, Events, Put, PutArgs, Store, Writer};
-use crate::table::{Bucket, BLOCK_SLOTS, HEADER_WORDS};
+use crate::store::{Alloc, Clock, Condition, Error, Events, Put, PutArgs, Store, Writer};
+use crate::table::{Bucket, BLOCK_SLOTS, DEADLINE_WORDS, HEADER_WORDS, NIL};
 
 fn memory(s: &HStore, w: &super::HWriter) -> u64 {
     s.usage(w).memory
@@ -202,32 +202,14 @@ unsafe impl Alloc for SpinAlloc {
 type SStore = Store<SpinAlloc>;
 type SWriter = Writer<SpinAlloc>;
 
-/// A put as the module runs it: on `NeedLinks` or `NeedChunk`, the
-/// memory allocated without the lock and handed over, then the put again;
-/// memory the writer no longer needs is freed.
+/// A put as the module runs it ([`spin`]).
 fn spin_put(s: &SStore, w: &mut SWriter, k: &[u8], v: &[u8]) -> Result<Put, Error> {
     let key = s.key(k)?;
     let args = PutArgs {
         cond: Condition::Always,
         ttl_ms: 0,
     };
-    loop {
-        match w.put_if(s, &key, v, args, &never()) {
-            Err(Error::NeedLinks(len)) => {
-                let links = SpinAlloc::vec(len as usize, Links::new).ok_or(Error::NoMemory)?;
-                drop(w.add_links(links));
-            }
-            Err(Error::NeedChunk(stride)) => {
-                let bytes = s.chunk_bytes(stride as usize);
-                let chunk = SpinAlloc::chunk(bytes).ok_or(Error::NoMemory)?;
-                if let Some(unused) = w.add_chunk(s, stride as usize, chunk) {
-                    // SAFETY: From `chunk(bytes)` just now, never attached.
-                    unsafe { SpinAlloc::free_chunk(unused, bytes) };
-                }
-            }
-            other => return other,
-        }
-    }
+    spin(s, w, &mut |_| {}, |w| w.put_if(s, &key, v, args, &never()))
 }
 
 /// Without a chunk a put answers `NeedChunk` and changes nothing; with it
@@ -337,8 +319,8 @@ fn a_full_directory_refuses_new_classes() {
     );
 }
 
-/// Runs a writer operation as the module does: on `NeedLinks` or
-/// `NeedChunk`, the memory allocated without the lock and handed over,
+/// Runs a writer operation as the module does: on `NeedLinks`, `NeedHeap`
+/// or `NeedChunk`, the memory allocated without the lock and handed over,
 /// then the operation again; `between` runs where another thread's
 /// operation could, while the lock is free.
 fn spin<T>(
@@ -353,6 +335,11 @@ fn spin<T>(
                 let links = SpinAlloc::vec(len as usize, Links::new).ok_or(Error::NoMemory)?;
                 between(w);
                 drop(w.add_links(links));
+            }
+            Err(Error::NeedHeap(places)) => {
+                let heap = SpinAlloc::vec(places as usize, || NIL).ok_or(Error::NoMemory)?;
+                between(w);
+                drop(w.add_heap(heap));
             }
             Err(Error::NeedChunk(stride)) => {
                 let bytes = s.chunk_bytes(stride as usize);
@@ -441,4 +428,85 @@ proptest::proptest! {
             proptest::prop_assert!(w.len() <= 2);
         }
     }
+}
+
+/// The deadline heap takes memory only as deadlines come: none for items
+/// without a TTL, 64 places for the first, and more for the deadlines the
+/// queues do not take (asked by `NeedHeap` and handed over as the module
+/// does), and none again after a clear. Each item keeps its
+/// deadline through the heap's growth, and they expire earliest first.
+#[test]
+fn the_deadline_heap_grows_with_the_deadlines_it_holds() {
+    const MS: u64 = 1_000_000;
+    let (s, mut w) = Store::<SpinAlloc>::new(256, 256, Policy::None, 1, [1, 2]).unwrap();
+    let load = s.usage(&w).memory;
+    let at = |ms: u64| Clock::new(move || ms * MS);
+    let put_ttl = |w: &mut SWriter, k: u32, ttl_ms: u64| {
+        let key = s.key(&k.to_le_bytes()).unwrap();
+        let args = PutArgs {
+            cond: Condition::Always,
+            ttl_ms,
+        };
+        spin(&s, w, &mut |_| {}, |w| {
+            w.put_if(&s, &key, b"v", args, &at(1))
+        })
+    };
+    for k in 0..100u32 {
+        spin_put(&s, &mut w, &k.to_le_bytes(), b"v").unwrap();
+    }
+    let plain = s.usage(&w).memory;
+    // 4-byte keys and 1-byte values with their deadline entry.
+    let expiring_chunk = s.chunk_bytes(HEADER_WORDS + 2 + DEADLINE_WORDS) as u64;
+    // A few TTLs: the queues take them all, and the heap has its first
+    // 64 places.
+    for k in 100..150u32 {
+        put_ttl(&mut w, k, 1000 + u64::from(k % 4)).unwrap();
+    }
+    assert_eq!(s.usage(&w).memory - plain, expiring_chunk + 64 * 4);
+    // A TTL an item: the four queues left take four, the heap the other
+    // 96, in 64 places and then twice as many.
+    for k in 150..250u32 {
+        put_ttl(&mut w, k, 5000 + u64::from(k)).unwrap();
+    }
+    let heap = s.usage(&w).memory - plain - expiring_chunk;
+    assert_eq!(heap, 128 * 4);
+    let deadline = |w: &SWriter, k: u32| {
+        let key = s.key(&k.to_le_bytes()).unwrap();
+        let _ = w;
+        let mut out = crate::table::ValueOut::new();
+        s.get(&key, 0, &mut out, || {}, || 1)
+            .map(|found| found.expires)
+    };
+    let mut deadlines: Vec<(u64, u32)> = (100..250u32)
+        .map(|k| (deadline(&w, k).unwrap(), k))
+        .collect();
+    for &(at, k) in &deadlines {
+        let ttl = if k < 150 {
+            1000 + u64::from(k % 4)
+        } else {
+            5000 + u64::from(k)
+        };
+        assert!(
+            at <= (1 + ttl) * MS && at > (1 + ttl) * MS - ttl * MS / 1024,
+            "{k}: {at}"
+        );
+    }
+    deadlines.sort();
+    // Reclaim at the 120th deadline: the items due by then go, the others
+    // stay.
+    let now = deadlines[119].0;
+    while w.reclaim_expired(&s, now, 16).1 {}
+    let due = deadlines.iter().filter(|&&(at, _)| at <= now).count();
+    assert!(due >= 120 && due < deadlines.len());
+    assert_eq!(w.next_deadline(&s), Some(deadlines[due].0));
+    for &(at, k) in &deadlines {
+        let left = w.ttl(
+            &s,
+            &s.key(&k.to_le_bytes()).unwrap(),
+            &Clock::new(move || now),
+        );
+        assert_eq!(left.is_ok(), at > now, "{k}, deadline {at}");
+    }
+    w.clear(&s, free_now);
+    assert_eq!(s.usage(&w).memory, load);
 }
