@@ -203,7 +203,8 @@ where
         es.get(slot).filter(|e| e.place != NIL).map(|e| e.at)
     }
 
-    /// Gives `slot`, which had the deadline `had` (0: none), the deadline
+    /// Gives `slot`, which had the deadline `had` (0: none; a slot has one
+    /// exactly if the index holds it), the deadline
     /// `at` (0: none), which an item put with `ttl_ms` got: the TTL chooses
     /// the queue. A slot that keeps its deadline stays where it is. The
     /// slot's entry may hold `at` already (the store writes it with the
@@ -211,16 +212,15 @@ where
     /// heap place, [`Deadlines::heap_wants`] was asked first.
     #[inline(always)]
     pub fn set<E: Entries + ?Sized>(&mut self, es: &E, slot: u32, had: u64, at: u64, ttl_ms: u64) {
+        // Inline, so that the commonest puts cost a compare here: of an
+        // item that never expires and had no deadline, and of one whose
+        // deadline stays (a renewal within the deadline's resolution).
+        if had == at {
+            return;
+        }
         let Some(Entry { place, .. }) = es.get(slot) else {
             return; // a slot number past the storage: never from the writer
         };
-        // Inline, so that the commonest puts cost a compare or two here: of
-        // an item that never expires and had no deadline, and of one whose
-        // deadline stays (a renewal within the deadline's resolution).
-        let keeps = if place == NIL { at == 0 } else { had == at };
-        if keeps {
-            return;
-        }
         self.change(es, slot, at, place, ttl_ms);
     }
 

@@ -1223,7 +1223,9 @@ where
     /// Writes a new item into `slot` (inside a write section): key, value,
     /// expiry, version, a generation from the version (so unlike the slot's
     /// earlier items', not referenced), and the words after the value set
-    /// to `NIL` links (the writer's entry and links start empty).
+    /// to `NIL` links (the writer's entry and links start empty). Inline:
+    /// out of line, an insert paid 19 instructions for the call.
+    #[inline(always)]
     fn fill(&self, slot: Slot<'_>, key: &Key, value: &[u8], expires: u64, version: u64) {
         slot.hash.store(key.hash, Ordering::Relaxed);
         let (key_words, rest) = slot.split(key.len());

@@ -394,7 +394,7 @@ fn memory_table(out: &mut String, m: &Memory) {
     let _ = writeln!(
         out,
         "memory: {KV_INSMOD}: used memory grown across insmod kv.ko buckets=ITEMS max_items=ITEMS use_lru=0 \
-         (the buckets, the block directory, the deadline index, per-CPU counters), less kv.ko's own code and data"
+         (the buckets, the block directory, per-CPU counters), less kv.ko's own code and data"
     );
     let _ = writeln!(
         out,
