@@ -97,6 +97,7 @@ guest-tests: build-lib-so build/bench/kv-peers
 	$(CC) $(TEST_CFLAGS) -m32 -static tests/c/compat32.c -o build/guest/compat32
 	$(CC) $(TEST_CFLAGS) tests/c/unload_race.c -o build/guest/unload_race
 	$(CC) $(TEST_CFLAGS) tests/c/fault_load.c -o build/guest/fault_load
+	$(CC) $(TEST_CFLAGS) tests/c/mapping.c -L. -lkv -o build/guest/mapping
 	cp tests/torture/guest.sh build/guest/kv-torture.sh
 	cp tests/lib.sh build/guest/lib.sh
 	$(CC) $(TEST_CFLAGS) -pthread tests/c/rt_get_latency.c -o build/guest/rt_get_latency

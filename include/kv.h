@@ -168,6 +168,27 @@ struct kv_dump_args {
 /* A batch of struct kv_cache_op: returns ops processed. */
 #define KV_IOC_CACHE_BATCH _IOWR(KV_IOC_MAGIC, 10, struct kv_batch_args)
 
+/* A read-only mapping of the store (docs/mapping.md): mmap of /dev/kvstore
+ * at offset 0 starts with this header page; block b's records are at page
+ * offset block_pgoff + b * KV_MAP_BLOCK_PAGES. */
+#define KV_MAP_MAGIC 0x0065726f7473766bULL /* "kvstore\0", little-endian */
+#define KV_MAP_VERSION 1
+#define KV_MAP_BLOCK_PAGES 64
+struct kv_map_header {
+	uint64_t magic;        /* KV_MAP_MAGIC */
+	uint32_t version;      /* KV_MAP_VERSION */
+	uint32_t policy;       /* use_lru: 0 none, 1 LRU, 2 SIEVE */
+	uint32_t bucket_count;
+	uint32_t blocks;       /* entries of the block table */
+	uint32_t block_slots;  /* records per block */
+	uint32_t header_words; /* 8-byte words of a record's header */
+	uint64_t seed[2];      /* the hash's secrets */
+	uint64_t block_table;  /* byte offset: blocks x (stride | generation << 32) */
+	uint64_t buckets;      /* byte offset: bucket_count x (seq, head) */
+	uint64_t map_bytes;    /* bytes of the mapping at offset 0 */
+	uint64_t block_pgoff;  /* page offset of block 0's records */
+};
+
 /* Opens /dev/kvstore (read-write, close-on-exec); returns the descriptor. */
 int kv_open(void);
 /* Opens /dev/kvstore read-only (needs only read permission): kv_get,

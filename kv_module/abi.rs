@@ -198,6 +198,55 @@ pub struct KvDumpArgs {
     pub reserved: u32,
 }
 
+/// The first bytes of a mapping of the store (`mmap` of `/dev/kvstore` at
+/// offset 0): "kvstore" and a zero byte, little-endian.
+pub const KV_MAP_MAGIC: u64 = u64::from_le_bytes(*b"kvstore\0");
+/// The layout this header describes (`docs/mapping.md`). A reader that
+/// does not know the version uses the ioctls.
+pub const KV_MAP_VERSION: u32 = 1;
+/// Pages of the mapping's offsets each block takes: block `b`'s records are
+/// mapped at page offset `block_pgoff + b * KV_MAP_BLOCK_PAGES`, and a
+/// block holds at most this many pages.
+pub const KV_MAP_BLOCK_PAGES: u64 = 64;
+
+/// The header page of a mapping of the store: where a reader finds the
+/// rest. Written once at load; every field is a whole word, so the page
+/// holds no padding, and the rest of the page is zero.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KvMapHeader {
+    /// [`KV_MAP_MAGIC`].
+    pub magic: u64,
+    /// [`KV_MAP_VERSION`].
+    pub version: u32,
+    /// The eviction policy, as `use_lru` (0 none, 1 LRU, 2 SIEVE).
+    pub policy: u32,
+    /// Number of buckets.
+    pub bucket_count: u32,
+    /// Number of blocks, each of `block_slots` records.
+    pub blocks: u32,
+    /// Records per block (slot `i` is record `i % block_slots` of block
+    /// `i / block_slots`).
+    pub block_slots: u32,
+    /// 8-byte words of a record's header.
+    pub header_words: u32,
+    /// The hash's two secrets.
+    pub seed: [u64; 2],
+    /// Byte offset in this mapping of the block table: `blocks` 8-byte
+    /// entries, each a block's stride in words (0: no records) in bits
+    /// 0..32 and its generation, which changes whenever the block does, in
+    /// bits 32..64.
+    pub block_table: u64,
+    /// Byte offset in this mapping of the buckets: `bucket_count` pairs of
+    /// 32-bit words, the sequence count and the chain's first slot.
+    pub buckets: u64,
+    /// Bytes of this mapping (header, block table and buckets, each in
+    /// whole pages).
+    pub map_bytes: u64,
+    /// Page offset of block 0's records ([`KV_MAP_BLOCK_PAGES`]).
+    pub block_pgoff: u64,
+}
+
 impl KvKey {
     pub const ZERO: Self = Self {
         len: 0,

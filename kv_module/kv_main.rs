@@ -12,6 +12,7 @@
 use kernel::{
     fs::{file, File},
     miscdevice::{MiscDevice, MiscDeviceRegistration},
+    mm::virt::VmaNew,
     prelude::*,
     seq_file::SeqFile,
     seq_print,
@@ -26,6 +27,8 @@ mod abi;
 #[allow(unreachable_pub, dead_code)]
 mod expiry;
 #[allow(unreachable_pub, dead_code)]
+mod pages;
+#[allow(unreachable_pub, dead_code)]
 mod policy;
 #[allow(unreachable_pub, dead_code)]
 mod store;
@@ -35,6 +38,7 @@ mod table;
 mod dump;
 mod ioctl;
 mod loaded_store;
+mod mapping;
 mod owned_misc;
 mod reclaim;
 mod sysfs;
@@ -58,11 +62,15 @@ module! {
         },
         max_items: u32 {
             default: 256,
-            description: "Capacity in items, 1..=1048576 (all preallocated at load)",
+            description: "Capacity in items, 1..=1048576 (memory is taken as items arrive)",
         },
         use_lru: u32 {
             default: 0,
             description: "Eviction when full: 0 none (ENOSPC), 1 exact LRU, 2 SIEVE",
+        },
+        mmap: u32 {
+            default: 1,
+            description: "1: readers may map the store read-only and get without a system call (they see the hash secrets); 0: mmap is refused",
         },
         test_release_delay_ms: u32 {
             default: 0,
@@ -97,6 +105,11 @@ fn checked_params() -> Result<(u32, u32, Policy)> {
         pr_err!("use_lru={use_lru} must be 0 (none), 1 (LRU) or 2 (SIEVE)\n");
         return Err(EINVAL);
     };
+    let mmap = *module_parameters::mmap.value();
+    if mmap > 1 {
+        pr_err!("mmap={mmap} must be 0 (refused) or 1 (read-only mappings)\n");
+        return Err(EINVAL);
+    }
     let delay = *module_parameters::test_release_delay_ms.value();
     if delay > MAX_RELEASE_DELAY_MS {
         pr_err!("test_release_delay_ms={delay} is out of range 0..={MAX_RELEASE_DELAY_MS}\n");
@@ -120,6 +133,7 @@ impl kernel::Module for KvModule {
         let (buckets, max_items, policy) = checked_params()?;
         let (store, writer) = loaded_store::new_store(buckets, max_items, policy)?;
         loaded_store::install(store, writer)?;
+        mapping::init();
         reclaim::start();
 
         // The device's file operations name this module as owner, so the VFS
@@ -184,6 +198,11 @@ impl MiscDevice for KvDevice {
     fn show_fdinfo(_device: (), m: &SeqFile, file: &File) {
         let access = Access::from_accmode(file.flags() & file::flags::O_ACCMODE);
         seq_print!(m, "kvstore-access:\t{}\n", access.name());
+    }
+
+    // A read-only mapping of the store (mapping.rs).
+    fn mmap(_device: (), file: &File, vma: &VmaNew) -> Result {
+        mapping::mmap(file, vma, *module_parameters::mmap.value() == 1)
     }
 
     // The ABI has no pointers and the same layout for 32- and 64-bit callers,

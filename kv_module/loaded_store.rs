@@ -431,6 +431,9 @@ pub(crate) fn clear() -> Result {
     // RCU core initializes it when the callback is queued.
     let head = unsafe { core::mem::zeroed() };
     let mut retired = KBox::new(Retired { head, chunks }, GFP_KERNEL | __GFP_NOWARN)?;
+    // No chunk is being mapped from the detach to the queueing of the
+    // chunks' free (mapping.rs).
+    let _no_maps = crate::mapping::exclude_maps();
     let (links, heap) = {
         let mut guard = WRITER.lock();
         let writer = guard.as_mut().ok_or(ENODEV)?;
@@ -440,6 +443,11 @@ pub(crate) fn clear() -> Result {
             let _ = retired.chunks.push_within_capacity((chunk, bytes));
         })
     };
+    // Without the lock: a reader's mapping of a chunk keeps its pages, which
+    // must hold none of the cleared items.
+    for &(chunk, bytes) in retired.chunks.iter() {
+        crate::mapping::scrub_chunk(chunk, bytes);
+    }
     // The policy's links and the deadline heap: no reader touches them,
     // freed at once, without the lock.
     drop(links);

@@ -37,12 +37,13 @@ use core::ops::DerefMut;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
-use crate::abi::{self, KvUsageStat, KV_MAX_VAL, KV_STAT_RESERVED};
+use crate::abi::{self, KvMapHeader, KvUsageStat, KV_MAX_VAL, KV_STAT_RESERVED};
 use crate::expiry::{Deadlines, Entries, Entry};
+use crate::pages::Pages;
 use crate::policy::{Links, Order, Policy, Relink, Visited};
 use crate::table::{
     detached, is_expired, Bucket, Found, Hit, Located, Table, BLOCK_SHIFT, BLOCK_SLOTS,
-    DEADLINE_WORDS, HEADER_WORDS, MAX_BLOCKS, NIL,
+    CHUNK_ALIGN, DEADLINE_WORDS, HEADER_WORDS, MAX_BLOCKS, NIL,
 };
 
 pub use crate::table::{Error, Key, ValueOut, MAX_BUCKETS, MAX_ITEMS};
@@ -211,10 +212,11 @@ pub fn ms_left(expires: u64, now: u64) -> i64 {
 /// write section (`Slot::set_lens`), before the index is told
 /// ([`Deadlines::set`] with the deadline the slot had), so `put` leaves it
 /// alone. No reader reads the other words.
-impl<B, D> Entries for Table<B, D>
+impl<B, D, P> Entries for Table<B, D, P>
 where
     B: core::ops::Deref<Target = [Bucket]>,
     D: core::ops::Deref<Target = [AtomicPtr<u8>]>,
+    P: core::ops::Deref<Target = [AtomicU64]>,
 {
     fn get(&self, slot: u32) -> Option<Entry> {
         self.slot(slot)?;
@@ -243,10 +245,11 @@ where
 }
 
 /// SIEVE's visited bits are the table's per-slot `referenced` bits.
-impl<B, D> Visited for Table<B, D>
+impl<B, D, P> Visited for Table<B, D, P>
 where
     B: core::ops::Deref<Target = [Bucket]>,
     D: core::ops::Deref<Target = [AtomicPtr<u8>]>,
+    P: core::ops::Deref<Target = [AtomicU64]>,
 {
     fn take(&self, i: u32) -> bool {
         self.take_referenced(i)
@@ -336,11 +339,15 @@ impl Default for CpuCounters {
     }
 }
 
-type StoreTable<A> = Table<<A as Alloc>::Vec<Bucket>, <A as Alloc>::Vec<AtomicPtr<u8>>>;
+/// The buckets and the public block table in pages of their own, which a
+/// mapping shows; the directory, which holds kernel addresses, in an array.
+type StoreTable<A> = Table<Pages<Bucket, A>, <A as Alloc>::Vec<AtomicPtr<u8>>, Pages<AtomicU64, A>>;
 
 /// The shared part: lock-free gets and counters.
 pub struct Store<A: Alloc> {
     table: StoreTable<A>,
+    /// The first page of a mapping of the store.
+    map_header: Pages<KvMapHeader, A>,
     /// Indexed by the CPU number the caller passes (modulo the length): a
     /// get writes only its own CPU's line. Relaxed atomic adds, so a caller
     /// preempted and moved to another CPU between reading its number and
@@ -440,22 +447,44 @@ impl<A: Alloc> Store<A> {
         if !(1..=MAX_ITEMS).contains(&max_items) {
             return Err(ConfigError::MaxItems);
         }
-        let heads = A::vec(buckets as usize, Bucket::new).ok_or(ConfigError::BucketsNoMemory)?;
-        let dir = A::vec(Self::blocks_for(max_items) as usize, detached)
-            .ok_or(ConfigError::ItemsNoMemory)?;
+        let heads =
+            Pages::new(buckets as usize, Bucket::new).ok_or(ConfigError::BucketsNoMemory)?;
+        let blocks = Self::blocks_for(max_items);
+        let dir = A::vec(blocks as usize, detached).ok_or(ConfigError::ItemsNoMemory)?;
+        let public =
+            Pages::new(blocks as usize, || AtomicU64::new(0)).ok_or(ConfigError::ItemsNoMemory)?;
+        let header_bytes = core::mem::size_of::<KvMapHeader>().next_multiple_of(CHUNK_ALIGN);
+        let map_header = Pages::new(1, || KvMapHeader {
+            magic: abi::KV_MAP_MAGIC,
+            version: abi::KV_MAP_VERSION,
+            policy: policy as u32,
+            bucket_count: buckets,
+            blocks,
+            block_slots: BLOCK_SLOTS as u32,
+            header_words: HEADER_WORDS as u32,
+            seed,
+            block_table: header_bytes as u64,
+            buckets: (header_bytes + public.bytes()) as u64,
+            map_bytes: (header_bytes + public.bytes() + heads.bytes()) as u64,
+            block_pgoff: ((header_bytes + public.bytes() + heads.bytes()) / CHUNK_ALIGN) as u64,
+        })
+        .ok_or(ConfigError::ItemsNoMemory)?;
         let counters =
             A::vec(cpus.max(1) as usize, CpuCounters::new).ok_or(ConfigError::ItemsNoMemory)?;
         // The policy's links grow with the blocks (`Writer::grow`).
         let links = A::vec(0, Links::new).ok_or(ConfigError::ItemsNoMemory)?;
         let memory = [
-            core::mem::size_of_val(&*heads),
+            heads.bytes(),
             core::mem::size_of_val(&*dir),
+            public.bytes(),
+            map_header.bytes(),
             core::mem::size_of_val(&*counters),
         ]
         .iter()
         .fold(0u64, |sum, &bytes| sum.saturating_add(bytes as u64));
         let store = Store {
-            table: Table::new(heads, dir, seed),
+            table: Table::new(heads, dir, public, seed),
+            map_header,
             counters,
             policy,
             memory,
@@ -501,6 +530,35 @@ impl<A: Alloc> Store<A> {
     /// Blocks the directory holds: at most one chunk each.
     pub fn blocks(&self) -> u32 {
         self.table.blocks()
+    }
+
+    /// What a mapping of the store shows at page offset 0, in order: the
+    /// header page, the public block table, the buckets; each as the
+    /// address and bytes (a multiple of a page) of pages of its own.
+    pub fn map_regions(&self) -> [(NonNull<u8>, usize); 3] {
+        fn region<T, A: Alloc>(pages: &Pages<T, A>) -> (NonNull<u8>, usize) {
+            (pages.base(), pages.bytes())
+        }
+        [
+            region(&self.map_header),
+            region(self.table.public_storage()),
+            region(self.table.bucket_storage()),
+        ]
+    }
+
+    /// The mapping's header.
+    pub fn map_header(&self) -> Option<&KvMapHeader> {
+        // One element, made in `new`.
+        self.map_header.first()
+    }
+
+    /// Block `b`'s chunk and its bytes, if attached: what a mapping shows
+    /// at page offset `block_pgoff + b * KV_MAP_BLOCK_PAGES`. The caller
+    /// keeps any clear from running while it uses the address.
+    pub fn block_chunk(&self, b: u32) -> Option<(NonNull<u8>, usize)> {
+        self.table
+            .block_chunk(b)
+            .map(|(chunk, stride)| (chunk, self.table.chunk_bytes(stride)))
     }
 
     /// Bytes of a chunk for class `stride` ([`Error::NeedChunk`]).
@@ -1195,12 +1253,14 @@ impl<A: Alloc> Writer<A> {
     fn remove(&mut self, store: &Store<A>, found: Located<'_>) -> Option<()> {
         let table = &store.table;
         let Located { i, stride, .. } = found;
-        let class = self.classes.get_mut(stride)?;
-        let size = table.remove(&found, class.free);
-        class.free = i;
+        // The deadline first: its entry is in the record, which the table
+        // zeroes as it frees it.
         if found.expires != 0 {
             self.deadlines.remove(table, i);
         }
+        let class = self.classes.get_mut(stride)?;
+        let size = table.remove(&found, class.free);
+        class.free = i;
         store.policy.removed(&mut self.order, i);
         self.len = self.len.saturating_sub(1);
         self.bytes_used = self.bytes_used.saturating_sub(size);

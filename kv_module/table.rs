@@ -136,14 +136,14 @@ pub const WORD: usize = 8;
 /// [`Header`]'s `lens`: key length in bits 0..7 (at most 64), this bit for
 /// an item that expires, whose deadline is then the last word of its
 /// record's deadline entry, and value length in bits 8..24.
-const EXPIRES: u32 = 1 << 7;
+pub const EXPIRES: u32 = 1 << 7;
 /// The key length's bits of `lens`.
-const KEY_LEN: u32 = EXPIRES - 1;
+pub const KEY_LEN: u32 = EXPIRES - 1;
 
 /// The value length a `lens` word holds, clamped so that one read in a torn
 /// state still indexes in bounds.
 #[inline(always)]
-fn value_len(lens: u32) -> usize {
+pub fn value_len(lens: u32) -> usize {
     ((lens >> 8) as usize).min(KV_MAX_VAL)
 }
 
@@ -270,6 +270,32 @@ impl Key {
         Ok(unsafe { slot.assume_init_mut() })
     }
 
+    /// `bytes` checked as a key (1..=KV_MAX_KEY bytes), packed into
+    /// little-endian words and hashed under `seed` ([`key_hash`]); `None`
+    /// for a bad length. The one packing of the table's keys and of a
+    /// mapped reader's.
+    #[inline(always)]
+    pub fn pack(bytes: &[u8], seed: [u64; 2]) -> Option<Key> {
+        if bytes.is_empty() || bytes.len() > KV_MAX_KEY {
+            return None;
+        }
+        let mut key = Key::new();
+        for_each_word(bytes, |n, word| {
+            if let Some(w) = key.words.get_mut(n) {
+                *w = word;
+            }
+        });
+        key.len = bytes.len() as u32; // 1..=64
+        key.hash = key_hash(seed, &key);
+        Some(key)
+    }
+
+    /// The key's hash under the seed it was packed or sealed with.
+    #[inline(always)]
+    pub fn hash(&self) -> u64 {
+        self.hash
+    }
+
     /// The key's length in bytes (1..=KV_MAX_KEY).
     #[inline(always)]
     pub(crate) fn len(&self) -> usize {
@@ -281,8 +307,9 @@ impl Key {
         self.hash
     }
 
+    /// The words the key's length covers (the last zero-padded).
     #[inline(always)]
-    fn used_words(&self) -> &[u64] {
+    pub(crate) fn used_words(&self) -> &[u64] {
         // At most KEY_WORDS, which the compiler then knows: no second check.
         let n = self.len().div_ceil(WORD).min(KEY_WORDS);
         self.words.get(..n).unwrap_or(&self.words)
@@ -376,6 +403,12 @@ pub struct Header {
 
 /// Words of [`Header`].
 pub const HEADER_WORDS: usize = core::mem::size_of::<Header>() / WORD;
+// A mapping shows records as this layout (`mapped.rs`, `docs/mapping.md`):
+// hash, `next` and `lens` in one word (`next` first), version, visit.
+const _: () = assert!(HEADER_WORDS == 4);
+const _: () = assert!(core::mem::offset_of!(Header, next) == 8);
+const _: () = assert!(core::mem::offset_of!(Header, lens) == 12);
+const _: () = assert!(core::mem::offset_of!(Header, version) == 16);
 /// Bytes of a block's headers, which come first in its chunk; the words of
 /// its records follow them, at the block's stride less a header.
 const HEADERS_BYTES: usize = BLOCK_SLOTS * HEADER_WORDS * WORD;
@@ -572,6 +605,20 @@ impl<'a> Slot<'a> {
         self.lens.store(lens, Ordering::Relaxed);
     }
 
+    /// Zeroes what the record held of its item (writer only, inside the
+    /// write section that took it out of its chain): its hash, lengths,
+    /// key, value and deadline entry, so that no byte of a removed item
+    /// stays in memory a reader may map (`docs/mapping.md`). `next`
+    /// (the free list's link) and `visit` (the slot's generation) stay.
+    fn scrub(&self) {
+        self.hash.store(0, Ordering::Relaxed);
+        self.lens.store(0, Ordering::Relaxed);
+        self.version.store(0, Ordering::Relaxed);
+        for word in self.words {
+            word.store(0, Ordering::Relaxed);
+        }
+    }
+
     /// Bytes the item accounts for in `bytes_used`.
     #[inline(always)]
     fn size(&self) -> u64 {
@@ -656,12 +703,14 @@ impl Default for ValueOut {
     }
 }
 
-/// One hash bucket.
+/// One hash bucket. `repr(C)`: mapped into readers as two 32-bit words
+/// (`docs/mapping.md`).
+#[repr(C)]
 pub struct Bucket {
     /// Sequence counter: odd while a writer changes this bucket's chain.
-    seq: AtomicU32,
+    pub(crate) seq: AtomicU32,
     /// First slot of the chain, or `NIL`.
-    head: AtomicU32,
+    pub(crate) head: AtomicU32,
 }
 
 impl Bucket {
@@ -749,13 +798,19 @@ pub fn is_expired(expires: u64, now: u64) -> bool {
 /// - a used slot has key length 1..=KV_MAX_KEY and value length <= KV_MAX_VAL,
 ///   and its record has room for both and, if it expires, for its
 ///   deadline entry ([`DEADLINE_WORDS`]).
-pub struct Table<B, D> {
+pub struct Table<B, D, P> {
     buckets: B,
     /// The block directory: entry `b` is the base of block `b`'s chunk with
     /// the block's record stride in words in its low bits (below
     /// [`CHUNK_ALIGN`], which aligns every chunk), or the sentinel's address
     /// with stride 0.
     dir: D,
+    /// What a mapping of the store shows of the directory, one entry per
+    /// block: the block's stride in bits 0..32 (0: detached) and in bits
+    /// 32..64 a generation that changes at each attach and detach, so that
+    /// a reader that mapped a block's chunk can tell it is still the one
+    /// (`docs/mapping.md`). No kernel pointer.
+    public: P,
     seed: [u64; 2],
     /// Sequence count of evictions: odd while one is in progress (header,
     /// point 6).
@@ -766,6 +821,37 @@ pub struct Table<B, D> {
 fn mix(a: u64, b: u64) -> u64 {
     let p = u128::from(a) * u128::from(b);
     (p as u64) ^ ((p >> 64) as u64)
+}
+
+/// The hash of a packed key under the table's `seed`: what
+/// [`Table::key`] and [`Table::seal`] give every key, and what a reader of
+/// a mapping of the store computes with the seed its header shows
+/// (`mapped.rs`), so both find the same bucket.
+#[inline(always)]
+pub fn key_hash(seed: [u64; 2], key: &Key) -> u64 {
+    let [s0, s1] = seed;
+    let mut h = s0 ^ u64::from(key.len);
+    // Pairs of words; an odd last word pairs with zero (the length,
+    // hashed above, tells "a" from "a\0").
+    let mut rest = key.used_words();
+    while let Some(([a, b], tail)) = rest.split_first_chunk::<2>() {
+        h = mix(a ^ s1, b ^ h);
+        rest = tail;
+    }
+    if let [a] = rest {
+        h = mix(a ^ s1, h);
+    }
+    mix(h ^ s1, s0 ^ 0x9e37_79b9_7f4a_7c15)
+}
+
+/// The bucket, below `bucket_count` (at most [`MAX_BUCKETS`]), of a key
+/// whose hash is `hash`.
+#[inline(always)]
+pub fn bucket_of(hash: u64, bucket_count: usize) -> usize {
+    // (high 32 bits of the hash) * len / 2^32: below len, no division.
+    // The product is below 2^32 * MAX_BUCKETS = 2^52: it cannot wrap,
+    // and `wrapping_mul` leaves no overflow panic in the code.
+    (((hash >> 32).wrapping_mul(bucket_count as u64)) >> 32) as usize
 }
 
 /// Slot `i`'s record in the blocks of `dir` ([`Table::slot`]).
@@ -816,18 +902,20 @@ pub fn detached() -> AtomicPtr<u8> {
     AtomicPtr::new(sentinel.map_addr(|a| a | HEADER_WORDS))
 }
 
-impl<B, D> Table<B, D>
+impl<B, D, P> Table<B, D, P>
 where
     B: core::ops::Deref<Target = [Bucket]>,
     D: core::ops::Deref<Target = [AtomicPtr<u8>]>,
+    P: core::ops::Deref<Target = [AtomicU64]>,
 {
     /// A table over fresh storage: every bucket as `new()` made it, every
-    /// directory entry [`detached`]. `seed` keys the hash: draw it at
-    /// random.
-    pub fn new(buckets: B, dir: D, seed: [u64; 2]) -> Self {
+    /// directory entry [`detached`], every public entry 0, as many as the
+    /// directory's. `seed` keys the hash: draw it at random.
+    pub fn new(buckets: B, dir: D, public: P, seed: [u64; 2]) -> Self {
         Table {
             buckets,
             dir,
+            public,
             seed,
             evictions: AtomicU32::new(0),
         }
@@ -845,19 +933,9 @@ where
     }
 
     /// Checks `bytes` as a key and hashes it.
+    #[inline(always)]
     pub fn key(&self, bytes: &[u8]) -> Result<Key, Error> {
-        if bytes.is_empty() || bytes.len() > KV_MAX_KEY {
-            return Err(Error::BadKeyLen);
-        }
-        let mut key = Key::new();
-        for_each_word(bytes, |n, word| {
-            if let Some(w) = key.words.get_mut(n) {
-                *w = word;
-            }
-        });
-        key.len = bytes.len() as u32; // 1..=64
-        key.hash = self.hash(&key);
-        Ok(key)
+        Key::pack(bytes, self.seed).ok_or(Error::BadKeyLen)
     }
 
     /// Checks a key filled by [`Key::fill_uninit`], zeroes its bytes past
@@ -881,31 +959,13 @@ where
                 *w &= (1u64 << (rest * 8)) - 1;
             }
         }
-        key.hash = self.hash(key);
+        key.hash = key_hash(self.seed, key);
         Ok(())
     }
 
-    fn hash(&self, key: &Key) -> u64 {
-        let [s0, s1] = self.seed;
-        let mut h = s0 ^ u64::from(key.len);
-        // Pairs of words; an odd last word pairs with zero (the length,
-        // hashed above, tells "a" from "a\0").
-        let mut rest = key.used_words();
-        while let Some(([a, b], tail)) = rest.split_first_chunk::<2>() {
-            h = mix(a ^ s1, b ^ h);
-            rest = tail;
-        }
-        if let [a] = rest {
-            h = mix(a ^ s1, h);
-        }
-        mix(h ^ s1, s0 ^ 0x9e37_79b9_7f4a_7c15)
-    }
-
+    #[inline(always)]
     fn bucket_index(&self, hash: u64) -> usize {
-        // (high 32 bits of the hash) * len / 2^32: below len, no division.
-        // The product is below 2^32 * MAX_BUCKETS = 2^52: it cannot wrap,
-        // and `wrapping_mul` leaves no overflow panic in the code.
-        (((hash >> 32).wrapping_mul(self.buckets.len() as u64)) >> 32) as usize
+        bucket_of(hash, self.buckets.len())
     }
 
     /// The hash's bucket; always `Some` (bucket_index is below the length).
@@ -1284,8 +1344,10 @@ where
         // list `j` leaves (a move within one class), after `j`'s successor.
         let free = if free == j { free_next } else { free };
         old.next.store(free, Ordering::Relaxed);
+        let old_size = old.size();
+        old.scrub();
         self.write_end(bucket);
-        Some((old.size(), new.size(), free_next))
+        Some((old_size, new.size(), free_next))
     }
 
     /// Makes `chunk` (zeroed, `CHUNK_ALIGN`-aligned, `BLOCK_SLOTS * stride`
@@ -1297,6 +1359,7 @@ where
         // Release: pairs with `slot`'s Acquire load, so a reader that finds
         // the chunk sees it zeroed.
         entry.store(chunk.as_ptr().map_addr(|a| a | stride), Ordering::Release);
+        self.publish(b, stride);
         Some(())
     }
 
@@ -1307,16 +1370,54 @@ where
     /// grace period.
     pub(crate) fn detach_all(&self, mut f: impl FnMut(NonNull<u8>, usize)) {
         let sentinel = detached().into_inner();
-        for entry in self.dir.iter() {
+        for (b, entry) in (0u32..).zip(self.dir.iter()) {
             let old = entry.swap(sentinel, Ordering::Relaxed);
             if old == sentinel {
                 continue;
             }
+            self.publish(b, 0);
             let stride = old.addr() & (CHUNK_ALIGN - 1);
             if let Some(chunk) = NonNull::new(old.map_addr(|a| a & !(CHUNK_ALIGN - 1))) {
                 f(chunk, stride);
             }
         }
+    }
+
+    /// Block `b`'s public entry: `stride` (0: detached) and the next
+    /// generation. Writer only. A mapped reader reads it inside its
+    /// validated section: a chain reaches a block only through a write
+    /// section that follows the attach, so a reader that saw the link and
+    /// validated saw this store too (`docs/mapping.md`).
+    fn publish(&self, b: u32, stride: usize) {
+        if let Some(entry) = self.public.get(b as usize) {
+            let generation = (entry.load(Ordering::Relaxed) >> 32).wrapping_add(1);
+            // Release: a reader that sees the entry sees the chunk's zeroed
+            // contents too (as `attach`'s directory store).
+            entry.store(generation << 32 | stride as u64, Ordering::Release);
+        }
+    }
+
+    /// The public block table's storage ([`Table::publish`]), for the
+    /// mapping.
+    pub fn public_storage(&self) -> &P {
+        &self.public
+    }
+
+    /// The buckets' storage, for the mapping.
+    pub fn bucket_storage(&self) -> &B {
+        &self.buckets
+    }
+
+    /// Block `b`'s chunk and its stride in words, if attached. For the
+    /// mapping: the caller keeps the chunk from being freed while it uses
+    /// the address (no clear may run meanwhile).
+    pub fn block_chunk(&self, b: u32) -> Option<(NonNull<u8>, usize)> {
+        let entry = self.dir.get(b as usize)?.load(Ordering::Acquire);
+        let stride = entry.addr() & (CHUNK_ALIGN - 1);
+        if entry == detached().into_inner() {
+            return None;
+        }
+        NonNull::new(entry.map_addr(|a| a & !(CHUNK_ALIGN - 1))).map(|chunk| (chunk, stride))
     }
 
     /// The record stride, in words, of an item of these sizes: its header,
@@ -1361,8 +1462,10 @@ where
         // Inside the section: a reader still in this slot follows it into
         // the free list and then fails validation.
         slot.next.store(free, Ordering::Relaxed);
+        let size = slot.size();
+        slot.scrub();
         self.write_end(bucket);
-        slot.size()
+        size
     }
 
     /// Where used slot `i` is chained (eviction: the policy names the

@@ -278,6 +278,34 @@ fn op_rows(
     Ok(())
 }
 
+/// Rows "get hit, mapped" and "get miss, mapped": gets of the keys of
+/// `op_rows`'s, through kvlib, which reads the store's read-only mapping
+/// with no system call.
+fn mapped_rows(
+    name: &str,
+    plan: &Plan,
+    (key_size, value_size, items): (usize, usize, usize),
+    rows: &mut Vec<Cost>,
+) -> io::Result<()> {
+    let store = target::Mapped::open().map_err(context("mapped reads"))?;
+    let n = plan.loop_ops;
+    let working = working_set(items);
+    let hits = hit_requests(working, items, key_size, value_size);
+    let hit = per_op(n, |i| store.get(&hits[i % working])).map_err(context("get hit, mapped"))?;
+    rows.push(Cost::new(name, "get hit, mapped", hit));
+    let misses: Vec<Request> = (0..working as u64)
+        .map(|k| Request::new(key_bytes(k, key_size, true), vec![0; value_size]))
+        .collect();
+    let miss = |i: usize| match store.get(&misses[i % working]) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+        Err(e) => Err(e),
+        Ok(()) => Err(io::Error::other("a key never stored was found")),
+    };
+    let miss = per_op(n, miss).map_err(context("get miss, mapped"))?;
+    rows.push(Cost::new(name, "get miss, mapped", miss));
+    Ok(())
+}
+
 /// Puts per timed run of `growing_puts`, whose requests are built
 /// before the run.
 const GROWING_RUN: usize = 4096;
@@ -412,6 +440,10 @@ fn ops(module: &str, quick: bool) -> io::Result<OpsReport> {
             let stat = per_op(plan.loop_ops, |_| target::stat(&kv).map(drop))?;
             rows.push(Cost::new(&name, "stat", stat));
             op_rows(&kv, &name, &plan, size, &mut rows)?;
+            // Version 1 of the mapping serves stores that do not evict.
+            if policy == 0 {
+                mapped_rows(&name, &plan, size, &mut rows)?;
+            }
             // Beside the insert that finds room.
             let at = rows
                 .iter()

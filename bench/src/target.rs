@@ -48,6 +48,38 @@ impl Request {
     }
 }
 
+/// kvstore read through kvlib, which gets through the store's read-only
+/// mapping without a system call.
+pub struct Mapped(kvlib::Store);
+
+impl Mapped {
+    /// Opens `/dev/kvstore` read-only; an error unless kvlib reads it
+    /// through the mapping (the module refused it, or its policy evicts).
+    pub fn open() -> io::Result<Mapped> {
+        let store = kvlib::Store::open_read_only().map_err(io::Error::other)?;
+        if !store.mapped_reads() {
+            return Err(io::Error::other(
+                "kvlib does not read this store through a mapping",
+            ));
+        }
+        Ok(Mapped(store))
+    }
+
+    /// A get of `req`'s key: ENOENT for a miss.
+    #[inline]
+    pub fn get(&self, req: &Request) -> io::Result<()> {
+        let mut value = [0u8; kv_module::abi::KV_MAX_VAL];
+        match self.0.get_into(&req.key, &mut value) {
+            Ok(len) => {
+                std::hint::black_box(len);
+                Ok(())
+            }
+            Err(kvlib::Error::NotFound) => Err(io::Error::from_raw_os_error(libc::ENOENT)),
+            Err(e) => Err(io::Error::other(e)),
+        }
+    }
+}
+
 /// A key-value store under test.
 pub trait Target: Sync {
     fn get(&self, req: &mut Request) -> io::Result<()>;

@@ -33,14 +33,17 @@ fn chunk_bytes(k: usize, v: usize) -> u64 {
 #[test]
 fn load_holds_no_items() {
     let bucket = core::mem::size_of::<Bucket>() as u64;
-    let (s, w) = store(64, 100, Policy::None);
+    let (s, w) = store(4096, 100, Policy::None);
     let base = memory(&s, &w);
-    let (s2, w2) = store(65, 100, Policy::None);
-    assert_eq!(memory(&s2, &w2) - base, bucket);
-    let (s3, w3) = store(64, 101, Policy::None);
-    let per_item = memory(&s3, &w3) - base;
+    // Buckets take whole pages of their own (a mapping shows them).
+    let (s2, w2) = store(4097, 100, Policy::None);
+    assert_eq!(memory(&s2, &w2) - base, 4096);
+    let (s3, w3) = store(8192, 100, Policy::None);
+    assert_eq!(memory(&s3, &w3) - base, 4096 * bucket);
+    let (s4, w4) = store(4096, 100 + 100_000, Policy::None);
+    let per_item = (memory(&s4, &w4) - base) / 100_000;
     assert!(
-        per_item <= 8,
+        per_item <= 1,
         "{per_item} bytes at load per item of capacity"
     );
     let (big, wbig) = store(1 << 20, 1 << 20, Policy::Sieve);
@@ -509,4 +512,70 @@ fn the_deadline_heap_grows_with_the_deadlines_it_holds() {
     }
     w.clear(&s, free_now);
     assert_eq!(s.usage(&w).memory, load);
+}
+
+/// Every byte of the store's attached chunks (the records a mapping
+/// shows).
+fn chunk_bytes_of(s: &HStore) -> Vec<u8> {
+    let mut all = Vec::new();
+    for b in 0..s.blocks() {
+        if let Some((chunk, bytes)) = s.block_chunk(b) {
+            // SAFETY: An attached chunk of `bytes` bytes, alive while `s`
+            // is, and no thread writes it during the test.
+            all.extend_from_slice(unsafe { core::slice::from_raw_parts(chunk.as_ptr(), bytes) });
+        }
+    }
+    all
+}
+
+/// Whether `value` appears in the chunks, at any byte.
+fn in_chunks(s: &HStore, value: &[u8]) -> bool {
+    chunk_bytes_of(s).windows(value.len()).any(|w| w == value)
+}
+
+/// A deleted, evicted, expired or moved item leaves none of its key's or
+/// value's bytes in the records (a mapping would show them), and live
+/// items are still found by the same scan.
+#[test]
+fn removed_items_leave_no_bytes() {
+    const MS: u64 = 1_000_000;
+    let value = |tag: u8| {
+        let mut v = [tag; 40];
+        v[0] = 0xEE;
+        v
+    };
+    let (s, mut w) = store(64, 8, Policy::Sieve);
+    for tag in 1..=8u8 {
+        put(&s, &mut w, &[b'k', tag], &value(tag)).unwrap();
+    }
+    assert!(in_chunks(&s, &value(1)) && in_chunks(&s, &value(8)));
+    // Deleted.
+    del(&s, &mut w, &[b'k', 1]).unwrap();
+    assert!(!in_chunks(&s, &value(1)));
+    // Moved to another size class by a longer value.
+    put(&s, &mut w, &[b'k', 2], &[0x22; 100]).unwrap();
+    assert!(!in_chunks(&s, &value(2)));
+    assert!(in_chunks(&s, &[0x22; 100]));
+    // Expired and reclaimed.
+    let key = s.key(&[b'k', 3]).unwrap();
+    let args = PutArgs {
+        cond: Condition::Always,
+        ttl_ms: 5,
+    };
+    w.put_if(&s, &key, &value(3), args, &Clock::new(|| MS))
+        .unwrap();
+    while w.reclaim_expired(&s, 100 * MS, 16).1 {}
+    assert!(get(&s, &mut w, &[b'k', 3]).is_err());
+    assert!(!in_chunks(&s, &value(3)));
+    // Evicted: the store is full (8 items), and new keys push old ones out.
+    for tag in 100..108u8 {
+        put(&s, &mut w, &[b'n', tag], &[tag; 40]).unwrap();
+    }
+    let mut evicted = 0;
+    for tag in 4..=8u8 {
+        let gone = get(&s, &mut w, &[b'k', tag]).is_err();
+        assert_eq!(in_chunks(&s, &value(tag)), !gone, "k{tag}");
+        evicted += usize::from(gone);
+    }
+    assert!(evicted > 0);
 }

@@ -12,6 +12,7 @@ mod expiry;
 mod hash;
 mod key_and_value;
 mod limits;
+mod mapped;
 mod memory;
 mod model;
 mod threads;

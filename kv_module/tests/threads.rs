@@ -5,17 +5,60 @@
 use core::hint::spin_loop;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::vec::Vec;
 
 use super::{HostAlloc, Retired};
 use crate::abi::KV_MAX_VAL;
 use crate::policy::Policy;
-use crate::store::{Relinked, Store};
+use crate::store::{Relinked, Store, Writer};
 use crate::table::ValueOut;
+
+/// A store and its writer behind a lock, shared by a test's threads.
+pub(super) type Shared = Arc<(Store<HostAlloc>, Mutex<Writer<HostAlloc>>)>;
+
+/// Writer thread `t` of a stress test: `writes` writes to the keys
+/// `[0..keys, 0xee]`, each a replace with a self-checking value whose size
+/// changes (so items move between size classes), but every 13th a delete
+/// and every `clear_every`th a clear, its chunks kept in `retired` until
+/// the readers are done, as a grace period would keep them.
+pub(super) fn writer(
+    shared: &Shared,
+    retired: &Arc<Mutex<Retired>>,
+    t: u32,
+    keys: u8,
+    writes: u32,
+    clear_every: u32,
+) -> JoinHandle<()> {
+    let shared = Arc::clone(shared);
+    let retired = Arc::clone(retired);
+    std::thread::spawn(move || {
+        let (s, w) = &*shared;
+        for n in 0..writes {
+            let k = [(n.wrapping_mul(7).wrapping_add(t)) as u8 % keys, 0xee];
+            let key = s.key(&k).unwrap();
+            let mut w = w.lock().unwrap();
+            if n % clear_every == clear_every - 1 {
+                let mut retired = retired.lock().unwrap();
+                w.clear(s, |chunk, bytes| retired.0.push((chunk, bytes)));
+            } else if n % 13 == 0 {
+                let _ = w.del(s, &key, &super::never());
+            } else {
+                // Without a policy a full store refuses: fine.
+                let _ = w.put(
+                    s,
+                    &key,
+                    &self_checking_value(&k, n * 2 + t),
+                    &super::never(),
+                );
+            }
+        }
+    })
+}
 
 /// A value that checks itself: its length and every byte derive from the key
 /// and a version number stored in the first 4 bytes.
-fn self_checking_value(key: &[u8], version: u32) -> Vec<u8> {
+pub(super) fn self_checking_value(key: &[u8], version: u32) -> Vec<u8> {
     // Long values (at least 128 bytes) make the copy, and so the race, long.
     let len = 128 + (version as usize * 37 + key[0] as usize * 11) % (KV_MAX_VAL - 127);
     let mut v = version.to_le_bytes().to_vec();
@@ -27,7 +70,7 @@ fn self_checking_value(key: &[u8], version: u32) -> Vec<u8> {
     v
 }
 
-fn value_ok(key: &[u8], v: &[u8]) -> bool {
+pub(super) fn value_ok(key: &[u8], v: &[u8]) -> bool {
     v.len() >= 4 && self_checking_value(key, u32::from_le_bytes(v[..4].try_into().unwrap())) == v
 }
 
@@ -45,32 +88,7 @@ fn stress(policy: Policy, buckets: u32, cap: u32, keys: u8, clear_every: u32) {
     let retired = Arc::new(Mutex::new(Retired(Vec::new())));
     let done = Arc::new(AtomicBool::new(false));
     let writers: Vec<_> = (0..2u32)
-        .map(|t| {
-            let shared = Arc::clone(&shared);
-            let retired = Arc::clone(&retired);
-            std::thread::spawn(move || {
-                let (s, w) = &*shared;
-                for n in 0..WRITES {
-                    let k = [(n.wrapping_mul(7).wrapping_add(t)) as u8 % keys, 0xee];
-                    let key = s.key(&k).unwrap();
-                    let mut w = w.lock().unwrap();
-                    if n % clear_every == clear_every - 1 {
-                        let mut retired = retired.lock().unwrap();
-                        w.clear(s, |chunk, bytes| retired.0.push((chunk, bytes)));
-                    } else if n % 13 == 0 {
-                        let _ = w.del(s, &key, &super::never());
-                    } else {
-                        // Without a policy a full store refuses: fine.
-                        let _ = w.put(
-                            s,
-                            &key,
-                            &self_checking_value(&k, n * 2 + t),
-                            &super::never(),
-                        );
-                    }
-                }
-            })
-        })
+        .map(|t| writer(&shared, &retired, t, keys, WRITES, clear_every))
         .collect();
     let readers: Vec<_> = (0..3u32)
         .map(|t| {

@@ -29,10 +29,25 @@
 //!
 //! Keys are 1 to [`KV_MAX_KEY`] bytes and values 0 to [`KV_MAX_VAL`] bytes,
 //! any byte values.
+//!
+//! # Gets without a system call
+//!
+//! When the module lets the store be mapped (`mmap` of the device,
+//! `docs/mapping.md`) and evicts nothing (`use_lru=0`), [`Store::get`] and
+//! [`Store::get_into`] read the store through a read-only mapping, with
+//! the kernel's own lock-free algorithm, and take the ioctl only when
+//! that cannot answer (no mapping, a store that evicts, a bucket under
+//! constant change). The answers are the same either way. The kernel
+//! does not see a mapped get, so its `hits` and `misses` counters
+//! ([`Stat::hits`], [`Stat::misses`]) count only the gets that took the
+//! ioctl. [`Store::set_mapped_reads`] turns mapped gets off (and on), and
+//! so does the environment variable `KVLIB_MAPPED_READS=0` at open.
 
 use std::fs::OpenOptions;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
 use kv_module::abi::{
     KvBatchArgs, KvDumpArgs, KvKey, KvOp, KvPair, KvUsageStat, KV_OP_DEL, KV_OP_GET, KV_OP_PUT,
@@ -44,6 +59,7 @@ use nix::errno::Errno;
 
 mod cache;
 mod ffi;
+mod map;
 mod sys;
 
 pub use cache::CacheOp;
@@ -290,7 +306,16 @@ impl Op {
 #[derive(Debug)]
 pub struct Store {
     fd: OwnedFd,
+    /// The read-only mapping of the store, made by the first get that may
+    /// use it; `None` inside: the store cannot be mapped (`map.rs`).
+    mapping: OnceLock<Option<map::Mapping>>,
+    /// Whether gets may use the mapping ([`Store::set_mapped_reads`]).
+    mapped_reads: AtomicBool,
 }
+
+/// The environment variable that, set to `0` when a store is opened,
+/// turns its mapped gets off.
+pub const MAPPED_READS_ENV: &str = "KVLIB_MAPPED_READS";
 
 impl Store {
     /// Opens [`DEFAULT_DEVICE`].
@@ -318,7 +343,13 @@ impl Store {
 
     fn open_with(path: &Path, write: bool) -> Result<Store> {
         match OpenOptions::new().read(true).write(write).open(path) {
-            Ok(file) => Ok(Store { fd: file.into() }),
+            Ok(file) => Ok(Store {
+                fd: file.into(),
+                mapping: OnceLock::new(),
+                mapped_reads: AtomicBool::new(
+                    std::env::var_os(MAPPED_READS_ENV).is_none_or(|v| v != "0"),
+                ),
+            }),
             Err(e) => Err(open_error(
                 path,
                 Errno::from_raw(e.raw_os_error().unwrap_or(0)),
@@ -394,26 +425,58 @@ impl Store {
     }
 
     /// Copies the value of `key` into `buf` without allocating; returns its
-    /// length. [`Error::BufferTooSmall`] when `buf` is shorter than the value.
+    /// length. [`Error::BufferTooSmall`] when `buf` is shorter than the value
+    /// (`buf`'s bytes are then unspecified).
+    /// Through the mapping when it can (see the crate's docs), else the
+    /// ioctl: the same answers.
     pub fn get_into(&self, key: &[u8], buf: &mut [u8]) -> Result<usize> {
+        if key.is_empty() || key.len() > KV_MAX_KEY {
+            return Err(Error::KeyLength { len: key.len() });
+        }
+        if let Some(mapping) = self.mapping() {
+            // Straight into `buf`: a value longer than it fills it and
+            // answers its whole length.
+            match mapping.get(key, buf) {
+                Some(Some(len)) if len > buf.len() => {
+                    return Err(Error::BufferTooSmall {
+                        needed: len,
+                        capacity: buf.len(),
+                    })
+                }
+                Some(Some(len)) => return Ok(len),
+                // The ioctl's answer for a missing key.
+                Some(None) => return Err(op_error("get", Errno::ENOENT)),
+                None => {}
+            }
+        }
         let mut pair = pair(key, b"")?;
         // SAFETY: `pair` is a live KvPair the kernel may write.
         unsafe { sys::get(self.fd.as_raw_fd(), &mut pair) }.map_err(|e| op_error("get", e))?;
-        let value = pair
-            .value
-            .data
-            .get(..pair.value.len as usize)
-            .ok_or(Error::Os {
-                op: "get",
-                errno: Errno::EIO, // the kernel never returns a length above KV_MAX_VAL
-            })?;
-        let capacity = buf.len();
-        let dest = buf.get_mut(..value.len()).ok_or(Error::BufferTooSmall {
-            needed: value.len(),
-            capacity,
-        })?;
-        dest.copy_from_slice(value);
-        Ok(value.len())
+        copy_value(pair.value.data.get(..pair.value.len as usize), buf)
+    }
+
+    /// The mapping gets may use now, if any: made by the first call.
+    fn mapping(&self) -> Option<&map::Mapping> {
+        if !self.mapped_reads.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.mapping
+            .get_or_init(|| map::Mapping::open(self.fd.as_raw_fd()))
+            .as_ref()
+    }
+
+    /// Turns gets through the mapping on (the default, unless
+    /// `KVLIB_MAPPED_READS=0` was set at open) or off: off, every get takes
+    /// the ioctl, for comparison. On, gets use the mapping when the store
+    /// can be mapped.
+    pub fn set_mapped_reads(&self, on: bool) {
+        self.mapped_reads.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether gets go through a mapping of the store now: mapped reads on,
+    /// and the store mapped (tried here if not yet).
+    pub fn mapped_reads(&self) -> bool {
+        self.mapping().is_some()
     }
 
     /// Removes `key`.
@@ -526,6 +589,22 @@ fn op_error(op: &'static str, errno: Errno) -> Error {
         Errno::EEXIST => Error::Exists,
         errno => Error::Os { op, errno },
     }
+}
+
+/// Copies a get's value (`None`: a length past `KV_MAX_VAL`, which the
+/// kernel never gives) into `buf`; its length.
+fn copy_value(value: Option<&[u8]>, buf: &mut [u8]) -> Result<usize> {
+    let value = value.ok_or(Error::Os {
+        op: "get",
+        errno: Errno::EIO,
+    })?;
+    let capacity = buf.len();
+    let dest = buf.get_mut(..value.len()).ok_or(Error::BufferTooSmall {
+        needed: value.len(),
+        capacity,
+    })?;
+    dest.copy_from_slice(value);
+    Ok(value.len())
 }
 
 fn key_struct(key: &[u8]) -> Result<KvKey> {

@@ -53,6 +53,13 @@ int main(void) {
     O(kv_cache_op, result); O(kv_cache_op, reserved); O(kv_cache_op, ttl_ms);
     O(kv_cache_op, version); O(kv_cache_op, number); O(kv_cache_op, pair);
     P("kv_cache_op.number signed", (struct kv_cache_op){.number = -1}.number < 0);
+    P("KV_MAP_MAGIC", KV_MAP_MAGIC); P("KV_MAP_VERSION", KV_MAP_VERSION);
+    P("KV_MAP_BLOCK_PAGES", KV_MAP_BLOCK_PAGES);
+    P("sizeof kv_map_header", sizeof(struct kv_map_header));
+    O(kv_map_header, magic); O(kv_map_header, version); O(kv_map_header, policy);
+    O(kv_map_header, bucket_count); O(kv_map_header, blocks); O(kv_map_header, block_slots);
+    O(kv_map_header, header_words); O(kv_map_header, seed); O(kv_map_header, block_table);
+    O(kv_map_header, buckets); O(kv_map_header, map_bytes); O(kv_map_header, block_pgoff);
     return 0;
 }
 "#;
@@ -163,6 +170,40 @@ fn expected() -> String {
         ("kv_cache_op.number", offset_of!(KvCacheOp, number)),
         ("kv_cache_op.pair", offset_of!(KvCacheOp, pair)),
         ("kv_cache_op.number signed", 1),
+        ("KV_MAP_MAGIC", KV_MAP_MAGIC as usize),
+        ("KV_MAP_VERSION", KV_MAP_VERSION as usize),
+        ("KV_MAP_BLOCK_PAGES", KV_MAP_BLOCK_PAGES as usize),
+        ("sizeof kv_map_header", size_of::<KvMapHeader>()),
+        ("kv_map_header.magic", offset_of!(KvMapHeader, magic)),
+        ("kv_map_header.version", offset_of!(KvMapHeader, version)),
+        ("kv_map_header.policy", offset_of!(KvMapHeader, policy)),
+        (
+            "kv_map_header.bucket_count",
+            offset_of!(KvMapHeader, bucket_count),
+        ),
+        ("kv_map_header.blocks", offset_of!(KvMapHeader, blocks)),
+        (
+            "kv_map_header.block_slots",
+            offset_of!(KvMapHeader, block_slots),
+        ),
+        (
+            "kv_map_header.header_words",
+            offset_of!(KvMapHeader, header_words),
+        ),
+        ("kv_map_header.seed", offset_of!(KvMapHeader, seed)),
+        (
+            "kv_map_header.block_table",
+            offset_of!(KvMapHeader, block_table),
+        ),
+        ("kv_map_header.buckets", offset_of!(KvMapHeader, buckets)),
+        (
+            "kv_map_header.map_bytes",
+            offset_of!(KvMapHeader, map_bytes),
+        ),
+        (
+            "kv_map_header.block_pgoff",
+            offset_of!(KvMapHeader, block_pgoff),
+        ),
     ];
     rows.iter().map(|(k, v)| format!("{k} {v}\n")).collect()
 }

@@ -44,7 +44,7 @@ fi
 # Each bad value is refused with EINVAL and one pr_err naming the parameter.
 rmmod kv
 for bad in buckets=0 buckets=1048577 max_items=0 max_items=1048577 use_lru=3 use_lru=4294967295 \
-	buckets=-1 max_items=99999999999 buckets=abc; do
+	buckets=-1 max_items=99999999999 buckets=abc mmap=2; do
 	name=module/params/rejects_${bad%%=*}_${bad#*=}
 	out=$(insmod /lib/kv.ko "$bad" 2>&1)
 	if grep -q '^kv ' /proc/modules; then

@@ -1,0 +1,499 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The mapped reader (`mapped.rs`) over a host store's own memory, as a
+//! mapping of `/dev/kvstore` shows it: it answers what the store's get
+//! answers, never a torn value while writers run, and stops on a cycle or
+//! on garbage.
+
+use core::hint::spin_loop;
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::vec;
+use std::vec::Vec;
+
+use proptest::prelude::*;
+
+use super::threads::{value_ok, writer};
+use super::{store, HStore, HWriter, HostAlloc, Retired};
+use crate::abi::{KvMapHeader, KV_MAP_MAGIC, KV_MAP_VERSION, KV_MAX_KEY, KV_MAX_VAL};
+use crate::mapped::{self, Outcome, View, ATTEMPTS};
+use crate::policy::Policy;
+use crate::store::{Clock, Condition, Error, PutArgs, Store};
+use crate::table::{Bucket, ValueOut, BLOCK_SLOTS, CHUNK_ALIGN, HEADER_WORDS, NIL, WORD};
+
+/// A view of a host store through the addresses it would have the kernel
+/// map: the header page, the public block table, the buckets and each
+/// attached block's chunk. Like `kvlib`'s mapping, it holds a block only
+/// once "mapped" ([`HostView::map`]), as of the generation the block table
+/// showed then, so the walk's [`Outcome::NeedBlock`] path runs too.
+struct HostView<'a> {
+    store: &'a HStore,
+    header: &'a KvMapHeader,
+    public: &'a [AtomicU64],
+    buckets: &'a [Bucket],
+    /// Per block, the public entry it was mapped at (0: not mapped).
+    mapped: Vec<AtomicU64>,
+}
+
+impl<'a> HostView<'a> {
+    fn new(store: &'a HStore) -> Self {
+        let header = store.map_header().unwrap();
+        let [(_, header_bytes), (public, public_bytes), (buckets, bucket_bytes)] =
+            store.map_regions();
+        assert_eq!(header.block_table, header_bytes as u64);
+        assert_eq!(header.buckets, (header_bytes + public_bytes) as u64);
+        assert_eq!(
+            header.map_bytes,
+            (header_bytes + public_bytes + bucket_bytes) as u64
+        );
+        assert!(header.blocks as usize * WORD <= public_bytes);
+        assert!(header.bucket_count as usize * core::mem::size_of::<Bucket>() <= bucket_bytes);
+        // SAFETY: `map_regions` gives the public block table's pages, which
+        // hold `blocks` `AtomicU64`s (checked above against their bytes),
+        // page-aligned, alive as long as `store` is borrowed.
+        let public =
+            unsafe { core::slice::from_raw_parts(public.cast().as_ptr(), header.blocks as usize) };
+        // SAFETY: As above, the bucket pages hold `bucket_count` `Bucket`s.
+        let buckets = unsafe {
+            core::slice::from_raw_parts(buckets.cast().as_ptr(), header.bucket_count as usize)
+        };
+        HostView {
+            store,
+            header,
+            public,
+            buckets,
+            mapped: (0..header.blocks).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// "Maps" block `b` as its public entry shows it now.
+    fn map(&self, b: u32) {
+        let entry = self.public[b as usize].load(Ordering::Acquire);
+        self.mapped[b as usize].store(entry, Ordering::Relaxed);
+    }
+
+    /// Block `b`'s chunk as words, whatever is attached now.
+    fn chunk(&self, b: u32) -> Option<&'a [AtomicU64]> {
+        let (chunk, bytes) = self.store.block_chunk(b)?;
+        // SAFETY: An attached chunk of `bytes` bytes, page-aligned and only
+        // ever accessed through atomics; it stays allocated while `store`
+        // lives (the tests that clear keep the detached chunks in a
+        // `Retired` list until their readers are done).
+        Some(unsafe { core::slice::from_raw_parts(chunk.cast().as_ptr(), bytes / WORD) })
+    }
+}
+
+impl View for HostView<'_> {
+    fn header(&self) -> &KvMapHeader {
+        self.header
+    }
+
+    fn public(&self) -> &[AtomicU64] {
+        self.public
+    }
+
+    fn buckets(&self) -> &[Bucket] {
+        self.buckets
+    }
+
+    fn block(&self, b: u32, generation: u32, stride: usize) -> Option<&[AtomicU64]> {
+        let want = u64::from(generation) << 32 | stride as u64;
+        if self.mapped.get(b as usize)?.load(Ordering::Relaxed) != want {
+            return None;
+        }
+        // The chunk attached now may be a later one than the generation
+        // asked for (a clear and an attach since): harmless, as a stale
+        // mapping would be; the reader's validation fails.
+        self.chunk(b)
+            .filter(|words| words.len() == stride * BLOCK_SLOTS)
+    }
+}
+
+/// A get through the view, mapping blocks as asked: the value and
+/// version, or `NotFound`. `None` if the reader gave up.
+fn read(view: &HostView<'_>, k: &[u8], now: u64) -> Option<Result<(Vec<u8>, u64), Error>> {
+    let mut out = [0u8; KV_MAX_VAL];
+    // Every block about once (more only if clears run meanwhile), plus
+    // the answer.
+    for _ in 0..2 * view.header.blocks + 2 {
+        match mapped::get(view, k, || now, &mut out) {
+            Outcome::Hit { len, version } => return Some(Ok((out[..len].to_vec(), version))),
+            Outcome::Miss => return Some(Err(Error::NotFound)),
+            Outcome::NeedBlock(b) => view.map(b),
+            Outcome::GiveUp => return None,
+            Outcome::BadKey => return Some(Err(Error::BadKeyLen)),
+        }
+    }
+    None
+}
+
+/// The store's own lock-free get at `now`: value and version.
+fn store_get(s: &HStore, k: &[u8], now: u64) -> Result<(Vec<u8>, u64), Error> {
+    let key = s.key(k)?;
+    let mut out = ValueOut::new();
+    let found = s.get(&key, 0, &mut out, spin_loop, || now)?;
+    Ok((out.value().to_vec(), found.version))
+}
+
+/// A small deterministic generator (xorshift).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Key `n` of a test: lengths 1..=64, so keys of every word count.
+fn key_of(n: u64) -> Vec<u8> {
+    let len = 1 + (n as usize * 7) % KV_MAX_KEY;
+    (0..len)
+        .map(|i| (n as u8).wrapping_add((i as u8).wrapping_mul(31)))
+        .collect()
+}
+
+/// Checks that the reader agrees with the store on every key at `now`;
+/// the number of hits.
+fn agree(s: &HStore, keys: u64, now: u64, what: &str) -> usize {
+    let view = HostView::new(s);
+    let mut hits = 0;
+    for n in 0..keys {
+        let k = key_of(n);
+        let answer = read(&view, &k, now).expect("a single-threaded read gave up");
+        assert_eq!(answer, store_get(s, &k, now), "key {n} after {what}");
+        hits += usize::from(answer.is_ok());
+    }
+    hits
+}
+
+const MS: u64 = 1_000_000;
+
+fn put_at(s: &HStore, w: &mut HWriter, k: &[u8], v: &[u8], ttl_ms: u64, now: u64) {
+    let key = s.key(k).unwrap();
+    let args = PutArgs {
+        cond: Condition::Always,
+        ttl_ms,
+    };
+    // A full store refuses: fine, the reader must agree either way.
+    let _ = w.put_if(s, &key, v, args, &Clock::new(move || now));
+}
+
+#[test]
+fn the_reader_answers_what_the_store_answers() {
+    // Few buckets: long chains. Keys of every length and values of every
+    // size: many size classes, and replaces that move items between them.
+    for buckets in [1, 3, 64] {
+        let (s, mut w) = store(buckets, 600, Policy::None);
+        let mut retired = Retired(Vec::new());
+        let mut rng = Rng(0x9e37_79b9 ^ u64::from(buckets));
+        let keys = 300;
+        let mut now = 1_000 * MS;
+        for round in 0..2_000u32 {
+            let n = rng.below(keys);
+            let k = key_of(n);
+            match rng.below(10) {
+                0..=4 => {
+                    let len = rng.below(KV_MAX_VAL as u64 + 1) as usize;
+                    let v: Vec<u8> = (0..len).map(|i| (i as u8) ^ (round as u8)).collect();
+                    put_at(&s, &mut w, &k, &v, 0, now);
+                }
+                5 | 6 => {
+                    let len = rng.below(40) as usize;
+                    put_at(&s, &mut w, &k, &vec![n as u8; len], 1 + rng.below(50), now);
+                }
+                7 => {
+                    let _ = w.del(&s, &s.key(&k).unwrap(), &super::never());
+                }
+                8 => now += rng.below(20) * MS,
+                _ => {
+                    // A new expiry, or none, for the same value.
+                    let key = s.key(&k).unwrap();
+                    let ttl = rng.below(30);
+                    let _ = w.touch(&s, &key, ttl, &Clock::new(move || now));
+                }
+            }
+            if round % 100 == 99 {
+                agree(&s, keys, now, "a round");
+            }
+            if round == 1_000 {
+                w.clear(&s, |c, b| retired.0.push((c, b)));
+                agree(&s, keys, now, "a clear");
+            }
+        }
+        // Items expire as time passes, for both.
+        let hits: Vec<usize> = [now, now + 10 * MS, now + 30 * MS, now + 51 * MS]
+            .into_iter()
+            .map(|later| agree(&s, keys, later, "time passed"))
+            .collect();
+        assert!(hits[3] > 0 && hits[3] < hits[0], "hits over time: {hits:?}");
+        let view = HostView::new(&s);
+        assert_eq!(
+            read(&view, b"", now),
+            Some(Err(Error::BadKeyLen)),
+            "an empty key"
+        );
+        assert_eq!(
+            read(&view, &[1; KV_MAX_KEY + 1], now),
+            Some(Err(Error::BadKeyLen))
+        );
+    }
+}
+
+#[test]
+fn an_expiring_item_is_a_miss_from_its_deadline() {
+    let (s, mut w) = store(4, 16, Policy::None);
+    put_at(&s, &mut w, b"k", b"value", 10, 1_000 * MS);
+    let view = HostView::new(&s);
+    // The deadline as the put rounded it (`Clock::expiry`).
+    let deadline = Clock::new(|| 1_000 * MS).expiry(10).at;
+    assert!(deadline > 1_009 * MS);
+    assert_eq!(
+        read(&view, b"k", deadline - 1).unwrap().unwrap().0,
+        b"value"
+    );
+    assert_eq!(read(&view, b"k", deadline), Some(Err(Error::NotFound)));
+    assert_eq!(store_get(&s, b"k", deadline), Err(Error::NotFound));
+}
+
+#[test]
+fn a_block_is_asked_for_again_after_a_clear() {
+    let (s, mut w) = store(4, 16, Policy::None);
+    let mut retired = Retired(Vec::new());
+    put_at(&s, &mut w, b"k", b"one", 0, 1);
+    let view = HostView::new(&s);
+    let mut out = [0u8; KV_MAX_VAL];
+    let Outcome::NeedBlock(b) = mapped::get(&view, b"k", || 1, &mut out) else {
+        panic!("an unmapped block was read");
+    };
+    view.map(b);
+    assert!(matches!(
+        mapped::get(&view, b"k", || 1, &mut out),
+        Outcome::Hit { len: 3, .. }
+    ));
+    w.clear(&s, |c, b| retired.0.push((c, b)));
+    assert_eq!(mapped::get(&view, b"k", || 1, &mut out), Outcome::Miss);
+    // The same block again, of a new generation: mapped anew.
+    put_at(&s, &mut w, b"k", b"two", 0, 1);
+    assert_eq!(
+        mapped::get(&view, b"k", || 1, &mut out),
+        Outcome::NeedBlock(b)
+    );
+    view.map(b);
+    assert!(matches!(
+        mapped::get(&view, b"k", || 1, &mut out),
+        Outcome::Hit { len: 3, .. }
+    ));
+    assert_eq!(&out[..3], b"two");
+    // A value longer than `out`: its length, and what fits.
+    put_at(&s, &mut w, b"k", &[9; 100], 0, 1);
+    let mut short = [0u8; 10];
+    loop {
+        match mapped::get(&view, b"k", || 1, &mut short) {
+            Outcome::NeedBlock(b) => view.map(b),
+            hit => {
+                assert!(matches!(hit, Outcome::Hit { len: 100, .. }), "{hit:?}");
+                break;
+            }
+        }
+    }
+    assert_eq!(short, [9; 10]);
+}
+
+/// Writers replace (values of changing sizes: items move between
+/// classes), delete and clear while readers read through the view and
+/// check every value; they give up only rarely.
+#[test]
+fn threads_reading_through_the_view_never_see_a_torn_value() {
+    let (s, w) = Store::<HostAlloc>::new(2, 64, Policy::None, 4, [3, 5]).unwrap();
+    let shared = Arc::new((s, Mutex::new(w)));
+    let retired = Arc::new(Mutex::new(Retired(Vec::new())));
+    let done = Arc::new(AtomicBool::new(false));
+    let keys = 24u8;
+    let writers: Vec<_> = (0..2u32)
+        .map(|t| writer(&shared, &retired, t, keys, 20_000, 5_000))
+        .collect();
+    let readers: Vec<_> = (0..2u32)
+        .map(|t| {
+            let shared = Arc::clone(&shared);
+            let done = Arc::clone(&done);
+            std::thread::spawn(move || {
+                let (s, _) = &*shared;
+                let view = HostView::new(s);
+                let (mut hits, mut gave_up, mut reads) = (0u32, 0u32, 0u32);
+                while reads < 20_000 || !done.load(Ordering::Relaxed) {
+                    reads += 1;
+                    let k = [
+                        (reads.wrapping_mul(5).wrapping_add(t) % u32::from(keys)) as u8,
+                        0xee,
+                    ];
+                    match read(&view, &k, 1) {
+                        Some(Ok((v, _))) => {
+                            assert!(value_ok(&k, &v), "torn value for key {k:?}: {v:?}");
+                            hits += 1;
+                        }
+                        Some(Err(e)) => assert_eq!(e, Error::NotFound),
+                        None => gave_up += 1,
+                    }
+                }
+                (hits, gave_up, reads)
+            })
+        })
+        .collect();
+    for t in writers {
+        t.join().unwrap();
+    }
+    done.store(true, Ordering::Relaxed);
+    for t in readers {
+        let (hits, gave_up, reads) = t.join().unwrap();
+        assert!(hits > 0, "the readers never found a key");
+        assert!(gave_up < reads / 2, "{gave_up} of {reads} reads gave up");
+    }
+}
+
+/// The first used slot of bucket 0's chain and the words of its `next`
+/// link, found through the view.
+fn next_link<'a>(view: &HostView<'a>, i: u32) -> &'a AtomicU32 {
+    let b = i as usize / BLOCK_SLOTS;
+    let chunk = view.chunk(b as u32).unwrap();
+    let link = &chunk[(i as usize % BLOCK_SLOTS) * HEADER_WORDS + 1];
+    &mapped::halves(link)[0]
+}
+
+#[test]
+fn a_cycle_in_a_chain_ends_in_giving_up() {
+    let (s, mut w) = store(1, 16, Policy::None);
+    for k in [b"a", b"b", b"c"] {
+        put_at(&s, &mut w, k, b"v", 0, 1);
+    }
+    let view = HostView::new(&s);
+    for b in 0..view.header.blocks {
+        view.map(b);
+    }
+    // The chain is c, b, a: point a back at c.
+    let head = view.buckets[0].head.load(Ordering::Relaxed);
+    let mut i = head;
+    loop {
+        let next = next_link(&view, i).load(Ordering::Relaxed);
+        if next == NIL {
+            break;
+        }
+        i = next;
+    }
+    next_link(&view, i).store(head, Ordering::Relaxed);
+    let mut out = [0u8; KV_MAX_VAL];
+    // A key on the chain is still found before the loop closes...
+    assert!(matches!(
+        mapped::get(&view, b"a", || 1, &mut out),
+        Outcome::Hit { .. }
+    ));
+    // ... one that is not walks the bounded loop, ATTEMPTS times.
+    assert_eq!(ATTEMPTS, 8);
+    assert_eq!(mapped::get(&view, b"z", || 1, &mut out), Outcome::GiveUp);
+    // A slot pointing at itself, too.
+    next_link(&view, head).store(head, Ordering::Relaxed);
+    assert_eq!(mapped::get(&view, b"z", || 1, &mut out), Outcome::GiveUp);
+    // Undo it, so the store's own teardown is unaffected.
+    next_link(&view, head).store(NIL, Ordering::Relaxed);
+}
+
+#[test]
+fn a_bucket_with_a_write_in_progress_ends_in_giving_up() {
+    let (s, mut w) = store(1, 16, Policy::None);
+    put_at(&s, &mut w, b"a", b"v", 0, 1);
+    let view = HostView::new(&s);
+    for b in 0..view.header.blocks {
+        view.map(b);
+    }
+    let seq = &view.buckets[0].seq;
+    seq.fetch_add(1, Ordering::Relaxed);
+    let mut out = [0u8; KV_MAX_VAL];
+    assert_eq!(mapped::get(&view, b"a", || 1, &mut out), Outcome::GiveUp);
+    seq.fetch_add(1, Ordering::Relaxed);
+    assert!(matches!(
+        mapped::get(&view, b"a", || 1, &mut out),
+        Outcome::Hit { len: 1, .. }
+    ));
+}
+
+/// A view over words the test made up: every index the reader computes
+/// from them must stay in bounds, and every get must end.
+struct Garbage {
+    header: KvMapHeader,
+    public: Vec<AtomicU64>,
+    buckets: Vec<Bucket>,
+    chunk: Vec<AtomicU64>,
+}
+
+impl View for Garbage {
+    fn header(&self) -> &KvMapHeader {
+        &self.header
+    }
+
+    fn public(&self) -> &[AtomicU64] {
+        &self.public
+    }
+
+    fn buckets(&self) -> &[Bucket] {
+        &self.buckets
+    }
+
+    fn block(&self, b: u32, _generation: u32, _stride: usize) -> Option<&[AtomicU64]> {
+        // A view that breaks its promise: any length, whatever the stride.
+        (b % 3 != 2).then_some(&self.chunk[..])
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn garbage_never_leads_out_of_bounds(
+        public in proptest::collection::vec(any::<u64>(), 1..8),
+        heads in proptest::collection::vec(any::<u32>(), 1..4),
+        chunk in proptest::collection::vec(any::<u64>(), 0..4 * CHUNK_ALIGN),
+        small in proptest::collection::vec(0u32..4096, 0..64),
+        key in proptest::collection::vec(any::<u8>(), 1..=KV_MAX_KEY),
+    ) {
+        let mut chunk: Vec<AtomicU64> = chunk.into_iter().map(AtomicU64::new).collect();
+        // Some links of small slot numbers, so walks go somewhere.
+        for (w, n) in chunk.iter_mut().skip(1).step_by(HEADER_WORDS).zip(small) {
+            *w.get_mut() = u64::from(n) | (*w.get_mut() & !0xffff_ffff);
+        }
+        let view = Garbage {
+            header: KvMapHeader {
+                magic: KV_MAP_MAGIC,
+                version: KV_MAP_VERSION,
+                policy: 0,
+                bucket_count: heads.len() as u32,
+                blocks: public.len() as u32,
+                block_slots: BLOCK_SLOTS as u32,
+                header_words: HEADER_WORDS as u32,
+                seed: [1, 2],
+                block_table: 0,
+                buckets: 0,
+                map_bytes: 0,
+                block_pgoff: 0,
+            },
+            public: public.into_iter().map(AtomicU64::new).collect(),
+            buckets: heads
+                .into_iter()
+                .map(|h| {
+                    let b = Bucket::new();
+                    b.head.store(h % 4096, Ordering::Relaxed);
+                    b
+                })
+                .collect(),
+            chunk,
+        };
+        let mut out = [0u8; KV_MAX_VAL];
+        let _ = mapped::get(&view, &key, || 5, &mut out);
+        let mut short = [0u8; 3];
+        let _ = mapped::get(&view, &key, || 5, &mut short);
+    }
+}
