@@ -93,12 +93,13 @@ pub(crate) fn mmap(file: &File, vma: &VmaNew, allowed: bool) -> Result {
     let len = vma.end().saturating_sub(vma.start());
     let header = store.map_header().ok_or(ENODEV)?;
     if pgoff == 0 {
-        let total: usize = store.map_regions().iter().map(|&(_, bytes)| bytes).sum();
+        let regions = store.map_regions();
+        let total: usize = regions.iter().map(|&(_, bytes)| bytes).sum();
         if len > total {
             return Err(EINVAL);
         }
         let mut at = vma.start();
-        for (base, bytes) in store.map_regions() {
+        for (base, bytes) in regions {
             for offset in (0..bytes).step_by(PAGE) {
                 if at >= vma.end() {
                     return Ok(());

@@ -453,7 +453,11 @@ impl<A: Alloc> Store<A> {
         let dir = A::vec(blocks as usize, detached).ok_or(ConfigError::ItemsNoMemory)?;
         let public =
             Pages::new(blocks as usize, || AtomicU64::new(0)).ok_or(ConfigError::ItemsNoMemory)?;
+        // The mapping at offset 0: the header page, the block table, the
+        // buckets (`map_regions`).
         let header_bytes = core::mem::size_of::<KvMapHeader>().next_multiple_of(CHUNK_ALIGN);
+        let buckets_at = header_bytes + public.bytes();
+        let map_bytes = buckets_at + heads.bytes();
         let map_header = Pages::new(1, || KvMapHeader {
             magic: abi::KV_MAP_MAGIC,
             version: abi::KV_MAP_VERSION,
@@ -464,9 +468,9 @@ impl<A: Alloc> Store<A> {
             header_words: HEADER_WORDS as u32,
             seed,
             block_table: header_bytes as u64,
-            buckets: (header_bytes + public.bytes()) as u64,
-            map_bytes: (header_bytes + public.bytes() + heads.bytes()) as u64,
-            block_pgoff: ((header_bytes + public.bytes() + heads.bytes()) / CHUNK_ALIGN) as u64,
+            buckets: buckets_at as u64,
+            map_bytes: map_bytes as u64,
+            block_pgoff: (map_bytes / CHUNK_ALIGN) as u64,
         })
         .ok_or(ConfigError::ItemsNoMemory)?;
         let counters =

@@ -302,11 +302,6 @@ impl Key {
         self.len as usize
     }
 
-    #[cfg(test)]
-    pub(crate) fn hash_for_test(&self) -> u64 {
-        self.hash
-    }
-
     /// The words the key's length covers (the last zero-padded).
     #[inline(always)]
     pub(crate) fn used_words(&self) -> &[u64] {
@@ -379,11 +374,11 @@ pub struct Header {
     hash: AtomicU64,
     /// Next slot in the bucket chain, or in its class's free list.
     next: AtomicU32,
-    /// Key length, value length, and [`EXPIRES`] if the item expires: its deadline (nanoseconds of the
-    /// caller's monotonic clock) is then the last word of the deadline
-    /// entry at the record's end, which the table writes inside the write
-    /// section, as it does the header. An item that never expires has
-    /// neither the entry nor a word for it.
+    /// Key length, value length, and [`EXPIRES`] if the item expires: its
+    /// deadline (nanoseconds of the caller's monotonic clock) is then the
+    /// last word of the deadline entry at the record's end, which the table
+    /// writes inside the write section, as it does the header. An item that
+    /// never expires has neither the entry nor a word for it.
     lens: AtomicU32,
     /// The item's version (never 0 on a used slot): the writer gives a
     /// new one whenever the value or the expiry changes.
@@ -896,6 +891,16 @@ fn resolve(dir: &[AtomicPtr<u8>], i: u32) -> Option<Slot<'_>> {
     }
 }
 
+/// The chunk and stride of directory entry `entry`; `None` for the
+/// sentinel's (a detached block).
+fn attached(entry: *mut u8) -> Option<(NonNull<u8>, usize)> {
+    if entry == detached().into_inner() {
+        return None;
+    }
+    let stride = entry.addr() & (CHUNK_ALIGN - 1);
+    NonNull::new(entry.map_addr(|a| a & !(CHUNK_ALIGN - 1))).map(|chunk| (chunk, stride))
+}
+
 /// A directory entry that points at the sentinel block.
 pub fn detached() -> AtomicPtr<u8> {
     let sentinel = core::ptr::from_ref(&SENTINEL).cast::<u8>().cast_mut();
@@ -1371,13 +1376,8 @@ where
     pub(crate) fn detach_all(&self, mut f: impl FnMut(NonNull<u8>, usize)) {
         let sentinel = detached().into_inner();
         for (b, entry) in (0u32..).zip(self.dir.iter()) {
-            let old = entry.swap(sentinel, Ordering::Relaxed);
-            if old == sentinel {
-                continue;
-            }
-            self.publish(b, 0);
-            let stride = old.addr() & (CHUNK_ALIGN - 1);
-            if let Some(chunk) = NonNull::new(old.map_addr(|a| a & !(CHUNK_ALIGN - 1))) {
+            if let Some((chunk, stride)) = attached(entry.swap(sentinel, Ordering::Relaxed)) {
+                self.publish(b, 0);
                 f(chunk, stride);
             }
         }
@@ -1412,12 +1412,7 @@ where
     /// mapping: the caller keeps the chunk from being freed while it uses
     /// the address (no clear may run meanwhile).
     pub fn block_chunk(&self, b: u32) -> Option<(NonNull<u8>, usize)> {
-        let entry = self.dir.get(b as usize)?.load(Ordering::Acquire);
-        let stride = entry.addr() & (CHUNK_ALIGN - 1);
-        if entry == detached().into_inner() {
-            return None;
-        }
-        NonNull::new(entry.map_addr(|a| a & !(CHUNK_ALIGN - 1))).map(|chunk| (chunk, stride))
+        attached(self.dir.get(b as usize)?.load(Ordering::Acquire))
     }
 
     /// The record stride, in words, of an item of these sizes: its header,

@@ -35,22 +35,15 @@ fn hash_spreads_keys_and_depends_on_every_byte_and_the_seed() {
     // Every byte and the length enter the hash.
     let base = [0xa5u8; KV_MAX_KEY];
     for len in 1..=KV_MAX_KEY {
-        let h = s.key(&base[..len]).unwrap().hash_for_test();
+        let h = s.key(&base[..len]).unwrap().hash();
         for i in 0..len {
             let mut k = base;
             k[i] ^= 1;
-            assert_ne!(
-                s.key(&k[..len]).unwrap().hash_for_test(),
-                h,
-                "len {len} byte {i}"
-            );
+            assert_ne!(s.key(&k[..len]).unwrap().hash(), h, "len {len} byte {i}");
         }
         if len < KV_MAX_KEY {
-            assert_ne!(s.key(&base[..len + 1]).unwrap().hash_for_test(), h);
+            assert_ne!(s.key(&base[..len + 1]).unwrap().hash(), h);
         }
     }
-    assert_ne!(
-        s.key(b"a").unwrap().hash_for_test(),
-        s.key(b"a\0").unwrap().hash_for_test()
-    );
+    assert_ne!(s.key(b"a").unwrap().hash(), s.key(b"a\0").unwrap().hash());
 }

@@ -37,7 +37,7 @@ fn a_key_sealed_in_place_is_the_key_packed_from_its_bytes() {
         put(&s, &mut w, &k, &k).unwrap();
         for garbage in [0x00, 0xff, 0x5a] {
             let key = sealed(&s, &k, garbage).unwrap();
-            assert_eq!(key.hash_for_test(), s.key(&k).unwrap().hash_for_test());
+            assert_eq!(key.hash(), s.key(&k).unwrap().hash());
             let mut out = ValueOut::new();
             assert_eq!(
                 s.get(&key, 0, &mut out, spin_loop, || 1).map(|f| f.len),
