@@ -35,10 +35,11 @@
 use core::hint::spin_loop;
 use core::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
-use crate::abi::KvMapHeader;
+use crate::abi::KV_MAX_KEY;
+use crate::abi::{KvMapHeader, KV_MAP_BLOCK_PAGES};
 use crate::table::{
-    bucket_of, is_expired, value_len, Bucket, Key, BLOCK_SHIFT, BLOCK_SLOTS, EXPIRES, HEADER_WORDS,
-    KEY_LEN, NIL, WORD,
+    bucket_of, hash_words, is_expired, key_words, value_len, Bucket, BLOCK_SHIFT, BLOCK_SLOTS,
+    EXPIRES, HEADER_WORDS, KEY_LEN, NIL, WORD,
 };
 
 /// Attempts of one get before it gives up: each either found `seq` odd
@@ -57,12 +58,83 @@ pub trait View {
     fn public(&self) -> &[AtomicU64];
     /// The buckets.
     fn buckets(&self) -> &[Bucket];
-    /// Block `b`'s chunk as words (`BLOCK_SLOTS` headers of
-    /// [`HEADER_WORDS`], then `BLOCK_SLOTS` records of `stride -
-    /// HEADER_WORDS` words), if the view holds a mapping of it made while
-    /// its public entry showed `generation` and `stride`; `None`: the
-    /// caller must (re)map it.
-    fn block(&self, b: u32, generation: u32, stride: usize) -> Option<&[AtomicU64]>;
+    /// Block `b`'s chunk, if the view holds a mapping of it made while its
+    /// public entry was `entry` (generation and stride); `None`: the caller
+    /// must (re)map it.
+    fn block(&self, b: u32, entry: u64) -> Option<Chunk<'_>>;
+}
+
+/// Whether a block's records may be `stride` words long: a header and at
+/// least a word, and no more pages than a block's offsets span (512
+/// records of `stride` words take `stride` pages).
+#[inline]
+pub fn stride_fits(stride: usize) -> bool {
+    stride > HEADER_WORDS && stride as u64 <= KV_MAP_BLOCK_PAGES
+}
+
+/// A block's chunk as words, its geometry checked once, when it is made:
+/// [`BLOCK_SLOTS`] headers of [`HEADER_WORDS`], then [`BLOCK_SLOTS`]
+/// records of `stride - HEADER_WORDS` words, `stride * BLOCK_SLOTS` words
+/// in all. So every record of it lies inside it, and a walk locates one
+/// with no further check.
+#[derive(Clone, Copy)]
+pub struct Chunk<'a> {
+    words: &'a [AtomicU64],
+    /// Words per record, header included; above `HEADER_WORDS`.
+    stride: usize,
+}
+
+impl<'a> Chunk<'a> {
+    /// `words` as the chunk of a block of records of `stride` words: `None`
+    /// unless `stride` is above [`HEADER_WORDS`] and at most
+    /// [`KV_MAP_BLOCK_PAGES`] (a block's offsets span that many pages, and
+    /// 512 records of `stride` words take `stride` pages), and `words` holds exactly `stride * BLOCK_SLOTS`.
+    #[inline]
+    pub fn new(words: &'a [AtomicU64], stride: usize) -> Option<Chunk<'a>> {
+        (stride_fits(stride) && words.len() == stride * BLOCK_SLOTS)
+            .then_some(Chunk { words, stride })
+    }
+
+    /// [`Chunk::new`] without its check, for a view that checked the
+    /// geometry when it mapped the block.
+    ///
+    /// # Safety
+    ///
+    /// `Chunk::new(words, stride)` would answer `Some`.
+    #[inline(always)]
+    pub unsafe fn new_unchecked(words: &'a [AtomicU64], stride: usize) -> Chunk<'a> {
+        Chunk { words, stride }
+    }
+
+    /// Record `place` of the block; `place` is taken modulo
+    /// [`BLOCK_SLOTS`].
+    #[inline(always)]
+    fn record(self, place: u32) -> Record<'a> {
+        let place = place as usize & (BLOCK_SLOTS - 1);
+        let words = self.stride - HEADER_WORDS;
+        let base = self.words.as_ptr();
+        // SAFETY: `new` made `words.len() == stride * BLOCK_SLOTS` with
+        // `HEADER_WORDS < stride <= KV_MAP_BLOCK_PAGES` (so no product here
+        // wraps).
+        // `place < BLOCK_SLOTS`, so the header's words `place *
+        // HEADER_WORDS ..` `+ HEADER_WORDS` end at most at `BLOCK_SLOTS *
+        // HEADER_WORDS`, and the record's `BLOCK_SLOTS * HEADER_WORDS +
+        // place * words ..` `+ words` at most at `BLOCK_SLOTS *
+        // (HEADER_WORDS + words) = BLOCK_SLOTS * stride`: both inside
+        // `self.words`, whose borrow they keep.
+        unsafe {
+            let header = base.add(place * HEADER_WORDS);
+            Record {
+                hash: &*header,
+                link: halves(&*header.add(1)),
+                version: &*header.add(2),
+                words: core::slice::from_raw_parts(
+                    base.add(BLOCK_SLOTS * HEADER_WORDS + place * words),
+                    words,
+                ),
+            }
+        }
+    }
 }
 
 /// How a get through a [`View`] ended.
@@ -125,42 +197,24 @@ pub(crate) fn halves(word: &AtomicU64) -> &[AtomicU32; 2] {
     unsafe { &*core::ptr::from_ref(word).cast::<[AtomicU32; 2]>() }
 }
 
-/// Record `place` (below `BLOCK_SLOTS`) of a block of records of `stride`
-/// words whose chunk is `chunk`; `None` if the chunk is too short for it
-/// (never, for a view that keeps its promise).
-fn record(chunk: &[AtomicU64], place: usize, stride: usize) -> Option<Record<'_>> {
-    let at = place.checked_mul(HEADER_WORDS)?;
-    let header = chunk.get(at..)?;
-    let ([hash, link, version, _], _) = header.split_first_chunk::<4>()?;
-    let words = stride.checked_sub(HEADER_WORDS)?;
-    let from = place
-        .checked_mul(words)?
-        .checked_add(BLOCK_SLOTS.checked_mul(HEADER_WORDS)?)?;
-    let words = chunk.get(from..from.checked_add(words)?)?;
-    Some(Record {
-        hash,
-        link: halves(link),
-        version,
-        words,
-    })
-}
-
 /// Looks `key` up through `view` and copies its value into `out` (as
 /// much of it as fits): exactly the kernel's lock-free get (the file
 /// header). `now` reads the store's clock (nanoseconds of
 /// `CLOCK_BOOTTIME`, as the kernel reads it), only for an item that
-/// expires; an expired item is a miss. Counts nothing: the kernel's hits
+/// expires; an expired item is a miss, and a clock that cannot be read
+/// (`None`) gives up. Counts nothing: the kernel's hits
 /// and misses never see a get made here.
 ///
 /// On any outcome but [`Outcome::Hit`], and beyond the value's length on
 /// a hit, `out` may hold bytes of discarded attempts.
+#[inline]
 pub fn get<V: View + ?Sized>(
     view: &V,
-    key: &[u8],
-    now: impl FnOnce() -> u64,
+    bytes: &[u8],
+    now: impl FnOnce() -> Option<u64>,
     out: &mut [u8],
 ) -> Outcome {
-    let Some(key) = Key::pack(key, view.header().seed) else {
+    let Some(key) = Probe::new(bytes, view.header().seed) else {
         return Outcome::BadKey;
     };
     let buckets = view.buckets();
@@ -168,62 +222,113 @@ pub fn get<V: View + ?Sized>(
         return Outcome::GiveUp;
     };
     let public = view.public();
-    for attempt in 0..ATTEMPTS {
-        // Acquire: pairs with `write_end`'s Release store, so an even
-        // count comes with that section's stores.
-        let seq = bucket.seq.load(Ordering::Acquire);
-        if seq & 1 == 1 {
-            // A write in progress: back off a little longer each time.
-            for _ in 0..1u32 << attempt {
-                spin_loop();
-            }
-            continue;
+    // The first attempt here, the others (rare: a write ran meanwhile) in
+    // `retry`, out of the way.
+    if let Some(outcome) = attempt(view, public, bucket, &key, out) {
+        return outcome.answer(now);
+    }
+    retry(view, public, bucket, bytes, now, out)
+}
+
+/// The attempts of [`get`] after its first: at most [`ATTEMPTS`] in all.
+/// Takes the key's bytes again rather than the first attempt's probe, so
+/// that the hot path keeps the probe in registers.
+#[cold]
+#[inline(never)]
+fn retry<V: View + ?Sized>(
+    view: &V,
+    public: &[AtomicU64],
+    bucket: &Bucket,
+    bytes: &[u8],
+    now: impl FnOnce() -> Option<u64>,
+    out: &mut [u8],
+) -> Outcome {
+    let Some(key) = Probe::new(bytes, view.header().seed) else {
+        return Outcome::BadKey;
+    };
+    for attempt_no in 1..ATTEMPTS {
+        // A write in progress, probably: back off a little longer each
+        // time.
+        for _ in 0..1u32 << attempt_no {
+            spin_loop();
         }
-        let walk = walk(view, public, bucket, &key, out);
-        // Acquire fence: pairs with `write_begin`'s Release fence, so the
-        // load below sees the count of any section whose stores the walk
-        // saw.
-        fence(Ordering::Acquire);
-        if bucket.seq.load(Ordering::Relaxed) != seq {
-            continue;
+        if let Some(outcome) = attempt(view, public, bucket, &key, out) {
+            return outcome.answer(now);
         }
-        return match walk {
+    }
+    Outcome::GiveUp
+}
+
+/// One attempt of [`get`]: a walk between two equal, even loads of the
+/// bucket's `seq`; `None` if the attempt failed (a write ran meanwhile,
+/// or the walk went round in circles).
+#[inline(always)]
+fn attempt<V: View + ?Sized>(
+    view: &V,
+    public: &[AtomicU64],
+    bucket: &Bucket,
+    key: &Probe<'_>,
+    out: &mut [u8],
+) -> Option<Walk> {
+    // Acquire: pairs with `write_end`'s Release store, so an even count
+    // comes with that section's stores.
+    let seq = bucket.seq.load(Ordering::Acquire);
+    if seq & 1 == 1 {
+        return None;
+    }
+    let walk = walk(view, public, bucket, key, out);
+    // Acquire fence: pairs with `write_begin`'s Release fence, so the load
+    // below sees the count of any section whose stores the walk saw.
+    fence(Ordering::Acquire);
+    if bucket.seq.load(Ordering::Relaxed) != seq {
+        return None;
+    }
+    // A consistent chain is never this long: a cycle seen in a state that
+    // validation could not tell from a real one would be the writer's
+    // bug, or the view's memory is not the store's.
+    (!matches!(walk, Walk::Cycle)).then_some(walk)
+}
+
+impl Walk {
+    /// What a validated walk answers; `now` as for [`get`].
+    #[inline(always)]
+    fn answer(self, now: impl FnOnce() -> Option<u64>) -> Outcome {
+        match self {
+            Walk::Found {
+                len,
+                expires: 0,
+                version,
+            } => Outcome::Hit { len, version },
             Walk::Found {
                 len,
                 expires,
                 version,
-            } => {
-                if is_expired(expires, if expires == 0 { 0 } else { now() }) {
-                    Outcome::Miss
-                } else {
-                    Outcome::Hit { len, version }
-                }
-            }
+            } => match now() {
+                Some(now) if is_expired(expires, now) => Outcome::Miss,
+                Some(_) => Outcome::Hit { len, version },
+                None => Outcome::GiveUp,
+            },
             Walk::End => Outcome::Miss,
             Walk::Block(b) => Outcome::NeedBlock(b),
-            // A consistent chain is never this long: a cycle seen in a
-            // state that validation could not tell from a real one would be
-            // the writer's bug, or the view's memory is not the store's.
-            Walk::Cycle => continue,
-        };
+            Walk::Cycle => Outcome::GiveUp,
+        }
     }
-    Outcome::GiveUp
 }
 
 /// One walk of `bucket`'s chain for `key`, copying a found value into
 /// `out`. Relaxed loads only (but the block table's entry, Acquire: see
 /// there); what it answers is the caller's to validate.
+#[inline(always)]
 fn walk<V: View + ?Sized>(
     view: &V,
     public: &[AtomicU64],
     bucket: &Bucket,
-    key: &Key,
+    key: &Probe<'_>,
     out: &mut [u8],
 ) -> Walk {
     let mut i = bucket.head.load(Ordering::Relaxed);
     // A consistent chain holds at most every slot of every block once.
     let mut steps = public.len().saturating_mul(BLOCK_SLOTS);
-    let used = key.used_words();
     loop {
         if i == NIL {
             return Walk::End;
@@ -236,33 +341,20 @@ fn walk<V: View + ?Sized>(
         // Acquire: pairs with `publish`'s Release store (the kernel's), as
         // the table's directory load does with `attach`'s.
         let entry = entry.load(Ordering::Acquire);
-        let stride = entry as u32 as usize;
-        let generation = (entry >> 32) as u32;
-        if stride == 0 {
+        if entry as u32 == 0 {
             // A detached block: the sentinel's empty records end a walk.
             return Walk::End;
         }
-        let Some(chunk) = view.block(b, generation, stride) else {
+        let Some(chunk) = view.block(b, entry) else {
             return Walk::Block(b);
         };
-        let place = i as usize & (BLOCK_SLOTS - 1);
-        let Some(rec) = record(chunk, place, stride) else {
-            return Walk::End;
-        };
+        let rec = chunk.record(i);
         let [next, lens] = rec.link;
         if rec.hash.load(Ordering::Relaxed) == key.hash() {
             let lens = lens.load(Ordering::Relaxed);
-            // A record shorter than the key (torn) is no match.
-            let same = (lens & KEY_LEN) as usize == key.len()
-                && rec.words.get(..used.len()).is_some_and(|stored| {
-                    stored
-                        .iter()
-                        .zip(used)
-                        .all(|(a, b)| a.load(Ordering::Relaxed) == *b)
-                });
-            if same {
+            if lens & KEY_LEN == key.len && key.matches(rec.words) {
                 let len = value_len(lens);
-                copy_value(rec.words, used.len(), len, out);
+                copy_value(rec.words, key.words(), len, out);
                 let expires = if lens & EXPIRES == 0 {
                     0
                 } else {
@@ -283,29 +375,98 @@ fn walk<V: View + ?Sized>(
     }
 }
 
+/// A key as a reader looks it up: its bytes read in place as the words
+/// the table stores ([`key_words`]), and its hash.
+struct Probe<'a> {
+    whole: &'a [[u8; WORD]],
+    last: Option<u64>,
+    /// In bytes, 1..=KV_MAX_KEY.
+    len: u32,
+    hash: u64,
+}
+
+impl<'a> Probe<'a> {
+    /// `bytes` as a key hashed under `seed`; `None` for a bad length.
+    #[inline(always)]
+    fn new(bytes: &'a [u8], seed: [u64; 2]) -> Option<Probe<'a>> {
+        if bytes.is_empty() || bytes.len() > KV_MAX_KEY {
+            return None;
+        }
+        let (whole, last) = key_words(bytes);
+        let len = bytes.len() as u32; // 1..=64
+        Some(Probe {
+            whole,
+            last,
+            len,
+            hash: hash_words(seed, len, whole, last, u64::from_le_bytes),
+        })
+    }
+
+    #[inline(always)]
+    fn hash(&self) -> u64 {
+        self.hash
+    }
+
+    /// Words the key takes in a record.
+    #[inline(always)]
+    fn words(&self) -> usize {
+        self.whole.len() + usize::from(self.last.is_some())
+    }
+
+    /// Whether `stored` starts with the key's words (a record shorter than
+    /// the key, torn, is no match).
+    #[inline(always)]
+    fn matches(&self, stored: &[AtomicU64]) -> bool {
+        let Some((whole, rest)) = stored.split_at_checked(self.whole.len()) else {
+            return false;
+        };
+        let same = whole
+            .iter()
+            .zip(self.whole)
+            .all(|(a, b)| a.load(Ordering::Relaxed) == u64::from_le_bytes(*b));
+        same && match (self.last, rest.first()) {
+            (None, _) => true,
+            (Some(last), Some(a)) => a.load(Ordering::Relaxed) == last,
+            (Some(_), None) => false,
+        }
+    }
+}
+
 /// Copies the first `len` bytes of the value whose words start at word
 /// `from` of `words` into `out`, as many as fit. Nothing if the record is
 /// too short (a torn read, which validation discards).
+#[inline(always)]
 fn copy_value(words: &[AtomicU64], from: usize, len: usize, out: &mut [u8]) {
     let n = len.div_ceil(WORD);
-    let Some(value) = from.checked_add(n).and_then(|to| words.get(from..to)) else {
+    let Some(value) = words.get(from..).and_then(|w| w.get(..n)) else {
         return;
     };
-    let Some(out) = out.get_mut(..len.min(out.len())) else {
+    let Some(dst) = out.get_mut(..n * WORD) else {
+        copy_value_short(value, len, out);
         return;
     };
-    // Whole words stored as such (one bounds check for all of them), then
-    // the last, partial one byte-wise.
-    let (whole, part) = out.split_at_mut(out.len() - out.len() % WORD);
-    let mut words = value
-        .iter()
-        .map(|w| w.load(Ordering::Relaxed).to_le_bytes());
-    for (dst, bytes) in whole.chunks_exact_mut(WORD).zip(&mut words) {
-        dst.copy_from_slice(&bytes);
-    }
-    if let (Some(bytes), false) = (words.next(), part.is_empty()) {
-        if let Some(src) = bytes.get(..part.len()) {
-            part.copy_from_slice(src);
+    // Room for whole words (the usual case: a buffer of `KV_MAX_VAL`):
+    // one store of each, past `len` too; four at a time, then the rest.
+    let dst = dst.as_chunks_mut::<WORD>().0;
+    let (dst4, dst1) = dst.as_chunks_mut::<4>();
+    let (src4, src1) = value.as_chunks::<4>();
+    for (d, s) in dst4.iter_mut().zip(src4) {
+        for (d, s) in d.iter_mut().zip(s) {
+            *d = s.load(Ordering::Relaxed).to_le_bytes();
         }
+    }
+    for (d, s) in dst1.iter_mut().zip(src1) {
+        *d = s.load(Ordering::Relaxed).to_le_bytes();
+    }
+}
+
+/// [`copy_value`] into a buffer too short for the value's whole words.
+#[cold]
+fn copy_value_short(value: &[AtomicU64], len: usize, out: &mut [u8]) {
+    let fits = len.min(out.len());
+    let out = &mut out[..fits];
+    for (dst, w) in out.chunks_mut(WORD).zip(value) {
+        let bytes = w.load(Ordering::Relaxed).to_le_bytes();
+        dst.copy_from_slice(&bytes[..dst.len()]);
     }
 }

@@ -280,11 +280,11 @@ impl Key {
             return None;
         }
         let mut key = Key::new();
-        for_each_word(bytes, |n, word| {
-            if let Some(w) = key.words.get_mut(n) {
-                *w = word;
-            }
-        });
+        let (whole, last) = key_words(bytes);
+        let words = whole.iter().map(|w| u64::from_le_bytes(*w)).chain(last);
+        for (w, word) in key.words.iter_mut().zip(words) {
+            *w = word;
+        }
         key.len = bytes.len() as u32; // 1..=64
         key.hash = key_hash(seed, &key);
         Some(key)
@@ -322,26 +322,6 @@ impl Default for Key {
 // bounds check to panic, and no iterator adapter that objtool cannot follow
 // in a module built -Os. (`as_chunks` would say it shorter, but Debian 13's
 // rustc 1.85 predates it.)
-
-/// Calls `f(n, word)` for each little-endian 8-byte word of `bytes`, the
-/// last one zero-padded.
-#[inline(always)]
-fn for_each_word(bytes: &[u8], mut f: impl FnMut(usize, u64)) {
-    let mut rest = bytes;
-    let mut n = 0usize;
-    while let Some((chunk, tail)) = rest.split_first_chunk::<WORD>() {
-        f(n, u64::from_le_bytes(*chunk));
-        n = n.wrapping_add(1);
-        rest = tail;
-    }
-    if !rest.is_empty() {
-        let mut last = [0u8; WORD];
-        if let Some(head) = last.get_mut(..rest.len()) {
-            head.copy_from_slice(rest);
-        }
-        f(n, u64::from_le_bytes(last));
-    }
-}
 
 /// The words of `words` that hold `len` bytes, loaded.
 fn covering(words: &[AtomicU64], len: usize) -> impl Iterator<Item = u64> + '_ {
@@ -824,17 +804,48 @@ fn mix(a: u64, b: u64) -> u64 {
 /// (`mapped.rs`), so both find the same bucket.
 #[inline(always)]
 pub fn key_hash(seed: [u64; 2], key: &Key) -> u64 {
-    let [s0, s1] = seed;
-    let mut h = s0 ^ u64::from(key.len);
+    hash_words(seed, key.len, key.used_words(), None, |w| w)
+}
+
+/// A key's bytes as the little-endian words the table stores and hashes
+/// (the words of `bytes`): the whole words as they lie, and the last,
+/// partial one zero-padded, if any.
+#[inline(always)]
+pub fn key_words(bytes: &[u8]) -> (&[[u8; WORD]], Option<u64>) {
+    let (whole, tail) = bytes.as_chunks::<WORD>();
+    let last = match (tail.len(), bytes.last_chunk::<WORD>()) {
+        (0, _) => None,
+        // The last 8 bytes, shifted down past those of the word before.
+        (n @ 1..WORD, Some(end)) => Some(u64::from_le_bytes(*end) >> (8 * (WORD - n))),
+        // A key shorter than a word, byte by byte.
+        _ => Some(tail.iter().rev().fold(0, |w, &b| w << 8 | u64::from(b))),
+    };
+    (whole, last)
+}
+
+/// [`key_hash`] of a key of `len` bytes whose words are `whole` (each
+/// read by `word`) and then `last`, if any.
+#[inline(always)]
+pub fn hash_words<W: Copy>(
+    [s0, s1]: [u64; 2],
+    len: u32,
+    whole: &[W],
+    last: Option<u64>,
+    word: impl Fn(W) -> u64,
+) -> u64 {
+    let mut h = s0 ^ u64::from(len);
     // Pairs of words; an odd last word pairs with zero (the length,
     // hashed above, tells "a" from "a\0").
-    let mut rest = key.used_words();
+    let mut rest = whole;
     while let Some(([a, b], tail)) = rest.split_first_chunk::<2>() {
-        h = mix(a ^ s1, b ^ h);
+        h = mix(word(*a) ^ s1, word(*b) ^ h);
         rest = tail;
     }
-    if let [a] = rest {
-        h = mix(a ^ s1, h);
+    match (rest, last) {
+        ([a], Some(b)) => h = mix(word(*a) ^ s1, b ^ h),
+        ([a], None) => h = mix(word(*a) ^ s1, h),
+        (_, Some(a)) => h = mix(a ^ s1, h),
+        (_, None) => {}
     }
     mix(h ^ s1, s0 ^ 0x9e37_79b9_7f4a_7c15)
 }

@@ -15,7 +15,7 @@ use proptest::prelude::*;
 use super::threads::{value_ok, writer};
 use super::{store, HStore, HWriter, HostAlloc, Retired};
 use crate::abi::{KvMapHeader, KV_MAP_MAGIC, KV_MAP_VERSION, KV_MAX_KEY, KV_MAX_VAL};
-use crate::mapped::{self, Outcome, View, ATTEMPTS};
+use crate::mapped::{self, Chunk, Outcome, View, ATTEMPTS};
 use crate::policy::Policy;
 use crate::store::{Clock, Condition, Error, PutArgs, Store};
 use crate::table::{Bucket, ValueOut, BLOCK_SLOTS, CHUNK_ALIGN, HEADER_WORDS, NIL, WORD};
@@ -95,16 +95,14 @@ impl View for HostView<'_> {
         self.buckets
     }
 
-    fn block(&self, b: u32, generation: u32, stride: usize) -> Option<&[AtomicU64]> {
-        let want = u64::from(generation) << 32 | stride as u64;
-        if self.mapped.get(b as usize)?.load(Ordering::Relaxed) != want {
+    fn block(&self, b: u32, entry: u64) -> Option<Chunk<'_>> {
+        if self.mapped.get(b as usize)?.load(Ordering::Relaxed) != entry {
             return None;
         }
         // The chunk attached now may be a later one than the generation
         // asked for (a clear and an attach since): harmless, as a stale
         // mapping would be; the reader's validation fails.
-        self.chunk(b)
-            .filter(|words| words.len() == stride * BLOCK_SLOTS)
+        Chunk::new(self.chunk(b)?, entry as u32 as usize)
     }
 }
 
@@ -115,7 +113,7 @@ fn read(view: &HostView<'_>, k: &[u8], now: u64) -> Option<Result<(Vec<u8>, u64)
     // Every block about once (more only if clears run meanwhile), plus
     // the answer.
     for _ in 0..2 * view.header.blocks + 2 {
-        match mapped::get(view, k, || now, &mut out) {
+        match mapped::get(view, k, || Some(now), &mut out) {
             Outcome::Hit { len, version } => return Some(Ok((out[..len].to_vec(), version))),
             Outcome::Miss => return Some(Err(Error::NotFound)),
             Outcome::NeedBlock(b) => view.map(b),
@@ -268,25 +266,28 @@ fn a_block_is_asked_for_again_after_a_clear() {
     put_at(&s, &mut w, b"k", b"one", 0, 1);
     let view = HostView::new(&s);
     let mut out = [0u8; KV_MAX_VAL];
-    let Outcome::NeedBlock(b) = mapped::get(&view, b"k", || 1, &mut out) else {
+    let Outcome::NeedBlock(b) = mapped::get(&view, b"k", || Some(1), &mut out) else {
         panic!("an unmapped block was read");
     };
     view.map(b);
     assert!(matches!(
-        mapped::get(&view, b"k", || 1, &mut out),
+        mapped::get(&view, b"k", || Some(1), &mut out),
         Outcome::Hit { len: 3, .. }
     ));
     w.clear(&s, |c, b| retired.0.push((c, b)));
-    assert_eq!(mapped::get(&view, b"k", || 1, &mut out), Outcome::Miss);
+    assert_eq!(
+        mapped::get(&view, b"k", || Some(1), &mut out),
+        Outcome::Miss
+    );
     // The same block again, of a new generation: mapped anew.
     put_at(&s, &mut w, b"k", b"two", 0, 1);
     assert_eq!(
-        mapped::get(&view, b"k", || 1, &mut out),
+        mapped::get(&view, b"k", || Some(1), &mut out),
         Outcome::NeedBlock(b)
     );
     view.map(b);
     assert!(matches!(
-        mapped::get(&view, b"k", || 1, &mut out),
+        mapped::get(&view, b"k", || Some(1), &mut out),
         Outcome::Hit { len: 3, .. }
     ));
     assert_eq!(&out[..3], b"two");
@@ -294,7 +295,7 @@ fn a_block_is_asked_for_again_after_a_clear() {
     put_at(&s, &mut w, b"k", &[9; 100], 0, 1);
     let mut short = [0u8; 10];
     loop {
-        match mapped::get(&view, b"k", || 1, &mut short) {
+        match mapped::get(&view, b"k", || Some(1), &mut short) {
             Outcome::NeedBlock(b) => view.map(b),
             hit => {
                 assert!(matches!(hit, Outcome::Hit { len: 100, .. }), "{hit:?}");
@@ -389,15 +390,21 @@ fn a_cycle_in_a_chain_ends_in_giving_up() {
     let mut out = [0u8; KV_MAX_VAL];
     // A key on the chain is still found before the loop closes...
     assert!(matches!(
-        mapped::get(&view, b"a", || 1, &mut out),
+        mapped::get(&view, b"a", || Some(1), &mut out),
         Outcome::Hit { .. }
     ));
     // ... one that is not walks the bounded loop, ATTEMPTS times.
     assert_eq!(ATTEMPTS, 8);
-    assert_eq!(mapped::get(&view, b"z", || 1, &mut out), Outcome::GiveUp);
+    assert_eq!(
+        mapped::get(&view, b"z", || Some(1), &mut out),
+        Outcome::GiveUp
+    );
     // A slot pointing at itself, too.
     next_link(&view, head).store(head, Ordering::Relaxed);
-    assert_eq!(mapped::get(&view, b"z", || 1, &mut out), Outcome::GiveUp);
+    assert_eq!(
+        mapped::get(&view, b"z", || Some(1), &mut out),
+        Outcome::GiveUp
+    );
     // Undo it, so the store's own teardown is unaffected.
     next_link(&view, head).store(NIL, Ordering::Relaxed);
 }
@@ -413,10 +420,13 @@ fn a_bucket_with_a_write_in_progress_ends_in_giving_up() {
     let seq = &view.buckets[0].seq;
     seq.fetch_add(1, Ordering::Relaxed);
     let mut out = [0u8; KV_MAX_VAL];
-    assert_eq!(mapped::get(&view, b"a", || 1, &mut out), Outcome::GiveUp);
+    assert_eq!(
+        mapped::get(&view, b"a", || Some(1), &mut out),
+        Outcome::GiveUp
+    );
     seq.fetch_add(1, Ordering::Relaxed);
     assert!(matches!(
-        mapped::get(&view, b"a", || 1, &mut out),
+        mapped::get(&view, b"a", || Some(1), &mut out),
         Outcome::Hit { len: 1, .. }
     ));
 }
@@ -443,9 +453,12 @@ impl View for Garbage {
         &self.buckets
     }
 
-    fn block(&self, b: u32, _generation: u32, _stride: usize) -> Option<&[AtomicU64]> {
-        // A view that breaks its promise: any length, whatever the stride.
-        (b % 3 != 2).then_some(&self.chunk[..])
+    fn block(&self, b: u32, entry: u64) -> Option<Chunk<'_>> {
+        // A chunk of any length and contents: only what `Chunk::new`
+        // checks holds.
+        let stride = entry as u32 as usize;
+        let len = (stride * BLOCK_SLOTS).min(self.chunk.len());
+        (b % 3 != 2).then(|| Chunk::new(&self.chunk[..len], stride))?
     }
 }
 
@@ -492,8 +505,8 @@ proptest! {
             chunk,
         };
         let mut out = [0u8; KV_MAX_VAL];
-        let _ = mapped::get(&view, &key, || 5, &mut out);
+        let _ = mapped::get(&view, &key, || Some(5), &mut out);
         let mut short = [0u8; 3];
-        let _ = mapped::get(&view, &key, || 5, &mut short);
+        let _ = mapped::get(&view, &key, || Some(5), &mut short);
     }
 }

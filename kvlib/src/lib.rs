@@ -429,25 +429,32 @@ impl Store {
     /// (`buf`'s bytes are then unspecified).
     /// Through the mapping when it can (see the crate's docs), else the
     /// ioctl: the same answers.
+    #[inline]
     pub fn get_into(&self, key: &[u8], buf: &mut [u8]) -> Result<usize> {
-        if key.is_empty() || key.len() > KV_MAX_KEY {
-            return Err(Error::KeyLength { len: key.len() });
-        }
         if let Some(mapping) = self.mapping() {
             // Straight into `buf`: a value longer than it fills it and
             // answers its whole length.
             match mapping.get(key, buf) {
-                Some(Some(len)) if len > buf.len() => {
+                Some(Some(len)) if len <= buf.len() => return Ok(len),
+                Some(Some(len)) => {
                     return Err(Error::BufferTooSmall {
                         needed: len,
                         capacity: buf.len(),
                     })
                 }
-                Some(Some(len)) => return Ok(len),
                 // The ioctl's answer for a missing key.
-                Some(None) => return Err(op_error("get", Errno::ENOENT)),
+                Some(None) => return Err(Error::NotFound),
+                // A bad key, or a get the mapping cannot answer.
                 None => {}
             }
+        }
+        self.get_into_ioctl(key, buf)
+    }
+
+    /// [`Store::get_into`] through the ioctl.
+    fn get_into_ioctl(&self, key: &[u8], buf: &mut [u8]) -> Result<usize> {
+        if key.is_empty() || key.len() > KV_MAX_KEY {
+            return Err(Error::KeyLength { len: key.len() });
         }
         let mut pair = pair(key, b"")?;
         // SAFETY: `pair` is a live KvPair the kernel may write.
@@ -456,6 +463,7 @@ impl Store {
     }
 
     /// The mapping gets may use now, if any: made by the first call.
+    #[inline]
     fn mapping(&self) -> Option<&map::Mapping> {
         if !self.mapped_reads.load(Ordering::Relaxed) {
             return None;

@@ -59,7 +59,7 @@ use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use kv_module::abi::{KvMapHeader, KV_MAP_BLOCK_PAGES, KV_MAP_MAGIC, KV_MAP_VERSION};
-use kv_module::mapped::{self, Outcome, View};
+use kv_module::mapped::{self, Chunk, Outcome, View};
 use kv_module::table::{Bucket, BLOCK_SLOTS, HEADER_WORDS, MAX_BLOCKS, MAX_BUCKETS, WORD};
 
 /// The page size of the mapping's layout (offsets are in these pages).
@@ -282,10 +282,7 @@ impl Mapping {
             // Another thread mapped it meanwhile.
             return true;
         }
-        // A stride the layout allows: a header and at least a word, and
-        // no more pages than a block's offsets span (512 records of
-        // `stride` words take `stride` pages).
-        if stride <= HEADER_WORDS || stride as u64 > KV_MAP_BLOCK_PAGES {
+        if !mapped::stride_fits(stride) {
             return false;
         }
         if current.is_some() && retired.len() >= RETIRED_MAX {
@@ -326,27 +323,29 @@ impl Mapping {
     /// A get of `key` through the mapping into `out`: `Some(Some(len))`
     /// for a hit (the value's first bytes in `out`), `Some(None)` for a
     /// miss, `None` when the ioctl must answer. `key` has a valid length.
+    #[inline]
     pub(crate) fn get(&self, key: &[u8], out: &mut [u8]) -> Option<Option<usize>> {
-        let clock_failed = std::cell::Cell::new(false);
-        let now = || {
-            clock_ns().unwrap_or_else(|| {
-                clock_failed.set(true);
-                u64::MAX
-            })
-        };
-        // Each round maps a block; a chain crosses each at most once.
-        for _ in 0..=self.header.blocks {
-            match mapped::get(self, key, now, out) {
+        match mapped::get(self, key, clock_ns, out) {
+            Outcome::Hit { len, .. } => Some(Some(len)),
+            Outcome::Miss => Some(None),
+            Outcome::NeedBlock(b) => self.get_mapping(b, key, out),
+            Outcome::GiveUp | Outcome::BadKey => None,
+        }
+    }
+
+    /// [`Mapping::get`] once its walk led into block `b`, not mapped (as
+    /// the block table shows it now): maps it and tries again, a block at
+    /// a time (a chain crosses each at most once).
+    #[cold]
+    fn get_mapping(&self, mut b: u32, key: &[u8], out: &mut [u8]) -> Option<Option<usize>> {
+        for _ in 0..self.header.blocks {
+            if !self.map_block(b) {
+                return None;
+            }
+            match mapped::get(self, key, clock_ns, out) {
                 Outcome::Hit { len, .. } => return Some(Some(len)),
-                // A miss decided by a clock that could not be read is no
-                // answer.
-                Outcome::Miss if clock_failed.get() => return None,
                 Outcome::Miss => return Some(None),
-                Outcome::NeedBlock(b) => {
-                    if !self.map_block(b) {
-                        return None;
-                    }
-                }
+                Outcome::NeedBlock(next) => b = next,
                 Outcome::GiveUp | Outcome::BadKey => return None,
             }
         }
@@ -396,16 +395,19 @@ impl View for Mapping {
         }
     }
 
-    #[inline]
-    fn block(&self, b: u32, generation: u32, stride: usize) -> Option<&[AtomicU64]> {
-        let want = u64::from(generation) << 32 | stride as u64;
-        let block = self.current(b).filter(|block| block.entry == want)?;
+    #[inline(always)]
+    fn block(&self, b: u32, entry: u64) -> Option<Chunk<'_>> {
+        let block = self.current(b).filter(|block| block.entry == entry)?;
+        let stride = entry as u32 as usize;
         // SAFETY: `map_block` made `block.words` a read-only mapping of
-        // `stride * BLOCK_SLOTS` words (the stride of `entry`, which is
-        // `want`'s), page-aligned, kept mapped until `drop` (its pages
-        // replaced at most by zero pages, in one step); read only through
-        // atomics.
-        Some(unsafe { std::slice::from_raw_parts(block.words.as_ptr(), stride * BLOCK_SLOTS) })
+        // `stride * BLOCK_SLOTS` words (the stride of `block.entry`, which
+        // is `entry`'s), page-aligned, kept mapped until `drop` (its pages
+        // replaced at most by zero pages, in one step), read only through
+        // atomics; and it checked `stride_fits`.
+        unsafe {
+            let words = std::slice::from_raw_parts(block.words.as_ptr(), stride * BLOCK_SLOTS);
+            Some(Chunk::new_unchecked(words, stride))
+        }
     }
 }
 
