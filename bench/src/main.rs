@@ -290,13 +290,14 @@ fn mapped_rows(
     let store = target::Mapped::open().map_err(context("mapped reads"))?;
     let n = plan.loop_ops;
     let working = working_set(items);
-    let hits = hit_requests(working, items, key_size, value_size);
-    let hit = per_op(n, |i| store.get(&hits[i % working])).map_err(context("get hit, mapped"))?;
+    let mut hits = hit_requests(working, items, key_size, value_size);
+    let hit =
+        per_op(n, |i| store.get(&mut hits[i % working])).map_err(context("get hit, mapped"))?;
     rows.push(Cost::new(name, "get hit, mapped", hit));
-    let misses: Vec<Request> = (0..working as u64)
+    let mut misses: Vec<Request> = (0..working as u64)
         .map(|k| Request::new(key_bytes(k, key_size, true), vec![0; value_size]))
         .collect();
-    let miss = |i: usize| match store.get(&misses[i % working]) {
+    let miss = |i: usize| match store.get(&mut misses[i % working]) {
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
         Err(e) => Err(e),
         Ok(()) => Err(io::Error::other("a key never stored was found")),
@@ -598,6 +599,14 @@ fn parallel(module: &str, quick: bool) -> io::Result<ParallelReport> {
             &plan,
             &mut report.rows,
         )?;
+        if policy == 0 {
+            scaling(
+                &format!("kvstore use_lru={policy}, mapped gets"),
+                &target::Mapped::open,
+                &plan,
+                &mut report.rows,
+            )?;
+        }
     }
     unload_module();
     let map = BpfMap::create(MapKind::Hash, 16, 64, bpf_entries(items))?;

@@ -48,15 +48,15 @@ impl Request {
     }
 }
 
-/// kvstore read through kvlib, which gets through the store's read-only
-/// mapping without a system call.
+/// kvstore through kvlib, whose gets read the store's read-only mapping
+/// without a system call; puts and dels are kvlib's ioctls.
 pub struct Mapped(kvlib::Store);
 
 impl Mapped {
-    /// Opens `/dev/kvstore` read-only; an error unless kvlib reads it
-    /// through the mapping (the module refused it, or its policy evicts).
+    /// Opens `/dev/kvstore`; an error unless kvlib reads it through the
+    /// mapping (the module refused it, or its policy evicts).
     pub fn open() -> io::Result<Mapped> {
-        let store = kvlib::Store::open_read_only().map_err(io::Error::other)?;
+        let store = kvlib::Store::open().map_err(io::Error::other)?;
         if !store.mapped_reads() {
             return Err(io::Error::other(
                 "kvlib does not read this store through a mapping",
@@ -64,19 +64,30 @@ impl Mapped {
         }
         Ok(Mapped(store))
     }
+}
 
-    /// A get of `req`'s key: ENOENT for a miss.
+/// kvlib's errors as the benchmark loops take them: ENOENT for a miss.
+fn kvlib_result<T>(r: kvlib::Result<T>) -> io::Result<()> {
+    match r {
+        Ok(_) => Ok(()),
+        Err(kvlib::Error::NotFound) => Err(io::Error::from_raw_os_error(libc::ENOENT)),
+        Err(e) => Err(io::Error::other(e)),
+    }
+}
+
+impl Target for Mapped {
+    /// Into the request's own value buffer, as the ioctl get.
     #[inline]
-    pub fn get(&self, req: &Request) -> io::Result<()> {
-        let mut value = [0u8; kv_module::abi::KV_MAX_VAL];
-        match self.0.get_into(&req.key, &mut value) {
-            Ok(len) => {
-                std::hint::black_box(len);
-                Ok(())
-            }
-            Err(kvlib::Error::NotFound) => Err(io::Error::from_raw_os_error(libc::ENOENT)),
-            Err(e) => Err(io::Error::other(e)),
-        }
+    fn get(&self, req: &mut Request) -> io::Result<()> {
+        kvlib_result(self.0.get_into(&req.key, &mut req.pair.value.data))
+    }
+
+    fn put(&self, req: &Request) -> io::Result<()> {
+        kvlib_result(self.0.put(&req.key, &req.value))
+    }
+
+    fn del(&self, req: &Request) -> io::Result<()> {
+        kvlib_result(self.0.del(&req.key))
     }
 }
 
