@@ -187,6 +187,9 @@ struct kv_map_header {
 	uint64_t buckets;      /* byte offset: bucket_count x (seq, head) */
 	uint64_t map_bytes;    /* bytes of the mapping at offset 0 */
 	uint64_t block_pgoff;  /* page offset of block 0's records */
+	uint64_t evictions;    /* byte offset: the eviction count (32 bits, odd while one runs) */
+	uint64_t marks_pgoff;  /* page offset of the visited marks (SIEVE): a bit per slot */
+	uint64_t marks_bytes;  /* bytes of the visited marks; 0: none */
 };
 
 /* Opens /dev/kvstore (read-write, close-on-exec); returns the descriptor. */

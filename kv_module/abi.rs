@@ -245,6 +245,17 @@ pub struct KvMapHeader {
     pub map_bytes: u64,
     /// Page offset of block 0's records ([`KV_MAP_BLOCK_PAGES`]).
     pub block_pgoff: u64,
+    /// Byte offset in this mapping of the eviction count: a 32-bit word,
+    /// odd while an eviction runs, which a reader validates as it does a
+    /// bucket's sequence count.
+    pub evictions: u64,
+    /// Page offset of the visited marks (SIEVE only): one bit per slot
+    /// (slot `i` is bit `i % 64` of 64-bit word `i / 64`), which a reader
+    /// sets after a hit through a mapping of them that may be writable.
+    pub marks_pgoff: u64,
+    /// Bytes of the visited marks (a multiple of a page); 0: none (a store
+    /// without SIEVE).
+    pub marks_bytes: u64,
 }
 
 impl KvKey {

@@ -38,8 +38,8 @@ use core::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 use crate::abi::KV_MAX_KEY;
 use crate::abi::{KvMapHeader, KV_MAP_BLOCK_PAGES};
 use crate::table::{
-    bucket_of, hash_words, is_expired, key_words, value_len, Bucket, BLOCK_SHIFT, BLOCK_SLOTS,
-    EXPIRES, HEADER_WORDS, KEY_LEN, NIL, WORD,
+    bucket_of, halves, hash_words, is_expired, key_words, value_len, Bucket, BLOCK_SHIFT,
+    BLOCK_SLOTS, EXPIRES, HEADER_WORDS, KEY_LEN, NIL, WORD,
 };
 
 /// Attempts of one get before it gives up: each either found `seq` odd
@@ -58,6 +58,12 @@ pub trait View {
     fn public(&self) -> &[AtomicU64];
     /// The buckets.
     fn buckets(&self) -> &[Bucket];
+    /// The eviction count (`header().evictions`).
+    fn evictions(&self) -> &AtomicU32;
+    /// SIEVE's visited marks, writable, if the store has them and the view
+    /// mapped them (`header().marks_pgoff`); `None` for a store without
+    /// SIEVE.
+    fn marks(&self) -> Option<&[AtomicU64]>;
     /// Block `b`'s chunk, if the view holds a mapping of it made while its
     /// public entry was `entry` (generation and stride); `None`: the caller
     /// must (re)map it.
@@ -162,6 +168,7 @@ enum Walk {
         len: usize,
         expires: u64,
         version: u64,
+        slot: u32,
     },
     /// The end of the chain without the key.
     End,
@@ -179,22 +186,6 @@ struct Record<'a> {
     link: &'a [AtomicU32; 2],
     version: &'a AtomicU64,
     words: &'a [AtomicU64],
-}
-
-/// A 64-bit word of a record's header seen as the two 32-bit atomics the
-/// writer stores into it (`Header::next` and `Header::lens`).
-pub(crate) fn halves(word: &AtomicU64) -> &[AtomicU32; 2] {
-    // SAFETY: `AtomicU64` has the size and in-memory representation of a
-    // `u64` (8 bytes, no padding) and alignment 8; `[AtomicU32; 2]` has
-    // size 8, no padding and alignment 4, so the cast pointer is valid and
-    // aligned for it, and covers exactly the bytes of `word`. Both are
-    // atomics, which allow shared mutation behind `&` (an `UnsafeCell`
-    // each) and which every bit pattern is valid for. The borrow keeps the
-    // lifetime of `word`. The writer accesses these bytes only as the two
-    // 32-bit atomics `next` (the lower address) and `lens` (`Header`,
-    // `repr(C)`; `table.rs` asserts the offsets), so this view makes the
-    // reader's accesses the same size as the writer's.
-    unsafe { &*core::ptr::from_ref(word).cast::<[AtomicU32; 2]>() }
 }
 
 /// Looks `key` up through `view` and copies its value into `out` (as
@@ -224,8 +215,8 @@ pub fn get<V: View + ?Sized>(
     let public = view.public();
     // The first attempt here, the others (rare: a write ran meanwhile) in
     // `retry`, out of the way.
-    if let Some(outcome) = attempt(view, public, bucket, &key, out) {
-        return outcome.answer(now);
+    if let Some((walk, evictions)) = attempt(view, public, bucket, &key, out) {
+        return finish(view, walk, evictions, now);
     }
     retry(view, public, bucket, bytes, now, out)
 }
@@ -252,16 +243,18 @@ fn retry<V: View + ?Sized>(
         for _ in 0..1u32 << attempt_no {
             spin_loop();
         }
-        if let Some(outcome) = attempt(view, public, bucket, &key, out) {
-            return outcome.answer(now);
+        if let Some((walk, evictions)) = attempt(view, public, bucket, &key, out) {
+            return finish(view, walk, evictions, now);
         }
     }
     Outcome::GiveUp
 }
 
 /// One attempt of [`get`]: a walk between two equal, even loads of the
-/// bucket's `seq`; `None` if the attempt failed (a write ran meanwhile,
-/// or the walk went round in circles).
+/// bucket's `seq` and of the eviction count (as the table's reader: a read
+/// that overlapped part of an eviction retries); the walk and the count,
+/// or `None` if the attempt failed (a write ran meanwhile, or the walk went
+/// round in circles).
 #[inline(always)]
 fn attempt<V: View + ?Sized>(
     view: &V,
@@ -269,24 +262,82 @@ fn attempt<V: View + ?Sized>(
     bucket: &Bucket,
     key: &Probe<'_>,
     out: &mut [u8],
-) -> Option<Walk> {
+) -> Option<(Walk, u32)> {
     // Acquire: pairs with `write_end`'s Release store, so an even count
-    // comes with that section's stores.
+    // comes with that section's stores; and with `evict_end`'s.
     let seq = bucket.seq.load(Ordering::Acquire);
-    if seq & 1 == 1 {
+    let evictions = view.evictions().load(Ordering::Acquire);
+    if (seq | evictions) & 1 == 1 {
         return None;
     }
     let walk = walk(view, public, bucket, key, out);
-    // Acquire fence: pairs with `write_begin`'s Release fence, so the load
-    // below sees the count of any section whose stores the walk saw.
+    // Acquire fence: pairs with `write_begin`'s and `evict_begin`'s
+    // Release fences, so the loads below see the count of any section
+    // whose stores the walk saw, and of the eviction it belongs to.
     fence(Ordering::Acquire);
-    if bucket.seq.load(Ordering::Relaxed) != seq {
+    if bucket.seq.load(Ordering::Relaxed) != seq
+        || view.evictions().load(Ordering::Relaxed) != evictions
+    {
         return None;
     }
     // A consistent chain is never this long: a cycle seen in a state that
     // validation could not tell from a real one would be the writer's
     // bug, or the view's memory is not the store's.
-    (!matches!(walk, Walk::Cycle)).then_some(walk)
+    (!matches!(walk, Walk::Cycle)).then_some((walk, evictions))
+}
+
+/// What a validated attempt answers, once a hit under SIEVE has set its
+/// item's visited mark: [`Outcome::GiveUp`] (the kernel must finish the
+/// get) if an eviction began since the walk, which may have read the mark
+/// before it was set, as the table's `mark_hit`.
+#[inline(always)]
+fn finish<V: View + ?Sized>(
+    view: &V,
+    walk: Walk,
+    evictions: u32,
+    now: impl FnOnce() -> Option<u64>,
+) -> Outcome {
+    let slot = match walk {
+        Walk::Found { slot, .. } => slot,
+        _ => NIL,
+    };
+    let outcome = walk.answer(now);
+    if let (Outcome::Hit { .. }, Some(marks)) = (outcome, view.marks()) {
+        if let Some(word) = marks.get(slot as usize / 64) {
+            let bit = 1u64 << (slot % 64);
+            // Written only if not set yet: a hot item's line is written
+            // once per pass of the hand.
+            if word.load(Ordering::Relaxed) & bit == 0 {
+                // SeqCst: in one total order with the SeqCst load below and
+                // with the writer's SeqCst store of the count in
+                // `evict_begin` and its SeqCst read-and-clear of the mark
+                // (`Store::take_mark`): the eviction sees this mark, or the
+                // load below sees the count move.
+                word.fetch_or(bit, Ordering::SeqCst);
+            }
+        }
+        if view.evictions().load(Ordering::SeqCst) != evictions {
+            return Outcome::GiveUp;
+        }
+    }
+    outcome
+}
+
+/// [`finish`] of a walk that found a 1-byte value in `slot`, validated
+/// with eviction count `evictions`.
+#[cfg(test)]
+pub(crate) fn finish_hit_for_test<V: View + ?Sized>(
+    view: &V,
+    slot: u32,
+    evictions: u32,
+) -> Outcome {
+    let walk = Walk::Found {
+        len: 1,
+        expires: 0,
+        version: 1,
+        slot,
+    };
+    finish(view, walk, evictions, || Some(1))
 }
 
 impl Walk {
@@ -298,11 +349,13 @@ impl Walk {
                 len,
                 expires: 0,
                 version,
+                ..
             } => Outcome::Hit { len, version },
             Walk::Found {
                 len,
                 expires,
                 version,
+                ..
             } => match now() {
                 Some(now) if is_expired(expires, now) => Outcome::Miss,
                 Some(_) => Outcome::Hit { len, version },
@@ -364,6 +417,7 @@ fn walk<V: View + ?Sized>(
                     len,
                     expires,
                     version: rec.version.load(Ordering::Relaxed),
+                    slot: i,
                 };
             }
         }

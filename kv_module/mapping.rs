@@ -25,6 +25,9 @@
 //! What a reader cannot do: write (the mapping must not ask for it, and
 //! `VM_MAYWRITE` is cleared, so `mprotect` cannot add it), execute (same,
 //! `VM_MAYEXEC`), or grow the mapping (`VM_DONTEXPAND`, so `mremap` cannot).
+//! The one exception is SIEVE's visited marks, at their own page offset,
+//! which a file opened for writing may map writable and shared
+//! ([`map_marks`]): a reader sets the mark of an item it found.
 //! Only a file opened for reading may map. The header carries the hash's
 //! secrets: `mmap=0` at load refuses every mapping.
 
@@ -78,6 +81,15 @@ pub(crate) fn mmap(file: &File, vma: &VmaNew, allowed: bool) -> Result {
         return Err(ENODEV);
     }
     Access::from_accmode(file.flags() & kernel::fs::file::flags::O_ACCMODE).require_read()?;
+    let store = shared()?;
+    let header = store.map_header().ok_or(ENODEV)?;
+    // SAFETY: `vma` is a live VMA being set up by this `mmap` call; reading
+    // its page offset, which the kernel set from the caller's offset, is a
+    // plain read of an initialised field.
+    let pgoff = unsafe { (*vma.as_ptr()).vm_pgoff } as u64;
+    if pgoff == header.marks_pgoff && header.marks_bytes != 0 {
+        return map_marks(vma, store);
+    }
     if vma.writable() || vma.executable() {
         return Err(EACCES);
     }
@@ -85,13 +97,7 @@ pub(crate) fn mmap(file: &File, vma: &VmaNew, allowed: bool) -> Result {
     vma.try_clear_mayexec()?;
     vma.set_dontexpand();
     let vma = vma.set_mixedmap();
-    let store = shared()?;
-    // SAFETY: `vma` is a live VMA being set up by this `mmap` call; reading
-    // its page offset, which the kernel set from the caller's offset, is a
-    // plain read of an initialised field.
-    let pgoff = unsafe { (*vma.as_ptr()).vm_pgoff } as u64;
     let len = vma.end().saturating_sub(vma.start());
-    let header = store.map_header().ok_or(ENODEV)?;
     if pgoff == 0 {
         let regions = store.map_regions();
         let total: usize = regions.iter().map(|&(_, bytes)| bytes).sum();
@@ -124,6 +130,38 @@ pub(crate) fn mmap(file: &File, vma: &VmaNew, allowed: bool) -> Result {
     let mut at = vma.start();
     for offset in (0..len).step_by(PAGE) {
         insert(vma, at, chunk.as_ptr().wrapping_add(offset))?;
+        at = at.wrapping_add(PAGE);
+    }
+    Ok(())
+}
+
+/// The `mmap` of SIEVE's visited marks (`Store::marks_region`): the one
+/// part a reader may map writable, shared only (a private copy would mark
+/// nothing), never executable nor growing. Only a file opened for writing
+/// gets a shared writable mapping (the kernel's `mmap` checks it before
+/// this runs). What a reader can do with it, a get can do: mark an item as
+/// visited.
+fn map_marks(vma: &VmaNew, store: &crate::loaded_store::Store) -> Result {
+    if vma.executable() {
+        return Err(EACCES);
+    }
+    vma.try_clear_mayexec()?;
+    if vma.flags() & kernel::mm::virt::flags::SHARED == 0 {
+        if vma.writable() {
+            return Err(EACCES);
+        }
+        vma.try_clear_maywrite()?;
+    }
+    vma.set_dontexpand();
+    let vma = vma.set_mixedmap();
+    let (marks, bytes) = store.marks_region().ok_or(ENODEV)?;
+    let len = vma.end().saturating_sub(vma.start());
+    if len > bytes {
+        return Err(EINVAL);
+    }
+    let mut at = vma.start();
+    for offset in (0..len).step_by(PAGE) {
+        insert(vma, at, marks.as_ptr().wrapping_add(offset))?;
         at = at.wrapping_add(PAGE);
     }
     Ok(())

@@ -244,24 +244,59 @@ where
     }
 }
 
-/// SIEVE's visited bits are the table's per-slot `referenced` bits.
-impl<B, D, P> Visited for Table<B, D, P>
-where
-    B: core::ops::Deref<Target = [Bucket]>,
-    D: core::ops::Deref<Target = [AtomicPtr<u8>]>,
-    P: core::ops::Deref<Target = [AtomicU64]>,
-{
+/// Words of visited marks per block: a bit per slot.
+const MARK_WORDS_PER_BLOCK: usize = BLOCK_SLOTS / 64;
+
+/// SIEVE's visited bits: the table's per-slot `referenced` bits, which
+/// gets in the kernel set, and the marks that gets through a mapping set.
+impl<A: Alloc> Visited for Store<A> {
     fn take(&self, i: u32) -> bool {
-        self.take_referenced(i)
+        // Both read and cleared, whichever was set.
+        self.table.take_referenced(i) | self.take_mark(i)
     }
 
     fn set(&self, i: u32) {
-        self.set_referenced(i);
+        self.table.set_referenced(i);
     }
 
     #[inline]
     fn hit(&self, found: &Found) -> Hit {
-        self.mark_hit(found)
+        self.table.mark_hit(found)
+    }
+}
+
+impl<A: Alloc> Store<A> {
+    /// Slot `i`'s visited mark's word and bit, if the store has marks.
+    fn mark(&self, i: u32) -> Option<(&AtomicU64, u64)> {
+        let word = self.marks.as_ref()?.get(i as usize / 64)?;
+        Some((word, 1 << (i % 64)))
+    }
+
+    /// Reads and clears slot `i`'s visited mark. SeqCst: after
+    /// `evict_begin`'s SeqCst store of the published eviction count, and in
+    /// one total order with a mapped reader's SeqCst mark and its SeqCst
+    /// load of that count (`mapped.rs`): either the eviction sees the mark,
+    /// or the reader sees the count move and finishes its hit in the
+    /// kernel.
+    fn take_mark(&self, i: u32) -> bool {
+        self.mark(i)
+            .is_some_and(|(word, bit)| word.fetch_and(!bit, Ordering::SeqCst) & bit != 0)
+    }
+
+    /// Clears slot `i`'s visited mark: its new item has not been visited,
+    /// whatever a reader of the item before marked.
+    fn clear_mark(&self, i: u32) {
+        if let Some((word, bit)) = self.mark(i) {
+            if word.load(Ordering::Relaxed) & bit != 0 {
+                word.fetch_and(!bit, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// What a mapping shows at page offset `marks_pgoff`: the visited
+    /// marks' pages, if the store has marks.
+    pub fn marks_region(&self) -> Option<(NonNull<u8>, usize)> {
+        self.marks.as_ref().map(|m| (m.base(), m.bytes()))
     }
 }
 
@@ -348,6 +383,10 @@ pub struct Store<A: Alloc> {
     table: StoreTable<A>,
     /// The first page of a mapping of the store.
     map_header: Pages<KvMapHeader, A>,
+    /// SIEVE's visited marks as readers of a mapping set them (slot `i`:
+    /// bit `i % 64` of word `i / 64`); the policy reads and clears them
+    /// with the table's referenced bits (`Visited`). `None` without SIEVE.
+    marks: Option<Pages<AtomicU64, A>>,
     /// Indexed by the CPU number the caller passes (modulo the length): a
     /// get writes only its own CPU's line. Relaxed atomic adds, so a caller
     /// preempted and moved to another CPU between reading its number and
@@ -451,13 +490,25 @@ impl<A: Alloc> Store<A> {
             Pages::new(buckets as usize, Bucket::new).ok_or(ConfigError::BucketsNoMemory)?;
         let blocks = Self::blocks_for(max_items);
         let dir = A::vec(blocks as usize, detached).ok_or(ConfigError::ItemsNoMemory)?;
-        let public =
-            Pages::new(blocks as usize, || AtomicU64::new(0)).ok_or(ConfigError::ItemsNoMemory)?;
+        // The block table's entries, then the published eviction count
+        // (`Table::published_evictions`).
+        let public = Pages::new(blocks as usize + 1, || AtomicU64::new(0))
+            .ok_or(ConfigError::ItemsNoMemory)?;
+        // SIEVE's visited marks that readers of a mapping set: a bit per
+        // slot of every block.
+        let marks = match policy {
+            Policy::Sieve => Some(
+                Pages::new(blocks as usize * MARK_WORDS_PER_BLOCK, || AtomicU64::new(0))
+                    .ok_or(ConfigError::ItemsNoMemory)?,
+            ),
+            Policy::None | Policy::Lru => None,
+        };
         // The mapping at offset 0: the header page, the block table, the
-        // buckets (`map_regions`).
+        // buckets (`map_regions`); the blocks after it, then the marks.
         let header_bytes = core::mem::size_of::<KvMapHeader>().next_multiple_of(CHUNK_ALIGN);
         let buckets_at = header_bytes + public.bytes();
         let map_bytes = buckets_at + heads.bytes();
+        let block_pgoff = (map_bytes / CHUNK_ALIGN) as u64;
         let map_header = Pages::new(1, || KvMapHeader {
             magic: abi::KV_MAP_MAGIC,
             version: abi::KV_MAP_VERSION,
@@ -470,7 +521,10 @@ impl<A: Alloc> Store<A> {
             block_table: header_bytes as u64,
             buckets: buckets_at as u64,
             map_bytes: map_bytes as u64,
-            block_pgoff: (map_bytes / CHUNK_ALIGN) as u64,
+            block_pgoff,
+            evictions: (header_bytes + blocks as usize * 8) as u64,
+            marks_pgoff: block_pgoff + u64::from(blocks) * abi::KV_MAP_BLOCK_PAGES,
+            marks_bytes: marks.as_ref().map_or(0, |m| m.bytes() as u64),
         })
         .ok_or(ConfigError::ItemsNoMemory)?;
         let counters =
@@ -481,6 +535,7 @@ impl<A: Alloc> Store<A> {
             heads.bytes(),
             core::mem::size_of_val(&*dir),
             public.bytes(),
+            marks.as_ref().map_or(0, |m| m.bytes()),
             map_header.bytes(),
             core::mem::size_of_val(&*counters),
         ]
@@ -489,6 +544,7 @@ impl<A: Alloc> Store<A> {
         let store = Store {
             table: Table::new(heads, dir, public, seed),
             map_header,
+            marks,
             counters,
             policy,
             memory,
@@ -647,7 +703,7 @@ impl<A: Alloc> Store<A> {
     #[inline]
     #[must_use = "exact LRU's hit is recorded by Writer::relink"]
     pub fn hit(&self, cpu: u32, found: &Found) -> Option<Relink> {
-        let relink = self.policy.hit(&self.table, found);
+        let relink = self.policy.hit(self, found);
         if relink.is_none() {
             self.count_hit(cpu);
         }
@@ -949,7 +1005,7 @@ impl<A: Alloc> Writer<A> {
                 .set(table, i, found.expires, expires.at, expires.ttl_ms);
         }
         self.bytes_used = self.bytes_used.saturating_sub(old).saturating_add(new);
-        store.policy.used(&mut self.order, table, i);
+        store.policy.used(&mut self.order, store, i);
         self.puts = self.puts.wrapping_add(1);
         Ok(())
     }
@@ -979,6 +1035,8 @@ impl<A: Alloc> Writer<A> {
         } = found;
         let old_free = self.classes.get(old_stride).ok_or(Error::NotFound)?.free;
         let j = self.free_slot(stride).ok_or(Error::Full)?;
+        // As for an insert: `j`'s item is new to the marks.
+        store.clear_mark(j);
         if found.expires != 0 {
             self.deadlines.remove(table, i);
         }
@@ -994,8 +1052,8 @@ impl<A: Alloc> Writer<A> {
         if expires.at != 0 {
             self.deadlines.set(table, j, 0, expires.at, expires.ttl_ms);
         }
-        store.policy.moved(&mut self.order, table, i, j);
-        store.policy.used(&mut self.order, table, j);
+        store.policy.moved(&mut self.order, store, i, j);
+        store.policy.used(&mut self.order, store, j);
         self.bytes_used = self.bytes_used.saturating_sub(old).saturating_add(new);
         self.puts = self.puts.wrapping_add(1);
         Ok(())
@@ -1205,7 +1263,7 @@ impl<A: Alloc> Writer<A> {
         // `evict_begin`, so that a lock-free hit's mark is either seen by
         // the policy or finished under the lock (`Table::mark_hit`).
         table.evict_begin();
-        let victim = store.policy.victim(&mut self.order, table, self.len);
+        let victim = store.policy.victim(&mut self.order, store, self.len);
         let evicted = victim
             .and_then(|victim| self.remove_slot(store, victim))
             .ok_or(Error::Full)
@@ -1231,6 +1289,8 @@ impl<A: Alloc> Writer<A> {
     ) -> Result<(), Error> {
         let table = &store.table;
         let i = self.free_slot(stride).ok_or(Error::Full)?;
+        // Before the item is seen: a mark a reader sets on it counts.
+        store.clear_mark(i);
         let version = self.next_version();
         let (size, free_next) = table
             .insert(i, key, value, expires.at, version)
@@ -1309,7 +1369,7 @@ impl<A: Alloc> Writer<A> {
         let answer = if marked {
             Relinked::Delivered
         } else if table.unchanged_since(key, found.seq) {
-            store.policy.used(&mut self.order, table, found.slot);
+            store.policy.used(&mut self.order, store, found.slot);
             Relinked::Delivered
         } else {
             // The bucket changed: whether the item is still there takes a
@@ -1322,7 +1382,7 @@ impl<A: Alloc> Writer<A> {
                 .filter(|&i| table.generation(i) == Some(found.generation()));
             let present = now.is_some();
             if let Some(i) = now.filter(|&i| table.value_is(i, value)) {
-                store.policy.used(&mut self.order, table, i);
+                store.policy.used(&mut self.order, store, i);
                 Relinked::Delivered
             } else if present || !table.evicted_since(&found) {
                 Relinked::Delivered

@@ -784,12 +784,32 @@ pub struct Table<B, D, P> {
     /// block: the block's stride in bits 0..32 (0: detached) and in bits
     /// 32..64 a generation that changes at each attach and detach, so that
     /// a reader that mapped a block's chunk can tell it is still the one
-    /// (`docs/mapping.md`). No kernel pointer.
+    /// (`docs/mapping.md`). No kernel pointer. Then, if there is a word
+    /// after the entries, `evictions` as the mapping shows it, in its low
+    /// half ([`Table::published_evictions`]).
     public: P,
     seed: [u64; 2],
     /// Sequence count of evictions: odd while one is in progress (header,
     /// point 6).
     evictions: AtomicU32,
+}
+
+/// A 64-bit word seen as two 32-bit atomics, the one at the lower address
+/// first: how a reader of a mapping loads a record header's `next` and
+/// `lens` and the published eviction count, with accesses of the size the
+/// writer's are.
+pub fn halves(word: &AtomicU64) -> &[AtomicU32; 2] {
+    // SAFETY: `AtomicU64` has the size and in-memory representation of a
+    // `u64` (8 bytes, no padding) and alignment 8; `[AtomicU32; 2]` has
+    // size 8, no padding and alignment 4, so the cast pointer is valid and
+    // aligned for it, and covers exactly the bytes of `word`. Both are
+    // atomics, which allow shared mutation behind `&` (an `UnsafeCell`
+    // each) and which every bit pattern is valid for. The borrow keeps the
+    // lifetime of `word`. The writer accesses a record header's word only
+    // as the two 32-bit atomics `next` (the lower address) and `lens`
+    // (`Header`, `repr(C)`; this file asserts the offsets), and the
+    // published eviction count only through this view.
+    unsafe { &*core::ptr::from_ref(word).cast::<[AtomicU32; 2]>() }
 }
 
 /// The multiply-fold step: the 128-bit product's halves xored.
@@ -812,13 +832,28 @@ pub fn key_hash(seed: [u64; 2], key: &Key) -> u64 {
 /// partial one zero-padded, if any.
 #[inline(always)]
 pub fn key_words(bytes: &[u8]) -> (&[[u8; WORD]], Option<u64>) {
-    let (whole, tail) = bytes.as_chunks::<WORD>();
-    let last = match (tail.len(), bytes.last_chunk::<WORD>()) {
+    // SAFETY: `[u8; WORD]` has size `WORD` and alignment 1, so the first
+    // `len / WORD` of them lie inside `bytes`, whose borrow they keep.
+    let whole = unsafe {
+        core::slice::from_raw_parts(bytes.as_ptr().cast::<[u8; WORD]>(), bytes.len() / WORD)
+    };
+    let last = match (bytes.len() % WORD, bytes.last_chunk::<WORD>()) {
         (0, _) => None,
-        // The last 8 bytes, shifted down past those of the word before.
-        (n @ 1..WORD, Some(end)) => Some(u64::from_le_bytes(*end) >> (8 * (WORD - n))),
+        // The last 8 bytes, shifted down past those of the word before
+        // (`n` in 1..WORD: a shift of 8..56 bits).
+        (n, Some(end)) => {
+            Some(u64::from_le_bytes(*end).wrapping_shr(8 * WORD.wrapping_sub(n) as u32))
+        }
         // A key shorter than a word, byte by byte.
-        _ => Some(tail.iter().rev().fold(0, |w, &b| w << 8 | u64::from(b))),
+        (_, None) => {
+            let mut w = 0u64;
+            let mut rest = bytes;
+            while let Some((&b, head)) = rest.split_last() {
+                w = w << 8 | u64::from(b);
+                rest = head;
+            }
+            Some(w)
+        }
     };
     (whole, last)
 }
@@ -1136,19 +1171,39 @@ where
     /// two write sections in two buckets that readers must see as one
     /// change (header, point 6). Ends with [`Table::evict_end`].
     pub(crate) fn evict_begin(&self) {
-        let n = self.evictions.load(Ordering::Relaxed);
+        let n = self.evictions.load(Ordering::Relaxed).wrapping_add(1);
         // SeqCst: pairs with `mark_hit` (see there) before the policy reads
-        // any referenced bit to pick the victim.
-        self.evictions.store(n.wrapping_add(1), Ordering::SeqCst);
+        // any referenced bit to pick the victim; the published count's
+        // store, with a mapped reader's mark (`mapped.rs`) before the
+        // policy reads any visited mark.
+        self.evictions.store(n, Ordering::SeqCst);
+        if let Some(published) = self.published_evictions() {
+            published.store(n, Ordering::SeqCst);
+        }
         // Release fence: the eviction's stores come after it, as in
         // `write_begin`.
         fence(Ordering::Release);
     }
 
     pub(crate) fn evict_end(&self) {
-        let n = self.evictions.load(Ordering::Relaxed);
-        // Release: pairs with the readers' Acquire load, as `write_end`.
-        self.evictions.store(n.wrapping_add(1), Ordering::Release);
+        let n = self.evictions.load(Ordering::Relaxed).wrapping_add(1);
+        // Release: pairs with the readers' Acquire load, as `write_end`;
+        // the published count's, with a mapped reader's.
+        self.evictions.store(n, Ordering::Release);
+        if let Some(published) = self.published_evictions() {
+            published.store(n, Ordering::Release);
+        }
+    }
+
+    /// The eviction count as a mapping shows it: the low half of the word
+    /// after the public block table's entries, if `public` has one. The
+    /// writer stores it right after `evictions`, with the same orderings,
+    /// so a mapped reader validates it as the table's readers validate
+    /// `evictions` (header, point 6). Readers in the kernel use
+    /// `evictions`, one load closer.
+    pub fn published_evictions(&self) -> Option<&AtomicU32> {
+        let word = self.public.get(self.dir.len())?;
+        Some(&halves(word)[0])
     }
 
     /// Slot `i`'s generation (advanced by each insert into it).

@@ -13,11 +13,11 @@ use std::vec::Vec;
 use proptest::prelude::*;
 
 use super::threads::{value_ok, writer};
-use super::{store, HStore, HWriter, HostAlloc, Retired};
+use super::{put, store, HStore, HWriter, HostAlloc, Retired};
 use crate::abi::{KvMapHeader, KV_MAP_MAGIC, KV_MAP_VERSION, KV_MAX_KEY, KV_MAX_VAL};
 use crate::mapped::{self, Chunk, Outcome, View, ATTEMPTS};
 use crate::policy::Policy;
-use crate::store::{Clock, Condition, Error, PutArgs, Store};
+use crate::store::{Clock, Condition, Error, Put, PutArgs, Store};
 use crate::table::{Bucket, ValueOut, BLOCK_SLOTS, CHUNK_ALIGN, HEADER_WORDS, NIL, WORD};
 
 /// A view of a host store through the addresses it would have the kernel
@@ -30,6 +30,10 @@ struct HostView<'a> {
     header: &'a KvMapHeader,
     public: &'a [AtomicU64],
     buckets: &'a [Bucket],
+    /// The published eviction count's word.
+    evictions: &'a AtomicU64,
+    /// SIEVE's visited marks.
+    marks: Option<&'a [AtomicU64]>,
     /// Per block, the public entry it was mapped at (0: not mapped).
     mapped: Vec<AtomicU64>,
 }
@@ -45,13 +49,27 @@ impl<'a> HostView<'a> {
             header.map_bytes,
             (header_bytes + public_bytes + bucket_bytes) as u64
         );
-        assert!(header.blocks as usize * WORD <= public_bytes);
+        assert!((header.blocks as usize + 1) * WORD <= public_bytes);
+        assert_eq!(
+            header.evictions,
+            header.block_table + u64::from(header.blocks) * 8
+        );
         assert!(header.bucket_count as usize * core::mem::size_of::<Bucket>() <= bucket_bytes);
         // SAFETY: `map_regions` gives the public block table's pages, which
-        // hold `blocks` `AtomicU64`s (checked above against their bytes),
-        // page-aligned, alive as long as `store` is borrowed.
-        let public =
-            unsafe { core::slice::from_raw_parts(public.cast().as_ptr(), header.blocks as usize) };
+        // hold `blocks` `AtomicU64`s and the published eviction count
+        // (checked above against their bytes), page-aligned, alive as long
+        // as `store` is borrowed.
+        let all = unsafe {
+            core::slice::from_raw_parts(public.cast().as_ptr(), header.blocks as usize + 1)
+        };
+        let (evictions, public) = all.split_last().unwrap();
+        let marks = store.marks_region().map(|(marks, bytes)| {
+            assert_eq!(header.marks_bytes, bytes as u64);
+            // SAFETY: The marks' pages: `bytes / 8` `AtomicU64`s, alive as
+            // long as `store` is borrowed.
+            unsafe { core::slice::from_raw_parts(marks.cast().as_ptr(), bytes / WORD) }
+        });
+        assert_eq!(marks.is_some(), header.marks_bytes != 0);
         // SAFETY: As above, the bucket pages hold `bucket_count` `Bucket`s.
         let buckets = unsafe {
             core::slice::from_raw_parts(buckets.cast().as_ptr(), header.bucket_count as usize)
@@ -61,6 +79,8 @@ impl<'a> HostView<'a> {
             header,
             public,
             buckets,
+            evictions,
+            marks,
             mapped: (0..header.blocks).map(|_| AtomicU64::new(0)).collect(),
         }
     }
@@ -93,6 +113,14 @@ impl View for HostView<'_> {
 
     fn buckets(&self) -> &[Bucket] {
         self.buckets
+    }
+
+    fn evictions(&self) -> &AtomicU32 {
+        &crate::table::halves(self.evictions)[0]
+    }
+
+    fn marks(&self) -> Option<&[AtomicU64]> {
+        self.marks
     }
 
     fn block(&self, b: u32, entry: u64) -> Option<Chunk<'_>> {
@@ -308,10 +336,17 @@ fn a_block_is_asked_for_again_after_a_clear() {
 
 /// Writers replace (values of changing sizes: items move between
 /// classes), delete and clear while readers read through the view and
-/// check every value; they give up only rarely.
+/// check every value; they give up only rarely. Under SIEVE the store
+/// holds fewer items than the keys, so puts evict too, and the readers
+/// mark what they hit.
 #[test]
 fn threads_reading_through_the_view_never_see_a_torn_value() {
-    let (s, w) = Store::<HostAlloc>::new(2, 64, Policy::None, 4, [3, 5]).unwrap();
+    torn_reads(Policy::None, 64);
+    torn_reads(Policy::Sieve, 16);
+}
+
+fn torn_reads(policy: Policy, max_items: u32) {
+    let (s, w) = Store::<HostAlloc>::new(2, max_items, policy, 4, [3, 5]).unwrap();
     let shared = Arc::new((s, Mutex::new(w)));
     let retired = Arc::new(Mutex::new(Retired(Vec::new())));
     let done = Arc::new(AtomicBool::new(false));
@@ -355,6 +390,13 @@ fn threads_reading_through_the_view_never_see_a_torn_value() {
         assert!(hits > 0, "the readers never found a key");
         assert!(gave_up < reads / 2, "{gave_up} of {reads} reads gave up");
     }
+    let (s, w) = &*shared;
+    let evictions = s.usage(&w.lock().unwrap()).evictions;
+    assert_eq!(
+        evictions > 0,
+        policy == Policy::Sieve,
+        "{evictions} evictions"
+    );
 }
 
 /// The first used slot of bucket 0's chain and the words of its `next`
@@ -363,7 +405,7 @@ fn next_link<'a>(view: &HostView<'a>, i: u32) -> &'a AtomicU32 {
     let b = i as usize / BLOCK_SLOTS;
     let chunk = view.chunk(b as u32).unwrap();
     let link = &chunk[(i as usize % BLOCK_SLOTS) * HEADER_WORDS + 1];
-    &mapped::halves(link)[0]
+    &crate::table::halves(link)[0]
 }
 
 #[test]
@@ -438,6 +480,9 @@ struct Garbage {
     public: Vec<AtomicU64>,
     buckets: Vec<Bucket>,
     chunk: Vec<AtomicU64>,
+    evictions: AtomicU32,
+    /// Shorter than any slot number a walk may find needs.
+    marks: Vec<AtomicU64>,
 }
 
 impl View for Garbage {
@@ -451,6 +496,14 @@ impl View for Garbage {
 
     fn buckets(&self) -> &[Bucket] {
         &self.buckets
+    }
+
+    fn evictions(&self) -> &AtomicU32 {
+        &self.evictions
+    }
+
+    fn marks(&self) -> Option<&[AtomicU64]> {
+        Some(&self.marks)
     }
 
     fn block(&self, b: u32, entry: u64) -> Option<Chunk<'_>> {
@@ -492,6 +545,9 @@ proptest! {
                 buckets: 0,
                 map_bytes: 0,
                 block_pgoff: 0,
+                evictions: 0,
+                marks_pgoff: 0,
+                marks_bytes: 0,
             },
             public: public.into_iter().map(AtomicU64::new).collect(),
             buckets: heads
@@ -503,10 +559,89 @@ proptest! {
                 })
                 .collect(),
             chunk,
+            evictions: AtomicU32::new(0),
+            marks: (0..2).map(|_| AtomicU64::new(0)).collect(),
         };
         let mut out = [0u8; KV_MAX_VAL];
         let _ = mapped::get(&view, &key, || Some(5), &mut out);
         let mut short = [0u8; 3];
         let _ = mapped::get(&view, &key, || Some(5), &mut short);
     }
+}
+
+/// Whether `k` is in the store.
+fn present(s: &HStore, k: &[u8]) -> bool {
+    store_get(s, k, 1).is_ok()
+}
+
+#[test]
+fn a_hit_through_the_view_spares_its_item_from_sieve() {
+    for hit_oldest in [true, false] {
+        let (s, mut w) = store(64, 8, Policy::Sieve);
+        for n in 0..8 {
+            put(&s, &mut w, &key_of(n), b"v").unwrap();
+        }
+        let view = HostView::new(&s);
+        assert!(view.marks.is_some(), "a SIEVE store has marks");
+        if hit_oldest {
+            // A hit through the view: no call into the store, only the mark.
+            assert_eq!(read(&view, &key_of(0), 1), Some(Ok((b"v".to_vec(), 1))));
+        }
+        // The hand starts at the oldest item: visited, it is passed over
+        // (its mark cleared) and the next one goes.
+        assert_eq!(put(&s, &mut w, &key_of(8), b"v"), Ok(Put::Evicted));
+        assert_eq!(
+            present(&s, &key_of(0)),
+            hit_oldest,
+            "the oldest is kept if hit"
+        );
+        assert_eq!(present(&s, &key_of(1)), !hit_oldest);
+        // The mark was read once: the next eviction takes it if not hit
+        // again (the hand rests past it, so evict around the list).
+        if hit_oldest {
+            assert!(view
+                .marks
+                .unwrap()
+                .iter()
+                .all(|w| w.load(Ordering::Relaxed) == 0));
+        }
+    }
+}
+
+#[test]
+fn a_slot_taken_again_starts_unmarked() {
+    let (s, mut w) = store(64, 8, Policy::Sieve);
+    put(&s, &mut w, &key_of(0), b"v").unwrap();
+    let view = HostView::new(&s);
+    assert!(read(&view, &key_of(0), 1).unwrap().is_ok());
+    assert!(view
+        .marks
+        .unwrap()
+        .iter()
+        .any(|w| w.load(Ordering::Relaxed) != 0));
+    // Deleted, and its slot taken by another key: the mark is not its.
+    super::del(&s, &mut w, &key_of(0)).unwrap();
+    put(&s, &mut w, &key_of(1), b"v").unwrap();
+    assert!(view
+        .marks
+        .unwrap()
+        .iter()
+        .all(|w| w.load(Ordering::Relaxed) == 0));
+}
+
+#[test]
+fn a_hit_that_an_eviction_overtook_is_left_to_the_kernel() {
+    let (s, _w) = store(64, 8, Policy::Sieve);
+    let view = HostView::new(&s);
+    // The walk validated eviction count 0; the count has moved since (an
+    // eviction began between the walk and the mark).
+    view.evictions().store(2, Ordering::Relaxed);
+    assert_eq!(mapped::finish_hit_for_test(&view, 3, 0), Outcome::GiveUp);
+    // Its mark is set all the same: harmless, the kernel's get sets its own.
+    assert_eq!(view.marks.unwrap()[0].load(Ordering::Relaxed), 1 << 3);
+    // No eviction since: the hit stands.
+    assert!(matches!(
+        mapped::finish_hit_for_test(&view, 4, 2),
+        Outcome::Hit { .. }
+    ));
 }

@@ -50,12 +50,16 @@
 //!
 //! The kernel never sees a mapped get: its hits and misses counters
 //! ([`Stat::hits`](crate::Stat::hits)) count only gets that took the ioctl.
-//! Mapped gets are made only for a store without eviction
-//! (`header.policy == 0`), whose gets change nothing in the kernel.
+//! Mapped gets are made for a store without eviction (`header.policy ==
+//! 0`), whose gets change nothing in the kernel, and for one under SIEVE
+//! (2), whose hits set their item's visited mark in a writable mapping of
+//! the marks (so the descriptor must be open for writing: on a read-only
+//! one, gets take the ioctl); never under exact LRU (1), whose every hit
+//! relinks its item under the kernel's lock.
 
 use std::os::fd::RawFd;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use kv_module::abi::{KvMapHeader, KV_MAP_BLOCK_PAGES, KV_MAP_MAGIC, KV_MAP_VERSION};
@@ -73,6 +77,10 @@ const MAX_MAP_BYTES: u64 = PAGE
     + (MAX_BLOCKS as u64 * 8).next_multiple_of(PAGE)
     + (MAX_BUCKETS as u64 * 8).next_multiple_of(PAGE);
 
+/// Largest visited marks accepted: a bit for every slot of the most
+/// blocks.
+const MAX_MARKS_BYTES: u64 = (MAX_BLOCKS as u64 * BLOCK_SLOTS as u64 / 8).next_multiple_of(PAGE);
+
 /// Why a mapping's header was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Refused {
@@ -82,8 +90,8 @@ pub(crate) enum Refused {
     Magic,
     /// Not [`KV_MAP_VERSION`].
     Version,
-    /// A store that evicts: its gets change the policy's state, which
-    /// only the kernel can do.
+    /// A store under exact LRU: its gets relink items, which only the
+    /// kernel can do.
     Policy,
     /// A size or offset out of range, or parts that do not fit the
     /// mapping: the field named.
@@ -92,9 +100,10 @@ pub(crate) enum Refused {
 
 /// Checks the header at the start of `page` (the first bytes of region 0)
 /// for a reader of layout version 1: a known magic and version, no
-/// eviction, the record layout this library walks, and every part inside
-/// `header.map_bytes`, aligned and apart, with block offsets that fit a
-/// file offset. The header as read.
+/// eviction or SIEVE (with its marks), the record layout this library
+/// walks, and every part inside `header.map_bytes`, aligned and apart,
+/// with block and mark offsets that fit a file offset. The header as
+/// read.
 pub(crate) fn validate(page: &[u8]) -> Result<KvMapHeader, Refused> {
     let bytes = page.get(..size_of::<KvMapHeader>()).ok_or(Refused::Short)?;
     // SAFETY: `bytes` holds `size_of::<KvMapHeader>()` bytes;
@@ -107,9 +116,12 @@ pub(crate) fn validate(page: &[u8]) -> Result<KvMapHeader, Refused> {
     if h.version != KV_MAP_VERSION {
         return Err(Refused::Version);
     }
-    if h.policy != 0 {
-        return Err(Refused::Policy);
-    }
+    // Exact LRU relinks an item on every hit, which only the kernel can do.
+    let sieve = match h.policy {
+        0 => false,
+        2 => true,
+        _ => return Err(Refused::Policy),
+    };
     let layout = |ok: bool, field| {
         if ok {
             Ok(())
@@ -135,6 +147,13 @@ pub(crate) fn validate(page: &[u8]) -> Result<KvMapHeader, Refused> {
     let table = part(h.block_table, h.blocks).ok_or(Refused::Layout("block_table"))?;
     let buckets = part(h.buckets, h.bucket_count).ok_or(Refused::Layout("buckets"))?;
     layout(table.1 <= buckets.0 || buckets.1 <= table.0, "buckets")?;
+    // The eviction count: a word of its own, outside both.
+    let evictions = part(h.evictions, 1).ok_or(Refused::Layout("evictions"))?;
+    let apart = |a: (u64, u64), b: (u64, u64)| a.1 <= b.0 || b.1 <= a.0;
+    layout(
+        apart(evictions, table) && apart(evictions, buckets),
+        "evictions",
+    )?;
     // Block offsets after region 0, the last one's end a valid file offset.
     let last = h
         .block_pgoff
@@ -145,6 +164,26 @@ pub(crate) fn validate(page: &[u8]) -> Result<KvMapHeader, Refused> {
         h.block_pgoff >= h.map_bytes / PAGE && last.is_some(),
         "block_pgoff",
     )?;
+    // SIEVE's marks: a bit for every slot of every block, after the
+    // blocks' offsets, in whole pages; none without SIEVE.
+    let slots = u64::from(h.blocks) * BLOCK_SLOTS as u64;
+    let marks_end = h
+        .marks_bytes
+        .checked_add(PAGE - 1)
+        .map(|b| b / PAGE)
+        .and_then(|pages| h.marks_pgoff.checked_add(pages))
+        .and_then(|pages| pages.checked_mul(PAGE))
+        .and_then(|end| i64::try_from(end).ok());
+    let marks_ok = if sieve {
+        h.marks_bytes & (PAGE - 1) == 0
+            && h.marks_bytes >= slots / 8
+            && h.marks_bytes <= MAX_MARKS_BYTES
+            && h.marks_pgoff >= h.block_pgoff + u64::from(h.blocks) * KV_MAP_BLOCK_PAGES
+            && marks_end.is_some()
+    } else {
+        h.marks_bytes == 0
+    };
+    layout(marks_ok, "marks")?;
     Ok(h)
 }
 
@@ -156,6 +195,9 @@ pub(crate) struct Mapping {
     header: KvMapHeader,
     /// Region 0: `header.map_bytes` bytes, page-aligned.
     region: NonNull<u8>,
+    /// SIEVE's visited marks, `header.marks_bytes` bytes, writable; `None`
+    /// without SIEVE.
+    marks: Option<NonNull<u8>>,
     /// Per block, what is mapped of it: null, or a `Box<Block>` leaked
     /// into the pointer, freed (and unmapped) only in `drop`.
     blocks: Box<[AtomicPtr<Block>]>,
@@ -192,7 +234,7 @@ impl std::fmt::Debug for Mapping {
     }
 }
 
-/// `mmap` of `len` bytes; `None` on any error.
+/// `mmap` of `len` bytes, readable; `None` on any error.
 fn map(
     at: *mut libc::c_void,
     len: usize,
@@ -200,12 +242,26 @@ fn map(
     fd: RawFd,
     offset: u64,
 ) -> Option<NonNull<u8>> {
+    map_prot(at, len, libc::PROT_READ, flags, fd, offset)
+}
+
+/// `mmap` of `len` bytes with protection `prot`; `None` on any error.
+fn map_prot(
+    at: *mut libc::c_void,
+    len: usize,
+    prot: libc::c_int,
+    flags: libc::c_int,
+    fd: RawFd,
+    offset: u64,
+) -> Option<NonNull<u8>> {
     let offset = libc::off_t::try_from(offset).ok()?;
-    // SAFETY: `mmap` with `PROT_READ` creates a new mapping; with
-    // `MAP_FIXED` (`at` non-null) it replaces pages of a mapping the
-    // caller owns (an old block mapping, by zero pages), which readers
-    // only read through atomics and which stays mapped as they read.
-    let p = unsafe { libc::mmap(at, len, libc::PROT_READ, flags, fd, offset) };
+    // SAFETY: `mmap` creates a new mapping (readable; writable only for
+    // the visited marks, which the kernel shares with every reader for
+    // exactly that); with `MAP_FIXED` (`at` non-null) it replaces pages of
+    // a mapping the caller owns (an old block mapping, by zero pages),
+    // which readers only read through atomics and which stays mapped as
+    // they read.
+    let p = unsafe { libc::mmap(at, len, prot, flags, fd, offset) };
     if p == libc::MAP_FAILED {
         return None;
     }
@@ -240,12 +296,39 @@ impl Mapping {
         let header = header.ok()?;
         let len = usize::try_from(header.map_bytes).ok()?;
         let region = map(std::ptr::null_mut(), len, shared, fd, 0)?;
-        // INVARIANT: region 0 as `header` (validated) describes it; the
-        // header page does not change while the store is loaded.
+        // SIEVE's marks, writable (a descriptor open for writing only: on
+        // one open for reading, the kernel refuses and gets take the
+        // ioctl, which marks what they hit).
+        let marks = if header.marks_bytes == 0 {
+            None
+        } else {
+            let bytes = usize::try_from(header.marks_bytes).ok();
+            let rw = libc::PROT_READ | libc::PROT_WRITE;
+            let marks = bytes.and_then(|bytes| {
+                map_prot(
+                    std::ptr::null_mut(),
+                    bytes,
+                    rw,
+                    shared,
+                    fd,
+                    header.marks_pgoff * PAGE,
+                )
+            });
+            if marks.is_none() {
+                // SAFETY: Not shared yet.
+                unsafe { unmap(region, len) };
+                return None;
+            }
+            marks
+        };
+        // INVARIANT: region 0 and the marks as `header` (validated)
+        // describes them; the header page does not change while the store
+        // is loaded.
         Some(Mapping {
             fd,
             header,
             region,
+            marks,
             blocks: (0..header.blocks)
                 .map(|_| AtomicPtr::new(std::ptr::null_mut()))
                 .collect(),
@@ -382,6 +465,30 @@ impl View for Mapping {
         }
     }
 
+    #[inline(always)]
+    fn evictions(&self) -> &AtomicU32 {
+        let at = self.header.evictions as usize;
+        // SAFETY: `validate` checked that the 8 bytes from `at` lie inside
+        // region 0 (mapped until `drop`) at an 8-aligned offset, apart from
+        // the other parts; the kernel writes their first 4 as an
+        // `AtomicU32` and this reads them only as one.
+        unsafe { &*self.region.as_ptr().add(at).cast::<AtomicU32>() }
+    }
+
+    #[inline(always)]
+    fn marks(&self) -> Option<&[AtomicU64]> {
+        let marks = self.marks?;
+        // SAFETY: `open` mapped `marks_bytes` bytes of marks there (a
+        // multiple of a page: page-aligned words), kept until `drop`; the
+        // kernel and every reader access them only through atomics.
+        Some(unsafe {
+            std::slice::from_raw_parts(
+                marks.as_ptr().cast::<AtomicU64>(),
+                self.header.marks_bytes as usize / WORD,
+            )
+        })
+    }
+
     fn buckets(&self) -> &[Bucket] {
         let at = self.header.buckets as usize;
         // SAFETY: As for `public`: `bucket_count` pairs of 32-bit words
@@ -431,6 +538,10 @@ impl Drop for Mapping {
         }
         // SAFETY: As above.
         unsafe { unmap(self.region, self.header.map_bytes as usize) };
+        if let Some(marks) = self.marks {
+            // SAFETY: As above.
+            unsafe { unmap(marks, self.header.marks_bytes as usize) };
+        }
     }
 }
 
@@ -487,6 +598,9 @@ mod tests {
             buckets: 2 * PAGE,
             map_bytes: 4 * PAGE,
             block_pgoff: 4,
+            evictions: PAGE + 8 * 8,
+            marks_pgoff: 4 + 8 * KV_MAP_BLOCK_PAGES,
+            marks_bytes: 0,
         }
     }
 
@@ -515,9 +629,34 @@ mod tests {
         assert_eq!(validate(&[0xffu8; 4096]), Err(Refused::Magic));
         assert_eq!(check(|h| h.version = 2), Err(Refused::Version));
         assert_eq!(check(|h| h.policy = 1), Err(Refused::Policy));
-        assert_eq!(check(|h| h.policy = 2), Err(Refused::Policy));
+        // SIEVE with its marks is taken; without them, or marks without
+        // SIEVE, refused.
+        let sieve = |h: &mut KvMapHeader| {
+            h.policy = 2;
+            h.marks_bytes = PAGE;
+        };
+        assert!(check(sieve).is_ok());
+        assert_eq!(check(|h| h.policy = 2), Err(Refused::Layout("marks")));
+        assert_eq!(
+            check(|h| h.marks_bytes = PAGE),
+            Err(Refused::Layout("marks"))
+        );
+        for spoil in [
+            |h: &mut KvMapHeader| h.marks_bytes = PAGE + 1,
+            |h: &mut KvMapHeader| h.marks_pgoff = 5,
+            |h: &mut KvMapHeader| h.marks_pgoff = u64::MAX / PAGE,
+            |h: &mut KvMapHeader| h.marks_bytes = u64::MAX - PAGE + 1,
+        ] {
+            assert_eq!(
+                check(|h| {
+                    sieve(h);
+                    spoil(h)
+                }),
+                Err(Refused::Layout("marks"))
+            );
+        }
         type Spoil = fn(&mut KvMapHeader);
-        let bad: [(&str, Spoil); 16] = [
+        let bad: [(&str, Spoil); 19] = [
             ("block_slots", |h| h.block_slots = 256),
             ("header_words", |h| h.header_words = 5),
             ("bucket_count", |h| h.bucket_count = 0),
@@ -536,6 +675,11 @@ mod tests {
             ("buckets", |h| h.buckets = u64::MAX - 7),
             ("buckets", |h| h.buckets = PAGE + 32),
             ("block_pgoff", |h| h.block_pgoff = 3),
+            // The eviction count inside the block table, unaligned, past
+            // the mapping.
+            ("evictions", |h| h.evictions = PAGE + 8),
+            ("evictions", |h| h.evictions = PAGE + 8 * 8 + 4),
+            ("evictions", |h| h.evictions = 4 * PAGE),
         ];
         for (field, f) in bad {
             assert_eq!(check(f), Err(Refused::Layout(field)), "{field}");

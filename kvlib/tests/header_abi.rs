@@ -60,6 +60,7 @@ int main(void) {
     O(kv_map_header, bucket_count); O(kv_map_header, blocks); O(kv_map_header, block_slots);
     O(kv_map_header, header_words); O(kv_map_header, seed); O(kv_map_header, block_table);
     O(kv_map_header, buckets); O(kv_map_header, map_bytes); O(kv_map_header, block_pgoff);
+    O(kv_map_header, evictions); O(kv_map_header, marks_pgoff); O(kv_map_header, marks_bytes);
     return 0;
 }
 "#;
@@ -203,6 +204,18 @@ fn expected() -> String {
         (
             "kv_map_header.block_pgoff",
             offset_of!(KvMapHeader, block_pgoff),
+        ),
+        (
+            "kv_map_header.evictions",
+            offset_of!(KvMapHeader, evictions),
+        ),
+        (
+            "kv_map_header.marks_pgoff",
+            offset_of!(KvMapHeader, marks_pgoff),
+        ),
+        (
+            "kv_map_header.marks_bytes",
+            offset_of!(KvMapHeader, marks_bytes),
         ),
     ];
     rows.iter().map(|(k, v)| format!("{k} {v}\n")).collect()

@@ -162,6 +162,72 @@ static int removal_checks(int fd)
 	return 1;
 }
 
+/* SIEVE's visited marks: the one part a reader may map writable (shared,
+ * from a file open for writing), and which the kernel's eviction reads and
+ * clears. Every mark set, a put into the full store clears them all (each
+ * visited item passed over once) before it evicts. */
+static void marks_checks(int fd, const struct kv_map_header *h)
+{
+	size_t n = h->marks_bytes;
+	off_t at = (off_t)(h->marks_pgoff * PAGE);
+	CHECK("marks_present", n >= PAGE && n % PAGE == 0 && n * 8 >= h->blocks * 512ull);
+	if (n == 0)
+		return;
+	CHECK("evictions_word", h->evictions == h->block_table + h->blocks * 8ull &&
+					h->evictions + 8 <= h->buckets);
+	int rfd = open("/dev/kvstore", O_RDONLY | O_CLOEXEC);
+	CHECK("marks_read_only_file_write_refused",
+	      mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED, rfd, at) == MAP_FAILED);
+	void *r = mmap(NULL, n, PROT_READ, MAP_SHARED, rfd, at);
+	CHECK("marks_read_only_file_reads", r != MAP_FAILED);
+	if (r != MAP_FAILED) {
+		CHECK("marks_read_only_mprotect_write_refused",
+		      mprotect(r, PAGE, PROT_READ | PROT_WRITE) != 0);
+		munmap(r, n);
+	}
+	if (rfd >= 0)
+		close(rfd);
+	CHECK("marks_exec_refused",
+	      mmap(NULL, n, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_SHARED, fd, at) == MAP_FAILED);
+	CHECK("marks_private_write_refused",
+	      mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, at) == MAP_FAILED);
+	CHECK("marks_too_long_refused",
+	      mmap(NULL, n + PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, at) == MAP_FAILED);
+	uint64_t *m = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED, fd, at);
+	CHECK("marks_map_writable", m != MAP_FAILED);
+	if (m == MAP_FAILED)
+		return;
+	CHECK("marks_mprotect_exec_refused", mprotect(m, PAGE, PROT_READ | PROT_EXEC) != 0);
+	CHECK("marks_mremap_grow_refused", mremap(m, n, n + PAGE, 0) == MAP_FAILED);
+
+	struct kv_usage_stat st;
+	int full = kv_clear(fd) == 0 && kv_stat(fd, &st) == 0;
+	char key[16];
+	struct kv_pair p;
+	for (uint64_t i = 0; full && i < st.max_items; i++) {
+		snprintf(key, sizeof(key), "mark-%llu", (unsigned long long)i);
+		filled_pair(&p, key, 0x11, 8);
+		full = kv_put(fd, &p) == 0;
+	}
+	CHECK("marks_fill", full);
+	int all_zero = 1;
+	for (size_t i = 0; i < n / 8; i++)
+		all_zero &= m[i] == 0;
+	CHECK("marks_start_clear", all_zero);
+	memset(m, 0xff, n);
+	uint64_t before = kv_stat(fd, &st) == 0 ? st.evictions : 0;
+	filled_pair(&p, "mark-new", 0x11, 8);
+	CHECK("marks_put_evicts", kv_put(fd, &p) == 0 && kv_stat(fd, &st) == 0 &&
+					  st.evictions == before + 1);
+	/* Every item's mark read (and cleared) by the hand's one pass; the
+	 * marks of free slots are left. */
+	uint64_t set = 0;
+	for (size_t i = 0; i < n / 8; i++)
+		set += (uint64_t)__builtin_popcountll(m[i]);
+	CHECK("marks_read_by_eviction", set <= n * 8 - st.max_items);
+	munmap(m, n);
+}
+
 int main(int argc, char **argv)
 {
 	int fd = open("/dev/kvstore", O_RDWR | O_CLOEXEC);
@@ -204,6 +270,8 @@ int main(int argc, char **argv)
 	      mmap(NULL, bytes + PAGE, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED && errno == EINVAL);
 	CHECK("bad_offset_refused",
 	      mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, PAGE) == MAP_FAILED && errno == EINVAL);
+
+	marks_checks(fd, h);
 
 	int wfd = open("/dev/kvstore", O_WRONLY | O_CLOEXEC);
 	CHECK("write_only_file_refused",

@@ -10,6 +10,7 @@
 . /extra/lib.sh
 run /extra/libkv_ops
 reload library/insmod && run /extra/kvlib_put_get_del
+reload library/insmod max_items=8 use_lru=2 && run /extra/kvlib_put_get_del sieve
 if reload library/insmod; then
 	# Its checks print as libkv-pkgconfig/... .
 	if [ -x /extra/libkv_ops_pkgconfig ]; then
