@@ -28,13 +28,15 @@
  *           allocate its buffer for a bucket
  *   E2BIG   kv_dump: a bucket holds more than 1024 items
  *   EINTR   kv_dump: a signal arrived before a pair was written
- *   EFAULT  a pointer the kernel cannot read or write
+ *   EFAULT  a pointer the kernel cannot read or write (where the library
+ *           reads or writes it itself, see below, a bad pointer faults)
  *   EBADF   fd is not an open descriptor; or a valid kv_put, kv_put_flags,
  *           kv_del or kv_clear on a descriptor not open for writing (from
  *           kv_open_readonly), a valid kv_get or kv_dump on one not open
  *           for reading (O_WRONLY). An invalid request answers EINVAL first.
  * A failed call changes nothing in the store.
- * kv_put_flags copies *pair, and kv_dump reads *cursor and *count, in the
+ * kv_put_flags copies *pair, kv_dump reads *cursor and *count, and kv_get
+ * through the mapping (below) reads pair->key and writes pair->value, in the
  * library: there a bad non-NULL pointer faults in the caller, as with memcpy.
  */
 #ifndef KV_H
@@ -192,17 +194,43 @@ struct kv_map_header {
 	uint64_t marks_bytes;  /* bytes of the visited marks; 0: none */
 };
 
-/* Opens /dev/kvstore (read-write, close-on-exec); returns the descriptor. */
+/* Opens /dev/kvstore (read-write, close-on-exec); returns the descriptor.
+ * When the module lets the store be mapped and it evicts nothing
+ * (use_lru=0), it also maps the store read-only for kv_get (see kv_get),
+ * with a second, close-on-exec descriptor of the device of its own, both
+ * kept until kv_close; any failure there only means kv_get takes the
+ * ioctl. KVLIB_MAPPED_READS=0 in the environment at the call: no mapping.
+ * Close it with kv_close, not close(2) (see kv_close). */
 int kv_open(void);
 /* Opens /dev/kvstore read-only (needs only read permission): kv_get,
  * kv_stat and kv_dump work; kv_put, kv_put_flags, kv_del and kv_clear fail
- * with EBADF, and so does each put or del op of kv_batch. */
+ * with EBADF, and so does each put or del op of kv_batch. Maps the store
+ * for kv_get as kv_open does. */
 int kv_open_readonly(void);
-/* Closes a descriptor from kv_open or kv_open_readonly. */
+/* Closes a descriptor from kv_open or kv_open_readonly: unmaps its mapping
+ * and closes the library's descriptor, then closes fd.
+ * A descriptor from kv_open* closed with close(2) instead stays known to
+ * the library by its number: its mapping and the library's descriptor stay
+ * (and keep the module loaded: rmmod fails), and kv_get on that number
+ * goes on answering from the store through that mapping, whatever the
+ * number names by then, until kv_close of the number or a kv_open* that
+ * returns it again. That is a misuse, and a kv_get on the number racing
+ * that kv_open* reads a mapping being unmapped. A kv_close racing a kv_get
+ * on the same descriptor is a use after close, as with close(2). */
 int kv_close(int fd);
 /* Inserts pair->key with pair->value, or replaces its value. */
 int kv_put(int fd, const struct kv_pair *pair);
-/* Looks up pair->key; on success fills pair->value. */
+/* Looks up pair->key; on success fills pair->value: value.len, and the
+ * bytes after the value zeroed. ENOENT for a key not in the store, EINVAL
+ * for a NULL pair or a key length not in 1..KV_MAX_KEY.
+ * On a descriptor from kv_open or kv_open_readonly that has a mapping, the
+ * get reads the store through it without a system call (docs/mapping.md),
+ * with the same answers as the ioctl, and takes the ioctl whenever the
+ * mapping cannot answer. Such gets are not counted in kv_usage_stat's hits
+ * and misses: the kernel never sees them. A dup of such a descriptor, or
+ * any other descriptor, takes the ioctl. Through the mapping the library
+ * reads pair->key and writes pair->value itself, so a bad non-NULL pair
+ * faults in the caller (the ioctl answers EFAULT). */
 int kv_get(int fd, struct kv_pair *pair);
 /* Removes key. */
 int kv_del(int fd, const struct kv_key *key);
@@ -268,7 +296,8 @@ int kv_incr(int fd, const struct kv_key *key, int64_t delta, uint64_t ttl_ms, in
  * its value or expiry changes and is never handed out twice while the module
  * is loaded. */
 
-/* kv_get that also writes the item's version. */
+/* kv_get that also writes the item's version. It always takes the ioctl
+ * (its gets are counted in hits and misses). */
 int kv_get_ver(int fd, struct kv_pair *pair, uint64_t *version);
 /* Replaces the value only if the item's version is still version: EEXIST
  * if it changed, ENOENT if the key is absent; a refused put changes nothing.

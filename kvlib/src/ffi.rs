@@ -2,16 +2,39 @@
 //! `errno` set on failure. Nothing here can panic (and the release profile
 //! aborts rather than unwinding), so no panic crosses the FFI boundary.
 //! Pointers are only checked for NULL and handed to the kernel, which
-//! answers EFAULT for any other bad pointer.
+//! answers EFAULT for any other bad pointer; except where a call reads or
+//! writes them itself (`kv_put_flags`, `kv_dump`, and `kv_get` through the
+//! mapping), where a bad non-NULL pointer faults in the caller.
+//!
+//! # kv_get through the mapping
+//!
+//! A C descriptor is only an int, so what kvlib's `Store` keeps per store
+//! (its [`Mapping`]) is kept here per descriptor number, in [`MAPPINGS`]:
+//! `kv_open` and `kv_open_readonly` map the store (unless mapped reads are
+//! off, [`crate::MAPPED_READS_ENV`]) and register the mapping under the
+//! descriptor they return; `kv_close` unregisters and unmaps it before it
+//! closes the descriptor. `kv_get` looks its descriptor up with one atomic
+//! load, no lock, and reads through the mapping when there is one, taking
+//! the ioctl whenever the mapping cannot answer. Any other descriptor
+//! (a `dup`, one past [`REGISTRY_FDS`], one opened without `kv_open*`)
+//! has no entry, and its gets take the ioctl.
+//!
+//! Each entry keeps its own duplicate of the descriptor, which the mapping
+//! maps blocks through: a caller's descriptor closed with `close(2)` (a
+//! misuse, kv.h) and its number reused for another file leaves the entry
+//! reading the store it was made for, never mapping that other file.
 
 use std::ffi::c_int;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicPtr, Ordering};
 
 use kv_module::abi::{
-    KvBatchArgs, KvCacheOp, KvDumpArgs, KvKey, KvOp, KvPair, KvUsageStat, KV_OP_GET, KV_OP_INCR,
-    KV_OP_PUT, KV_OP_PUT_VER, KV_OP_TOUCH, KV_OP_TTL,
+    KvBatchArgs, KvCacheOp, KvDumpArgs, KvKey, KvOp, KvPair, KvUsageStat, KvValue, KV_MAX_VAL,
+    KV_OP_GET, KV_OP_INCR, KV_OP_PUT, KV_OP_PUT_VER, KV_OP_TOUCH, KV_OP_TTL,
 };
 use nix::errno::Errno;
 
+use crate::map::Mapping;
 use crate::{sys, BatchOp, CacheOp, Op};
 
 /// 0 for success; -1 with errno set for failure.
@@ -25,26 +48,165 @@ fn status(result: Result<(), Errno>) -> c_int {
     }
 }
 
+/// Descriptor numbers below this have a slot in [`MAPPINGS`]; a larger
+/// one's gets take the ioctl.
+pub(crate) const REGISTRY_FDS: usize = 4096;
+
+/// One pointer per descriptor number below [`REGISTRY_FDS`]: null, or a
+/// `Box<T>` leaked into it by [`Registry::register`], taken back only by
+/// `register` (replacing it), [`Registry::unregister`] or drop.
+/// Registering and unregistering swap the pointer atomically, so they need
+/// no lock; a lookup is one Acquire load.
+pub(crate) struct Registry<T> {
+    slots: [AtomicPtr<T>; REGISTRY_FDS],
+}
+
+impl<T: Send + Sync> Registry<T> {
+    /// Every slot empty.
+    pub(crate) const fn new() -> Self {
+        Registry {
+            slots: [const { AtomicPtr::new(std::ptr::null_mut()) }; REGISTRY_FDS],
+        }
+    }
+
+    /// `fd`'s slot, if it has one.
+    #[inline]
+    fn slot(&self, fd: c_int) -> Option<&AtomicPtr<T>> {
+        self.slots.get(usize::try_from(fd).ok()?)
+    }
+
+    /// Puts `value` in `fd`'s slot: the value it replaced, if any, or
+    /// `Err(value)` back when `fd` has no slot (negative, or not below
+    /// [`REGISTRY_FDS`]).
+    pub(crate) fn register(&self, fd: c_int, value: Box<T>) -> Result<Option<Box<T>>, Box<T>> {
+        let Some(slot) = self.slot(fd) else {
+            return Err(value);
+        };
+        // Release: a lookup that loads the pointer sees the box's contents.
+        let old = slot.swap(Box::into_raw(value), Ordering::AcqRel);
+        // SAFETY: A non-null pointer in a slot came from `Box::into_raw`
+        // here and was swapped out just now: this is its only owner.
+        Ok((!old.is_null()).then(|| unsafe { Box::from_raw(old) }))
+    }
+
+    /// Empties `fd`'s slot: what it held, if anything.
+    pub(crate) fn unregister(&self, fd: c_int) -> Option<Box<T>> {
+        let old = self.slot(fd)?.swap(std::ptr::null_mut(), Ordering::AcqRel);
+        // SAFETY: As in `register`.
+        (!old.is_null()).then(|| unsafe { Box::from_raw(old) })
+    }
+
+    /// `kv_open*`'s share: `fd` (just opened) gets `entry`, or no entry
+    /// when it is `None`. What the slot held (left by a descriptor of the
+    /// same number closed with close(2)) is dropped.
+    fn set(&self, fd: c_int, entry: Option<Box<T>>) {
+        match entry {
+            Some(entry) => drop(self.register(fd, entry)),
+            None => drop(self.unregister(fd)),
+        }
+    }
+
+    /// `kv_close`: drops `fd`'s entry (its mapping unmapped), then closes
+    /// `fd`; close's answer.
+    fn close(&self, fd: c_int) -> c_int {
+        drop(self.unregister(fd));
+        // SAFETY: Closing a caller-owned fd; a bad one fails with EBADF.
+        unsafe { libc::close(fd) }
+    }
+
+    /// What `fd`'s slot holds, if anything.
+    ///
+    /// # Safety
+    ///
+    /// No `register` or `unregister` of `fd` runs, from any thread, until
+    /// the reference's last use: they free what it points to.
+    #[inline]
+    pub(crate) unsafe fn get(&self, fd: c_int) -> Option<&T> {
+        let p = self.slot(fd)?.load(Ordering::Acquire);
+        // SAFETY: A non-null pointer came from `Box::into_raw` in
+        // `register` (Release, paired with the Acquire load above, so the
+        // box's contents are seen); the caller's contract keeps it from
+        // being freed while the reference is used.
+        unsafe { p.as_ref() }
+    }
+}
+
+impl<T> Drop for Registry<T> {
+    fn drop(&mut self) {
+        for slot in &mut self.slots {
+            let p = std::mem::replace(slot.get_mut(), std::ptr::null_mut());
+            if !p.is_null() {
+                // SAFETY: As in `register`; `&mut self`: no lookup runs.
+                drop(unsafe { Box::from_raw(p) });
+            }
+        }
+    }
+}
+
+/// A descriptor's mapping, and the duplicate of the descriptor it maps
+/// through (declared after it: unmapped first, then closed).
+pub(crate) struct Registered {
+    mapping: Mapping,
+    _file: OwnedFd,
+}
+
+/// The mappings of the descriptors `kv_open` and `kv_open_readonly`
+/// returned (file header).
+static MAPPINGS: Registry<Registered> = Registry::new();
+
+/// Whether mapped reads are on: not turned off with
+/// `KVLIB_MAPPED_READS=0`.
+fn mapped_reads_on() -> bool {
+    std::env::var_os(crate::MAPPED_READS_ENV).is_none_or(|v| v != "0")
+}
+
+/// A mapping of the store open at `fd` (a descriptor `kv_open*` has just
+/// opened), with its own duplicate of `fd`; `None` when mapped reads are
+/// off, `fd` has no slot, or the store cannot be mapped.
+fn mapping_for(fd: c_int) -> Option<Box<Registered>> {
+    if MAPPINGS.slot(fd).is_none() || !mapped_reads_on() {
+        return None;
+    }
+    // SAFETY: `fd` was opened by the caller just now and is not closed
+    // before this function returns.
+    let file = unsafe { BorrowedFd::borrow_raw(fd) }
+        .try_clone_to_owned()
+        .ok()?;
+    let mapping = Mapping::open(file.as_raw_fd())?;
+    Some(Box::new(Registered {
+        mapping,
+        _file: file,
+    }))
+}
+
+/// Opens /dev/kvstore with `flags` and close-on-exec, and registers its
+/// mapping; returns the fd.
+fn open(flags: c_int) -> c_int {
+    // SAFETY: The path is a NUL-terminated literal; open has no other
+    // preconditions and sets errno on failure.
+    let fd = unsafe { libc::open(c"/dev/kvstore".as_ptr(), flags | libc::O_CLOEXEC) };
+    if fd >= 0 {
+        MAPPINGS.set(fd, mapping_for(fd));
+    }
+    fd
+}
+
 /// Opens /dev/kvstore read-write and close-on-exec; returns the fd.
 #[unsafe(no_mangle)]
 pub extern "C" fn kv_open() -> c_int {
-    // SAFETY: The path is a NUL-terminated literal; open has no other
-    // preconditions and sets errno on failure.
-    unsafe { libc::open(c"/dev/kvstore".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) }
+    open(libc::O_RDWR)
 }
 
 /// Opens /dev/kvstore read-only and close-on-exec; kv.h says what works.
 #[unsafe(no_mangle)]
 pub extern "C" fn kv_open_readonly() -> c_int {
-    // SAFETY: As in `kv_open`.
-    unsafe { libc::open(c"/dev/kvstore".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) }
+    open(libc::O_RDONLY)
 }
 
-/// Closes an fd from `kv_open`.
+/// Closes an fd from `kv_open`, unmapping its mapping first.
 #[unsafe(no_mangle)]
 pub extern "C" fn kv_close(fd: c_int) -> c_int {
-    // SAFETY: Closing a caller-owned fd; a bad one fails with EBADF.
-    unsafe { libc::close(fd) }
+    MAPPINGS.close(fd)
 }
 
 /// One ioctl under the C convention: a NULL argument is EINVAL; anything
@@ -68,12 +230,28 @@ pub unsafe extern "C" fn kv_put(fd: c_int, pair: *const KvPair) -> c_int {
 }
 
 /// Looks up `pair->key` and fills `pair->value`, its bytes after the value
-/// zeroed (so a value without NULs reads as a C string).
+/// zeroed (so a value without NULs reads as a C string): through `fd`'s
+/// mapping if it has one and it answers, else with the ioctl.
 ///
 /// # Safety
-/// `pair` is NULL or points to a writable `struct kv_pair`.
+/// `pair` is NULL or points to a writable `struct kv_pair`; no `kv_close`
+/// of `fd` runs meanwhile (kv.h).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn kv_get(fd: c_int, pair: *mut KvPair) -> c_int {
+    if pair.is_null() {
+        return status(Err(Errno::EINVAL));
+    }
+    // SAFETY: Only `kv_open*` (for a descriptor it has just opened) and
+    // `kv_close` register or unregister `fd`; the caller's contract says
+    // no `kv_close(fd)` runs meanwhile, and no `kv_open*` can return `fd`
+    // while `fd` is open (kv.h: closing it otherwise is a misuse).
+    if let Some(entry) = unsafe { MAPPINGS.get(fd) } {
+        // SAFETY: `pair` is non-NULL; the caller's contract makes it a
+        // writable `struct kv_pair`.
+        if let Some(answer) = unsafe { mapped_get(&entry.mapping, pair) } {
+            return status(answer);
+        }
+    }
     call(pair, || {
         // SAFETY: As in `kv_put`.
         unsafe { sys::get(fd, pair) }?;
@@ -87,6 +265,36 @@ pub unsafe extern "C" fn kv_get(fd: c_int, pair: *mut KvPair) -> c_int {
         }
         Ok(())
     })
+}
+
+/// `kv_get` through `mapping`: `Some` with the answer (a hit written into
+/// `pair->value`, the rest of its bytes zeroed, or ENOENT leaving it as it
+/// was), `None` when the ioctl must answer: a key length the kernel
+/// refuses (its errno is the kernel's to give), or no answer from the
+/// mapping.
+///
+/// # Safety
+/// `pair` is non-NULL and points to a writable `struct kv_pair`.
+unsafe fn mapped_get(mapping: &Mapping, pair: *mut KvPair) -> Option<Result<(), Errno>> {
+    // SAFETY: The caller's contract; only the key is borrowed, and only
+    // until the value is written.
+    let key = unsafe { &(*pair).key };
+    let key = key
+        .data
+        .get(..usize::try_from(key.len).ok()?)
+        .filter(|k| !k.is_empty())?;
+    let mut data = [0u8; KV_MAX_VAL];
+    let len = match mapping.get(key, &mut data)? {
+        Some(len) => len,
+        None => return Some(Err(Errno::ENOENT)),
+    };
+    // Longer than a value can be: let the kernel answer.
+    let rest = data.get_mut(len..)?;
+    rest.fill(0);
+    let len = u32::try_from(len).ok()?;
+    // SAFETY: The caller's contract; `key` is not used after this.
+    unsafe { (*pair).value = KvValue { len, data } };
+    Some(Ok(()))
 }
 
 /// Removes `key`.
@@ -426,6 +634,158 @@ mod tests {
             );
             assert_eq!(errno(), Errno::EINVAL);
         }
+    }
+
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::Arc;
+
+    /// A registry entry that counts its drops and records whether `fd`
+    /// was still open when it was dropped.
+    struct Entry {
+        id: u32,
+        fd: c_int,
+        drops: Arc<AtomicUsize>,
+        open_at_drop: Arc<AtomicUsize>,
+    }
+
+    impl Drop for Entry {
+        fn drop(&mut self) {
+            self.drops.fetch_add(1, Ordering::SeqCst);
+            // SAFETY: F_GETFD only reads the descriptor's flags.
+            if unsafe { libc::fcntl(self.fd, libc::F_GETFD) } >= 0 {
+                self.open_at_drop.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    struct Entries {
+        drops: Arc<AtomicUsize>,
+        open_at_drop: Arc<AtomicUsize>,
+    }
+
+    impl Entries {
+        fn new() -> Self {
+            Entries {
+                drops: Arc::default(),
+                open_at_drop: Arc::default(),
+            }
+        }
+        fn entry(&self, id: u32, fd: c_int) -> Box<Entry> {
+            Box::new(Entry {
+                id,
+                fd,
+                drops: self.drops.clone(),
+                open_at_drop: self.open_at_drop.clone(),
+            })
+        }
+        fn drops(&self) -> usize {
+            self.drops.load(Ordering::SeqCst)
+        }
+    }
+
+    /// The id of `fd`'s entry in `reg`, if any.
+    fn id(reg: &Registry<Entry>, fd: c_int) -> Option<u32> {
+        // SAFETY: Nothing registers or unregisters meanwhile.
+        unsafe { reg.get(fd) }.map(|e| e.id)
+    }
+
+    #[test]
+    fn registry_register_lookup_unregister() {
+        let reg = Box::new(Registry::new());
+        let e = Entries::new();
+        assert_eq!(id(&reg, 3), None);
+        assert!(matches!(reg.register(3, e.entry(1, -1)), Ok(None)));
+        assert!(matches!(reg.register(4, e.entry(2, -1)), Ok(None)));
+        assert_eq!(id(&reg, 3), Some(1));
+        assert_eq!(id(&reg, 4), Some(2));
+        assert_eq!(id(&reg, 5), None);
+        // Replacing hands back the old entry.
+        let old = reg.register(3, e.entry(3, -1));
+        assert!(matches!(old, Ok(Some(ref b)) if b.id == 1));
+        drop(old);
+        assert_eq!(e.drops(), 1);
+        assert_eq!(id(&reg, 3), Some(3));
+        assert_eq!(reg.unregister(3).map(|b| b.id), Some(3));
+        assert_eq!(e.drops(), 2);
+        assert_eq!(id(&reg, 3), None);
+        assert!(reg.unregister(3).is_none());
+        assert_eq!(id(&reg, 4), Some(2));
+        // Dropping the registry drops what it holds.
+        drop(reg);
+        assert_eq!(e.drops(), 3);
+    }
+
+    #[test]
+    fn registry_bounds() {
+        let reg = Box::new(Registry::new());
+        let e = Entries::new();
+        let last = c_int::try_from(REGISTRY_FDS - 1).unwrap();
+        for fd in [-1, c_int::MIN, last + 1, c_int::MAX] {
+            let back = reg.register(fd, e.entry(7, -1));
+            assert!(matches!(back, Err(ref b) if b.id == 7), "fd {fd}");
+            assert_eq!(id(&reg, fd), None);
+            assert!(reg.unregister(fd).is_none());
+        }
+        assert_eq!(e.drops(), 4);
+        assert!(matches!(reg.register(0, e.entry(8, -1)), Ok(None)));
+        assert!(matches!(reg.register(last, e.entry(9, -1)), Ok(None)));
+        assert_eq!(id(&reg, 0), Some(8));
+        assert_eq!(id(&reg, last), Some(9));
+    }
+
+    #[test]
+    fn registry_set_replaces_or_clears() {
+        let reg = Box::new(Registry::new());
+        let e = Entries::new();
+        reg.set(5, Some(e.entry(1, -1)));
+        assert_eq!(id(&reg, 5), Some(1));
+        // A descriptor of the same number (the first closed with close(2)):
+        // its entry replaces the stale one...
+        reg.set(5, Some(e.entry(2, -1)));
+        assert_eq!((id(&reg, 5), e.drops()), (Some(2), 1));
+        // ... and one without a mapping removes it.
+        reg.set(5, None);
+        assert_eq!((id(&reg, 5), e.drops()), (None, 2));
+        // Past the slots: nothing kept.
+        reg.set(-1, Some(e.entry(3, -1)));
+        assert_eq!(e.drops(), 3);
+    }
+
+    #[test]
+    fn registry_close_drops_the_entry_before_closing() {
+        let reg = Box::new(Registry::new());
+        let e = Entries::new();
+        // SAFETY: A NUL-terminated literal.
+        let fd = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+        assert!(fd >= 0);
+        reg.set(fd, Some(e.entry(1, fd)));
+        assert_eq!(reg.close(fd), 0);
+        assert_eq!(id(&reg, fd), None);
+        assert_eq!(e.drops(), 1);
+        assert_eq!(e.open_at_drop.load(Ordering::SeqCst), 1);
+        // SAFETY: F_GETFD only reads the descriptor's flags.
+        assert_eq!(unsafe { libc::fcntl(fd, libc::F_GETFD) }, -1);
+        // A second close: EBADF, nothing to drop.
+        assert_eq!(reg.close(fd), -1);
+        assert_eq!(errno(), Errno::EBADF);
+        assert_eq!(e.drops(), 1);
+    }
+
+    #[test]
+    fn unregistered_fd_takes_the_ioctl() {
+        // No kv_open* returned this descriptor: kv_get asks the kernel,
+        // which answers ENOTTY for a file that is not the device.
+        // SAFETY: A NUL-terminated literal.
+        let fd = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+        assert!(fd >= 0);
+        // SAFETY: Nothing registers `fd` (only kv_open* does).
+        assert!(unsafe { MAPPINGS.get(fd) }.is_none());
+        let mut pair = KvPair::ZERO;
+        pair.key.len = 1;
+        // SAFETY: A live, writable pair.
+        assert_eq!(unsafe { kv_get(fd, &mut pair) }, -1);
+        assert_eq!(errno(), Errno::ENOTTY);
+        assert_eq!(kv_close(fd), 0);
     }
 
     #[test]

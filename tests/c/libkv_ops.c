@@ -6,6 +6,8 @@
  * max_items=256 use_lru=0): kv_open, kv_put, kv_get, kv_del, kv_stat,
  * read-only descriptors, kv_close. Prints PASS/FAIL lines. */
 #define CHECK_PREFIX "libkv/ops"
+#include <stdlib.h>
+
 #include "check.h"
 
 /* kv_get zeroes the value's bytes after its length (kv.h). */
@@ -99,9 +101,15 @@ int main(void)
 	CHECK("stat_null", fails_with(kv_stat(fd, NULL), EINVAL));
 
 	/* Counters: 3 items (max, min, embedded NUL); gets so far: 4 hits
-	 * (max, min, embedded, replaced) and 2 misses ("a", "k" after del). */
+	 * (max, min, embedded, replaced) and 2 misses ("a", "k" after del).
+	 * On this store (use_lru=0) kv_get on kv_open's descriptor reads the
+	 * store's mapping, which the kernel does not count, unless
+	 * KVLIB_MAPPED_READS=0 (tests/c/libkv_mapped.c checks both). */
+	const char *env = getenv("KVLIB_MAPPED_READS");
+	uint64_t counted = env && strcmp(env, "0") == 0 ? 1 : 0;
 	memset(&st, 0xFF, sizeof(st));
-	CHECK("stat_counts", kv_stat(fd, &st) == 0 && st.curr_items == 3 && st.hits == 4 && st.misses == 2 &&
+	CHECK("stat_counts", kv_stat(fd, &st) == 0 && st.curr_items == 3 && st.hits == 4 * counted &&
+				     st.misses == 2 * counted &&
 				     st.evictions == 0 && st.bytes_used == (KV_MAX_KEY + KV_MAX_VAL) + 1 + (3 + 4) &&
 				     st.filled == 0xfff && st.expired == 0 && st.memory > 0 && st.reserved[0] == 0 && st.reserved[4] == 0);
 

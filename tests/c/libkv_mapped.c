@@ -1,0 +1,231 @@
+/* kv_get through the store's read-only mapping (docs/mapping.md), from C,
+ * compiled on the host with
+ *   cc -Iinclude tests/c/libkv_mapped.c -L. -lkv
+ * A get on a descriptor from kv_open or kv_open_readonly reads the mapping
+ * when the store can be mapped (use_lru=0, mmap on): the kernel never sees
+ * it, so its hits and misses counters stay still. A dup'd descriptor,
+ * kv_get_ver, KVLIB_MAPPED_READS=0 at kv_open, a store that evicts or a
+ * module with mmap=0 take the ioctl, which the kernel counts. Each get
+ * checks the answer (value, length, the bytes after the value zeroed, or
+ * ENOENT) and how far the counters moved. Run as
+ *   libkv_mapped NAME mapped   on a store kv_get maps (use_lru=0)
+ *   libkv_mapped NAME ioctl    on one it cannot (use_lru=1, mmap=0)
+ * on a fresh store with room for 256 items; checks print as
+ * libkv/mapped/NAME/... . */
+#define CHECK_PREFIX "libkv/mapped"
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "check.h"
+
+static const char *run_name;
+static char name_buf[128];
+
+/* "NAME/what", for CHECK. */
+static const char *nm(const char *what)
+{
+	snprintf(name_buf, sizeof(name_buf), "%s/%s", run_name, what);
+	return name_buf;
+}
+
+static struct kv_usage_stat stat_of(int fd)
+{
+	struct kv_usage_stat st;
+	memset(&st, 0, sizeof(st));
+	if (kv_stat(fd, &st) != 0)
+		memset(&st, 0xFF, sizeof(st));
+	return st;
+}
+
+static int rest_zeroed(const struct kv_value *v)
+{
+	for (uint32_t i = v->len; i < KV_MAX_VAL; i++)
+		if (v->data[i] != 0)
+			return 0;
+	return 1;
+}
+
+/* kv_get(fd) of key answers val (vlen bytes, the rest of the buffer,
+ * filled with 0xAA before, zeroed), and the kernel counted `counted` hits
+ * (0 or 1) and no miss; `sfd` reads the counters. */
+static int hit_bytes(int fd, int sfd, const void *key, uint32_t klen, const void *val, uint32_t vlen,
+		     uint64_t counted)
+{
+	struct kv_pair p = make_pair(key, klen, "", 0);
+	memset(p.value.data, 0xAA, KV_MAX_VAL);
+	p.value.len = 12345;
+	struct kv_usage_stat before = stat_of(sfd);
+	int rc = kv_get(fd, &p);
+	int err = errno;
+	struct kv_usage_stat after = stat_of(sfd);
+	if (rc != 0) {
+		printf("  kv_get failed: errno %d\n", err);
+		return 0;
+	}
+	if (after.hits != before.hits + counted || after.misses != before.misses) {
+		printf("  hits %llu -> %llu, misses %llu -> %llu (a get counted: %llu)\n",
+		       (unsigned long long)before.hits, (unsigned long long)after.hits,
+		       (unsigned long long)before.misses, (unsigned long long)after.misses,
+		       (unsigned long long)counted);
+		return 0;
+	}
+	return p.value.len == vlen && memcmp(p.value.data, val, vlen) == 0 && rest_zeroed(&p.value);
+}
+
+static int hit(int fd, int sfd, const char *key, const char *val, uint64_t counted)
+{
+	return hit_bytes(fd, sfd, key, strlen(key), val, strlen(val), counted);
+}
+
+/* kv_get(fd) of key answers -1 with ENOENT, and the kernel counted
+ * `counted` misses and no hit. */
+static int miss(int fd, int sfd, const char *key, uint64_t counted)
+{
+	struct kv_pair p = make_pair(key, strlen(key), "", 0);
+	struct kv_usage_stat before = stat_of(sfd);
+	int rc = kv_get(fd, &p);
+	int err = errno;
+	struct kv_usage_stat after = stat_of(sfd);
+	if (after.misses != before.misses + counted || after.hits != before.hits) {
+		printf("  hits %llu -> %llu, misses %llu -> %llu (a get counted: %llu)\n",
+		       (unsigned long long)before.hits, (unsigned long long)after.hits,
+		       (unsigned long long)before.misses, (unsigned long long)after.misses,
+		       (unsigned long long)counted);
+		return 0;
+	}
+	errno = err;
+	return fails_with(rc, ENOENT);
+}
+
+static int put(int fd, const char *key, const char *val)
+{
+	struct kv_pair p = make_pair(key, strlen(key), val, strlen(val));
+	return kv_put(fd, &p) == 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 3 || (strcmp(argv[2], "mapped") != 0 && strcmp(argv[2], "ioctl") != 0)) {
+		fprintf(stderr, "usage: %s NAME mapped|ioctl\n", argv[0]);
+		return 2;
+	}
+	run_name = argv[1];
+	/* What a get on a kv_open* descriptor adds to the kernel's counters. */
+	const uint64_t c = strcmp(argv[2], "mapped") == 0 ? 0 : 1;
+	unsigned char key[KV_MAX_KEY], val[KV_MAX_VAL];
+	struct kv_pair p;
+	char k[16];
+
+	unsetenv("KVLIB_MAPPED_READS");
+	int fd = kv_open();
+	int ro = kv_open_readonly();
+	int io = fd >= 0 ? dup(fd) : -1; /* not from kv_open: the ioctl */
+	CHECK(nm("open"), fd >= 0 && ro >= 0 && io >= 0);
+	if (fd < 0 || ro < 0 || io < 0)
+		return 1;
+
+	/* Hits and misses on each kind of descriptor. */
+	CHECK(nm("put"), put(fd, "alpha", "one"));
+	CHECK(nm("get_hit"), hit(fd, fd, "alpha", "one", c));
+	CHECK(nm("readonly_get_hit"), hit(ro, fd, "alpha", "one", c));
+	CHECK(nm("dup_get_hit_counted"), hit(io, fd, "alpha", "one", 1));
+	CHECK(nm("get_miss"), miss(fd, fd, "nope", c));
+	CHECK(nm("readonly_get_miss"), miss(ro, fd, "nope", c));
+	CHECK(nm("dup_get_miss_counted"), miss(io, fd, "nope", 1));
+
+	/* Both limits, binary bytes; an empty value. */
+	for (int i = 0; i < KV_MAX_KEY; i++)
+		key[i] = (unsigned char)(i * 37 + 1);
+	for (int i = 0; i < KV_MAX_VAL; i++)
+		val[i] = (unsigned char)(255 - i);
+	key[0] = 0x00;
+	val[0] = 0x00;
+	p = make_pair(key, KV_MAX_KEY, val, KV_MAX_VAL);
+	CHECK(nm("put_max_lengths"), kv_put(fd, &p) == 0);
+	CHECK(nm("get_max_lengths"), hit_bytes(fd, fd, key, KV_MAX_KEY, val, KV_MAX_VAL, c) &&
+					     hit_bytes(ro, fd, key, KV_MAX_KEY, val, KV_MAX_VAL, c));
+	CHECK(nm("put_empty_value"), put(fd, "e", ""));
+	CHECK(nm("get_empty_value"), hit(fd, fd, "e", "", c) && hit(ro, fd, "e", "", c));
+
+	/* A key length the kernel refuses: its EINVAL, counted nowhere. */
+	struct kv_usage_stat before = stat_of(fd);
+	p = make_pair(key, 0, "", 0);
+	int empty = fails_with(kv_get(fd, &p), EINVAL);
+	p = make_pair(key, KV_MAX_KEY + 1, "", 0);
+	int longer = fails_with(kv_get(ro, &p), EINVAL);
+	struct kv_usage_stat after = stat_of(fd);
+	CHECK(nm("bad_key_length_einval"),
+	      empty && longer && after.hits == before.hits && after.misses == before.misses);
+	CHECK(nm("get_null"), fails_with(kv_get(fd, NULL), EINVAL));
+
+	/* Replace, then delete. */
+	CHECK(nm("put_replace"), put(fd, "alpha", "second"));
+	CHECK(nm("get_replaced"), hit(fd, fd, "alpha", "second", c) && hit(ro, fd, "alpha", "second", c));
+	struct kv_key del_key = make_pair("alpha", 5, "", 0).key;
+	CHECK(nm("del"), kv_del(fd, &del_key) == 0);
+	CHECK(nm("get_after_del"), miss(fd, fd, "alpha", c) && miss(ro, fd, "alpha", c));
+	CHECK(nm("dup_get_after_del_counted"), miss(io, fd, "alpha", 1));
+
+	/* Many keys: chains across buckets. */
+	int all = 1;
+	for (int i = 0; i < 200; i++) {
+		snprintf(k, sizeof(k), "key%d", i);
+		all &= put(fd, k, k + 3);
+	}
+	before = stat_of(fd);
+	for (int i = 0; i < 200; i++) {
+		snprintf(k, sizeof(k), "key%d", i);
+		p = make_pair(k, strlen(k), "", 0);
+		all &= kv_get(i % 2 ? fd : ro, &p) == 0 && p.value.len == strlen(k + 3) &&
+		       memcmp(p.value.data, k + 3, p.value.len) == 0 && rest_zeroed(&p.value);
+	}
+	after = stat_of(fd);
+	CHECK(nm("get_200_keys"), all && after.hits == before.hits + 200 * c && after.misses == before.misses);
+
+	/* A clear: every key gone through the mapping; keys put afterwards
+	 * land in chunks attached after the clear. */
+	CHECK(nm("clear"), kv_clear(fd) == 0);
+	CHECK(nm("get_after_clear"),
+	      miss(fd, fd, "key1", c) && miss(ro, fd, "key2", c) && miss(fd, fd, "e", c));
+	CHECK(nm("put_after_clear"), put(fd, "beta", "three") && put(fd, "key7", "after"));
+	CHECK(nm("get_after_clear_put"), hit(fd, fd, "beta", "three", c) && hit(ro, fd, "key7", "after", c) &&
+						 miss(ro, fd, "key8", c));
+
+	/* kv_get_ver takes the ioctl. */
+	uint64_t version = 0;
+	before = stat_of(fd);
+	p = make_pair("beta", 4, "", 0);
+	CHECK(nm("get_ver_counted"), kv_get_ver(fd, &p, &version) == 0 && version != 0 && p.value.len == 5 &&
+					     stat_of(fd).hits == before.hits + 1);
+
+	/* kv_close unregisters: a get on the closed number is EBADF, not an
+	 * answer from a mapping left behind. Reopened, gets work again. */
+	CHECK(nm("readonly_close"), kv_close(ro) == 0);
+	p = make_pair("beta", 4, "", 0);
+	CHECK(nm("get_after_close_ebadf"), fails_with(kv_get(ro, &p), EBADF));
+	int ro2 = kv_open_readonly();
+	CHECK(nm("reopen_get_hit"), ro2 >= 0 && hit(ro2, fd, "beta", "three", c));
+
+	/* KVLIB_MAPPED_READS=0 at kv_open: that descriptor takes the ioctl. */
+	setenv("KVLIB_MAPPED_READS", "0", 1);
+	int off = kv_open();
+	CHECK(nm("env_off_counted"), off >= 0 && hit(off, fd, "beta", "three", 1) && miss(off, fd, "nope", 1));
+	kv_close(off);
+
+	/* A descriptor closed with close(2) and its number handed out again by
+	 * kv_open* (here with mapped reads off): the entry left behind is
+	 * dropped, and gets on the number take the ioctl. */
+	close(ro2);
+	int again = kv_open_readonly();
+	CHECK(nm("close2_reused_number"), again == ro2);
+	CHECK(nm("close2_reused_counted"), hit(again, fd, "beta", "three", 1));
+	kv_close(again);
+	unsetenv("KVLIB_MAPPED_READS");
+
+	/* kv_open after kv_close of the first: mapped again (if it can be). */
+	CHECK(nm("close"), kv_close(fd) == 0);
+	fd = kv_open();
+	CHECK(nm("reopen_rw_get_hit"), fd >= 0 && hit(fd, fd, "beta", "three", c) && miss(fd, fd, "alpha", c));
+	CHECK(nm("close_all"), kv_close(fd) == 0 && close(io) == 0);
+	return check_failed;
+}
