@@ -143,9 +143,9 @@ bench:
 
 # kv-peers: the peers' rows of make bench (memcached, Redis, LMDB through
 # their C clients), run in the guest by bench/peers-run.
-build/bench/kv-peers: bench/peers.c include/kv.h
+build/bench/kv-peers: bench/peers.c include/kv.h build-lib-so
 	@mkdir -p $(@D)
-	$(CC) -O2 -Wall -Wextra -Werror -Iinclude -o $@ $< -lmemcached -lhiredis -llmdb
+	$(CC) -O2 -Wall -Wextra -Werror -Iinclude -o $@ $< -L. -Wl,-rpath,$(CURDIR) -lkv -lmemcached -lhiredis -llmdb
 
 # --- installation ------------------------------------------------------------
 VERSION := 0.1.0

@@ -455,13 +455,13 @@ pub fn parallel_table(r: &ParallelReport) -> String {
     );
     let _ = writeln!(
         out,
-        "{:<22}{:<20}{:>14}{:>14}{:>10}",
+        "{:<32}{:<20}{:>14}{:>14}{:>10}",
         "target", "mix", "1 thread/s", "2 threads/s", "2 / 1"
     );
     for s in &r.rows {
         let _ = writeln!(
             out,
-            "{:<22}{:<20}{:>14.0}{:>14.0}{:>9.2}x",
+            "{:<32}{:<20}{:>14.0}{:>14.0}{:>9.2}x",
             s.target,
             s.mix,
             s.one_thread,
