@@ -29,8 +29,8 @@ use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 use kv_module::abi::{
-    KvBatchArgs, KvCacheOp, KvDumpArgs, KvKey, KvOp, KvPair, KvUsageStat, KvValue, KV_MAX_VAL,
-    KV_OP_GET, KV_OP_INCR, KV_OP_PUT, KV_OP_PUT_VER, KV_OP_TOUCH, KV_OP_TTL,
+    KvBatchArgs, KvCacheOp, KvDumpArgs, KvKey, KvOp, KvPair, KvUsageStat, KV_OP_GET, KV_OP_INCR,
+    KV_OP_PUT, KV_OP_PUT_VER, KV_OP_TOUCH, KV_OP_TTL,
 };
 use nix::errno::Errno;
 
@@ -276,24 +276,23 @@ pub unsafe extern "C" fn kv_get(fd: c_int, pair: *mut KvPair) -> c_int {
 /// # Safety
 /// `pair` is non-NULL and points to a writable `struct kv_pair`.
 unsafe fn mapped_get(mapping: &Mapping, pair: *mut KvPair) -> Option<Result<(), Errno>> {
-    // SAFETY: The caller's contract; only the key is borrowed, and only
-    // until the value is written.
-    let key = unsafe { &(*pair).key };
-    let key = key
+    // SAFETY: The caller's contract: a writable `struct kv_pair`, borrowed
+    // only for this call.
+    let pair = unsafe { &mut *pair };
+    let key = pair
+        .key
         .data
-        .get(..usize::try_from(key.len).ok()?)
+        .get(..usize::try_from(pair.key.len).ok()?)
         .filter(|k| !k.is_empty())?;
-    let mut data = [0u8; KV_MAX_VAL];
-    let len = match mapping.get(key, &mut data)? {
+    // Straight into the caller's value (a miss may leave bytes of an
+    // attempt there: kv.h promises nothing of it then).
+    let len = match mapping.get(key, &mut pair.value.data)? {
         Some(len) => len,
         None => return Some(Err(Errno::ENOENT)),
     };
     // Longer than a value can be: let the kernel answer.
-    let rest = data.get_mut(len..)?;
-    rest.fill(0);
-    let len = u32::try_from(len).ok()?;
-    // SAFETY: The caller's contract; `key` is not used after this.
-    unsafe { (*pair).value = KvValue { len, data } };
+    pair.value.data.get_mut(len..)?.fill(0);
+    pair.value.len = u32::try_from(len).ok()?;
     Some(Ok(()))
 }
 
