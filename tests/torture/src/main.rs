@@ -7,9 +7,10 @@ mod args;
 mod checks;
 mod conc;
 mod fuzz;
+mod fuzzmap;
 
 const USAGE: &str = "usage: kv-torture COMMAND [OPTIONS]
-  fuzz [--seed S] [--ioctls N] [--threads T]   random and hostile ioctls
+  fuzz [--seed S] [--ioctls N] [--threads T]   random and hostile ioctls and mappings
   concurrency [--procs P] [--threads T] [--millis MS] [--keys K] [--seed S]
   big                                          fill the loaded store to max_items
   access                                       O_RDONLY files cannot write, O_WRONLY ones cannot read
@@ -25,7 +26,10 @@ fn main() {
     let result: Result<bool, String> = match cmd.as_str() {
         "fuzz" => fuzz::run(rest).and_then(|o| {
             fuzz::check_store()?;
-            println!("fuzz: {} ioctls, {} unexpected", o.ioctls, o.unexpected);
+            println!(
+                "fuzz: {} ioctls, {} mmaps ({} mapped), {} unexpected",
+                o.ioctls, o.mmaps, o.mapped, o.unexpected
+            );
             Ok(o.unexpected == 0)
         }),
         "concurrency" => conc::run(rest).map(|s| {
