@@ -100,6 +100,14 @@ if want concurrency; then
 		torture "concurrency/use_lru=$lru" concurrency --procs "$procs" --threads 2 --keys 12 --millis "$conc_ms"
 		summary_of "concurrency: use_lru=$lru:"
 	done
+	# Gets through the mapping against clears and chunks attached, in a
+	# store without eviction (the only one kvlib reads through the mapping).
+	case " $policies " in *" 0 "*)
+		reload torture/clear-race buckets=16 max_items=256 use_lru=0 &&
+			torture clear-race clear-race --readers 2 --keys 48 --millis "$conc_ms"
+		summary_of "clear-race:"
+		;;
+	esac
 	took concurrency
 fi
 
