@@ -1154,11 +1154,13 @@ pub fn run(args: &[String]) -> Result<Outcome, String> {
         seen.batch_results, seen.dumped_pairs, seen.dump_enospc, seen.clears
     );
     println!(
-        "fuzz: {} mmaps ({} mapped), {} mprotect/mremap/madvise/munmap calls, {} KiB read through mappings",
+        "fuzz: {} mmaps ({} mapped), {} mprotect/mremap/madvise/munmap calls, {} KiB read through mappings, {} pieces emptied by MADV_DONTNEED (not read); {} ms of the threads' time",
         maps.mmaps,
         maps.mapped,
         maps.calls,
-        maps.bytes_read / 1024
+        maps.bytes_read / 1024,
+        maps.zapped,
+        maps.nanos / 1_000_000
     );
     out.mmaps = maps.mmaps;
     out.mapped = maps.mapped;
