@@ -233,7 +233,7 @@ pub struct Outcome {
 }
 
 /// One mapping call in this many steps.
-const MAP_EVERY: u64 = 16;
+const MAP_EVERY: u64 = 32;
 
 /// Writes `bytes` at `addr`, stopping at `limit` (the first unmapped byte).
 fn write_bytes(addr: usize, bytes: &[u8], limit: usize) {
