@@ -511,6 +511,15 @@ impl Mapper {
                 _ => true,
             };
         let must_map = !must_fail && target == Target::Region0;
+        // A request region 0 would take, but from a write-only file: the
+        // kernel's `mmap` refuses it before kv.ko is asked.
+        let write_only_region0 = !readable_fd
+            && prot & (libc::PROT_WRITE | libc::PROT_EXEC) == 0
+            && !unknown
+            && !unaligned
+            && len > 0
+            && target == Target::Region0
+            && rounded.is_some_and(|r| r <= lay.map_bytes);
         let r = match slot {
             Some(at) => {
                 let _g = write_lock(&self.lock);
@@ -535,6 +544,9 @@ impl Mapper {
         let addr = match r {
             Err(e) if must_map => {
                 return Err(format!("{}: {}, but it may map", what(), errno_name(e)))
+            }
+            Err(e) if write_only_region0 && e != libc::EACCES => {
+                return Err(format!("{}: {}, not EACCES", what(), errno_name(e)))
             }
             Err(e) if !REFUSALS.contains(&e) => {
                 return Err(format!(
