@@ -17,7 +17,7 @@
 //! it in one step, and the calls that leave a hole for a moment (a failed
 //! `MAP_FIXED`, a shrink, a move) hold [`AddrLock`] for writing until the
 //! hole is filled. Calls that let the kernel pick the address hold it for
-//! reading, and so does never land in the flapping page's hole, which the
+//! reading, and so never land in the flapping page's hole, which the
 //! flapper holds it for writing across.
 
 use std::sync::atomic::{AtomicU64, Ordering};
