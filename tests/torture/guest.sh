@@ -62,7 +62,7 @@ if want fuzz; then
 		[ -w "$tracing/options/record-cmd" ] && echo 0 >"$tracing/options/record-cmd" && traced=1
 	fi
 	# A capacity below the fuzzer's 48 keys, so full stores and evictions happen.
-	total=0 unexpected=0 events=0
+	total=0 mmaps=0 mapped=0 unexpected=0 events=0
 	for lru in $policies; do
 		reload "torture/fuzz/use_lru=$lru" buckets=16 max_items=32 use_lru="$lru" || continue
 		if [ $traced = 1 ]; then
@@ -70,11 +70,13 @@ if want fuzz; then
 			echo 1 >"$tracing/events/kv/enable"
 		fi
 		torture "fuzz/use_lru=$lru" fuzz --ioctls $((fuzz_ioctls / $(echo $policies | wc -w))) --threads 4
-		line=$(grep '^fuzz: [0-9]* ioctls, [0-9]* unexpected$' "$check_log")
+		line=$(grep '^fuzz: [0-9]* ioctls, [0-9]* mmaps ([0-9]* mapped), [0-9]* unexpected$' "$check_log")
 		if [ -n "$line" ]; then
-			set -- $line
+			set -- $(echo "$line" | tr -d '(')
 			total=$((total + $2))
-			unexpected=$((unexpected + $4))
+			mmaps=$((mmaps + $4))
+			mapped=$((mapped + $6))
+			unexpected=$((unexpected + $8))
 		else
 			unexpected=$((unexpected + 1)) # the run failed before its count
 		fi
@@ -86,7 +88,7 @@ if want fuzz; then
 	done
 	events_said="events off"
 	[ $traced = 1 ] && events_said="$events kv events traced"
-	summary "fuzz: $total ioctls (use_lru $(echo $policies | tr ' ' '/'), 4 threads, $(nproc) CPUs), $unexpected unexpected, $events_said"
+	summary "fuzz: $total ioctls, $mmaps mmaps ($mapped mapped) (use_lru $(echo $policies | tr ' ' '/'), 4 threads, $(nproc) CPUs), $unexpected unexpected, $events_said"
 	took fuzz
 fi
 
@@ -98,6 +100,14 @@ if want concurrency; then
 		torture "concurrency/use_lru=$lru" concurrency --procs "$procs" --threads 2 --keys 12 --millis "$conc_ms"
 		summary_of "concurrency: use_lru=$lru:"
 	done
+	# Gets through the mapping against clears and chunks attached, in a
+	# store without eviction (the only one kvlib reads through the mapping).
+	case " $policies " in *" 0 "*)
+		reload torture/clear-race buckets=16 max_items=256 use_lru=0 &&
+			torture clear-race clear-race --readers 2 --keys 48 --millis "$conc_ms"
+		summary_of "clear-race:"
+		;;
+	esac
 	took concurrency
 fi
 

@@ -5,6 +5,12 @@
 //! during the run, which changes nothing below; some a short one (tens of
 //! milliseconds), whose items may vanish, so a get of them may miss.
 //!
+//! In a store without eviction (use_lru=0) and under SIEVE (use_lru=2,
+//! where puts evict and a mapped hit marks its item) every other worker
+//! gets through the mapping with kvlib (`Store::get_into`, which must be
+//! mapping then: `Store::mapped_reads`), with the same checks; the kernel
+//! never counts those gets, so they are counted apart.
+//!
 //! Checked while running (by every reader): no torn value (the value is
 //! rebuilt from its header and compared byte for byte), no value under the
 //! wrong key, never an older value from a writer than one already seen
@@ -15,7 +21,9 @@
 //! someone's last word on it was a delete or a short-lived put, or items
 //! were evicted); each counter holds the sum of the deltas applied to it
 //! when nothing can have evicted it since its first increment; the store's
-//! counters match the workers' (hits, misses), `expired` counts no more
+//! counters match the workers' (hits, misses: those of the ioctl gets,
+//! plus those of the mapped gets that kvlib had to hand to the ioctl,
+//! which must be few), `expired` counts no more
 //! items than short-lived puts made, and within the 2 seconds the ABI
 //! allows for reclaiming expired items, the store's contents (items,
 //! bytes) match what the keys hold; items never exceeded max_items (a
@@ -155,6 +163,10 @@ struct Counts {
     /// Successful puts with a short TTL (among `puts`).
     short_puts: u64,
     incrs: u64,
+    /// Gets through the mapping (not among `gets`), and their answers.
+    mapped_gets: u64,
+    mapped_hits: u64,
+    mapped_misses: u64,
 }
 
 /// One worker's increments of one counter.
@@ -177,14 +189,45 @@ struct WorkerResult {
     violations: u64,
 }
 
+/// A get's outcome: the value, absent, or an error to report.
+enum Got {
+    Value(Vec<u8>),
+    Missing,
+    Bad(String),
+}
+
+/// A get of `key` through the mapping with kvlib.
+fn mapped_get(store: &kvlib::Store, key: &[u8]) -> Got {
+    let mut buf = [0u8; KV_MAX_VAL];
+    match store.get_into(key, &mut buf) {
+        Ok(len) => Got::Value(buf[..len].to_vec()),
+        Err(kvlib::Error::NotFound) => Got::Missing,
+        Err(e) => Got::Bad(e.to_string()),
+    }
+}
+
+/// A kvlib store whose gets go through the mapping: an error if they
+/// would not (a store that says it maps but takes the ioctl would check
+/// nothing of the mapping). Open for writing: under SIEVE a mapped hit
+/// sets its item's visited mark, which needs the marks mapped writable.
+fn mapped_store() -> Result<kvlib::Store, String> {
+    let store = kvlib::Store::open().map_err(|e| e.to_string())?;
+    if !store.mapped_reads() {
+        return Err("kvlib's gets do not go through the mapping of this store".into());
+    }
+    Ok(store)
+}
+
 fn worker_thread(
     writer: u32,
     keys: u32,
     seed: u64,
     deadline: Instant,
     reports: &AtomicU64,
+    mapped: bool,
 ) -> Result<WorkerResult, String> {
     let dev = Dev::open()?;
+    let store = if mapped { Some(mapped_store()?) } else { None };
     let mut rng = Rng::new(seed ^ u64::from(writer).wrapping_mul(0x9e37_79b9_7f4a_7c15));
     let mut seen: HashMap<(u32, u32), u64> = HashMap::new();
     let mut res = WorkerResult {
@@ -236,6 +279,31 @@ fn worker_thread(
                             res.last.insert(k, Last::Gone);
                         }
                         Err(e) => violation(&mut res, format!("put key {k}: {}", errno_name(e))),
+                    }
+                }
+                45..80 if store.is_some() => {
+                    let Some(store) = &store else { continue };
+                    res.counts.mapped_gets += 1;
+                    match mapped_get(store, &key) {
+                        Got::Value(v) => {
+                            res.counts.mapped_hits += 1;
+                            match parse_value(&v, k) {
+                                Ok((w, s)) => {
+                                    let prev = seen.entry((k, w)).or_insert(s);
+                                    if *prev > s {
+                                        let msg = format!(
+                                            "mapped get key {k}: writer {w} seq {s} after seq {prev} was seen"
+                                        );
+                                        violation(&mut res, msg);
+                                    } else {
+                                        *prev = s;
+                                    }
+                                }
+                                Err(e) => violation(&mut res, format!("mapped get key {k}: {e}")),
+                            }
+                        }
+                        Got::Missing => res.counts.mapped_misses += 1,
+                        Got::Bad(e) => violation(&mut res, format!("mapped get key {k}: {e}")),
                     }
                 }
                 45..80 => {
@@ -317,16 +385,19 @@ pub fn worker(args: &[String]) -> Result<bool, String> {
     let keys: u32 = opt(args, "--keys", 16)?;
     let seed: u64 = opt(args, "--seed", 1)?;
     let millis: u64 = opt(args, "--millis", 1000)?;
+    // 1: every other writer gets through the mapping.
+    let mapped: u32 = opt(args, "--mapped", 0)?;
     let deadline = Instant::now() + Duration::from_millis(millis);
     let reports = Arc::new(AtomicU64::new(0));
     let handles: Vec<_> = (0..threads)
         .map(|t| {
             let reports = reports.clone();
             let writer = id * threads + t;
+            let mapped = mapped == 1 && writer % 2 == 1;
             std::thread::spawn(move || {
                 (
                     writer,
-                    worker_thread(writer, keys, seed, deadline, &reports),
+                    worker_thread(writer, keys, seed, deadline, &reports, mapped),
                 )
             })
         })
@@ -339,7 +410,7 @@ pub fn worker(args: &[String]) -> Result<bool, String> {
         let r = r?;
         let c = r.counts;
         println!(
-            "counts {} {} {} {} {} {} {} {} {} {}",
+            "counts {} {} {} {} {} {} {} {} {} {} {} {} {}",
             c.ops,
             c.gets,
             c.hits,
@@ -349,7 +420,10 @@ pub fn worker(args: &[String]) -> Result<bool, String> {
             c.dels,
             r.violations,
             c.short_puts,
-            c.incrs
+            c.incrs,
+            c.mapped_gets,
+            c.mapped_hits,
+            c.mapped_misses
         );
         for (k, last) in &r.last {
             match last {
@@ -407,6 +481,8 @@ pub struct Summary {
     pub ops: u64,
     pub violations: u64,
     pub use_lru: u32,
+    /// Gets through the mapping.
+    pub mapped_gets: u64,
 }
 
 /// `concurrency`: runs the workers, then checks the end state and counters.
@@ -469,6 +545,9 @@ pub fn run(args: &[String]) -> Result<Summary, String> {
                     &threads.to_string(),
                 ])
                 .args([
+                    "--mapped",
+                    // Exact LRU's gets relink in the kernel: never mapped.
+                    if start.use_lru == 1 { "0" } else { "1" },
                     "--keys",
                     &keys.to_string(),
                     "--seed",
@@ -508,6 +587,9 @@ pub fn run(args: &[String]) -> Result<Summary, String> {
                     violations += num(8)?;
                     total.short_puts += num(9)?;
                     total.incrs += num(10)?;
+                    total.mapped_gets += num(11)?;
+                    total.mapped_hits += num(12)?;
+                    total.mapped_misses += num(13)?;
                 }
                 Some("last") => {
                     let what = match (f.get(3), f.get(5)) {
@@ -546,14 +628,43 @@ pub fn run(args: &[String]) -> Result<Summary, String> {
         violations += 1;
         println!("violation: {what}");
     };
-    if end.hits != total.hits || end.misses != total.misses {
+    // The kernel counts the ioctl gets, and the mapped gets kvlib handed
+    // to the ioctl (at most every mapped one; exact when there are none).
+    let handed = (
+        end.hits.checked_sub(total.hits),
+        end.misses.checked_sub(total.misses),
+    );
+    match handed {
+        (Some(h), Some(m)) if h <= total.mapped_hits && m <= total.mapped_misses => {}
+        _ => problem(format!(
+            "stat hits/misses {}/{} but the workers counted {}/{} of {} ioctl gets (and {}/{} of {} mapped gets)",
+            end.hits,
+            end.misses,
+            total.hits,
+            total.misses,
+            total.gets,
+            total.mapped_hits,
+            total.mapped_misses,
+            total.mapped_gets
+        )),
+    }
+    let fallbacks = handed.0.unwrap_or(0) + handed.1.unwrap_or(0);
+    // A few fall back (a walk that met writers eight times, a block mapped
+    // while it was attached); most going to the ioctl means the mapping
+    // is not what is tested.
+    if fallbacks * 10 > total.mapped_gets {
         problem(format!(
-            "stat hits/misses {}/{} but the workers counted {}/{} of {} gets",
-            end.hits, end.misses, total.hits, total.misses, total.gets
+            "{fallbacks} of {} mapped gets were answered by the ioctl",
+            total.mapped_gets
         ));
     }
-    if total.hits + total.misses != total.gets {
+    if total.hits + total.misses != total.gets
+        || total.mapped_hits + total.mapped_misses != total.mapped_gets
+    {
         problem("the workers' own hits + misses != gets".into());
+    }
+    if start.use_lru != 1 && total.mapped_gets == 0 {
+        problem("no get went through the mapping".into());
     }
     if start.use_lru == 0 && end.evictions != 0 {
         problem(format!("{} evictions without LRU", end.evictions));
@@ -635,6 +746,10 @@ pub fn run(args: &[String]) -> Result<Summary, String> {
         ));
     }
     println!(
+        "concurrency: {} gets through the mapping ({} hits, {fallbacks} answered by the ioctl)",
+        total.mapped_gets, total.mapped_hits
+    );
+    println!(
         "concurrency: {} gets ({} hits), {} puts ({} ENOSPC, {} with a short TTL), {} dels, {} incrs ({exact_counters} of {COUNTERS} counters checked exactly), {} evictions, {} expired, {} stat polls",
         total.gets,
         total.hits,
@@ -654,7 +769,133 @@ pub fn run(args: &[String]) -> Result<Summary, String> {
         ops: total.ops,
         violations,
         use_lru: start.use_lru,
+        mapped_gets: total.mapped_gets,
     })
+}
+
+/// Gets a reader makes through one kvlib store before it opens another:
+/// each clear leaves the blocks it detached mapped (as zero pages) until
+/// the store is dropped, and past kvlib's limit of such mappings its gets
+/// would take the ioctl.
+const REOPEN_EVERY: u64 = 1000;
+
+/// `clear-race`: readers get through the mapping with kvlib while one
+/// writer puts values of every length (each length's records take blocks
+/// of their own: chunks are attached as they come) and clears the store
+/// now and then (every chunk detached, zeroed and freed). Every value a
+/// reader finds is intact, under its key, and never older than one it saw
+/// there before; most gets are answered by the mapping. Needs a fresh
+/// store without eviction. Returns the summary line and the violations.
+pub fn clear_race(args: &[String]) -> Result<(String, u64), String> {
+    let readers: u32 = opt(args, "--readers", 2)?;
+    let keys: u32 = opt(args, "--keys", 24)?;
+    let millis: u64 = opt(args, "--millis", 1000)?;
+    let seed: u64 = match args.iter().position(|a| a == "--seed") {
+        Some(_) => opt(args, "--seed", 0)?,
+        None => std::process::id() as u64 ^ 0xc1ea_0000_0000,
+    };
+    let dev = Dev::open()?;
+    let start = dev.stat().map_err(|e| format!("stat: {}", errno_name(e)))?;
+    if start.use_lru != 0 || start.curr_items != 0 {
+        return Err("clear-race needs a fresh, empty store loaded with use_lru=0".into());
+    }
+    println!(
+        "clear-race store: max_items={} keys={keys} seed {seed:#x}",
+        start.max_items
+    );
+    let deadline = Instant::now() + Duration::from_millis(millis);
+    let reports = Arc::new(AtomicU64::new(0));
+    let writer = std::thread::spawn(move || -> Result<(u64, u64), String> {
+        let dev = Dev::open()?;
+        let mut rng = Rng::new(seed);
+        let (mut seq, mut puts, mut clears) = (0u64, 0u64, 0u64);
+        while Instant::now() < deadline {
+            if rng.chance(1, 100) {
+                dev.clear()
+                    .map_err(|e| format!("clear: {}", errno_name(e)))?;
+                clears += 1;
+                continue;
+            }
+            let k = rng.below(u64::from(keys)) as u32;
+            seq += 1;
+            let len = MIN_LEN + rng.below((KV_MAX_VAL - MIN_LEN + 1) as u64) as usize;
+            match dev.put(&key_name(k), &make_value(0, seq, k, len)) {
+                Ok(()) => puts += 1,
+                Err(libc::ENOSPC) => {}
+                Err(e) => return Err(format!("put key {k}: {}", errno_name(e))),
+            }
+        }
+        Ok((puts, clears))
+    });
+    let handles: Vec<_> = (0..readers)
+        .map(|r| {
+            let reports = reports.clone();
+            std::thread::spawn(move || -> Result<(u64, u64, u64), String> {
+                let mut rng = Rng::new(seed ^ (u64::from(r) + 1).wrapping_mul(0x9e37_79b9));
+                let mut store = mapped_store()?;
+                let mut seen: HashMap<u32, u64> = HashMap::new();
+                let (mut gets, mut hits, mut bad) = (0u64, 0u64, 0u64);
+                let mut report = |what: String| {
+                    bad += 1;
+                    if reports.fetch_add(1, Ordering::Relaxed) < MAX_REPORTS {
+                        println!("violation reader {r}: {what}");
+                    }
+                };
+                while Instant::now() < deadline {
+                    if gets > 0 && gets.is_multiple_of(REOPEN_EVERY) {
+                        store = mapped_store()?;
+                    }
+                    let k = rng.below(u64::from(keys)) as u32;
+                    gets += 1;
+                    match mapped_get(&store, &key_name(k)) {
+                        Got::Value(v) => {
+                            hits += 1;
+                            match parse_value(&v, k) {
+                                Ok((_, s)) => {
+                                    let prev = seen.entry(k).or_insert(s);
+                                    if *prev > s {
+                                        report(format!(
+                                            "key {k}: seq {s} after seq {prev} was seen"
+                                        ));
+                                    } else {
+                                        *prev = s;
+                                    }
+                                }
+                                Err(e) => report(format!("key {k}: {e}")),
+                            }
+                        }
+                        Got::Missing => {}
+                        Got::Bad(e) => report(format!("get key {k}: {e}")),
+                    }
+                }
+                Ok((gets, hits, bad))
+            })
+        })
+        .collect();
+    let (mut gets, mut hits, mut violations) = (0u64, 0u64, 0u64);
+    for h in handles {
+        let (g, hi, b) = h.join().map_err(|_| "a reader panicked".to_string())??;
+        gets += g;
+        hits += hi;
+        violations += b;
+    }
+    let (puts, clears) = writer
+        .join()
+        .map_err(|_| "the writer panicked".to_string())??;
+    let end = dev.stat().map_err(|e| format!("stat: {}", errno_name(e)))?;
+    // Only the readers get: what the kernel counted, they handed to it.
+    let fallbacks = (end.hits + end.misses) - (start.hits + start.misses);
+    if fallbacks * 2 > gets || hits == 0 || clears == 0 {
+        violations += 1;
+        println!(
+            "violation: {fallbacks} of {gets} mapped gets were answered by the ioctl, {hits} hits, {clears} clears"
+        );
+    }
+    let line = format!(
+        "clear-race: {readers} readers x {} s: {gets} gets through the mapping ({hits} hits, {fallbacks} answered by the ioctl) against {puts} puts and {clears} clears, {violations} violations",
+        millis as f64 / 1000.0
+    );
+    Ok((line, violations))
 }
 
 #[cfg(test)]

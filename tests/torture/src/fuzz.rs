@@ -1,7 +1,9 @@
 //! The ioctl fuzzer: several threads send random commands with random
 //! contents through hostile pointers, and every answer must be one the ABI
-//! documents for that case. Afterwards the store must answer, its counters
-//! must match its contents, and a round trip must work.
+//! documents for that case. Between the calls they map the device, change
+//! and read their mappings (`fuzzmap.rs`). Afterwards the store must
+//! answer, its counters must match its contents, a round trip must work,
+//! and no mapping of the device may be left.
 //!
 //! Reproducible: each thread draws from its own generator seeded from the
 //! run's seed, so `fuzz --seed S` replays every thread's sequence of calls
@@ -20,6 +22,7 @@ use kv_module::abi::{
 use kv_test_support::{errno_name, map, pair, protect, Dev, Errno, Rng, PAGE};
 
 use crate::args::opt;
+use crate::fuzzmap::{self, AddrLock, Layout, MapStats, Mapper};
 
 /// Keys the fuzzer may store: only these, so the store's contents can be
 /// enumerated afterwards and checked against its counters.
@@ -223,8 +226,14 @@ struct Seen {
 /// Calls made and answers not allowed.
 pub struct Outcome {
     pub ioctls: u64,
+    /// `mmap` calls, and how many mapped.
+    pub mmaps: u64,
+    pub mapped: u64,
     pub unexpected: u64,
 }
+
+/// One mapping call in this many steps.
+const MAP_EVERY: u64 = 32;
 
 /// Writes `bytes` at `addr`, stopping at `limit` (the first unmapped byte).
 fn write_bytes(addr: usize, bytes: &[u8], limit: usize) {
@@ -459,10 +468,20 @@ struct Thread {
     reports: Arc<AtomicU64>,
     seen: Seen,
     id: usize,
+    mapper: Mapper,
+    /// Mapping calls that broke a rule.
+    map_unexpected: u64,
 }
 
 impl Thread {
-    fn new(id: usize, seed: u64, flap: usize, reports: Arc<AtomicU64>) -> Result<Thread, String> {
+    fn new(
+        id: usize,
+        seed: u64,
+        flap: usize,
+        reports: Arc<AtomicU64>,
+        layout: Layout,
+        lock: AddrLock,
+    ) -> Result<Thread, String> {
         let mut rng = Rng::new(seed ^ (id as u64 + 1).wrapping_mul(0xd6e8_feb8_6659_fd93));
         let rw = Dev::open()?;
         let ro = Dev::open_flags(libc::O_RDONLY)?;
@@ -491,6 +510,8 @@ impl Thread {
             reports,
             seen: Seen::default(),
             id,
+            mapper: Mapper::new(layout, lock)?,
+            map_unexpected: 0,
         })
     }
 
@@ -878,8 +899,17 @@ impl Thread {
         }
     }
 
-    /// One random call; false when its answer was not allowed.
+    /// One random call; false when its answer was not allowed. Now and
+    /// then a mapping call first, whose rule broken is counted apart.
     fn step(&mut self, iter: u64) -> bool {
+        if self.rng.chance(1, MAP_EVERY) {
+            if let Err(e) = self.mapper.step(&mut self.rng, &self.rw, &self.ro) {
+                self.map_unexpected += 1;
+                if self.reports.fetch_add(1, Ordering::Relaxed) < MAX_REPORTS {
+                    println!("fuzz: thread {} call {iter}: {e}", self.id);
+                }
+            }
+        }
         let use_ro = self.rng.chance(1, 10);
         // A clear in 1% of calls: the store fills again in between. The cache
         // ops' arguments are random whole (`random_cache_op`).
@@ -1004,9 +1034,11 @@ fn on_read_only(writable: Allowed) -> Allowed {
 /// Keeps unmapping and mapping again one page at `addr`, filled with a valid
 /// pair, while the fuzzing threads pass pointers into it.
 /// False if the address was taken by another mapping while it was unmapped.
-fn flapper(addr: usize, stop: Arc<AtomicBool>, flaps: Arc<AtomicU64>) -> bool {
+/// The hole is made under `lock`, so the threads' mappings never take it.
+fn flapper(addr: usize, stop: Arc<AtomicBool>, flaps: Arc<AtomicU64>, lock: AddrLock) -> bool {
     let p = pair(&FLAP_KEY, b"flapping");
     while !stop.load(Ordering::Relaxed) {
+        let hole = fuzzmap::write_lock(&lock);
         // SAFETY: `addr` is this program's own flapping page: only this
         // thread maps or unmaps it, the others only pass it to the kernel.
         unsafe {
@@ -1033,6 +1065,7 @@ fn flapper(addr: usize, stop: Arc<AtomicBool>, flaps: Arc<AtomicU64>) -> bool {
             std::sync::atomic::fence(Ordering::SeqCst);
             std::ptr::addr_of_mut!((*at).key.len).write_volatile(p.key.len);
         }
+        drop(hole);
         flaps.fetch_add(1, Ordering::Relaxed);
         std::thread::yield_now();
     }
@@ -1053,18 +1086,22 @@ pub fn run(args: &[String]) -> Result<Outcome, String> {
     let threads: usize = opt(args, "--threads", 4)?;
     println!("fuzz: seed {seed:#x} (replay: kv-torture fuzz --seed {seed:#x} --ioctls {ioctls} --threads {threads})");
 
-    // Every mapping is made before the flapper starts: a mapping made later
-    // could land in the flapping page's hole.
+    // Every mapping of the setup is made before the flapper starts: a
+    // mapping made later could land in the flapping page's hole. Later
+    // ones, the threads' mappings of the device, are made under `lock`,
+    // which the flapper holds while its page is unmapped.
     let flap = map(1, libc::PROT_READ | libc::PROT_WRITE)?;
     let reports = Arc::new(AtomicU64::new(0));
+    let layout = Layout::open(&Dev::open_flags(libc::O_RDONLY)?)?;
+    let lock = AddrLock::default();
     let states = (0..threads)
-        .map(|id| Thread::new(id, seed, flap, reports.clone()))
+        .map(|id| Thread::new(id, seed, flap, reports.clone(), layout, lock.clone()))
         .collect::<Result<Vec<_>, _>>()?;
     let stop = Arc::new(AtomicBool::new(false));
     let flaps = Arc::new(AtomicU64::new(0));
     let flap_thread = {
-        let (stop, flaps) = (stop.clone(), flaps.clone());
-        std::thread::spawn(move || flapper(flap, stop, flaps))
+        let (stop, flaps, lock) = (stop.clone(), flaps.clone(), lock.clone());
+        std::thread::spawn(move || flapper(flap, stop, flaps, lock))
     };
     let per_thread = ioctls / threads as u64;
     let workers: Vec<_> = states
@@ -1076,26 +1113,37 @@ pub fn run(args: &[String]) -> Result<Outcome, String> {
             } else {
                 per_thread
             };
-            std::thread::spawn(move || -> (u64, u64, Seen) {
+            std::thread::spawn(move || -> (u64, u64, Seen, MapStats) {
                 let mut bad = 0;
                 for i in 0..count {
                     if !t.step(i) {
                         bad += 1;
                     }
                 }
-                (count, bad, t.seen)
+                bad += t.map_unexpected;
+                // Every mapping read once more, then unmapped.
+                let maps = t.mapper.finish().unwrap_or_else(|e| {
+                    println!("fuzz: thread {id} at the end: {e}");
+                    bad += 1;
+                    MapStats::default()
+                });
+                (count, bad, t.seen, maps)
             })
         })
         .collect();
     let mut out = Outcome {
         ioctls: 0,
+        mmaps: 0,
+        mapped: 0,
         unexpected: 0,
     };
     let mut seen = Seen::default();
+    let mut maps = MapStats::default();
     for w in workers {
-        let (n, bad, s) = w.join().map_err(|_| "a fuzz thread panicked".to_string())?;
+        let (n, bad, s, m) = w.join().map_err(|_| "a fuzz thread panicked".to_string())?;
         out.ioctls += n;
         out.unexpected += bad;
+        maps.add(&m);
         seen.batch_results += s.batch_results;
         seen.dumped_pairs += s.dumped_pairs;
         seen.dump_enospc += s.dump_enospc;
@@ -1105,6 +1153,17 @@ pub fn run(args: &[String]) -> Result<Outcome, String> {
         "fuzz: checked {} batch op results, {} dumped pairs, {} dump ENOSPC answers; {} clears",
         seen.batch_results, seen.dumped_pairs, seen.dump_enospc, seen.clears
     );
+    println!(
+        "fuzz: {} mmaps ({} mapped), {} mprotect/mremap/madvise/munmap calls, {} KiB read through mappings, {} pieces emptied by MADV_DONTNEED (not read); {} ms of the threads' time",
+        maps.mmaps,
+        maps.mapped,
+        maps.calls,
+        maps.bytes_read / 1024,
+        maps.zapped,
+        maps.nanos / 1_000_000
+    );
+    out.mmaps = maps.mmaps;
+    out.mapped = maps.mapped;
     // Each is hundreds in a run of 10000 calls: none means a path was missed.
     if ioctls >= 10_000
         && [
@@ -1112,10 +1171,12 @@ pub fn run(args: &[String]) -> Result<Outcome, String> {
             seen.dumped_pairs,
             seen.dump_enospc,
             seen.clears,
+            maps.mapped,
+            maps.calls,
         ]
         .contains(&0)
     {
-        return Err("the batch, dump or clear checks were never reached".into());
+        return Err("the batch, dump, clear or mapping checks were never reached".into());
     }
     stop.store(true, Ordering::Relaxed);
     let kept = flap_thread
@@ -1127,6 +1188,13 @@ pub fn run(args: &[String]) -> Result<Outcome, String> {
         return Err(
             "the flapper lost its page: calls on memory unmapped under them were not tried".into(),
         );
+    }
+    layout.close();
+    // Every mapping unmapped: none would outlive the run (no rmmod while
+    // one exists).
+    let left = fuzzmap::device_mappings()?;
+    if !left.is_empty() {
+        return Err(format!("mappings of the device left: {left:?}"));
     }
     Ok(out)
 }
