@@ -3,9 +3,11 @@
 //! files, then `mprotect`, `mremap`, `madvise` and `munmap` of what it got,
 //! and a read of every byte of every mapping that succeeded.
 //!
-//! The rules (`docs/mapping.md`): a mapping asking for write or exec, or
-//! made from a write-only file, never succeeds; `mprotect` adding write or
-//! exec fails; `mremap` cannot grow a mapping; region 0 (page offset 0, at
+//! The rules (`docs/mapping.md`): a mapping asking for exec, or made from
+//! a write-only file, never succeeds, nor one asking for write but of
+//! SIEVE's visited marks, shared, from a file open for writing; `mprotect`
+//! adding exec fails, and adding write but to such a mapping of the marks;
+//! `mremap` cannot grow a mapping; region 0 (page offset 0, at
 //! most `map_bytes` long, `PROT_READ` or `PROT_NONE`) maps from a readable
 //! file; a block maps only while attached (`ENXIO` otherwise); what
 //! succeeds reads, every byte, without a fault (a fault kills the run).
@@ -62,6 +64,10 @@ pub struct Layout {
     block_table: usize,
     block_pgoff: u64,
     blocks: u32,
+    /// SIEVE's visited marks (`marks_bytes` 0: none), the one part a file
+    /// open for writing may map writable, shared.
+    marks_pgoff: u64,
+    marks_bytes: usize,
 }
 
 fn dev_map(
@@ -117,6 +123,8 @@ impl Layout {
             block_table: region + h.block_table as usize,
             block_pgoff: h.block_pgoff,
             blocks: h.blocks,
+            marks_pgoff: h.marks_pgoff,
+            marks_bytes: h.marks_bytes as usize,
         })
     }
 
@@ -175,6 +183,9 @@ struct Live {
     header: bool,
     /// It lies in the scratch area.
     scratch: bool,
+    /// SIEVE's marks, shared, from a file open for writing: `mprotect`
+    /// may add write to it, and populating it for writing may work.
+    may_write: bool,
     /// `MADV_DONTNEED` emptied it: kv.ko inserts a mapping's pages when
     /// it is made and has no fault handler, so a read would fault
     /// (SIGBUS, `docs/mapping.md`). Never read again.
@@ -189,7 +200,9 @@ enum Target {
     InsideRegion0,
     /// A block's offset; whether it was attached when picked.
     Block(bool),
-    /// A block offset past the last block.
+    /// SIEVE's visited marks.
+    Marks,
+    /// A block offset past the last block (and the marks).
     PastEnd,
     /// Between two blocks' offsets.
     BetweenBlocks,
@@ -411,10 +424,10 @@ impl Mapper {
     fn map(&mut self, rng: &mut Rng, rw: &Dev, ro: &Dev) -> Result<(), String> {
         self.stats.mmaps += 1;
         let lay = self.layout;
-        let (fd, readable_fd, fd_name) = match rng.below(10) {
-            0..6 => (rw.as_raw_fd(), true, "O_RDWR"),
-            6..9 => (ro.as_raw_fd(), true, "O_RDONLY"),
-            _ => (self.wo.as_raw_fd(), false, "O_WRONLY"),
+        let (fd, readable_fd, writable_fd, fd_name) = match rng.below(10) {
+            0..6 => (rw.as_raw_fd(), true, true, "O_RDWR"),
+            6..9 => (ro.as_raw_fd(), true, false, "O_RDONLY"),
+            _ => (self.wo.as_raw_fd(), false, true, "O_WRONLY"),
         };
         let block = |b: u32| lay.block_pgoff + u64::from(b) * KV_MAP_BLOCK_PAGES;
         let pick = |rng: &mut Rng, attached: bool| -> Option<u32> {
@@ -438,7 +451,15 @@ impl Mapper {
                 None => (block(0), Target::Block(false)),
             },
             7 => (block(pick(rng, false).unwrap_or(0)), Target::Block(false)),
-            8 => (block(lay.blocks + rng.below(4) as u32), Target::PastEnd),
+            8 if lay.marks_bytes != 0 && rng.chance(1, 2) => {
+                exact = lay.marks_bytes;
+                (lay.marks_pgoff, Target::Marks)
+            }
+            8 => {
+                let marks_end = lay.marks_pgoff + (lay.marks_bytes / PAGE) as u64;
+                let past = block(lay.blocks + rng.below(4) as u32);
+                (past.max(marks_end + rng.below(4)), Target::PastEnd)
+            }
             9 => (
                 block(rng.below(u64::from(lay.blocks)) as u32)
                     + 1
@@ -499,8 +520,13 @@ impl Mapper {
             flags |= libc::MAP_FIXED;
         }
 
+        // SIEVE's marks may be mapped writable, shared, from a file open
+        // for writing (and reading); nothing else may.
+        let shared = matches!(flags & 0x0f, libc::MAP_SHARED | libc::MAP_SHARED_VALIDATE);
+        let may_write = target == Target::Marks && shared && writable_fd;
         let must_fail = !readable_fd
-            || prot & (libc::PROT_WRITE | libc::PROT_EXEC) != 0
+            || prot & libc::PROT_EXEC != 0
+            || (prot & libc::PROT_WRITE != 0 && !may_write)
             || unknown
             || unaligned
             || len == 0
@@ -508,6 +534,7 @@ impl Mapper {
                 (_, None) => true,
                 (Target::Region0, Some(r)) => r > lay.map_bytes,
                 (Target::Block(_), Some(r)) => r > BLOCK_BYTES,
+                (Target::Marks, Some(r)) => r > lay.marks_bytes,
                 _ => true,
             };
         let must_map = !must_fail && target == Target::Region0;
@@ -565,6 +592,7 @@ impl Mapper {
             readable: prot & libc::PROT_READ != 0,
             header: target == Target::Region0,
             scratch: slot.is_some(),
+            may_write,
             zapped: false,
         };
         if slot.is_some_and(|s| s != addr) || (slot.is_none() && self.in_scratch(addr)) {
@@ -576,8 +604,8 @@ impl Mapper {
         broke.map_or(Ok(()), Err)
     }
 
-    /// `mprotect` of a piece of a mapping: adding write or exec fails,
-    /// read or none works.
+    /// `mprotect` of a piece of a mapping: adding exec fails, and adding
+    /// write but to the marks mapped for writing; read or none works.
     fn protect(&mut self, rng: &mut Rng) -> Result<(), String> {
         self.stats.calls += 1;
         let i = rng.below(self.live.len() as u64) as usize;
@@ -587,7 +615,10 @@ impl Mapper {
         // SAFETY: A piece of a mapping of ours, read only through
         // `read`, which follows the protection set here.
         let rc = unsafe { libc::mprotect(at as *mut libc::c_void, n, prot) };
-        let adds = prot & (libc::PROT_WRITE | libc::PROT_EXEC) != 0;
+        // Exec never; write only to SIEVE's marks mapped shared from a
+        // file open for writing.
+        let adds = prot & libc::PROT_EXEC != 0
+            || (prot & libc::PROT_WRITE != 0 && !self.live[i].may_write);
         let what = format!("mprotect({at:#x}, {n:#x}, {})", prot_name(prot));
         match (rc, adds) {
             (0, _) => {
@@ -742,7 +773,7 @@ impl Mapper {
         // SAFETY: A piece of a mapping of ours; none of these advices
         // unmaps it or changes what it holds for a reader.
         let rc = unsafe { libc::madvise(at as *mut libc::c_void, n, advice) };
-        if rc == 0 && advice == libc::MADV_POPULATE_WRITE {
+        if rc == 0 && advice == libc::MADV_POPULATE_WRITE && !self.live[i].may_write {
             return Err(format!(
                 "madvise({at:#x}, {n:#x}, MADV_POPULATE_WRITE) succeeded"
             ));
