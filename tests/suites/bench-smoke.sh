@@ -13,7 +13,7 @@ cat /tmp/table.txt
 for row in 'floor  syscall getppid()' 'floor  ioctl ENOTTY' 'kvstore use_lru=0 get hit' 'kvstore use_lru=1 put insert' \
 	'kvstore use_lru=0 stat' 'kvstore use_lru=0 32 gets, one kv_batch' 'use_lru=0 32 gets: batch / 32 ioctls' 'BPF hash get hit' 'BPF LRU hash put replace' 'use_lru=0 get hit / ioctl floor' \
 	'kvstore use_lru=0 put replace, TTL' 'kvstore use_lru=2 get hit, version' 'kvstore use_lru=1 incr' 'use_lru=0 TTL put / put' \
-	'Kernel memory per item' 'BPF hash BPF_F_NO_PREALLOC' 'memory: BPF hash prealloc memlock: ' 'kvstore use_lru=0     get ' 'BPF hash              90% get, 10% put' \
+	'Kernel memory per item' 'BPF hash BPF_F_NO_PREALLOC' 'memory: BPF hash prealloc memlock: ' 'kvstore use_lru=0               get ' 'BPF hash                        90% get, 10% put' 'kvstore use_lru=2, mapped gets  get ' 'kvstore use_lru=0 get hit, mapped' 'kvstore use_lru=2 get miss, mapped' \
 	'kvstore use_lru=0 put insert, growing' 'use_lru=2 growing insert / insert' 'kvstore stat memory' 'memory: kvstore: ' \
 	'kvstore insmod 1M' 'kvstore after kv_clear - after insmod' \
 	'Miss ratio (cache-aside' 'zipf 0.8 ' 'zipf 1.0 ' 'zipf 1.0 + scan of 200 '; do
@@ -24,7 +24,7 @@ done
 # memory per item, kvstore's from the load of kv.ko that kv-peers makes itself.
 check bench/peers-quick sh -c "/extra/kv-peers --items 100 --ops 200 --kvstore /dev/kvstore \
 	--kvstore-module /lib/kv.ko --bpf --lmdb /tmp/lmdb >/tmp/peers.json"
-for row in '"ioctl floor", "op": "ENOTTY"' '"kvstore", "op": "get hit"' '"kvstore", "op": "put replace"' \
+for row in '"ioctl floor", "op": "ENOTTY"' '"kvstore", "op": "get hit"' '"kvstore", "op": "get hit, mapped"' '"kvstore", "op": "put replace"' \
 	'"BPF hash", "op": "get hit"' '"BPF hash", "op": "put replace"' \
 	'"LMDB", "op": "get hit"' '"LMDB", "op": "put replace"'; do
 	check "bench/peers has $row" grep -qF "\"target\": $row" /tmp/peers.json
