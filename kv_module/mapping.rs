@@ -124,15 +124,7 @@ pub(crate) fn mmap(file: &File, vma: &VmaNew, allowed: bool) -> Result {
     let _no_clear = MAP_LOCK.lock();
     // Detached (or past the directory): nothing to map.
     let (chunk, bytes) = store.block_chunk(b).ok_or(ENXIO)?;
-    if len > bytes {
-        return Err(EINVAL);
-    }
-    let mut at = vma.start();
-    for offset in (0..len).step_by(PAGE) {
-        insert(vma, at, chunk.as_ptr().wrapping_add(offset))?;
-        at = at.wrapping_add(PAGE);
-    }
-    Ok(())
+    insert_all(vma, chunk, bytes)
 }
 
 /// The `mmap` of SIEVE's visited marks (`Store::marks_region`): the one
@@ -155,13 +147,23 @@ fn map_marks(vma: &VmaNew, store: &crate::loaded_store::Store) -> Result {
     vma.set_dontexpand();
     let vma = vma.set_mixedmap();
     let (marks, bytes) = store.marks_region().ok_or(ENODEV)?;
+    insert_all(vma, marks, bytes)
+}
+
+/// Maps the first pages of the `bytes` (a multiple of a page) of vmalloc
+/// memory at `base` over the whole of `vma`; `EINVAL` if `vma` is longer.
+fn insert_all(
+    vma: &kernel::mm::virt::VmaMixedMap,
+    base: core::ptr::NonNull<u8>,
+    bytes: usize,
+) -> Result {
     let len = vma.end().saturating_sub(vma.start());
     if len > bytes {
         return Err(EINVAL);
     }
     let mut at = vma.start();
     for offset in (0..len).step_by(PAGE) {
-        insert(vma, at, marks.as_ptr().wrapping_add(offset))?;
+        insert(vma, at, base.as_ptr().wrapping_add(offset))?;
         at = at.wrapping_add(PAGE);
     }
     Ok(())

@@ -45,6 +45,20 @@ static int rest_zeroed(const struct kv_value *v)
 	return 1;
 }
 
+/* Whether the kernel counted exactly `hits` hits and `misses` misses from
+ * `before` to `after`; says what it counted when not. */
+static int counted_exactly(const struct kv_usage_stat *before, const struct kv_usage_stat *after,
+			   uint64_t hits, uint64_t misses)
+{
+	if (after->hits == before->hits + hits && after->misses == before->misses + misses)
+		return 1;
+	printf("  hits %llu -> %llu, misses %llu -> %llu (expected +%llu and +%llu)\n",
+	       (unsigned long long)before->hits, (unsigned long long)after->hits,
+	       (unsigned long long)before->misses, (unsigned long long)after->misses,
+	       (unsigned long long)hits, (unsigned long long)misses);
+	return 0;
+}
+
 /* kv_get(fd) of key answers val (vlen bytes, the rest of the buffer,
  * filled with 0xAA before, zeroed), and the kernel counted `counted` hits
  * (0 or 1) and no miss; `sfd` reads the counters. */
@@ -62,13 +76,8 @@ static int hit_bytes(int fd, int sfd, const void *key, uint32_t klen, const void
 		printf("  kv_get failed: errno %d\n", err);
 		return 0;
 	}
-	if (after.hits != before.hits + counted || after.misses != before.misses) {
-		printf("  hits %llu -> %llu, misses %llu -> %llu (a get counted: %llu)\n",
-		       (unsigned long long)before.hits, (unsigned long long)after.hits,
-		       (unsigned long long)before.misses, (unsigned long long)after.misses,
-		       (unsigned long long)counted);
+	if (!counted_exactly(&before, &after, counted, 0))
 		return 0;
-	}
 	return p.value.len == vlen && memcmp(p.value.data, val, vlen) == 0 && rest_zeroed(&p.value);
 }
 
@@ -86,13 +95,8 @@ static int miss(int fd, int sfd, const char *key, uint64_t counted)
 	int rc = kv_get(fd, &p);
 	int err = errno;
 	struct kv_usage_stat after = stat_of(sfd);
-	if (after.misses != before.misses + counted || after.hits != before.hits) {
-		printf("  hits %llu -> %llu, misses %llu -> %llu (a get counted: %llu)\n",
-		       (unsigned long long)before.hits, (unsigned long long)after.hits,
-		       (unsigned long long)before.misses, (unsigned long long)after.misses,
-		       (unsigned long long)counted);
+	if (!counted_exactly(&before, &after, 0, counted))
 		return 0;
-	}
 	errno = err;
 	return fails_with(rc, ENOENT);
 }
