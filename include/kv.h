@@ -93,8 +93,9 @@ struct kv_usage_stat {
 	uint32_t max_items;    /* capacity (module parameter max_items) */
 	uint32_t curr_items;   /* items stored now */
 	uint32_t use_lru;      /* eviction when full: 0 none (ENOSPC), 1 LRU, 2 SIEVE */
-	uint64_t hits;         /* gets that found their key */
-	uint64_t misses;       /* gets that did not */
+	uint64_t hits;         /* gets that found their key (in the kernel: a get
+	                        * through the mapping is not counted) */
+	uint64_t misses;       /* gets that did not (the same) */
 	uint64_t evictions;    /* items evicted to make room */
 	uint64_t bytes_used;   /* key and value bytes held now */
 	uint64_t filled;       /* KV_STAT_HAS_* bits of the fields filled */

@@ -75,9 +75,10 @@ pub struct KvUsageStat {
     /// The eviction policy (module parameter `use_lru`): 0 none (a put into
     /// a full store fails with ENOSPC), 1 exact LRU, 2 SIEVE.
     pub use_lru: u32,
-    /// Gets that found their key.
+    /// Gets that found their key, in the kernel: a get through the
+    /// mapping (`docs/mapping.md`) is not counted.
     pub hits: u64,
-    /// Gets that did not find their key.
+    /// Gets that did not find their key, in the kernel (the same).
     pub misses: u64,
     /// Items removed to make room for new ones.
     pub evictions: u64,
