@@ -5,10 +5,12 @@
 //! `kvlib` and the host tests; the module itself does not compile it.
 //!
 //! The algorithm is the table's, step for step (its file header has the
-//! argument): load the bucket's `seq` (Acquire; odd: a write is in
-//! progress, try again), walk the chain with Relaxed loads only, copy what
-//! it found, then an Acquire fence and `seq` again: equal, the copy is a
-//! state of the bucket between two write sections; else try again. What
+//! argument): load the bucket's `seq` and the eviction count (Acquire;
+//! odd: a write is in progress, try again), walk the chain with Relaxed
+//! loads only, copy what it found, then an Acquire fence and both counts
+//! again: equal, the copy is a state of the store between two changes;
+//! else try again. Under SIEVE a hit then sets its item's visited mark
+//! (`finish`), as the table's `mark_hit` sets its referenced bit. What
 //! differs is how a slot number becomes a record. The table resolves it
 //! through its directory of kernel addresses; a mapping shows instead the
 //! public block table (each block's stride and a generation that changes
@@ -23,9 +25,9 @@
 //! `kvlib`'s `map.rs`, which keeps every mapping until it is dropped), so
 //! a stale link can at worst read a chunk's old contents or zeroes, which
 //! the `seq` validation then discards, as a stale link into a detached
-//! block reads the sentinel in the table. Every index is checked
-//! (`get`), so a torn or hostile word never reads outside the view's
-//! slices; a walk takes at most as many steps as the blocks have slots,
+//! block reads the sentinel in the table. A block's geometry is checked
+//! once, when its [`Chunk`] is made, and every other index with `get`, so
+//! a torn or hostile word never reads outside the view's slices; a walk takes at most as many steps as the blocks have slots,
 //! then counts as a failed attempt; and a get makes at most [`ATTEMPTS`]
 //! attempts, then gives up ([`Outcome::GiveUp`]): the caller asks the
 //! kernel instead, which waits for its writer where this reader cannot.
@@ -92,9 +94,8 @@ pub struct Chunk<'a> {
 
 impl<'a> Chunk<'a> {
     /// `words` as the chunk of a block of records of `stride` words: `None`
-    /// unless `stride` is above [`HEADER_WORDS`] and at most
-    /// [`KV_MAP_BLOCK_PAGES`] (a block's offsets span that many pages, and
-    /// 512 records of `stride` words take `stride` pages), and `words` holds exactly `stride * BLOCK_SLOTS`.
+    /// unless [`stride_fits`] and `words` holds exactly `stride *
+    /// BLOCK_SLOTS`.
     #[inline]
     pub fn new(words: &'a [AtomicU64], stride: usize) -> Option<Chunk<'a>> {
         (stride_fits(stride) && words.len() == stride * BLOCK_SLOTS)
@@ -121,8 +122,7 @@ impl<'a> Chunk<'a> {
         let base = self.words.as_ptr();
         // SAFETY: `new` made `words.len() == stride * BLOCK_SLOTS` with
         // `HEADER_WORDS < stride <= KV_MAP_BLOCK_PAGES` (so no product here
-        // wraps).
-        // `place < BLOCK_SLOTS`, so the header's words `place *
+        // wraps). `place < BLOCK_SLOTS`, so the header's words `place *
         // HEADER_WORDS ..` `+ HEADER_WORDS` end at most at `BLOCK_SLOTS *
         // HEADER_WORDS`, and the record's `BLOCK_SLOTS * HEADER_WORDS +
         // place * words ..` `+ words` at most at `BLOCK_SLOTS *

@@ -97,8 +97,8 @@ pub(crate) fn mmap(file: &File, vma: &VmaNew, allowed: bool) -> Result {
     vma.try_clear_mayexec()?;
     vma.set_dontexpand();
     let vma = vma.set_mixedmap();
-    let len = vma.end().saturating_sub(vma.start());
     if pgoff == 0 {
+        let len = vma.end().saturating_sub(vma.start());
         let regions = store.map_regions();
         let total: usize = regions.iter().map(|&(_, bytes)| bytes).sum();
         if len > total {

@@ -233,22 +233,8 @@ fn op_rows(
 ) -> io::Result<()> {
     let n = plan.loop_ops;
     let working = working_set(items);
+    let hits = get_rows(t, name, "", plan, (key_size, value_size, items), rows)?;
     let mut row = |op: &str, value: f64| rows.push(Cost::new(name, op, value));
-
-    let mut hits = hit_requests(working, items, key_size, value_size);
-    row(
-        "get hit",
-        per_op(n, |i| t.get(&mut hits[i % working])).map_err(context("get hit"))?,
-    );
-    let mut misses: Vec<Request> = (0..working as u64)
-        .map(|k| Request::new(key_bytes(k, key_size, true), vec![0; value_size]))
-        .collect();
-    let miss = |i: usize| match t.get(&mut misses[i % working]) {
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
-        Err(e) => Err(e),
-        Ok(()) => Err(io::Error::other("a key never stored was found")),
-    };
-    row("get miss", per_op(n, miss).map_err(context("get miss"))?);
     row(
         "put replace",
         per_op(n, |i| t.put(&hits[i % working])).map_err(context("put replace"))?,
@@ -278,33 +264,47 @@ fn op_rows(
     Ok(())
 }
 
-/// Rows "get hit, mapped" and "get miss, mapped": gets of the keys of
-/// `op_rows`'s, through kvlib, which reads the store's read-only mapping
-/// with no system call.
-fn mapped_rows(
+/// Rows "get hit{suffix}" and "get miss{suffix}" of `t`: gets of stored
+/// keys of a store holding items 0..items, and of as many never stored.
+/// The hits' requests, for the rows that follow.
+fn get_rows<T: Target + ?Sized>(
+    t: &T,
     name: &str,
+    suffix: &str,
     plan: &Plan,
     (key_size, value_size, items): (usize, usize, usize),
     rows: &mut Vec<Cost>,
-) -> io::Result<()> {
-    let store = target::Mapped::open().map_err(context("mapped reads"))?;
+) -> io::Result<Vec<Request>> {
     let n = plan.loop_ops;
     let working = working_set(items);
     let mut hits = hit_requests(working, items, key_size, value_size);
-    let hit =
-        per_op(n, |i| store.get(&mut hits[i % working])).map_err(context("get hit, mapped"))?;
-    rows.push(Cost::new(name, "get hit, mapped", hit));
+    let op = format!("get hit{suffix}");
+    let hit = per_op(n, |i| t.get(&mut hits[i % working])).map_err(context(&op))?;
+    rows.push(Cost::new(name, &op, hit));
     let mut misses: Vec<Request> = (0..working as u64)
         .map(|k| Request::new(key_bytes(k, key_size, true), vec![0; value_size]))
         .collect();
-    let miss = |i: usize| match store.get(&mut misses[i % working]) {
+    let miss = |i: usize| match t.get(&mut misses[i % working]) {
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
         Err(e) => Err(e),
         Ok(()) => Err(io::Error::other("a key never stored was found")),
     };
-    let miss = per_op(n, miss).map_err(context("get miss, mapped"))?;
-    rows.push(Cost::new(name, "get miss, mapped", miss));
-    Ok(())
+    let op = format!("get miss{suffix}");
+    let miss = per_op(n, miss).map_err(context(&op))?;
+    rows.push(Cost::new(name, &op, miss));
+    Ok(hits)
+}
+
+/// Rows "get hit, mapped" and "get miss, mapped": `op_rows`'s gets through
+/// kvlib, which reads the store's mapping with no system call.
+fn mapped_rows(
+    name: &str,
+    plan: &Plan,
+    size: (usize, usize, usize),
+    rows: &mut Vec<Cost>,
+) -> io::Result<()> {
+    let store = target::Mapped::open().map_err(context("mapped reads"))?;
+    get_rows(&store, name, ", mapped", plan, size, rows).map(drop)
 }
 
 /// Puts per timed run of `growing_puts`, whose requests are built

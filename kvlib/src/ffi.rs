@@ -154,17 +154,11 @@ pub(crate) struct Registered {
 /// returned (file header).
 static MAPPINGS: Registry<Registered> = Registry::new();
 
-/// Whether mapped reads are on: not turned off with
-/// `KVLIB_MAPPED_READS=0`.
-fn mapped_reads_on() -> bool {
-    std::env::var_os(crate::MAPPED_READS_ENV).is_none_or(|v| v != "0")
-}
-
 /// A mapping of the store open at `fd` (a descriptor `kv_open*` has just
 /// opened), with its own duplicate of `fd`; `None` when mapped reads are
 /// off, `fd` has no slot, or the store cannot be mapped.
 fn mapping_for(fd: c_int) -> Option<Box<Registered>> {
-    if MAPPINGS.slot(fd).is_none() || !mapped_reads_on() {
+    if MAPPINGS.slot(fd).is_none() || !crate::mapped_reads_on() {
         return None;
     }
     // SAFETY: `fd` was opened by the caller just now and is not closed
@@ -268,10 +262,9 @@ pub unsafe extern "C" fn kv_get(fd: c_int, pair: *mut KvPair) -> c_int {
 }
 
 /// `kv_get` through `mapping`: `Some` with the answer (a hit written into
-/// `pair->value`, the rest of its bytes zeroed, or ENOENT leaving it as it
-/// was), `None` when the ioctl must answer: a key length the kernel
-/// refuses (its errno is the kernel's to give), or no answer from the
-/// mapping.
+/// `pair->value`, the rest of its bytes zeroed, or ENOENT), `None` when
+/// the ioctl must answer: a key length the kernel refuses (its errno is
+/// the kernel's to give), or no answer from the mapping.
 ///
 /// # Safety
 /// `pair` is non-NULL and points to a writable `struct kv_pair`.
@@ -279,11 +272,9 @@ unsafe fn mapped_get(mapping: &Mapping, pair: *mut KvPair) -> Option<Result<(), 
     // SAFETY: The caller's contract: a writable `struct kv_pair`, borrowed
     // only for this call.
     let pair = unsafe { &mut *pair };
-    let key = pair
-        .key
-        .data
-        .get(..usize::try_from(pair.key.len).ok()?)
-        .filter(|k| !k.is_empty())?;
+    // A length past the array's: the ioctl's EINVAL (an empty key is
+    // the mapping's to refuse).
+    let key = pair.key.data.get(..usize::try_from(pair.key.len).ok()?)?;
     // Straight into the caller's value (a miss may leave bytes of an
     // attempt there: kv.h promises nothing of it then).
     let len = match mapping.get(key, &mut pair.value.data)? {

@@ -317,6 +317,12 @@ pub struct Store {
 /// turns its mapped gets off.
 pub const MAPPED_READS_ENV: &str = "KVLIB_MAPPED_READS";
 
+/// Whether mapped reads are on for a store opened now: not turned off with
+/// [`MAPPED_READS_ENV`]`=0`.
+pub(crate) fn mapped_reads_on() -> bool {
+    std::env::var_os(MAPPED_READS_ENV).is_none_or(|v| v != "0")
+}
+
 impl Store {
     /// Opens [`DEFAULT_DEVICE`].
     pub fn open() -> Result<Store> {
@@ -346,9 +352,7 @@ impl Store {
             Ok(file) => Ok(Store {
                 fd: file.into(),
                 mapping: OnceLock::new(),
-                mapped_reads: AtomicBool::new(
-                    std::env::var_os(MAPPED_READS_ENV).is_none_or(|v| v != "0"),
-                ),
+                mapped_reads: AtomicBool::new(mapped_reads_on()),
             }),
             Err(e) => Err(open_error(
                 path,

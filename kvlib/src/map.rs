@@ -154,32 +154,30 @@ pub(crate) fn validate(page: &[u8]) -> Result<KvMapHeader, Refused> {
         apart(evictions, table) && apart(evictions, buckets),
         "evictions",
     )?;
+    // Whether the end of a part at page offset `pages` (`None`: past
+    // u64) is a valid file offset.
+    let file_end = |pages: Option<u64>| {
+        pages
+            .and_then(|pages| pages.checked_mul(PAGE))
+            .is_some_and(|end| i64::try_from(end).is_ok())
+    };
     // Block offsets after region 0, the last one's end a valid file offset.
     let last = h
         .block_pgoff
-        .checked_add(u64::from(h.blocks) * KV_MAP_BLOCK_PAGES)
-        .and_then(|pages| pages.checked_mul(PAGE))
-        .and_then(|end| i64::try_from(end).ok());
+        .checked_add(u64::from(h.blocks) * KV_MAP_BLOCK_PAGES);
     layout(
-        h.block_pgoff >= h.map_bytes / PAGE && last.is_some(),
+        h.block_pgoff >= h.map_bytes / PAGE && file_end(last),
         "block_pgoff",
     )?;
     // SIEVE's marks: a bit for every slot of every block, after the
     // blocks' offsets, in whole pages; none without SIEVE.
     let slots = u64::from(h.blocks) * BLOCK_SLOTS as u64;
-    let marks_end = h
-        .marks_bytes
-        .checked_add(PAGE - 1)
-        .map(|b| b / PAGE)
-        .and_then(|pages| h.marks_pgoff.checked_add(pages))
-        .and_then(|pages| pages.checked_mul(PAGE))
-        .and_then(|end| i64::try_from(end).ok());
     let marks_ok = if sieve {
         h.marks_bytes & (PAGE - 1) == 0
             && h.marks_bytes >= slots / 8
             && h.marks_bytes <= MAX_MARKS_BYTES
             && h.marks_pgoff >= h.block_pgoff + u64::from(h.blocks) * KV_MAP_BLOCK_PAGES
-            && marks_end.is_some()
+            && file_end(h.marks_pgoff.checked_add(h.marks_bytes / PAGE))
     } else {
         h.marks_bytes == 0
     };
@@ -405,14 +403,13 @@ impl Mapping {
 
     /// A get of `key` through the mapping into `out`: `Some(Some(len))`
     /// for a hit (the value's first bytes in `out`), `Some(None)` for a
-    /// miss, `None` when the ioctl must answer. `key` has a valid length.
+    /// miss, `None` when the ioctl must answer (a key of a bad length
+    /// too: the ioctl path gives its error).
     #[inline]
     pub(crate) fn get(&self, key: &[u8], out: &mut [u8]) -> Option<Option<usize>> {
         match mapped::get(self, key, clock_ns, out) {
-            Outcome::Hit { len, .. } => Some(Some(len)),
-            Outcome::Miss => Some(None),
             Outcome::NeedBlock(b) => self.get_mapping(b, key, out),
-            Outcome::GiveUp | Outcome::BadKey => None,
+            outcome => answer(outcome),
         }
     }
 
@@ -426,13 +423,22 @@ impl Mapping {
                 return None;
             }
             match mapped::get(self, key, clock_ns, out) {
-                Outcome::Hit { len, .. } => return Some(Some(len)),
-                Outcome::Miss => return Some(None),
                 Outcome::NeedBlock(next) => b = next,
-                Outcome::GiveUp | Outcome::BadKey => return None,
+                outcome => return answer(outcome),
             }
         }
         None
+    }
+}
+
+/// [`Mapping::get`]'s answer for what a get through the mapping ended
+/// with, but for a block to map.
+#[inline(always)]
+fn answer(outcome: Outcome) -> Option<Option<usize>> {
+    match outcome {
+        Outcome::Hit { len, .. } => Some(Some(len)),
+        Outcome::Miss => Some(None),
+        Outcome::NeedBlock(_) | Outcome::GiveUp | Outcome::BadKey => None,
     }
 }
 

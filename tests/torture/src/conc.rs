@@ -206,6 +206,19 @@ fn mapped_get(store: &kvlib::Store, key: &[u8]) -> Got {
     }
 }
 
+/// Checks value `v` a get of key `k` answered: it checks itself
+/// (`parse_value`), and its writer's sequence is no older than one already
+/// `seen` for that key, which it then becomes.
+fn check_got(seen: &mut HashMap<(u32, u32), u64>, k: u32, v: &[u8]) -> Result<(), String> {
+    let (w, s) = parse_value(v, k)?;
+    let prev = seen.entry((k, w)).or_insert(s);
+    if *prev > s {
+        return Err(format!("writer {w} seq {s} after seq {prev} was seen"));
+    }
+    *prev = s;
+    Ok(())
+}
+
 /// A kvlib store whose gets go through the mapping: an error if they
 /// would not (a store that says it maps but takes the ioctl would check
 /// nothing of the mapping). Open for writing: under SIEVE a mapped hit
@@ -287,19 +300,8 @@ fn worker_thread(
                     match mapped_get(store, &key) {
                         Got::Value(v) => {
                             res.counts.mapped_hits += 1;
-                            match parse_value(&v, k) {
-                                Ok((w, s)) => {
-                                    let prev = seen.entry((k, w)).or_insert(s);
-                                    if *prev > s {
-                                        let msg = format!(
-                                            "mapped get key {k}: writer {w} seq {s} after seq {prev} was seen"
-                                        );
-                                        violation(&mut res, msg);
-                                    } else {
-                                        *prev = s;
-                                    }
-                                }
-                                Err(e) => violation(&mut res, format!("mapped get key {k}: {e}")),
+                            if let Err(e) = check_got(&mut seen, k, &v) {
+                                violation(&mut res, format!("mapped get key {k}: {e}"));
                             }
                         }
                         Got::Missing => res.counts.mapped_misses += 1,
@@ -321,19 +323,8 @@ fn worker_thread(
                                 );
                                 continue;
                             }
-                            match parse_value(&p.value.data[..len], k) {
-                                Ok((w, s)) => {
-                                    let prev = seen.entry((k, w)).or_insert(s);
-                                    if *prev > s {
-                                        let msg = format!(
-                                            "key {k}: writer {w} seq {s} after seq {prev} was seen"
-                                        );
-                                        violation(&mut res, msg);
-                                    } else {
-                                        *prev = s;
-                                    }
-                                }
-                                Err(e) => violation(&mut res, format!("get key {k}: {e}")),
+                            if let Err(e) = check_got(&mut seen, k, &p.value.data[..len]) {
+                                violation(&mut res, format!("get key {k}: {e}"));
                             }
                         }
                         Err(libc::ENOENT) => res.counts.misses += 1,
