@@ -1,6 +1,7 @@
 # params: --no-load
 # mem: 256
 # guest: lifecycle
+# rig: --timeout 600
 # kv.ko as a kernel module: parameters (the largest store loads in this
 # 256 MiB guest, load-factor warnings,
 # every bad value refused with EINVAL and a log line naming it, the
