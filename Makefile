@@ -94,7 +94,7 @@ guest-tests: build-lib-so build/bench/kv-peers
 	$(CC) $(TEST_CFLAGS) tests/c/libkv_ops.c -L. -lkv -o build/guest/libkv_ops
 	$(CC) $(TEST_CFLAGS) tests/c/libkv_batch_dump.c -L. -lkv -o build/guest/libkv_batch_dump
 	$(CC) $(TEST_CFLAGS) tests/c/libkv_cache.c -L. -lkv -o build/guest/libkv_cache
-	$(CC) $(TEST_CFLAGS) tests/c/libkv_mapped.c -L. -lkv -o build/guest/libkv_mapped
+	$(CC) $(TEST_CFLAGS) -pthread tests/c/libkv_mapped.c -L. -lkv -o build/guest/libkv_mapped
 	$(CC) $(TEST_CFLAGS) -m32 -static tests/c/compat32.c -o build/guest/compat32
 	$(CC) $(TEST_CFLAGS) tests/c/unload_race.c -o build/guest/unload_race
 	$(CC) $(TEST_CFLAGS) tests/c/fault_load.c -o build/guest/fault_load

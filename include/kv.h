@@ -217,7 +217,9 @@ int kv_open_readonly(void);
  * number names by then, until kv_close of the number or a kv_open* that
  * returns it again. That is a misuse, and a kv_get on the number racing
  * that kv_open* reads a mapping being unmapped. A kv_close racing a kv_get
- * on the same descriptor is a use after close, as with close(2). */
+ * on the same descriptor is a use after close, as with close(2).
+ * Threads may share a descriptor: every call but kv_close may run on it from
+ * several threads at once, beside kv_open* and kv_close of other ones. */
 int kv_close(int fd);
 /* Inserts pair->key with pair->value, or replaces its value. */
 int kv_put(int fd, const struct kv_pair *pair);

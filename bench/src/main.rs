@@ -494,6 +494,7 @@ fn throughput<T: Target + Send>(
         for t in 0..threads {
             let (stop, total, start_line) = (&stop, &total, &start_line);
             workers.push(s.spawn(move || -> io::Result<()> {
+                pin_to_cpu(t)?;
                 let handle = open()?;
                 let mut reqs = hit_requests(items, items, 16, 64);
                 let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15u64 ^ (t as u64 + 1));
@@ -527,6 +528,26 @@ fn throughput<T: Target + Send>(
         Ok(elapsed)
     })?;
     Ok(total.load(Ordering::Relaxed) as f64 / elapsed.as_secs_f64())
+}
+
+/// Pins the calling thread to CPU `t` (modulo the CPUs online), so that
+/// two workers run on two CPUs from the start rather than wherever the
+/// scheduler first puts them.
+fn pin_to_cpu(t: usize) -> io::Result<()> {
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    // SAFETY: A zeroed `cpu_set_t` is an empty set; CPU_SET writes inside
+    // it for a CPU number below `CPU_SETSIZE` (1024), and
+    // `sched_setaffinity` reads `size_of::<cpu_set_t>()` bytes of it.
+    let r = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(t % cpus.min(1024), &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error()).map_err(context("sched_setaffinity"))
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

@@ -11,8 +11,12 @@
  *   libkv_mapped NAME mapped   on a store kv_get maps (use_lru=0)
  *   libkv_mapped NAME ioctl    on one it cannot (use_lru=1, mmap=0)
  * on a fresh store with room for 256 items; checks print as
- * libkv/mapped/NAME/... . */
+ * libkv/mapped/NAME/... . The threaded check races two readers on one
+ * descriptor against a writer and against descriptors opened and closed
+ * meanwhile (libkv's registry changing under the readers). */
 #define CHECK_PREFIX "libkv/mapped"
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -105,6 +109,100 @@ static int put(int fd, const char *key, const char *val)
 {
 	struct kv_pair p = make_pair(key, strlen(key), val, strlen(val));
 	return kv_put(fd, &p) == 0;
+}
+
+/* The threaded check: readers get RACE_KEY on `fd` until `stop`. */
+#define RACE_KEY "race"
+#define RACE_PUTS 20000
+
+struct race {
+	int fd;
+	atomic_int stop;
+	atomic_long gets, wrong, failed, churned;
+	/* Bit n set: some reader got the value of length n. */
+	atomic_ulong lengths[4];
+};
+
+/* Whether `v` is one the writer put whole: n bytes of n (1..255), the
+ * rest of the buffer zeroed. */
+static int race_value_whole(const struct kv_value *v)
+{
+	if (v->len < 1 || v->len > 255)
+		return 0;
+	for (uint32_t i = 0; i < v->len; i++)
+		if (v->data[i] != v->len)
+			return 0;
+	return rest_zeroed(v);
+}
+
+static void *race_reader(void *arg)
+{
+	struct race *r = arg;
+	while (!atomic_load(&r->stop)) {
+		struct kv_pair p = make_pair(RACE_KEY, strlen(RACE_KEY), "", 0);
+		if (kv_get(r->fd, &p) != 0) {
+			atomic_fetch_add(&r->failed, 1);
+		} else if (!race_value_whole(&p.value)) {
+			atomic_fetch_add(&r->wrong, 1);
+		} else {
+			atomic_fetch_or(&r->lengths[p.value.len / 64], 1ul << (p.value.len % 64));
+		}
+		atomic_fetch_add(&r->gets, 1);
+	}
+	return NULL;
+}
+
+/* Opens, gets through and closes descriptors of its own: their numbers
+ * come and go in the registry the readers look `fd` up in. */
+static void *race_churner(void *arg)
+{
+	struct race *r = arg;
+	while (!atomic_load(&r->stop)) {
+		int x = kv_open_readonly();
+		struct kv_pair p = make_pair(RACE_KEY, strlen(RACE_KEY), "", 0);
+		if (x < 0 || kv_get(x, &p) != 0 || !race_value_whole(&p.value) || kv_close(x) != 0)
+			atomic_fetch_add(&r->failed, 1);
+		atomic_fetch_add(&r->churned, 1);
+	}
+	return NULL;
+}
+
+/* Two readers and a churner against RACE_PUTS rewrites of RACE_KEY, each
+ * value n bytes of n for n cycling through 1..255. */
+static int race(int fd)
+{
+	struct race r = { .fd = fd };
+	unsigned char val[255];
+	struct kv_pair p;
+	memset(val, 1, sizeof(val));
+	p = make_pair(RACE_KEY, strlen(RACE_KEY), val, 1);
+	if (kv_put(fd, &p) != 0)
+		return 0;
+	pthread_t threads[3];
+	int started = 0;
+	for (; started < 3; started++)
+		if (pthread_create(&threads[started], NULL, started < 2 ? race_reader : race_churner, &r) != 0)
+			break;
+	int puts_ok = started == 3;
+	for (int i = 0; puts_ok && i < RACE_PUTS; i++) {
+		uint32_t n = (uint32_t)(i % 255) + 1;
+		memset(val, (int)n, n);
+		p = make_pair(RACE_KEY, strlen(RACE_KEY), val, n);
+		puts_ok = kv_put(fd, &p) == 0;
+	}
+	atomic_store(&r.stop, 1);
+	for (int i = 0; i < started; i++)
+		pthread_join(threads[i], NULL);
+	int lengths = 0;
+	for (int i = 0; i < 4; i++)
+		lengths += __builtin_popcountl(atomic_load(&r.lengths[i]));
+	printf("  %ld gets by 2 readers (%d value lengths seen), %ld descriptors opened and closed, "
+	       "%ld wrong, %ld failed\n",
+	       atomic_load(&r.gets), lengths, atomic_load(&r.churned), atomic_load(&r.wrong),
+	       atomic_load(&r.failed));
+	/* More than one length seen: the gets overlapped the rewrites. */
+	return puts_ok && atomic_load(&r.wrong) == 0 && atomic_load(&r.failed) == 0 && lengths > 1 &&
+	       atomic_load(&r.churned) > 0;
 }
 
 int main(int argc, char **argv)
@@ -225,6 +323,8 @@ int main(int argc, char **argv)
 	CHECK(nm("close2_reused_counted"), hit(again, fd, "beta", "three", 1));
 	kv_close(again);
 	unsetenv("KVLIB_MAPPED_READS");
+
+	CHECK(nm("threads_race_rewrites_and_registry"), race(fd));
 
 	/* kv_open after kv_close of the first: mapped again (if it can be). */
 	CHECK(nm("close"), kv_close(fd) == 0);
