@@ -196,10 +196,10 @@ static int race(int fd)
 	int lengths = 0;
 	for (int i = 0; i < 4; i++)
 		lengths += __builtin_popcountl(atomic_load(&r.lengths[i]));
-	printf("  %ld gets by 2 readers (%d value lengths seen), %ld descriptors opened and closed, "
-	       "%ld wrong, %ld failed\n",
-	       atomic_load(&r.gets), lengths, atomic_load(&r.churned), atomic_load(&r.wrong),
-	       atomic_load(&r.failed));
+	printf("  %ld gets by 2 readers on %ld CPUs (%d value lengths seen), %ld descriptors opened "
+	       "and closed, %ld wrong, %ld failed\n",
+	       atomic_load(&r.gets), sysconf(_SC_NPROCESSORS_ONLN), lengths, atomic_load(&r.churned),
+	       atomic_load(&r.wrong), atomic_load(&r.failed));
 	/* More than one length seen: the gets overlapped the rewrites. */
 	return puts_ok && atomic_load(&r.wrong) == 0 && atomic_load(&r.failed) == 0 && lengths > 1 &&
 	       atomic_load(&r.churned) > 0;

@@ -1,6 +1,6 @@
 # params: buckets=128 max_items=256 use_lru=0
 # kernels: debian debian-cloud debian-rt
-# rig: --cpus 1
+# rig: --cpus 2
 # guest: userland
 # The libraries against the real device, each program on a fresh store:
 # libkv.so from C (compiled on the host against include/kv.h and linked
@@ -8,7 +8,7 @@
 # staged `make install`, see tests/packaging-test) and kvlib from Rust (its
 # examples). kv_get through the store's mapping (libkv_mapped): on this
 # store, which it maps, then on stores it cannot map (LRU, mmap=0), where
-# every get takes the ioctl.
+# every get takes the ioctl; its threaded check needs the 2 CPUs.
 . /extra/lib.sh
 run /extra/libkv_ops
 reload library/insmod && run /extra/libkv_mapped store mapped
