@@ -175,7 +175,7 @@ struct kv_dump_args {
  * at offset 0 starts with this header page; block b's records are at page
  * offset block_pgoff + b * KV_MAP_BLOCK_PAGES. */
 #define KV_MAP_MAGIC 0x0065726f7473766bULL /* "kvstore\0", little-endian */
-#define KV_MAP_VERSION 1
+#define KV_MAP_VERSION 2
 #define KV_MAP_BLOCK_PAGES 64
 struct kv_map_header {
 	uint64_t magic;        /* KV_MAP_MAGIC */
@@ -191,8 +191,9 @@ struct kv_map_header {
 	uint64_t map_bytes;    /* bytes of the mapping at offset 0 */
 	uint64_t block_pgoff;  /* page offset of block 0's records */
 	uint64_t evictions;    /* byte offset: the eviction count (32 bits, odd while one runs) */
-	uint64_t marks_pgoff;  /* page offset of the visited marks (SIEVE): a bit per slot */
-	uint64_t marks_bytes;  /* bytes of the visited marks; 0: none */
+	uint64_t marks_pgoff;  /* page offset of the mark words (SIEVE): a 64-bit word per slot,
+				* generation << 32 | stamp (bits 1..32) | visited (bit 0) */
+	uint64_t marks_bytes;  /* bytes of the mark words: blocks x block_slots x 8; 0: none */
 };
 
 /* Opens /dev/kvstore (read-write, close-on-exec); returns the descriptor.

@@ -62,9 +62,12 @@ pub trait View {
     fn buckets(&self) -> &[Bucket];
     /// The eviction count (`header().evictions`).
     fn evictions(&self) -> &AtomicU32;
-    /// SIEVE's visited marks, writable, if the store has them and the view
-    /// mapped them (`header().marks_pgoff`); `None` for a store without
-    /// SIEVE.
+    /// SIEVE's mark words, one per slot (slot `i`: word `i`), writable, if
+    /// the store has them and the view mapped them (`header().marks_pgoff`);
+    /// `None` for a store without SIEVE. Word `i` mirrors slot `i`'s
+    /// `visit` word for mapped readers: the generation of the slot's item
+    /// in bits 32..64, a stamp that each read of the mark by an eviction
+    /// advances in bits 1..32, the mark in bit 0.
     fn marks(&self) -> Option<&[AtomicU64]>;
     /// Block `b`'s chunk, if the view holds a mapping of it made while its
     /// public entry was `entry` (generation and stride); `None`: the caller
@@ -163,12 +166,14 @@ pub enum Outcome {
 /// What one walk of a chain saw (not yet validated).
 enum Walk {
     /// The key's item: value length (copied into `out`), deadline (0:
-    /// never) and version.
+    /// never), version, slot, and the slot's mark word as the walk saw it
+    /// (0 without marks).
     Found {
         len: usize,
         expires: u64,
         version: u64,
         slot: u32,
+        mark: u64,
     },
     /// The end of the chain without the key.
     End,
@@ -286,10 +291,24 @@ fn attempt<V: View + ?Sized>(
     (!matches!(walk, Walk::Cycle)).then_some((walk, evictions))
 }
 
-/// What a validated attempt answers, once a hit under SIEVE has set its
-/// item's visited mark: [`Outcome::GiveUp`] (the kernel must finish the
-/// get) if an eviction began since the walk, which may have read the mark
-/// before it was set, as the table's `mark_hit`.
+/// Slot `i`'s mark word (Relaxed, inside the attempt: validated with the
+/// rest of the walk, as the table's walk loads the slot's `visit` word); 0
+/// without marks.
+#[inline(always)]
+fn seen_mark<V: View + ?Sized>(view: &V, i: u32) -> u64 {
+    view.marks()
+        .and_then(|marks| marks.get(i as usize))
+        .map_or(0, |word| word.load(Ordering::Relaxed))
+}
+
+/// What a validated attempt answers. A hit under SIEVE first marks its
+/// item, as the table's `mark_hit` does in the kernel: a compare-exchange
+/// of the slot's mark word from the word the walk saw, unmarked, to the
+/// same word marked, then a load of the published eviction count. The hit
+/// stands if no eviction began since the walk, or if the mark landed;
+/// otherwise it gives up ([`Outcome::GiveUp`]), and the kernel's ioctl
+/// does the get again (this reader wrote nothing, so the redo is the only
+/// get the store sees). The file header has why.
 #[inline(always)]
 fn finish<V: View + ?Sized>(
     view: &V,
@@ -297,38 +316,42 @@ fn finish<V: View + ?Sized>(
     evictions: u32,
     now: impl FnOnce() -> Option<u64>,
 ) -> Outcome {
-    let slot = match walk {
-        Walk::Found { slot, .. } => slot,
-        _ => NIL,
+    let (slot, seen) = match walk {
+        Walk::Found { slot, mark, .. } => (slot, mark),
+        _ => (NIL, 0),
     };
     let outcome = walk.answer(now);
     if let (Outcome::Hit { .. }, Some(marks)) = (outcome, view.marks()) {
-        if let Some(word) = marks.get(slot as usize / 64) {
-            let bit = 1u64 << (slot % 64);
-            // Written only if not set yet: a hot item's line is written
-            // once per pass of the hand.
-            if word.load(Ordering::Relaxed) & bit == 0 {
-                // SeqCst: in one total order with the SeqCst load below and
-                // with the writer's SeqCst store of the count in
-                // `evict_begin` and its SeqCst read-and-clear of the mark
-                // (`Store::take_mark`): the eviction sees this mark, or the
-                // load below sees the count move.
-                word.fetch_or(bit, Ordering::SeqCst);
+        let mut marked = false;
+        if let Some(word) = marks.get(slot as usize) {
+            // Written only if not marked yet and still the word the walk
+            // saw: a hot item's line is written once per pass of the hand.
+            if seen & 1 == 0 && word.load(Ordering::Relaxed) == seen {
+                // SeqCst: in one total order with the SeqCst load below,
+                // with `evict_begin`'s SeqCst store of the published count
+                // and with the eviction's SeqCst read-and-clear of the word
+                // (`Store::take_mark`): the eviction's read sees this mark,
+                // or comes first and makes it fail (the stamp moved), and
+                // then the load below sees the count move.
+                marked = word
+                    .compare_exchange(seen, seen | 1, Ordering::SeqCst, Ordering::Relaxed)
+                    .is_ok();
             }
         }
-        if view.evictions().load(Ordering::SeqCst) != evictions {
+        if !marked && view.evictions().load(Ordering::SeqCst) != evictions {
             return Outcome::GiveUp;
         }
     }
     outcome
 }
 
-/// [`finish`] of a walk that found a 1-byte value in `slot`, validated
-/// with eviction count `evictions`.
+/// [`finish`] of a walk that found a 1-byte value in `slot` and saw its
+/// mark word as `mark`, validated with eviction count `evictions`.
 #[cfg(test)]
 pub(crate) fn finish_hit_for_test<V: View + ?Sized>(
     view: &V,
     slot: u32,
+    mark: u64,
     evictions: u32,
 ) -> Outcome {
     let walk = Walk::Found {
@@ -336,8 +359,15 @@ pub(crate) fn finish_hit_for_test<V: View + ?Sized>(
         expires: 0,
         version: 1,
         slot,
+        mark,
     };
     finish(view, walk, evictions, || Some(1))
+}
+
+/// The mark word a walk of `view` sees for slot `i` now (tests).
+#[cfg(test)]
+pub(crate) fn seen_mark_for_test<V: View + ?Sized>(view: &V, i: u32) -> u64 {
+    seen_mark(view, i)
 }
 
 impl Walk {
@@ -418,6 +448,7 @@ fn walk<V: View + ?Sized>(
                     expires,
                     version: rec.version.load(Ordering::Relaxed),
                     slot: i,
+                    mark: seen_mark(view, i),
                 };
             }
         }

@@ -558,7 +558,10 @@ mod tests {
         assert_eq!(validate(&[0u8; 16]), Err(Refused::Short));
         assert_eq!(validate(&[0u8; 4096]), Err(Refused::Magic));
         assert_eq!(validate(&[0xffu8; 4096]), Err(Refused::Magic));
-        assert_eq!(check(|h| h.version = 2), Err(Refused::Version));
+        assert_eq!(
+            check(|h| h.version = KV_MAP_VERSION + 1),
+            Err(Refused::Version)
+        );
         assert_eq!(check(|h| h.policy = 1), Err(Refused::Policy));
         // SIEVE, with its marks or without: refused.
         let sieve = |h: &mut KvMapHeader| {
