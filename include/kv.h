@@ -198,7 +198,9 @@ struct kv_map_header {
 
 /* Opens /dev/kvstore (read-write, close-on-exec); returns the descriptor.
  * When the module lets the store be mapped and it evicts nothing
- * (use_lru=0), it also maps the store read-only for kv_get (see kv_get),
+ * (use_lru=0) or evicts under SIEVE (use_lru=2, whose mark words are then
+ * mapped writable: a hit marks its item), it also maps the store
+ * read-only for kv_get (see kv_get),
  * with a second, close-on-exec descriptor of the device of its own, both
  * kept until kv_close; any failure there only means kv_get takes the
  * ioctl. KVLIB_MAPPED_READS=0 in the environment at the call: no mapping.
@@ -207,7 +209,8 @@ int kv_open(void);
 /* Opens /dev/kvstore read-only (needs only read permission): kv_get,
  * kv_stat and kv_dump work; kv_put, kv_put_flags, kv_del and kv_clear fail
  * with EBADF, and so does each put or del op of kv_batch. Maps the store
- * for kv_get as kv_open does. */
+ * for kv_get as kv_open does, but for a SIEVE store, whose mark words only
+ * a descriptor open for writing may map: its kv_get takes the ioctl. */
 int kv_open_readonly(void);
 /* Closes a descriptor from kv_open or kv_open_readonly: unmaps its mapping
  * and closes the library's descriptor, then closes fd.

@@ -9,8 +9,8 @@
 //! odd: a write is in progress, try again), walk the chain with Relaxed
 //! loads only, copy what it found, then an Acquire fence and both counts
 //! again: equal, the copy is a state of the store between two changes;
-//! else try again. Under SIEVE a hit then sets its item's visited mark
-//! (`finish`), as the table's `mark_hit` sets its referenced bit. What
+//! else try again. Under SIEVE a hit then marks its item (`finish`), as
+//! the table's `mark_hit` sets its referenced bit (below). What
 //! differs is how a slot number becomes a record. The table resolves it
 //! through its directory of kernel addresses; a mapping shows instead the
 //! public block table (each block's stride and a generation that changes
@@ -31,6 +31,58 @@
 //! then counts as a failed attempt; and a get makes at most [`ATTEMPTS`]
 //! attempts, then gives up ([`Outcome::GiveUp`]): the caller asks the
 //! kernel instead, which waits for its writer where this reader cannot.
+//!
+//!
+//! # SIEVE: a hit's mark
+//!
+//! The mapping cannot show the slot's `visit` word writable (it lives in
+//! the read-only record), so the store keeps a mark word per slot for
+//! mapped readers ([`View::marks`]): the generation of the slot's item
+//! (bits 32..64, as in `visit`), a stamp that each read of the mark by an
+//! eviction advances (bits 1..32) and the mark (bit 0). The insert that
+//! gives the slot an item writes its generation, unmarked, inside the
+//! bucket's write section; the eviction's read (`Store::take_mark`, a
+//! SeqCst read-modify-write under the writer lock, after `evict_begin`'s
+//! SeqCst store of the published eviction count) rewrites it with the
+//! slot's own generation as the kernel knows it, the stamp advanced, no
+//! mark, and counts the mark only under that generation. A hit mirrors
+//! `Table::mark_hit` exactly:
+//!
+//! - the walk loads the slot's mark word `w` (Relaxed) with the rest of
+//!   the record, so the attempt's validation covers it: it is the found
+//!   item's word as its insert, a finished eviction or a reader's mark
+//!   left it (an eviction's rewrite during the attempt moves the count);
+//! - `finish`: if `w`'s mark is clear and the word is still `w`, a SeqCst
+//!   compare-exchange from `w` to `w | 1`; then a SeqCst load of the
+//!   published eviction count.
+//!
+//! Every outcome is a get of an exact SIEVE order:
+//!
+//! - the compare-exchange succeeded: the word was still `w`, so the slot
+//!   held the same item (its generation) and no eviction had read its mark
+//!   since the walk (its stamp). Every later read of the mark comes after
+//!   the mark in the word's modification order and sees it; the get takes
+//!   effect at its walk, before any eviction that decides on the item: the
+//!   hit stands, raced or not (as `Writer::relink` delivers a marked hit);
+//! - no mark of this get landed, count unchanged: the load comes before
+//!   the next eviction's SeqCst store of the count in the total order of
+//!   SeqCst operations, so no eviction began since the walk and none
+//!   decided on the item without this hit; a mark `w` already had is
+//!   still there for the next (only an eviction's read, which moves the
+//!   count, or the item's removal, move or replace, which is itself its
+//!   use or ends it, clears it): the hit stands;
+//! - no mark landed, count moved: an eviction may have read the item's
+//!   mark, unmarked, before a hit it could not see, and evicted it. The get
+//!   gives up ([`Outcome::GiveUp`]): this reader wrote nothing, so the
+//!   ioctl's get, which does it again, is the only one the store sees.
+//!
+//! The SeqCst compare-exchange and load pair with the kernel's SeqCst
+//! store of the count and SeqCst read of the word: either the eviction's
+//! read sees the mark, or it comes first, the compare-exchange fails (the
+//! stamp moved) and the load sees the count move. A process that writes
+//! the marks' mapping can mark or unmark an item, as a get or an eviction
+//! may, and nothing else: the kernel counts a mark only under the slot's
+//! own generation, and rewrites the rest.
 //!
 //! [`Table::read`]: crate::table::Table::read
 
