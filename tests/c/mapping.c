@@ -239,7 +239,8 @@ static void marks_checks(int fd, const struct kv_map_header *h)
 	 * alone, which takes that item's generation again, unmarked. */
 	memset(m, 0xff, n);
 	before = st.evictions;
-	filled_pair(&p, "mark-newer", 0x11, 8);
+	/* A key of one word, as the others: it takes the evicted slot. */
+	filled_pair(&p, "mark-nx", 0x11, 8);
 	CHECK("marks_wrong_generation_put_evicts",
 	      kv_put(fd, &p) == 0 && kv_stat(fd, &st) == 0 && st.evictions == before + 1);
 	CHECK("marks_wrong_generation_not_counted", marked(m, words) == words - 1);
