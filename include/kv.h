@@ -175,7 +175,7 @@ struct kv_dump_args {
  * at offset 0 starts with this header page; block b's records are at page
  * offset block_pgoff + b * KV_MAP_BLOCK_PAGES. */
 #define KV_MAP_MAGIC 0x0065726f7473766bULL /* "kvstore\0", little-endian */
-#define KV_MAP_VERSION 1
+#define KV_MAP_VERSION 2
 #define KV_MAP_BLOCK_PAGES 64
 struct kv_map_header {
 	uint64_t magic;        /* KV_MAP_MAGIC */
@@ -191,13 +191,16 @@ struct kv_map_header {
 	uint64_t map_bytes;    /* bytes of the mapping at offset 0 */
 	uint64_t block_pgoff;  /* page offset of block 0's records */
 	uint64_t evictions;    /* byte offset: the eviction count (32 bits, odd while one runs) */
-	uint64_t marks_pgoff;  /* page offset of the visited marks (SIEVE): a bit per slot */
-	uint64_t marks_bytes;  /* bytes of the visited marks; 0: none */
+	uint64_t marks_pgoff;  /* page offset of the mark words (SIEVE): a 64-bit word per slot,
+				* generation << 32 | stamp (bits 1..32) | visited (bit 0) */
+	uint64_t marks_bytes;  /* bytes of the mark words: blocks x block_slots x 8; 0: none */
 };
 
 /* Opens /dev/kvstore (read-write, close-on-exec); returns the descriptor.
  * When the module lets the store be mapped and it evicts nothing
- * (use_lru=0), it also maps the store read-only for kv_get (see kv_get),
+ * (use_lru=0) or evicts under SIEVE (use_lru=2, whose mark words are then
+ * mapped writable: a hit marks its item), it also maps the store
+ * read-only for kv_get (see kv_get),
  * with a second, close-on-exec descriptor of the device of its own, both
  * kept until kv_close; any failure there only means kv_get takes the
  * ioctl. KVLIB_MAPPED_READS=0 in the environment at the call: no mapping.
@@ -206,7 +209,8 @@ int kv_open(void);
 /* Opens /dev/kvstore read-only (needs only read permission): kv_get,
  * kv_stat and kv_dump work; kv_put, kv_put_flags, kv_del and kv_clear fail
  * with EBADF, and so does each put or del op of kv_batch. Maps the store
- * for kv_get as kv_open does. */
+ * for kv_get as kv_open does, but for a SIEVE store, whose mark words only
+ * a descriptor open for writing may map: its kv_get takes the ioctl. */
 int kv_open_readonly(void);
 /* Closes a descriptor from kv_open or kv_open_readonly: unmaps its mapping
  * and closes the library's descriptor, then closes fd.

@@ -204,7 +204,7 @@ pub struct KvDumpArgs {
 pub const KV_MAP_MAGIC: u64 = u64::from_le_bytes(*b"kvstore\0");
 /// The layout this header describes (`docs/mapping.md`). A reader that
 /// does not know the version uses the ioctls.
-pub const KV_MAP_VERSION: u32 = 1;
+pub const KV_MAP_VERSION: u32 = 2;
 /// Pages of the mapping's offsets each block takes: block `b`'s records are
 /// mapped at page offset `block_pgoff + b * KV_MAP_BLOCK_PAGES`, and a
 /// block holds at most this many pages.
@@ -250,12 +250,15 @@ pub struct KvMapHeader {
     /// odd while an eviction runs, which a reader validates as it does a
     /// bucket's sequence count.
     pub evictions: u64,
-    /// Page offset of the visited marks (SIEVE only): one bit per slot
-    /// (slot `i` is bit `i % 64` of 64-bit word `i / 64`), which a reader
-    /// sets after a hit through a mapping of them that may be writable.
+    /// Page offset of the mark words (SIEVE only): one 64-bit word per
+    /// slot (slot `i` is word `i`), each the generation of the slot's item
+    /// in bits 32..64, a stamp that each read of the mark by an eviction
+    /// advances in bits 1..32 and the visited mark in bit 0; a reader
+    /// marks an item it found through a writable mapping of them with a
+    /// compare-exchange from the word its walk saw (`docs/mapping.md`).
     pub marks_pgoff: u64,
-    /// Bytes of the visited marks (a multiple of a page); 0: none (a store
-    /// without SIEVE).
+    /// Bytes of the mark words: `blocks * block_slots * 8` (a multiple of
+    /// a page); 0: none (a store without SIEVE).
     pub marks_bytes: u64,
 }
 

@@ -9,8 +9,8 @@
 //! odd: a write is in progress, try again), walk the chain with Relaxed
 //! loads only, copy what it found, then an Acquire fence and both counts
 //! again: equal, the copy is a state of the store between two changes;
-//! else try again. Under SIEVE a hit then sets its item's visited mark
-//! (`finish`), as the table's `mark_hit` sets its referenced bit. What
+//! else try again. Under SIEVE a hit then marks its item (`finish`), as
+//! the table's `mark_hit` sets its referenced bit (below). What
 //! differs is how a slot number becomes a record. The table resolves it
 //! through its directory of kernel addresses; a mapping shows instead the
 //! public block table (each block's stride and a generation that changes
@@ -31,6 +31,58 @@
 //! then counts as a failed attempt; and a get makes at most [`ATTEMPTS`]
 //! attempts, then gives up ([`Outcome::GiveUp`]): the caller asks the
 //! kernel instead, which waits for its writer where this reader cannot.
+//!
+//!
+//! # SIEVE: a hit's mark
+//!
+//! The mapping cannot show the slot's `visit` word writable (it lives in
+//! the read-only record), so the store keeps a mark word per slot for
+//! mapped readers ([`View::marks`]): the generation of the slot's item
+//! (bits 32..64, as in `visit`), a stamp that each read of the mark by an
+//! eviction advances (bits 1..32) and the mark (bit 0). The insert that
+//! gives the slot an item writes its generation, unmarked, inside the
+//! bucket's write section; the eviction's read (`Store::take_mark`, a
+//! SeqCst read-modify-write under the writer lock, after `evict_begin`'s
+//! SeqCst store of the published eviction count) rewrites it with the
+//! slot's own generation as the kernel knows it, the stamp advanced, no
+//! mark, and counts the mark only under that generation. A hit mirrors
+//! `Table::mark_hit` exactly:
+//!
+//! - the walk loads the slot's mark word `w` (Relaxed) with the rest of
+//!   the record, so the attempt's validation covers it: it is the found
+//!   item's word as its insert, a finished eviction or a reader's mark
+//!   left it (an eviction's rewrite during the attempt moves the count);
+//! - `finish`: if `w`'s mark is clear and the word is still `w`, a SeqCst
+//!   compare-exchange from `w` to `w | 1`; then a SeqCst load of the
+//!   published eviction count.
+//!
+//! Every outcome is a get of an exact SIEVE order:
+//!
+//! - the compare-exchange succeeded: the word was still `w`, so the slot
+//!   held the same item (its generation) and no eviction had read its mark
+//!   since the walk (its stamp). Every later read of the mark comes after
+//!   the mark in the word's modification order and sees it; the get takes
+//!   effect at its walk, before any eviction that decides on the item: the
+//!   hit stands, raced or not (as `Writer::relink` delivers a marked hit);
+//! - no mark of this get landed, count unchanged: the load comes before
+//!   the next eviction's SeqCst store of the count in the total order of
+//!   SeqCst operations, so no eviction began since the walk and none
+//!   decided on the item without this hit; a mark `w` already had is
+//!   still there for the next (only an eviction's read, which moves the
+//!   count, or the item's removal, move or replace, which is itself its
+//!   use or ends it, clears it): the hit stands;
+//! - no mark landed, count moved: an eviction may have read the item's
+//!   mark, unmarked, before a hit it could not see, and evicted it. The get
+//!   gives up ([`Outcome::GiveUp`]): this reader wrote nothing, so the
+//!   ioctl's get, which does it again, is the only one the store sees.
+//!
+//! The SeqCst compare-exchange and load pair with the kernel's SeqCst
+//! store of the count and SeqCst read of the word: either the eviction's
+//! read sees the mark, or it comes first, the compare-exchange fails (the
+//! stamp moved) and the load sees the count move. A process that writes
+//! the marks' mapping can mark or unmark an item, as a get or an eviction
+//! may, and nothing else: the kernel counts a mark only under the slot's
+//! own generation, and rewrites the rest.
 //!
 //! [`Table::read`]: crate::table::Table::read
 
@@ -62,9 +114,12 @@ pub trait View {
     fn buckets(&self) -> &[Bucket];
     /// The eviction count (`header().evictions`).
     fn evictions(&self) -> &AtomicU32;
-    /// SIEVE's visited marks, writable, if the store has them and the view
-    /// mapped them (`header().marks_pgoff`); `None` for a store without
-    /// SIEVE.
+    /// SIEVE's mark words, one per slot (slot `i`: word `i`), writable, if
+    /// the store has them and the view mapped them (`header().marks_pgoff`);
+    /// `None` for a store without SIEVE. Word `i` mirrors slot `i`'s
+    /// `visit` word for mapped readers: the generation of the slot's item
+    /// in bits 32..64, a stamp that each read of the mark by an eviction
+    /// advances in bits 1..32, the mark in bit 0.
     fn marks(&self) -> Option<&[AtomicU64]>;
     /// Block `b`'s chunk, if the view holds a mapping of it made while its
     /// public entry was `entry` (generation and stride); `None`: the caller
@@ -163,12 +218,14 @@ pub enum Outcome {
 /// What one walk of a chain saw (not yet validated).
 enum Walk {
     /// The key's item: value length (copied into `out`), deadline (0:
-    /// never) and version.
+    /// never), version, slot, and the slot's mark word as the walk saw it
+    /// (0 without marks).
     Found {
         len: usize,
         expires: u64,
         version: u64,
         slot: u32,
+        mark: u64,
     },
     /// The end of the chain without the key.
     End,
@@ -286,10 +343,24 @@ fn attempt<V: View + ?Sized>(
     (!matches!(walk, Walk::Cycle)).then_some((walk, evictions))
 }
 
-/// What a validated attempt answers, once a hit under SIEVE has set its
-/// item's visited mark: [`Outcome::GiveUp`] (the kernel must finish the
-/// get) if an eviction began since the walk, which may have read the mark
-/// before it was set, as the table's `mark_hit`.
+/// Slot `i`'s mark word (Relaxed, inside the attempt: validated with the
+/// rest of the walk, as the table's walk loads the slot's `visit` word); 0
+/// without marks.
+#[inline(always)]
+fn seen_mark<V: View + ?Sized>(view: &V, i: u32) -> u64 {
+    view.marks()
+        .and_then(|marks| marks.get(i as usize))
+        .map_or(0, |word| word.load(Ordering::Relaxed))
+}
+
+/// What a validated attempt answers. A hit under SIEVE first marks its
+/// item, as the table's `mark_hit` does in the kernel: a compare-exchange
+/// of the slot's mark word from the word the walk saw, unmarked, to the
+/// same word marked, then a load of the published eviction count. The hit
+/// stands if no eviction began since the walk, or if the mark landed;
+/// otherwise it gives up ([`Outcome::GiveUp`]), and the kernel's ioctl
+/// does the get again (this reader wrote nothing, so the redo is the only
+/// get the store sees). The file header has why.
 #[inline(always)]
 fn finish<V: View + ?Sized>(
     view: &V,
@@ -297,38 +368,42 @@ fn finish<V: View + ?Sized>(
     evictions: u32,
     now: impl FnOnce() -> Option<u64>,
 ) -> Outcome {
-    let slot = match walk {
-        Walk::Found { slot, .. } => slot,
-        _ => NIL,
+    let (slot, seen) = match walk {
+        Walk::Found { slot, mark, .. } => (slot, mark),
+        _ => (NIL, 0),
     };
     let outcome = walk.answer(now);
     if let (Outcome::Hit { .. }, Some(marks)) = (outcome, view.marks()) {
-        if let Some(word) = marks.get(slot as usize / 64) {
-            let bit = 1u64 << (slot % 64);
-            // Written only if not set yet: a hot item's line is written
-            // once per pass of the hand.
-            if word.load(Ordering::Relaxed) & bit == 0 {
-                // SeqCst: in one total order with the SeqCst load below and
-                // with the writer's SeqCst store of the count in
-                // `evict_begin` and its SeqCst read-and-clear of the mark
-                // (`Store::take_mark`): the eviction sees this mark, or the
-                // load below sees the count move.
-                word.fetch_or(bit, Ordering::SeqCst);
+        let mut marked = false;
+        if let Some(word) = marks.get(slot as usize) {
+            // Written only if not marked yet and still the word the walk
+            // saw: a hot item's line is written once per pass of the hand.
+            if seen & 1 == 0 && word.load(Ordering::Relaxed) == seen {
+                // SeqCst: in one total order with the SeqCst load below,
+                // with `evict_begin`'s SeqCst store of the published count
+                // and with the eviction's SeqCst read-and-clear of the word
+                // (`Store::take_mark`): the eviction's read sees this mark,
+                // or comes first and makes it fail (the stamp moved), and
+                // then the load below sees the count move.
+                marked = word
+                    .compare_exchange(seen, seen | 1, Ordering::SeqCst, Ordering::Relaxed)
+                    .is_ok();
             }
         }
-        if view.evictions().load(Ordering::SeqCst) != evictions {
+        if !marked && view.evictions().load(Ordering::SeqCst) != evictions {
             return Outcome::GiveUp;
         }
     }
     outcome
 }
 
-/// [`finish`] of a walk that found a 1-byte value in `slot`, validated
-/// with eviction count `evictions`.
+/// [`finish`] of a walk that found a 1-byte value in `slot` and saw its
+/// mark word as `mark`, validated with eviction count `evictions`.
 #[cfg(test)]
 pub(crate) fn finish_hit_for_test<V: View + ?Sized>(
     view: &V,
     slot: u32,
+    mark: u64,
     evictions: u32,
 ) -> Outcome {
     let walk = Walk::Found {
@@ -336,8 +411,15 @@ pub(crate) fn finish_hit_for_test<V: View + ?Sized>(
         expires: 0,
         version: 1,
         slot,
+        mark,
     };
     finish(view, walk, evictions, || Some(1))
+}
+
+/// The mark word a walk of `view` sees for slot `i` now (tests).
+#[cfg(test)]
+pub(crate) fn seen_mark_for_test<V: View + ?Sized>(view: &V, i: u32) -> u64 {
+    seen_mark(view, i)
 }
 
 impl Walk {
@@ -418,6 +500,7 @@ fn walk<V: View + ?Sized>(
                     expires,
                     version: rec.version.load(Ordering::Relaxed),
                     slot: i,
+                    mark: seen_mark(view, i),
                 };
             }
         }

@@ -25,9 +25,9 @@
 //! What a reader cannot do: write (the mapping must not ask for it, and
 //! `VM_MAYWRITE` is cleared, so `mprotect` cannot add it), execute (same,
 //! `VM_MAYEXEC`), or grow the mapping (`VM_DONTEXPAND`, so `mremap` cannot).
-//! The one exception is SIEVE's visited marks, at their own page offset,
+//! The one exception is SIEVE's mark words, at their own page offset,
 //! which a file opened for writing may map writable and shared
-//! ([`map_marks`]): a reader sets the mark of an item it found.
+//! ([`map_marks`]): a reader marks an item it found.
 //! Only a file opened for reading may map. The header carries the hash's
 //! secrets: `mmap=0` at load refuses every mapping.
 
@@ -127,12 +127,13 @@ pub(crate) fn mmap(file: &File, vma: &VmaNew, allowed: bool) -> Result {
     insert_all(vma, chunk, bytes)
 }
 
-/// The `mmap` of SIEVE's visited marks (`Store::marks_region`): the one
+/// The `mmap` of SIEVE's mark words (`Store::marks_region`): the one
 /// part a reader may map writable, shared only (a private copy would mark
 /// nothing), never executable nor growing. Only a file opened for writing
 /// gets a shared writable mapping (the kernel's `mmap` checks it before
-/// this runs). What a reader can do with it, a get can do: mark an item as
-/// visited.
+/// this runs). What a reader can do with it is mark an item as visited, as
+/// a get does, or unmark it: the kernel trusts a word's mark only under
+/// the slot's own generation (`Store::take_mark`), and nothing else in it.
 fn map_marks(vma: &VmaNew, store: &crate::loaded_store::Store) -> Result {
     if vma.executable() {
         return Err(EACCES);

@@ -244,11 +244,9 @@ where
     }
 }
 
-/// Words of visited marks per block: a bit per slot.
-const MARK_WORDS_PER_BLOCK: usize = BLOCK_SLOTS / 64;
-
 /// SIEVE's visited bits: the table's per-slot `referenced` bits, which
-/// gets in the kernel set, and the marks that gets through a mapping set.
+/// gets in the kernel set, and the mark words that gets through a mapping
+/// set.
 impl<A: Alloc> Visited for Store<A> {
     fn take(&self, i: u32) -> bool {
         // Both read and cleared, whichever was set.
@@ -266,31 +264,39 @@ impl<A: Alloc> Visited for Store<A> {
 }
 
 impl<A: Alloc> Store<A> {
-    /// Slot `i`'s visited mark's word and bit, if the store has marks.
-    fn mark(&self, i: u32) -> Option<(&AtomicU64, u64)> {
-        let word = self.marks.as_ref()?.get(i as usize / 64)?;
-        Some((word, 1 << (i % 64)))
+    /// Slot `i`'s mark word, if the store has marks.
+    fn mark(&self, i: u32) -> Option<&AtomicU64> {
+        self.marks.as_ref()?.get(i as usize)
     }
 
-    /// Reads and clears slot `i`'s visited mark. SeqCst: after
-    /// `evict_begin`'s SeqCst store of the published eviction count, and in
-    /// one total order with a mapped reader's SeqCst mark and its SeqCst
-    /// load of that count (`mapped.rs`): either the eviction sees the mark,
-    /// or the reader sees the count move and finishes its hit in the
-    /// kernel.
+    /// Reads and clears slot `i`'s mark, the mapped readers' copy of its
+    /// `visit` word (`Table::take_referenced` for theirs): the word becomes
+    /// the slot's generation as the kernel knows it (its `visit` word), its
+    /// stamp advanced, unmarked, so that a mapped hit whose walk came
+    /// before this read can no longer mark it (`mapped.rs`, `finish`).
+    /// Counts the mark only if the word it replaced carried that same
+    /// generation: whoever writes the marks' mapping can mark or unmark a
+    /// slot's item, as a get may, but nothing else it writes is trusted.
+    ///
+    /// SeqCst: after `evict_begin`'s SeqCst store of the published
+    /// eviction count, and in one total order with a mapped reader's
+    /// SeqCst compare-exchange of the word and its SeqCst load of that
+    /// count: either this read sees the mark, or the reader's
+    /// compare-exchange fails (the stamp moved) and its load sees the
+    /// count move.
     fn take_mark(&self, i: u32) -> bool {
-        self.mark(i)
-            .is_some_and(|(word, bit)| word.fetch_and(!bit, Ordering::SeqCst) & bit != 0)
-    }
-
-    /// Clears slot `i`'s visited mark: its new item has not been visited,
-    /// whatever a reader of the item before marked.
-    fn clear_mark(&self, i: u32) {
-        if let Some((word, bit)) = self.mark(i) {
-            if word.load(Ordering::Relaxed) & bit != 0 {
-                word.fetch_and(!bit, Ordering::Relaxed);
-            }
-        }
+        let (Some(word), Some(generation)) = (self.mark(i), self.table.generation(i)) else {
+            return false;
+        };
+        let own = u64::from(generation) << 32;
+        let old = word.fetch_update(Ordering::SeqCst, Ordering::Relaxed, |w| {
+            // The stamp + 1 (wrapping inside bits 1..32), bit 0 clear.
+            let stamp = (w as u32 & !1).wrapping_add(2);
+            Some(own | u64::from(stamp))
+        });
+        // The closure always answers `Some`: `Err` cannot happen.
+        let (Ok(w) | Err(w)) = old;
+        w & 1 == 1 && w & !u64::from(u32::MAX) == own
     }
 
     /// What a mapping shows at page offset `marks_pgoff`: the visited
@@ -383,9 +389,11 @@ pub struct Store<A: Alloc> {
     table: StoreTable<A>,
     /// The first page of a mapping of the store.
     map_header: Pages<KvMapHeader, A>,
-    /// SIEVE's visited marks as readers of a mapping set them (slot `i`:
-    /// bit `i % 64` of word `i / 64`); the policy reads and clears them
-    /// with the table's referenced bits (`Visited`). `None` without SIEVE.
+    /// SIEVE's mark words as readers of a mapping set them, one per slot
+    /// (slot `i`: word `i`), each a copy of the slot's `visit` word for
+    /// mapped readers (generation, stamp, mark); the policy reads and
+    /// clears them with the table's referenced bits (`Visited`). `None`
+    /// without SIEVE.
     marks: Option<Pages<AtomicU64, A>>,
     /// Indexed by the CPU number the caller passes (modulo the length): a
     /// get writes only its own CPU's line. Relaxed atomic adds, so a caller
@@ -494,11 +502,11 @@ impl<A: Alloc> Store<A> {
         // (`Table::published_evictions`).
         let public = Pages::new(blocks as usize + 1, || AtomicU64::new(0))
             .ok_or(ConfigError::ItemsNoMemory)?;
-        // SIEVE's visited marks that readers of a mapping set: a bit per
-        // slot of every block.
+        // SIEVE's mark words that readers of a mapping set: a word per
+        // slot of every block, reserved at load (8 bytes a slot).
         let marks = match policy {
             Policy::Sieve => Some(
-                Pages::new(blocks as usize * MARK_WORDS_PER_BLOCK, || AtomicU64::new(0))
+                Pages::new(blocks as usize * BLOCK_SLOTS, || AtomicU64::new(0))
                     .ok_or(ConfigError::ItemsNoMemory)?,
             ),
             Policy::None | Policy::Lru => None,
@@ -1035,13 +1043,21 @@ impl<A: Alloc> Writer<A> {
         } = found;
         let old_free = self.classes.get(old_stride).ok_or(Error::NotFound)?.free;
         let j = self.free_slot(stride).ok_or(Error::Full)?;
-        // As for an insert: `j`'s item is new to the marks.
-        store.clear_mark(j);
         if found.expires != 0 {
             self.deadlines.remove(table, i);
         }
         let (old, new, free_next) = table
-            .move_item(&found, j, old_free, key, value, expires.at, version)
+            .move_item(
+                &found,
+                j,
+                old_free,
+                key,
+                value,
+                expires.at,
+                version,
+                // As for an insert: `j`'s item is new to the marks.
+                store.mark(j),
+            )
             .ok_or(Error::NotFound)?;
         // `j` leaves its class's room first: within one class, `i` then
         // heads the list `j` left.
@@ -1289,11 +1305,12 @@ impl<A: Alloc> Writer<A> {
     ) -> Result<(), Error> {
         let table = &store.table;
         let i = self.free_slot(stride).ok_or(Error::Full)?;
-        // Before the item is seen: a mark a reader sets on it counts.
-        store.clear_mark(i);
         let version = self.next_version();
         let (size, free_next) = table
-            .insert(i, key, value, expires.at, version)
+            // The item's mark word starts unmarked with its generation, in
+            // the section that makes it visible: a mark a reader then sets
+            // on it counts.
+            .insert(i, key, value, expires.at, version, store.mark(i))
             .ok_or(Error::Full)?;
         self.took(stride, i, free_next);
         if expires.at != 0 {
@@ -1532,6 +1549,16 @@ impl<A: Alloc> Store<A> {
 
     pub(crate) fn table_for_test(&self) -> &StoreTable<A> {
         &self.table
+    }
+
+    /// The slot holding `key`, found by the writer's walk (no mark set).
+    pub(crate) fn slot_for_test(&self, key: &Key) -> Option<u32> {
+        self.table.find(key).map(|f| f.i)
+    }
+
+    /// Slot `i`'s generation, as its `visit` word holds it.
+    pub(crate) fn generation_for_test(&self, i: u32) -> Option<u32> {
+        self.table.generation(i)
     }
 }
 

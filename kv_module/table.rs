@@ -1330,7 +1330,9 @@ where
 
     /// Fills unused slot `i` with the item and links it at the head of its
     /// chain; `free_next` receives the slot's old `next` (its free-list
-    /// successor). The item's size.
+    /// successor). `mark`, slot `i`'s mark word in a mapping (SIEVE), takes
+    /// the item's generation, unmarked, in the same write section
+    /// ([`Table::mark_new_item`]). The item's size.
     pub(crate) fn insert(
         &self,
         i: u32,
@@ -1338,12 +1340,14 @@ where
         value: &[u8],
         expires: u64,
         version: u64,
+        mark: Option<&AtomicU64>,
     ) -> Option<(u64, u32)> {
         let slot = self.slot(i)?;
         let bucket = self.bucket(key.hash)?;
         let free_next = slot.next.load(Ordering::Relaxed);
         self.write_begin(bucket);
         self.fill(slot, key, value, expires, version);
+        Self::mark_new_item(slot, mark);
         slot.next
             .store(bucket.head.load(Ordering::Relaxed), Ordering::Relaxed);
         bucket.head.store(i, Ordering::Relaxed);
@@ -1373,11 +1377,28 @@ where
             .store(u64::from(version as u32) << 32, Ordering::Relaxed);
     }
 
+    /// Sets `mark`, the mark word a mapping shows for SIEVE's readers
+    /// (`mapped.rs`), to slot `slot`'s generation as its `visit` word holds
+    /// it, with stamp 0 and no mark: the word a mapped hit on the slot's
+    /// item compares against. Inside the write section that makes the item
+    /// visible, so a reader whose walk validates sees this word (or one an
+    /// eviction or a mark made of it later), never an earlier item's, as
+    /// it sees the item's other words (header, point 3).
+    #[inline(always)]
+    fn mark_new_item(slot: Slot<'_>, mark: Option<&AtomicU64>) {
+        if let Some(mark) = mark {
+            let generation = slot.visit.load(Ordering::Relaxed) & !u64::from(u32::MAX);
+            mark.store(generation, Ordering::Relaxed);
+        }
+    }
+
     /// Puts the item of used slot `i` (whose chain predecessor is `prev`)
     /// into unused slot `j` with `value`, expiry and version: one change of
     /// the bucket, so a reader sees the item before or after, never
     /// without it. Slot `i` goes to `free` as its free list's new head.
-    /// The sizes of the old item and the new.
+    /// `mark`, slot `j`'s mark word in a mapping (SIEVE), takes the item's
+    /// generation, unmarked, as for an insert. The sizes of the old item
+    /// and the new.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn move_item(
         &self,
@@ -1388,6 +1409,7 @@ where
         value: &[u8],
         expires: u64,
         version: u64,
+        mark: Option<&AtomicU64>,
     ) -> Option<(u64, u64, u32)> {
         let Located {
             slot: old,
@@ -1406,6 +1428,7 @@ where
             old.visit.load(Ordering::Relaxed) & !(u64::from(u32::MAX)),
             Ordering::Relaxed,
         );
+        Self::mark_new_item(new, mark);
         new.next.store(next, Ordering::Relaxed);
         match prev_slot {
             None => bucket.head.store(j, Ordering::Relaxed),

@@ -569,18 +569,40 @@ proptest! {
     }
 }
 
-/// How many visited marks are set in `view`'s store.
+/// How many mark words are marked (bit 0) in `view`'s store.
 fn marks_set(view: &HostView<'_>) -> u32 {
     let marks = view.marks.expect("a SIEVE store has marks");
     marks
         .iter()
-        .map(|w| w.load(Ordering::Relaxed).count_ones())
+        .map(|w| (w.load(Ordering::Relaxed) & 1) as u32)
         .sum()
 }
 
 /// Whether `k` is in the store.
 fn present(s: &HStore, k: &[u8]) -> bool {
     store_get(s, k, 1).is_ok()
+}
+
+/// The slot holding `k`.
+fn slot_of(s: &HStore, k: &[u8]) -> u32 {
+    s.slot_for_test(&s.key(k).unwrap())
+        .expect("the key is stored")
+}
+
+/// Key `n` of the SIEVE tests: all of one size, so a slot freed by one is
+/// taken by the next.
+fn k(n: u8) -> [u8; 2] {
+    [b'k', n]
+}
+
+/// Slot `i`'s mark word.
+fn mark_word<'a>(view: &HostView<'a>, i: u32) -> &'a AtomicU64 {
+    &view.marks.expect("a SIEVE store has marks")[i as usize]
+}
+
+/// The published eviction count as a walk validates it.
+fn evictions_now(view: &HostView<'_>) -> u32 {
+    view.evictions().load(Ordering::Relaxed)
 }
 
 #[test]
@@ -595,6 +617,7 @@ fn a_hit_through_the_view_spares_its_item_from_sieve() {
         if hit_oldest {
             // A hit through the view: no call into the store, only the mark.
             assert_eq!(read(&view, &key_of(0), 1), Some(Ok((b"v".to_vec(), 1))));
+            assert_eq!(marks_set(&view), 1);
         }
         // The hand starts at the oldest item: visited, it is passed over
         // (its mark cleared) and the next one goes.
@@ -607,38 +630,169 @@ fn a_hit_through_the_view_spares_its_item_from_sieve() {
         assert_eq!(present(&s, &key_of(1)), !hit_oldest);
         // The mark was read once: the next eviction takes it if not hit
         // again (the hand rests past it, so evict around the list).
-        if hit_oldest {
-            assert_eq!(marks_set(&view), 0);
-        }
+        assert_eq!(marks_set(&view), 0);
     }
 }
 
 #[test]
-fn a_slot_taken_again_starts_unmarked() {
+fn a_slot_taken_again_starts_unmarked_with_its_generation() {
     let (s, mut w) = store(64, 8, Policy::Sieve);
     put(&s, &mut w, &key_of(0), b"v").unwrap();
     let view = HostView::new(&s);
+    let i = slot_of(&s, &key_of(0));
+    let generation = u64::from(s.generation_for_test(i).unwrap());
+    assert_eq!(
+        mark_word(&view, i).load(Ordering::Relaxed),
+        generation << 32
+    );
     assert!(read(&view, &key_of(0), 1).unwrap().is_ok());
     assert_eq!(marks_set(&view), 1);
     // Deleted, and its slot taken by another key: the mark is not its.
     super::del(&s, &mut w, &key_of(0)).unwrap();
     put(&s, &mut w, &key_of(1), b"v").unwrap();
+    assert_eq!(slot_of(&s, &key_of(1)), i);
+    assert_eq!(marks_set(&view), 0);
+    let next = u64::from(s.generation_for_test(i).unwrap());
+    assert_ne!(next, generation);
+    assert_eq!(mark_word(&view, i).load(Ordering::Relaxed), next << 32);
+}
+
+/// A hit whose walk saw the slot's earlier item cannot mark the item that
+/// took the slot since (its generation differs); the item is evicted as
+/// if never hit, and the hit, overtaken by that eviction, gives up.
+#[test]
+fn a_late_mark_cannot_land_on_the_slots_next_item() {
+    let (s, mut w) = store(64, 8, Policy::Sieve);
+    for n in 0..8 {
+        put(&s, &mut w, &k(n), b"v").unwrap();
+    }
+    let view = HostView::new(&s);
+    let i = slot_of(&s, &k(0));
+    // The walk finds key 0 and its mark word, validated...
+    let seen = mapped::seen_mark_for_test(&view, i);
+    let evictions = evictions_now(&view);
+    // ... then key 0 is deleted and key 8 takes its slot.
+    super::del(&s, &mut w, &k(0)).unwrap();
+    put(&s, &mut w, &k(8), b"v").unwrap();
+    assert_eq!(slot_of(&s, &k(8)), i);
+    // No eviction since: the hit stands (at its walk, before the del), but
+    // its mark does not land on key 8.
+    assert!(matches!(
+        mapped::finish_hit_for_test(&view, i, seen, evictions),
+        Outcome::Hit { .. }
+    ));
+    assert_eq!(marks_set(&view), 0);
+    // Key 8, never hit, is the one the hand takes after it passes over
+    // the older ones only if they were hit: none was, so key 1 goes, and
+    // key 8 keeps no mark for a second round.
+    assert_eq!(put(&s, &mut w, &k(9), b"v"), Ok(Put::Evicted));
+    assert!(!present(&s, &k(1)));
     assert_eq!(marks_set(&view), 0);
 }
 
+/// An eviction that read an item's mark advances the word's stamp: a hit
+/// whose walk came before that read cannot mark afterwards (the eviction
+/// would count a hit it did not see), and gives up; a hit whose mark
+/// landed before the read stands, raced or not.
+#[test]
+fn a_mark_after_an_eviction_read_it_fails_and_the_hit_gives_up() {
+    let (s, mut w) = store(64, 8, Policy::Sieve);
+    for n in 0..8 {
+        put(&s, &mut w, &k(n), b"v").unwrap();
+    }
+    let view = HostView::new(&s);
+    let i = slot_of(&s, &k(0));
+    // Key 0 hit in the kernel (its own bit): the hand passes over it,
+    // reading (and advancing) its mark word too.
+    assert!(super::get(&s, &mut w, &k(0)).is_ok());
+    let seen = mapped::seen_mark_for_test(&view, i);
+    let evictions = evictions_now(&view);
+    assert_eq!(put(&s, &mut w, &k(8), b"v"), Ok(Put::Evicted));
+    assert!(present(&s, &k(0)));
+    assert!(!present(&s, &k(1)));
+    let after = mark_word(&view, i).load(Ordering::Relaxed);
+    assert_eq!(after & !1, (seen & !1) + 2, "the read advanced the stamp");
+    // The late hit: its compare-exchange fails, the count moved: it gives
+    // up (the ioctl does the get again), and leaves no mark.
+    assert_eq!(
+        mapped::finish_hit_for_test(&view, i, seen, evictions),
+        Outcome::GiveUp
+    );
+    assert_eq!(marks_set(&view), 0);
+    // A hit whose walk saw the word as it is now: marked, it stands though
+    // the count moved since its walk (every later read counts it).
+    assert!(matches!(
+        mapped::finish_hit_for_test(&view, i, after, evictions),
+        Outcome::Hit { .. }
+    ));
+    assert_eq!(mark_word(&view, i).load(Ordering::Relaxed), after | 1);
+    // A hit that saw the word already marked writes nothing: it stands
+    // with no eviction since its walk, and gives up after one.
+    let now = evictions_now(&view);
+    assert!(matches!(
+        mapped::finish_hit_for_test(&view, i, after | 1, now),
+        Outcome::Hit { .. }
+    ));
+    assert_eq!(
+        mapped::finish_hit_for_test(&view, i, after | 1, evictions),
+        Outcome::GiveUp
+    );
+}
+
+/// Whoever writes the marks' mapping can mark or unmark an item, as a get
+/// may; a mark word with another generation than the slot's item's is
+/// never counted, and the eviction rewrites it with the item's own.
+#[test]
+fn a_hostile_mark_word_with_a_wrong_generation_is_not_counted() {
+    let (s, mut w) = store(64, 8, Policy::Sieve);
+    for n in 0..8 {
+        put(&s, &mut w, &k(n), b"v").unwrap();
+    }
+    let view = HostView::new(&s);
+    let i = slot_of(&s, &k(0));
+    let own = u64::from(s.generation_for_test(i).unwrap()) << 32;
+    let wrong = own.wrapping_add(1 << 32);
+    mark_word(&view, i).store(wrong | 0xfffe | 1, Ordering::Relaxed);
+    // Key 1's word marked with its own generation (and any stamp): counted.
+    let j = slot_of(&s, &k(1));
+    let own_j = u64::from(s.generation_for_test(j).unwrap()) << 32;
+    mark_word(&view, j).store(own_j | 0x1234 | 1, Ordering::Relaxed);
+    // The hand starts at key 0: its word's mark is not counted.
+    assert_eq!(put(&s, &mut w, &k(8), b"v"), Ok(Put::Evicted));
+    assert!(!present(&s, &k(0)), "a wrong generation is no mark");
+    // Then at key 1: its mark is, and key 2 goes.
+    assert_eq!(put(&s, &mut w, &k(9), b"v"), Ok(Put::Evicted));
+    assert!(present(&s, &k(1)), "its own generation is");
+    assert!(!present(&s, &k(2)));
+    // Key 1's word holds its generation again, unmarked, stamp advanced.
+    assert_eq!(
+        mark_word(&view, j).load(Ordering::Relaxed),
+        own_j | (0x1234 + 2)
+    );
+}
+
+/// An unmarked hit that an eviction overtook gives up; with no eviction
+/// since its walk, it stands. A hit marks only the word its walk saw.
 #[test]
 fn a_hit_that_an_eviction_overtook_is_left_to_the_kernel() {
-    let (s, _w) = store(64, 8, Policy::Sieve);
+    let (s, mut w) = store(64, 8, Policy::Sieve);
+    put(&s, &mut w, &key_of(0), b"v").unwrap();
     let view = HostView::new(&s);
+    let i = slot_of(&s, &key_of(0));
+    let seen = mapped::seen_mark_for_test(&view, i);
+    // Someone else changed the word since the walk (any change): no mark.
+    mark_word(&view, i).store(seen + 2, Ordering::Relaxed);
     // The walk validated eviction count 0; the count has moved since (an
     // eviction began between the walk and the mark).
     view.evictions().store(2, Ordering::Relaxed);
-    assert_eq!(mapped::finish_hit_for_test(&view, 3, 0), Outcome::GiveUp);
-    // Its mark is set all the same: harmless, the kernel's get sets its own.
-    assert_eq!(view.marks.unwrap()[0].load(Ordering::Relaxed), 1 << 3);
+    assert_eq!(
+        mapped::finish_hit_for_test(&view, i, seen, 0),
+        Outcome::GiveUp
+    );
+    assert_eq!(mark_word(&view, i).load(Ordering::Relaxed), seen + 2);
     // No eviction since: the hit stands.
     assert!(matches!(
-        mapped::finish_hit_for_test(&view, 4, 2),
+        mapped::finish_hit_for_test(&view, i, seen, 2),
         Outcome::Hit { .. }
     ));
 }

@@ -29,7 +29,9 @@ fn chunk_bytes(k: usize, v: usize) -> u64 {
 
 /// At load a store holds its buckets and what scales with the capacity in
 /// words per item, not records: a million items load in well under the
-/// 16 MiB a million buckets and their directory may take.
+/// 16 MiB a million buckets and their directory may take, and SIEVE's
+/// mark words (8 bytes per slot of every block the directory holds, about
+/// twice the items, mapped for readers) add about 16 MiB.
 #[test]
 fn load_holds_no_items() {
     let bucket = core::mem::size_of::<Bucket>() as u64;
@@ -46,9 +48,17 @@ fn load_holds_no_items() {
         per_item <= 1,
         "{per_item} bytes at load per item of capacity"
     );
-    let (big, wbig) = store(1 << 20, 1 << 20, Policy::Sieve);
+    let (big, wbig) = store(1 << 20, 1 << 20, Policy::Lru);
     let m = memory(&big, &wbig);
     assert!(m <= 16 << 20, "a million items load in {m} bytes");
+    let (sieve, wsieve) = store(1 << 20, 1 << 20, Policy::Sieve);
+    let marks = memory(&sieve, &wsieve) - m;
+    let blocks = u64::from(sieve.map_header().unwrap().blocks);
+    assert_eq!(marks, blocks * BLOCK_SLOTS as u64 * 8, "8 bytes per slot");
+    assert!(
+        marks <= 17 << 20,
+        "a million items' marks take {marks} bytes"
+    );
 }
 
 /// Items take chunks as they arrive: the first item of a size takes one

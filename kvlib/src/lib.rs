@@ -33,11 +33,14 @@
 //! # Gets without a system call
 //!
 //! When the module lets the store be mapped (`mmap` of the device,
-//! `docs/mapping.md`) and evicts nothing (`use_lru=0`), [`Store::get`] and
+//! `docs/mapping.md`) and evicts nothing (`use_lru=0`) or evicts under
+//! SIEVE (`use_lru=2`, on a store open for writing: a hit marks its item
+//! in a writable mapping of SIEVE's mark words), [`Store::get`] and
 //! [`Store::get_into`] read the store through a read-only mapping, with
 //! the kernel's own lock-free algorithm, and take the ioctl only when
-//! that cannot answer (no mapping, a store that evicts, a bucket under
-//! constant change). The answers are the same either way. The kernel
+//! that cannot answer (no mapping, exact LRU, a SIEVE store open for
+//! reading only, a bucket under constant change, a SIEVE hit that an
+//! eviction overtook before its mark landed). The answers are the same either way. The kernel
 //! does not see a mapped get, so its `hits` and `misses` counters
 //! ([`Stat::hits`], [`Stat::misses`]) count only the gets that took the
 //! ioctl. [`Store::set_mapped_reads`] turns mapped gets off (and on), and

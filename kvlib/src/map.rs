@@ -50,8 +50,13 @@
 //!
 //! The kernel never sees a mapped get: its hits and misses counters
 //! ([`Stat::hits`](crate::Stat::hits)) count only gets that took the ioctl.
-//! Mapped gets are made only for a store without eviction
-//! (`header.policy == 0`), whose gets change nothing in the kernel.
+//! Mapped gets are made for a store without eviction (`header.policy ==
+//! 0`), whose gets change nothing in the kernel, and for one under SIEVE
+//! (2), whose hits mark their item in a writable mapping of the mark words
+//! (a compare-exchange that the kernel's eviction accounts for exactly:
+//! `kv_module::mapped`), so the descriptor must be open for writing: on a
+//! read-only one, gets take the ioctl. Never under exact LRU (1), whose
+//! every hit relinks its item under the kernel's lock.
 
 use std::os::fd::RawFd;
 use std::ptr::NonNull;
@@ -73,6 +78,10 @@ const MAX_MAP_BYTES: u64 = PAGE
     + (MAX_BLOCKS as u64 * 8).next_multiple_of(PAGE)
     + (MAX_BUCKETS as u64 * 8).next_multiple_of(PAGE);
 
+/// Largest mark words accepted: a word for every slot of the most
+/// blocks.
+const MAX_MARKS_BYTES: u64 = MAX_BLOCKS as u64 * BLOCK_SLOTS as u64 * WORD as u64;
+
 /// Why a mapping's header was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Refused {
@@ -82,8 +91,8 @@ pub(crate) enum Refused {
     Magic,
     /// Not [`KV_MAP_VERSION`].
     Version,
-    /// A store that evicts: its gets change the policy's state, which
-    /// only the kernel can do exactly (`validate`).
+    /// A store under exact LRU: its gets relink items, which only the
+    /// kernel can do.
     Policy,
     /// A size or offset out of range, or parts that do not fit the
     /// mapping: the field named.
@@ -91,10 +100,11 @@ pub(crate) enum Refused {
 }
 
 /// Checks the header at the start of `page` (the first bytes of region 0)
-/// for a reader of layout version 1: a known magic and version, no
-/// eviction, the record layout this library walks, and every part inside
-/// `header.map_bytes`, aligned and apart, with block offsets that fit a
-/// file offset. The header as read.
+/// for a reader of layout version 2: a known magic and version, no
+/// eviction or SIEVE (with its mark words), the record layout this library
+/// walks, and every part inside `header.map_bytes`, aligned and apart,
+/// with block and mark offsets that fit a file offset. The header as
+/// read.
 pub(crate) fn validate(page: &[u8]) -> Result<KvMapHeader, Refused> {
     let bytes = page.get(..size_of::<KvMapHeader>()).ok_or(Refused::Short)?;
     // SAFETY: `bytes` holds `size_of::<KvMapHeader>()` bytes;
@@ -107,13 +117,12 @@ pub(crate) fn validate(page: &[u8]) -> Result<KvMapHeader, Refused> {
     if h.version != KV_MAP_VERSION {
         return Err(Refused::Version);
     }
-    // A hit under LRU relinks its item, and under SIEVE marks it visited
-    // exactly as the policy's order needs (a mark a reader sets cannot
-    // yet tell whether the hand passed the item meanwhile, or whether the
-    // slot took another item): only the kernel can do either.
-    if h.policy != 0 {
-        return Err(Refused::Policy);
-    }
+    // Exact LRU relinks an item on every hit, which only the kernel can do.
+    let sieve = match h.policy {
+        0 => false,
+        2 => true,
+        _ => return Err(Refused::Policy),
+    };
     let layout = |ok: bool, field| {
         if ok {
             Ok(())
@@ -161,8 +170,19 @@ pub(crate) fn validate(page: &[u8]) -> Result<KvMapHeader, Refused> {
         h.block_pgoff >= h.map_bytes / PAGE && file_end(last),
         "block_pgoff",
     )?;
-    // No SIEVE marks without SIEVE.
-    layout(h.marks_bytes == 0, "marks")?;
+    // SIEVE's mark words: one for every slot of every block (whole pages:
+    // a block's slots take one), after the blocks' offsets; none without
+    // SIEVE.
+    let slots = u64::from(h.blocks) * BLOCK_SLOTS as u64;
+    let marks_ok = if sieve {
+        h.marks_bytes == slots * WORD as u64
+            && h.marks_bytes <= MAX_MARKS_BYTES
+            && h.marks_pgoff >= h.block_pgoff + u64::from(h.blocks) * KV_MAP_BLOCK_PAGES
+            && file_end(h.marks_pgoff.checked_add(h.marks_bytes / PAGE))
+    } else {
+        h.marks_bytes == 0
+    };
+    layout(marks_ok, "marks")?;
     Ok(h)
 }
 
@@ -174,6 +194,9 @@ pub(crate) struct Mapping {
     header: KvMapHeader,
     /// Region 0: `header.map_bytes` bytes, page-aligned.
     region: NonNull<u8>,
+    /// SIEVE's mark words, `header.marks_bytes` bytes, writable; `None`
+    /// without SIEVE.
+    marks: Option<NonNull<u8>>,
     /// Per block, what is mapped of it: null, or a `Box<Block>` leaked
     /// into the pointer, freed (and unmapped) only in `drop`.
     blocks: Box<[AtomicPtr<Block>]>,
@@ -210,7 +233,7 @@ impl std::fmt::Debug for Mapping {
     }
 }
 
-/// `mmap` of `len` bytes; `None` on any error.
+/// `mmap` of `len` bytes, readable; `None` on any error.
 fn map(
     at: *mut libc::c_void,
     len: usize,
@@ -218,12 +241,26 @@ fn map(
     fd: RawFd,
     offset: u64,
 ) -> Option<NonNull<u8>> {
+    map_prot(at, len, libc::PROT_READ, flags, fd, offset)
+}
+
+/// `mmap` of `len` bytes with protection `prot`; `None` on any error.
+fn map_prot(
+    at: *mut libc::c_void,
+    len: usize,
+    prot: libc::c_int,
+    flags: libc::c_int,
+    fd: RawFd,
+    offset: u64,
+) -> Option<NonNull<u8>> {
     let offset = libc::off_t::try_from(offset).ok()?;
-    // SAFETY: `mmap` with `PROT_READ` creates a new mapping; with
-    // `MAP_FIXED` (`at` non-null) it replaces pages of a mapping the
-    // caller owns (an old block mapping, by zero pages), which readers
-    // only read through atomics and which stays mapped as they read.
-    let p = unsafe { libc::mmap(at, len, libc::PROT_READ, flags, fd, offset) };
+    // SAFETY: `mmap` creates a new mapping (readable; writable only for
+    // the mark words, which the kernel shares with every reader for
+    // exactly that); with `MAP_FIXED` (`at` non-null) it replaces pages of
+    // a mapping the caller owns (an old block mapping, by zero pages),
+    // which readers only read through atomics and which stays mapped as
+    // they read.
+    let p = unsafe { libc::mmap(at, len, prot, flags, fd, offset) };
     if p == libc::MAP_FAILED {
         return None;
     }
@@ -258,12 +295,39 @@ impl Mapping {
         let header = header.ok()?;
         let len = usize::try_from(header.map_bytes).ok()?;
         let region = map(std::ptr::null_mut(), len, shared, fd, 0)?;
-        // INVARIANT: region 0 as `header` (validated) describes it; the
-        // header page does not change while the store is loaded.
+        // SIEVE's mark words, writable (a descriptor open for writing
+        // only: on one open for reading, the kernel refuses and gets take
+        // the ioctl, which marks what they hit).
+        let marks = if header.marks_bytes == 0 {
+            None
+        } else {
+            let bytes = usize::try_from(header.marks_bytes).ok();
+            let rw = libc::PROT_READ | libc::PROT_WRITE;
+            let marks = bytes.and_then(|bytes| {
+                map_prot(
+                    std::ptr::null_mut(),
+                    bytes,
+                    rw,
+                    shared,
+                    fd,
+                    header.marks_pgoff * PAGE,
+                )
+            });
+            if marks.is_none() {
+                // SAFETY: Not shared yet.
+                unsafe { unmap(region, len) };
+                return None;
+            }
+            marks
+        };
+        // INVARIANT: region 0 and the marks as `header` (validated)
+        // describes them; the header page does not change while the store
+        // is loaded.
         Some(Mapping {
             fd,
             header,
             region,
+            marks,
             blocks: (0..header.blocks)
                 .map(|_| AtomicPtr::new(std::ptr::null_mut()))
                 .collect(),
@@ -418,10 +482,18 @@ impl View for Mapping {
         unsafe { &*self.region.as_ptr().add(at).cast::<AtomicU32>() }
     }
 
-    /// None: `validate` takes no store with marks.
     #[inline(always)]
     fn marks(&self) -> Option<&[AtomicU64]> {
-        None
+        let marks = self.marks?;
+        // SAFETY: `open` mapped `marks_bytes` bytes of marks there (a
+        // multiple of a page: page-aligned words), kept until `drop`; the
+        // kernel and every reader access them only through atomics.
+        Some(unsafe {
+            std::slice::from_raw_parts(
+                marks.as_ptr().cast::<AtomicU64>(),
+                self.header.marks_bytes as usize / WORD,
+            )
+        })
     }
 
     fn buckets(&self) -> &[Bucket] {
@@ -473,6 +545,10 @@ impl Drop for Mapping {
         }
         // SAFETY: As above.
         unsafe { unmap(self.region, self.header.map_bytes as usize) };
+        if let Some(marks) = self.marks {
+            // SAFETY: As above.
+            unsafe { unmap(marks, self.header.marks_bytes as usize) };
+        }
     }
 }
 
@@ -558,19 +634,41 @@ mod tests {
         assert_eq!(validate(&[0u8; 16]), Err(Refused::Short));
         assert_eq!(validate(&[0u8; 4096]), Err(Refused::Magic));
         assert_eq!(validate(&[0xffu8; 4096]), Err(Refused::Magic));
-        assert_eq!(check(|h| h.version = 2), Err(Refused::Version));
+        assert_eq!(
+            check(|h| h.version = KV_MAP_VERSION + 1),
+            Err(Refused::Version)
+        );
         assert_eq!(check(|h| h.policy = 1), Err(Refused::Policy));
-        // SIEVE, with its marks or without: refused.
+        // SIEVE with its mark words (a word per slot of 8 blocks) is
+        // taken; without them, or marks without SIEVE, refused.
         let sieve = |h: &mut KvMapHeader| {
             h.policy = 2;
-            h.marks_bytes = PAGE;
+            h.marks_bytes = 8 * PAGE;
         };
-        assert_eq!(check(sieve), Err(Refused::Policy));
-        assert_eq!(check(|h| h.policy = 2), Err(Refused::Policy));
+        assert!(check(sieve).is_ok());
+        assert_eq!(check(|h| h.policy = 2), Err(Refused::Layout("marks")));
         assert_eq!(
             check(|h| h.marks_bytes = PAGE),
             Err(Refused::Layout("marks"))
         );
+        for spoil in [
+            |h: &mut KvMapHeader| h.marks_bytes = PAGE + 1,
+            // A bit per slot, a block's words short or one too many.
+            |h: &mut KvMapHeader| h.marks_bytes = PAGE,
+            |h: &mut KvMapHeader| h.marks_bytes = 7 * PAGE,
+            |h: &mut KvMapHeader| h.marks_bytes = 9 * PAGE,
+            |h: &mut KvMapHeader| h.marks_pgoff = 5,
+            |h: &mut KvMapHeader| h.marks_pgoff = u64::MAX / PAGE,
+            |h: &mut KvMapHeader| h.marks_bytes = u64::MAX - PAGE + 1,
+        ] {
+            assert_eq!(
+                check(|h| {
+                    sieve(h);
+                    spoil(h)
+                }),
+                Err(Refused::Layout("marks"))
+            );
+        }
         type Spoil = fn(&mut KvMapHeader);
         let bad: [(&str, Spoil); 19] = [
             ("block_slots", |h| h.block_slots = 256),

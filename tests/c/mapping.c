@@ -162,15 +162,27 @@ static int removal_checks(int fd)
 	return 1;
 }
 
-/* SIEVE's visited marks: the one part a reader may map writable (shared,
+/* Mark words of the mapping's marks whose visited bit (bit 0) is set. */
+static uint64_t marked(const uint64_t *m, size_t words)
+{
+	uint64_t set = 0;
+	for (size_t i = 0; i < words; i++)
+		set += m[i] & 1;
+	return set;
+}
+
+/* SIEVE's mark words: the one part a reader may map writable (shared,
  * from a file open for writing), and which the kernel's eviction reads and
- * clears. Every mark set, a put into the full store clears them all (each
- * visited item passed over once) before it evicts. */
+ * clears. A word per slot: generation << 32 | stamp | visited. Every item
+ * marked with its own generation, a put into the full store clears them
+ * all (each visited item passed over once) before it evicts; every word
+ * marked with a generation no item has, none counts. */
 static void marks_checks(int fd, const struct kv_map_header *h)
 {
 	size_t n = h->marks_bytes;
+	size_t words = n / 8;
 	off_t at = (off_t)(h->marks_pgoff * PAGE);
-	CHECK("marks_present", n >= PAGE && n % PAGE == 0 && n * 8 >= h->blocks * 512ull);
+	CHECK("marks_present", n >= PAGE && n % PAGE == 0 && words == h->blocks * 512ull);
 	if (n == 0)
 		return;
 	CHECK("evictions_word", h->evictions == h->block_table + h->blocks * 8ull &&
@@ -210,21 +222,28 @@ static void marks_checks(int fd, const struct kv_map_header *h)
 		full = kv_put(fd, &p) == 0;
 	}
 	CHECK("marks_fill", full);
-	int all_zero = 1;
-	for (size_t i = 0; i < n / 8; i++)
-		all_zero &= m[i] == 0;
-	CHECK("marks_start_clear", all_zero);
-	memset(m, 0xff, n);
+	CHECK("marks_start_unmarked", marked(m, words) == 0);
+	/* Each item's word holds its generation: marking it is setting bit 0.
+	 * Free slots' words are marked too, and never read. */
+	for (size_t i = 0; i < words; i++)
+		m[i] |= 1;
 	uint64_t before = kv_stat(fd, &st) == 0 ? st.evictions : 0;
 	filled_pair(&p, "mark-new", 0x11, 8);
 	CHECK("marks_put_evicts", kv_put(fd, &p) == 0 && kv_stat(fd, &st) == 0 &&
 					  st.evictions == before + 1);
 	/* Every item's mark read (and cleared) by the hand's one pass; the
 	 * marks of free slots are left. */
-	uint64_t set = 0;
-	for (size_t i = 0; i < n / 8; i++)
-		set += (uint64_t)__builtin_popcountll(m[i]);
-	CHECK("marks_read_by_eviction", set <= n * 8 - st.max_items);
+	CHECK("marks_read_by_eviction", marked(m, words) <= words - st.max_items);
+	/* Marks under a generation no item has (a hostile writer's): none
+	 * counts, so the hand evicts the item it rests on, reading its word
+	 * alone, which takes that item's generation again, unmarked. */
+	memset(m, 0xff, n);
+	before = st.evictions;
+	/* A key of one word, as the others: it takes the evicted slot. */
+	filled_pair(&p, "mark-nx", 0x11, 8);
+	CHECK("marks_wrong_generation_put_evicts",
+	      kv_put(fd, &p) == 0 && kv_stat(fd, &st) == 0 && st.evictions == before + 1);
+	CHECK("marks_wrong_generation_not_counted", marked(m, words) == words - 1);
 	munmap(m, n);
 }
 

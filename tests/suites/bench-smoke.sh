@@ -13,7 +13,7 @@ cat /tmp/table.txt
 for row in 'floor  syscall getppid()' 'floor  ioctl ENOTTY' 'kvstore use_lru=0 get hit' 'kvstore use_lru=1 put insert' \
 	'kvstore use_lru=0 stat' 'kvstore use_lru=0 32 gets, one kv_batch' 'use_lru=0 32 gets: batch / 32 ioctls' 'BPF hash get hit' 'BPF LRU hash put replace' 'use_lru=0 get hit / ioctl floor' \
 	'kvstore use_lru=0 put replace, TTL' 'kvstore use_lru=2 get hit, version' 'kvstore use_lru=1 incr' 'use_lru=0 TTL put / put' \
-	'Kernel memory per item' 'BPF hash BPF_F_NO_PREALLOC' 'memory: BPF hash prealloc memlock: ' 'kvstore use_lru=0               get ' 'BPF hash                        90% get, 10% put' 'kvstore use_lru=0, mapped gets  get ' 'kvstore use_lru=0 get hit, mapped' 'kvstore use_lru=0 get miss, mapped' \
+	'Kernel memory per item' 'BPF hash BPF_F_NO_PREALLOC' 'memory: BPF hash prealloc memlock: ' 'kvstore use_lru=0               get ' 'BPF hash                        90% get, 10% put' 'kvstore use_lru=2, mapped gets  get ' 'kvstore use_lru=0 get hit, mapped' 'kvstore use_lru=2 get miss, mapped' \
 	'kvstore use_lru=0 put insert, growing' 'use_lru=2 growing insert / insert' 'kvstore stat memory' 'memory: kvstore: ' \
 	'kvstore insmod 1M' 'kvstore after kv_clear - after insmod' \
 	'Miss ratio (cache-aside' 'zipf 0.8 ' 'zipf 1.0 ' 'zipf 1.0 + scan of 200 '; do

@@ -7,11 +7,13 @@
 # -lkv; the single-key program again as built through pkg-config against a
 # staged `make install`, see tests/packaging-test) and kvlib from Rust (its
 # examples). kv_get through the store's mapping (libkv_mapped): on this
-# store, which it maps, then on stores it cannot map (LRU, mmap=0), where
+# store, which it maps, on a SIEVE store, which it maps for read-write
+# descriptors only, then on stores it cannot map (LRU, mmap=0), where
 # every get takes the ioctl; its threaded check needs the 2 CPUs.
 . /extra/lib.sh
 run /extra/libkv_ops
 reload library/insmod && run /extra/libkv_mapped store mapped
+reload library/insmod use_lru=2 && run /extra/libkv_mapped sieve sieve
 reload library/insmod use_lru=1 && run /extra/libkv_mapped lru ioctl
 reload library/insmod mmap=0 && run /extra/libkv_mapped mmap-off ioctl
 reload library/insmod && run /extra/kvlib_put_get_del

@@ -245,8 +245,15 @@ fn run(args: &Args) -> Result<bool, Error> {
             .map_or(1, |d| d.as_nanos() as u64)
     });
     let name = format!("lincheck/{}", policy.name());
+    // Gets through the mapping where kvlib maps the store (no eviction,
+    // and SIEVE on this descriptor, open for writing), else the ioctl.
+    let gets = if device.0.mapped_reads() {
+        "mapped"
+    } else {
+        "ioctl"
+    };
     println!(
-        "{name}: max_items={} buckets={}; {threads} threads, {} ops a round on {} keys, seed {seed}",
+        "{name}: max_items={} buckets={}; {threads} threads, {} ops a round on {} keys, gets {gets}, seed {seed}",
         stat.max_items,
         stat.bucket_count,
         workload.ops_per_thread * threads,
