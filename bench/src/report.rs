@@ -450,7 +450,7 @@ pub fn parallel_table(r: &ParallelReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Parallel throughput ({} CPUs, no icount, {} s per run, median of alternating runs, kernel {})",
+        "Parallel throughput ({} CPUs, no icount, {} s per run, best of alternating runs, kernel {})",
         r.cpus, r.seconds, r.kernel
     );
     let _ = writeln!(
