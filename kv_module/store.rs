@@ -42,8 +42,8 @@ use crate::expiry::{Deadlines, Entries, Entry};
 use crate::pages::Pages;
 use crate::policy::{Links, Order, Policy, Relink, Visited};
 use crate::table::{
-    detached, is_expired, Bucket, Found, Hit, Located, Table, BLOCK_SHIFT, BLOCK_SLOTS,
-    CHUNK_ALIGN, DEADLINE_WORDS, HEADER_WORDS, MAX_BLOCKS, NIL,
+    after_mark_read, detached, is_expired, Bucket, Found, Hit, Located, Table, BLOCK_SHIFT,
+    BLOCK_SLOTS, CHUNK_ALIGN, DEADLINE_WORDS, HEADER_WORDS, MAX_BLOCKS, NIL,
 };
 
 pub use crate::table::{Error, Key, ValueOut, MAX_BUCKETS, MAX_ITEMS};
@@ -290,9 +290,7 @@ impl<A: Alloc> Store<A> {
         };
         let own = u64::from(generation) << 32;
         let old = word.fetch_update(Ordering::SeqCst, Ordering::Relaxed, |w| {
-            // The stamp + 1 (wrapping inside bits 1..32), bit 0 clear.
-            let stamp = (w as u32 & !1).wrapping_add(2);
-            Some(own | u64::from(stamp))
+            Some(after_mark_read(own, w))
         });
         // The closure always answers `Some`: `Err` cannot happen.
         let (Ok(w) | Err(w)) = old;

@@ -885,6 +885,14 @@ pub fn hash_words<W: Copy>(
     mix(h ^ s1, s0 ^ 0x9e37_79b9_7f4a_7c15)
 }
 
+/// A `visit` word, or a mapping's mark word, `w` as a read of its mark
+/// leaves it: `generation` (in bits 32..64, the rest zero), the stamp
+/// advanced by one (wrapping inside bits 1..32), the mark (bit 0) clear.
+#[inline(always)]
+pub(crate) fn after_mark_read(generation: u64, w: u64) -> u64 {
+    generation | u64::from((w as u32 & !1).wrapping_add(2))
+}
+
 /// The bucket, below `bucket_count` (at most [`MAX_BUCKETS`]), of a key
 /// whose hash is `hash`.
 #[inline(always)]
@@ -1629,9 +1637,8 @@ where
         let old = slot
             .visit
             .fetch_update(Ordering::SeqCst, Ordering::Relaxed, |w| {
-                // Generation kept; stamp + 1 (wrapping inside bits 1..32); bit 0 clear.
-                let low = (w as u32 & !1).wrapping_add(2);
-                Some((w & !0xffff_ffff) | u64::from(low))
+                // Generation kept.
+                Some(after_mark_read(w & !0xffff_ffff, w))
             });
         // The closure always answers `Some`: `Err` cannot happen.
         let (Ok(w) | Err(w)) = old;
