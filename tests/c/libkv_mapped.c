@@ -14,6 +14,8 @@
  *   libkv_mapped NAME ioctl    on one it cannot (use_lru=1, mmap=0)
  *   libkv_mapped NAME sieve    on a SIEVE store (use_lru=2): kv_open's
  *                              descriptors map, kv_open_readonly's do not
+ *   libkv_mapped NAME race     the threaded check alone (the concurrency
+ *                              suite runs it on the debug kernel's 2 CPUs)
  * on a fresh store with room for 256 items; checks print as
  * libkv/mapped/NAME/... . The threaded check races two readers on one
  * descriptor against a writer and against descriptors opened and closed
@@ -212,11 +214,24 @@ static int race(int fd)
 int main(int argc, char **argv)
 {
 	int sieve = argc == 3 && strcmp(argv[2], "sieve") == 0;
-	if (argc != 3 || (strcmp(argv[2], "mapped") != 0 && strcmp(argv[2], "ioctl") != 0 && !sieve)) {
-		fprintf(stderr, "usage: %s NAME mapped|ioctl|sieve\n", argv[0]);
+	int race_only = argc == 3 && strcmp(argv[2], "race") == 0;
+	if (argc != 3 ||
+	    (strcmp(argv[2], "mapped") != 0 && strcmp(argv[2], "ioctl") != 0 && !sieve && !race_only)) {
+		fprintf(stderr, "usage: %s NAME mapped|ioctl|sieve|race\n", argv[0]);
 		return 2;
 	}
 	run_name = argv[1];
+	if (race_only) {
+		/* The threaded check alone, on whatever store is loaded. */
+		unsetenv("KVLIB_MAPPED_READS");
+		int rw = kv_open();
+		CHECK(nm("open"), rw >= 0);
+		if (rw < 0)
+			return 1;
+		CHECK(nm("threads_race_rewrites_and_registry"), race(rw));
+		CHECK(nm("close"), kv_close(rw) == 0);
+		return check_failed;
+	}
 	/* What a get on a kv_open descriptor adds to the kernel's counters,
 	 * and one on a kv_open_readonly descriptor. */
 	const uint64_t c = strcmp(argv[2], "ioctl") == 0 ? 1 : 0;
